@@ -1,0 +1,93 @@
+import pino from 'pino';
+import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config';
+import { InferdServer } from './server';
+
+const USAGE = `inferd: serve ONNX models over gRPC
+
+Usage:
+  inferd serve [options]    serve a model repository
+  inferd --help             this text
+  inferd --version          the version
+
+Run "inferd serve --help" for the options of serve.
+`;
+
+function serveHelp(): string {
+  const lines = SERVE_OPTIONS.map((o) => {
+    const flag = `--${o.flag} ${o.kind === 'int' ? 'N' : o.kind === 'level' ? 'LEVEL' : o.key === 'models' ? 'DIR' : 'VALUE'}`;
+    return `  ${flag.padEnd(28)} ${o.help}\n  ${''.padEnd(28)} (default ${o.defaultValue}; env ${o.env})`;
+  });
+  return `Usage: inferd serve [options]
+
+Serves every model in the repository folder over gRPC: inferd.v1.PredictionService,
+inferd.v1.ModelService, grpc.health.v1.Health and server reflection, all on one port.
+Stops gracefully on SIGTERM or SIGINT.
+
+Options (flags win over environment variables, which win over the --config file):
+  ${'--config FILE'.padEnd(28)} JSON file with any of the options below, by their camelCase names
+${lines.join('\n')}
+  ${'--help'.padEnd(28)} this text
+`;
+}
+
+/** Runs the command line; resolves with the exit code (serve resolves only when stopped). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version') {
+    process.stdout.write(`${require('../../package.json').version}\n`);
+    return 0;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`inferd: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(serveHelp());
+    return 0;
+  }
+  return serve(rest);
+}
+
+async function serve(argv: readonly string[]): Promise<number> {
+  let config;
+  try {
+    config = parseServeConfig({ argv, env: process.env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    return 2;
+  }
+  const log = pino({ level: config.logLevel, base: { service: 'inferd' } });
+  let server: InferdServer;
+  try {
+    server = await InferdServer.create(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'cannot start');
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      server.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

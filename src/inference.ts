@@ -1,0 +1,85 @@
+import { InferdError } from './inferd-error';
+import type { ModelRepository } from './repository/model-repository';
+import type { ModelVersion } from './repository/model-version';
+import { decodeTensor } from './tensor/decode-tensor';
+import { encodeTensor } from './tensor/encode-tensor';
+import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';
+
+/** One prediction as the core takes it (the shape of inferd.v1.PredictRequest). */
+export interface PredictInput {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly inputs: Readonly<Record<string, WireTensor>>;
+  readonly outputNames: readonly string[];
+  readonly id: string;
+}
+
+/** Its answer (the shape of inferd.v1.PredictResponse). */
+export interface PredictOutput {
+  modelName: string;
+  modelVersion: string;
+  outputs: Record<string, WireTensor>;
+  id: string;
+}
+
+/**
+ * The transport-free core: validates a request against the model's metadata, queues it on the
+ * model version's scheduler, and shapes the outputs. Adapters (gRPC today) call it.
+ */
+export class Inference {
+  private accepting = true;
+
+  constructor(private readonly repository: ModelRepository) {}
+
+  /** From now on every request is refused with UNAVAILABLE (the server is draining). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /**
+   * Runs one prediction. `signal` carries the caller's cancellation and deadline: while the
+   * request is queued, its firing drops the work and rejects with the signal's reason. Rejects
+   * with an InferdError for every fault a caller can cause (see DESIGN.md's error table).
+   */
+  async predict(request: PredictInput, signal: AbortSignal): Promise<PredictOutput> {
+    if (!this.accepting) throw new InferdError('UNAVAILABLE', 'server is shutting down');
+    const model = this.repository.resolve(request.modelName, request.modelVersion);
+    const feeds = decodeInputs(model, request.inputs);
+    const outputNames = selectOutputs(model, request.outputNames);
+    const results = await model.queue.submit(feeds, outputNames, signal);
+    const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
+    const outputs: Record<string, WireTensor> = {};
+    for (const name of outputNames) outputs[name] = encodeTensor(results[name]!, raw);
+    return { modelName: model.name, modelVersion: model.version, outputs, id: request.id };
+  }
+}
+
+function names(specs: readonly TensorSpec[]): string {
+  return specs.map((s) => `"${s.name}"`).join(', ');
+}
+
+function decodeInputs(model: ModelVersion, inputs: Readonly<Record<string, WireTensor>>): Record<string, HostTensor> {
+  const where = `model "${model.name}" version ${model.version}`;
+  for (const name of Object.keys(inputs)) {
+    if (!model.inputs.some((s) => s.name === name)) {
+      throw new InferdError('INVALID_ARGUMENT', `unknown input "${name}": ${where} takes ${names(model.inputs)}`);
+    }
+  }
+  const feeds: Record<string, HostTensor> = {};
+  for (const spec of model.inputs) {
+    const wire = inputs[spec.name];
+    if (wire === undefined) throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}": ${where} takes ${names(model.inputs)}`);
+    feeds[spec.name] = decodeTensor(`input "${spec.name}"`, wire, spec);
+  }
+  return feeds;
+}
+
+function selectOutputs(model: ModelVersion, wanted: readonly string[]): string[] {
+  if (wanted.length === 0) return model.outputs.map((s) => s.name);
+  for (const name of wanted) {
+    if (!model.outputs.some((s) => s.name === name)) {
+      throw new InferdError('INVALID_ARGUMENT', `unknown output "${name}": model "${model.name}" version ${model.version} has ${names(model.outputs)}`);
+    }
+  }
+  return [...new Set(wanted)];
+}

@@ -1,0 +1,13 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+
+/** The folder holding inferd's package.json, found from this file (whether in src/ or dist/src/). */
+export const PACKAGE_ROOT = ((): string => {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+})();

@@ -1,0 +1,28 @@
+import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+
+/** ONNX Runtime session settings for one model instance. */
+export interface SessionOptions {
+  /** Threads one run may use (ORT intra-op pool); 1 runs on the worker thread alone. */
+  readonly intraOpThreads: number;
+  /** Threads for running independent nodes in parallel; used only in parallel execution mode. */
+  readonly interOpThreads: number;
+  readonly executionMode: 'sequential' | 'parallel';
+  readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** What the main thread hands a session worker when it starts it. */
+export interface WorkerStart {
+  readonly modelPath: string;
+  readonly options: SessionOptions;
+}
+
+export type ToWorker =
+  | { kind: 'run'; id: number; feeds: Record<string, HostTensor>; outputNames: readonly string[] }
+  | { kind: 'close' };
+
+export type FromWorker =
+  | { kind: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[] }
+  | { kind: 'load-failed'; message: string }
+  | { kind: 'result'; id: number; outputs: Record<string, HostTensor> }
+  | { kind: 'run-failed'; id: number; message: string }
+  | { kind: 'closed' };

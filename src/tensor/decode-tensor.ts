@@ -1,0 +1,120 @@
+import { InferdError } from '../inferd-error';
+import { toFloat16Bits } from './float16';
+import {
+  elementType,
+  elementTypeOfWire,
+  FIELD_NAMES,
+  TYPED_FIELDS,
+  type ElementTypeInfo,
+  type NumericArray,
+  type TypedField,
+} from './element-types';
+import { formatShape } from './format-shape';
+import type { HostTensor, TensorSpec, WireTensor } from './tensor-types';
+
+/**
+ * Checks a wire tensor against what the model declares for it and converts it to a HostTensor
+ * whose data lives in a new buffer of its own (safe to transfer to a worker).
+ *
+ * `what` names the tensor in messages, e.g. `input "x"`. Throws INVALID_ARGUMENT naming the
+ * tensor and what was expected against what came: a datatype other than the declared one, a
+ * shape the model cannot take, more than one content field, a field that does not belong to the
+ * type, an element count or byte length that does not match the shape, a value out of range.
+ */
+export function decodeTensor(what: string, wire: WireTensor, spec: TensorSpec): HostTensor {
+  const info = elementType(spec.type);
+  if (wire.datatype !== 0) {
+    const sent = elementTypeOfWire(wire.datatype);
+    if (sent === undefined) throw invalid(`${what}: unknown datatype ${wire.datatype}`);
+    if (sent.type !== info.type) throw invalid(`${what}: expected datatype ${info.label}, got ${sent.label}`);
+  }
+  const dims = checkShape(what, wire.shape, spec.dims);
+  const count = dims.reduce((a, b) => a * b, 1);
+
+  const field = contentField(what, wire, info);
+  if (field === undefined) {
+    if (count !== 0) throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} ${info.label} elements, got none`);
+    return { type: info.type, dims, data: info.type === 'string' ? [] : info.allocate(0) };
+  }
+  if (field === 'rawData') return { type: info.type, dims, data: fromRaw(what, wire.rawData, info, dims, count) };
+
+  const values = wire[field];
+  if (values.length !== count) {
+    throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} elements, ${FIELD_NAMES[field]} has ${values.length}`);
+  }
+  return { type: info.type, dims, data: fromTyped(what, wire, field, info, count) };
+}
+
+function invalid(message: string): InferdError {
+  return new InferdError('INVALID_ARGUMENT', message);
+}
+
+function checkShape(what: string, shape: readonly bigint[], declared: readonly number[]): number[] {
+  const dims: number[] = [];
+  for (const d of shape) {
+    if (d < 0n || d > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${what}: dimension ${d} in shape [${shape.join(',')}] is out of range`);
+    dims.push(Number(d));
+  }
+  const fits = dims.length === declared.length && declared.every((d, i) => d < 0 || d === dims[i]);
+  if (!fits) throw invalid(`${what}: expected shape ${formatShape(declared)}, got ${formatShape(dims)}`);
+  return dims;
+}
+
+/** The one content field set, or undefined when none is. */
+function contentField(what: string, wire: WireTensor, info: ElementTypeInfo): TypedField | 'rawData' | undefined {
+  const set: (TypedField | 'rawData')[] = wire.rawData.length > 0 ? ['rawData'] : [];
+  for (const f of TYPED_FIELDS) if (wire[f].length > 0) set.push(f);
+  if (set.length > 1) throw invalid(`${what}: more than one content field set (${set.map((f) => FIELD_NAMES[f]).join(', ')}); use one`);
+  const field = set[0];
+  if (field === undefined) return undefined;
+  const allowed = info.type === 'string' ? [info.typedField] : ['rawData', info.typedField];
+  if (!allowed.includes(field)) {
+    const fields = allowed.map((f) => FIELD_NAMES[f as TypedField]).join(' or ');
+    throw invalid(`${what}: ${info.label} values go in ${fields}, got ${FIELD_NAMES[field]}`);
+  }
+  return field;
+}
+
+function fromRaw(what: string, raw: Uint8Array, info: ElementTypeInfo, dims: number[], count: number): NumericArray {
+  const bytes = count * info.bytes;
+  if (raw.length !== bytes) {
+    throw invalid(`${what}: shape ${formatShape(dims)} of ${info.label} needs ${bytes} bytes of raw_data, got ${raw.length}`);
+  }
+  // One copy, into a buffer of our own: aligned for the typed array, and transferable.
+  const data = info.allocate(count);
+  new Uint8Array(data.buffer).set(raw);
+  if (info.type === 'bool') for (let i = 0; i < count; i++) if (data[i] !== 0) data[i] = 1;
+  return data;
+}
+
+function fromTyped(what: string, wire: WireTensor, field: TypedField, info: ElementTypeInfo, count: number): NumericArray | string[] {
+  switch (field) {
+    case 'stringData':
+      return wire.stringData.map((b) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8'));
+    case 'boolData':
+      return Uint8Array.from(wire.boolData, (b) => (b ? 1 : 0));
+    case 'int64Data':
+    case 'uint64Data': {
+      const values = wire[field];
+      if (info.type === 'uint32') {
+        const data = new Uint32Array(count);
+        for (let i = 0; i < count; i++) data[i] = Number(checkRange(what, values[i]!, info, i));
+        return data;
+      }
+      return info.type === 'int64' ? BigInt64Array.from(values) : BigUint64Array.from(values);
+    }
+    default: {
+      const values = wire[field];
+      if (info.type === 'float16') return Uint16Array.from(values, toFloat16Bits);
+      const data = info.allocate(count) as Exclude<NumericArray, BigInt64Array | BigUint64Array>;
+      for (let i = 0; i < count; i++) data[i] = info.range ? Number(checkRange(what, values[i]!, info, i)) : values[i]!;
+      return data;
+    }
+  }
+}
+
+function checkRange(what: string, value: number | bigint, info: ElementTypeInfo, index: number): number | bigint {
+  const [lo, hi] = info.range!;
+  if (value < lo || value > hi) throw invalid(`${what}: element ${index} is ${value}, out of range for ${info.label} [${lo}, ${hi}]`);
+  return value;
+}
