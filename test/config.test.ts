@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { ConfigError, parseServeConfig } from '../src/config';
+
+function problems(f: () => unknown): readonly string[] {
+  try {
+    f();
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseServeConfig', () => {
+  it('has defaults that serve the bundled repository on 127.0.0.1:8001', () => {
+    const c = parseServeConfig({ argv: [], env: {} });
+    expect(c).to.deep.include({ models: 'models', host: '127.0.0.1', port: 8001, maxMessageBytes: 64 * 1024 * 1024, logLevel: 'info' });
+    expect(Object.isFrozen(c)).to.equal(true);
+  });
+
+  it('lets a file, then the environment, then flags override', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'inferd-config-'));
+    try {
+      const file = path.join(dir, 'inferd.json');
+      writeFileSync(file, JSON.stringify({ port: 7000, host: '0.0.0.0', instances: 2 }));
+      const c = parseServeConfig({ argv: ['--config', file, '--port=9000'], env: { INFERD_PORT: '8000', INFERD_HOST: '::1' } });
+      expect(c).to.deep.include({ port: 9000, host: '::1', instances: 2 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports every problem at once', () => {
+    expect(problems(() => parseServeConfig({ argv: ['--port', 'abc', '--bogus', '1', 'stray', '--models'], env: { INFERD_LOG_LEVEL: 'loud', INFERD_INSTANCES: '0' } }))).to.deep.equal([
+      'unexpected argument "stray"',
+      '--models needs a value',
+      'INFERD_INSTANCES: expected a whole number from 1 to 256, got "0"',
+      'INFERD_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+      '--port: expected a whole number from 0 to 65535, got "abc"',
+      'unknown flag --bogus',
+    ]);
+  });
+
+  it('names the file and the key of a bad config file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'inferd-config-'));
+    try {
+      const file = path.join(dir, 'bad.json');
+      writeFileSync(file, JSON.stringify({ port: 70000, colour: 'red' }));
+      expect(problems(() => parseServeConfig({ argv: ['--config', file], env: {} }))).to.deep.equal([
+        `${file}: "port": expected a whole number from 0 to 65535, got 70000`,
+        `${file}: unknown key "colour"`,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
