@@ -90,7 +90,11 @@ function fromRaw(what: string, raw: Uint8Array, info: ElementTypeInfo, dims: num
 function fromTyped(what: string, wire: WireTensor, field: TypedField, info: ElementTypeInfo, count: number): NumericArray | string[] {
   switch (field) {
     case 'stringData':
-      return wire.stringData.map((b) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8'));
+      return wire.stringData.map((b, i) => {
+        // onnxruntime-node cuts a string at its first NUL byte: refuse it rather than lose data.
+        if (b.includes(0)) throw invalid(`${what}: element ${i} contains a NUL byte, which ONNX Runtime cannot carry in a STRING tensor`);
+        return Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8');
+      });
     case 'boolData':
       return Uint8Array.from(wire.boolData, (b) => (b ? 1 : 0));
     case 'int64Data':

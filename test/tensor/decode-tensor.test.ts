@@ -52,6 +52,11 @@ describe('decodeTensor', () => {
     expect(err.message).to.equal('input "s": STRING values go in string_data, got raw_data');
   });
 
+  it('refuses a STRING element with a NUL byte, which ONNX Runtime would cut short', () => {
+    const err = failure(() => decodeTensor('input "s"', wire({ shape: [2n], stringData: [Buffer.from('ok'), Buffer.from('a\u0000b')] }), { name: 's', type: 'string', dims: [-1] }));
+    expect(err.message).to.equal('input "s": element 1 contains a NUL byte, which ONNX Runtime cannot carry in a STRING tensor');
+  });
+
   it('refuses an unknown datatype number', () => {
     expect(failure(() => decodeTensor('input "x"', wire({ datatype: 99, shape: [1n, 2n], floatData: [1, 2] }), f32)).message).to.equal('input "x": unknown datatype 99');
   });
