@@ -34,8 +34,12 @@ ${lines.join('\n')}
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    if (command === undefined) {
+      process.stderr.write(USAGE);
+      return 2;
+    }
     process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   if (command === '--version') {
     process.stdout.write(`${require('../../package.json').version}\n`);

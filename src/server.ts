@@ -1,9 +1,13 @@
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config';
+import { InferdError } from './inferd-error';
 import { HealthRegistry } from './health/health-registry';
 import { Inference } from './inference';
 import { ModelRepository } from './repository/model-repository';
 import { GRPC_SERVICES, GrpcTransport } from './transport/grpc/grpc-transport';
+
+/** After the drain timeout, how long calls failed with UNAVAILABLE get to reach their clients. */
+const FLUSH_GRACE_MS = 1000;
 
 /**
  * The composition root: builds every part from the configuration and runs the lifecycle
@@ -66,7 +70,9 @@ export class InferdServer {
 
   /**
    * Graceful stop: health turns NOT_SERVING, new calls get UNAVAILABLE, calls in flight finish
-   * (cut off after the drain timeout), then every session and worker is closed. Safe to call twice.
+   * or, once the drain timeout passes, are answered UNAVAILABLE; then every session and worker is
+   * closed. A model run already in progress cannot be interrupted, so this settles after it
+   * ends (its answer is dropped). Safe to call twice.
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
@@ -74,7 +80,11 @@ export class InferdServer {
       this.log.info({ drainTimeoutMs: this.config.drainTimeoutMs }, 'draining');
       this.health.shutdown();
       this.inference.stopAccepting();
-      await this.transport.stop(this.config.drainTimeoutMs);
+      if (!(await this.transport.drain(this.config.drainTimeoutMs))) {
+        this.log.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, 'drain timeout passed: cutting off calls in flight');
+        this.repository.abandon(new InferdError('UNAVAILABLE', 'server is shutting down: the drain timeout passed before the model finished'));
+        await this.transport.forceStop(FLUSH_GRACE_MS);
+      }
       await this.repository.close();
       this.log.info({ drainMs: Math.round(performance.now() - started) }, 'stopped');
     })();

@@ -55,7 +55,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string] }> {
     try {
       onDisk = await scanRepository(this.options.root);
     } catch (err) {
-      throw new Error(`cannot read the model repository ${this.options.root}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`cannot read the model repository ${this.options.root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
     }
     const loads: Promise<void>[] = [];
     for (const model of onDisk) {
@@ -124,6 +124,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string] }> {
       throw new InferdError('UNAVAILABLE', `model "${name}" version ${e.status.version} is ${e.status.state}${e.status.reason ? `: ${e.status.reason}` : ''}`);
     }
     return e.loaded;
+  }
+
+  /** Fails every queued and running request with `reason` at once (see OnnxSession.abandon). */
+  abandon(reason: InferdError): void {
+    for (const versions of this.models.values()) for (const e of versions.values()) e.loaded?.abandon(reason);
   }
 
   /** Waits for in-flight requests, then closes every session. Safe to call twice. */

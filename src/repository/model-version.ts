@@ -1,3 +1,4 @@
+import type { InferdError } from '../inferd-error';
 import { ModelQueue } from '../scheduler/model-queue';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
@@ -43,6 +44,12 @@ export class ModelVersion {
     }
     const queue = new ModelQueue(sessions, { maxQueueSize: options.maxQueueSize, label: `model "${name}" version ${version}` });
     return new ModelVersion(name, version, sessions, queue);
+  }
+
+  /** Fails queued and running requests with `reason` at once (see OnnxSession.abandon). */
+  abandon(reason: InferdError): void {
+    this.queue.failWaiting(reason);
+    for (const s of this.sessions) s.abandon(reason);
   }
 
   /** Waits for queued and running requests, then closes the sessions. Safe to call twice. */

@@ -100,6 +100,21 @@ export class OnnxSession {
     return this.closing;
   }
 
+  /**
+   * Fails every pending run with `reason` at once, for a stop whose drain time is up. The run in
+   * progress cannot be interrupted: it ends in the worker and its result is dropped. (Ending the
+   * worker mid-run instead makes onnxruntime-node abort the whole process when the run returns.)
+   * close() still releases the session after it.
+   */
+  abandon(reason: InferdError): void {
+    this.failPending(reason);
+  }
+
+  private failPending(reason: InferdError): void {
+    for (const p of this.pending.values()) p.reject(reason);
+    this.pending.clear();
+  }
+
   private onMessage(m: FromWorker): void {
     if (m.kind === 'closed') {
       void this.worker.terminate();
@@ -115,7 +130,6 @@ export class OnnxSession {
 
   private onExit(): void {
     this.exited = true;
-    for (const p of this.pending.values()) p.reject(new InferdError('INTERNAL', 'model instance stopped during the run'));
-    this.pending.clear();
+    this.failPending(new InferdError('INTERNAL', 'model instance stopped during the run'));
   }
 }

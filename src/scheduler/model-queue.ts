@@ -82,6 +82,15 @@ export class ModelQueue {
     });
   }
 
+  /** Rejects every waiting request with `reason`; running ones are left to their runner. */
+  failWaiting(reason: unknown): void {
+    for (const work of this.waiting.splice(0)) {
+      work.signal.removeEventListener('abort', work.onAbort);
+      work.reject(reason);
+    }
+    this.notifyIfIdle();
+  }
+
   /** Settles once nothing waits or runs (at once when that is already so). */
   whenIdle(): Promise<void> {
     if (this.waiting.length === 0 && this.running === 0) return Promise.resolve();

@@ -40,7 +40,7 @@ export const GRPC_SERVICES = [
 
 /** The gRPC port: every service inferd speaks, on one grpc-js server. */
 export class GrpcTransport {
-  private stopped: Promise<void> | undefined;
+  private shutdown: Promise<void> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -73,21 +73,27 @@ export class GrpcTransport {
 
   /**
    * Stops taking calls and lets those in flight finish: streams end once answered, Watch calls
-   * end at once. After `timeoutMs`, whatever is left is cut off. Safe to call twice.
+   * end at once. Resolves true once every call has finished, false if `timeoutMs` passed first
+   * (the calls left go on until forceStop). Safe to call twice.
    */
-  stop(timeoutMs: number): Promise<void> {
-    this.stopped ??= new Promise<void>((resolve) => {
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.shutdown ??= new Promise<void>((resolve) => {
       this.healthService.close();
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, timeoutMs);
       void this.prediction.drain();
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+      this.server.tryShutdown(() => resolve());
     });
-    return this.stopped;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([this.shutdown.then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    return drained;
+  }
+
+  /**
+   * Closes every connection. Calls answered just before get up to `graceMs` to reach their
+   * clients first (the drain ends by itself once they have).
+   */
+  async forceStop(graceMs: number): Promise<void> {
+    if (!(await this.drain(graceMs))) this.server.forceShutdown();
   }
 }

@@ -1,0 +1,490 @@
+import { expect } from 'chai';
+import * as http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import { status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { PredictRequest, PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
+import type { Tensor } from '../../generated/inferd/v1/tensor';
+import { simpleModel, slowModel, SLOW_MODEL_SIDE } from '../../src/example-models/example-models';
+import { predict, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
+
+type Stream = ClientDuplexStream<PredictRequest, PredictStreamResponse>;
+
+/** Columns of the `simple` model's inputs and outputs. */
+const COLUMNS = 16;
+
+/** The two inputs of request number `i` to `simple`: every element depends on `i`, so answers swapped between requests differ. */
+function simpleOperands(i: number, rows: number): { a: number[]; b: number[] } {
+  const n = rows * COLUMNS;
+  return {
+    a: Array.from({ length: n }, (_, k) => i * 1_000 + k * 7 - 50_000),
+    b: Array.from({ length: n }, (_, k) => (i % 13) * k - 3 * i),
+  };
+}
+
+/** An INT32 [rows,16] tensor carrying `values` in raw_data or in int32_data. */
+function int32Tensor(values: number[], raw: boolean): Tensor {
+  const shape = [BigInt(values.length / COLUMNS), BigInt(COLUMNS)];
+  if (!raw) return tensor({ shape, int32Data: values });
+  return tensor({ shape, rawData: new Uint8Array(Int32Array.from(values).buffer) });
+}
+
+/** The INT32 values of a wire tensor, read from whichever of raw_data and int32_data it uses. */
+function int32Values(t: Tensor): number[] {
+  if (t.rawData.length === 0) return t.int32Data;
+  const copy = new Uint8Array(t.rawData); // aligned, and not a view into a pooled Buffer
+  return Array.from(new Int32Array(copy.buffer));
+}
+
+/** Request number `i` to `simple`. */
+function simpleRequest(id: string, i: number, opts: { raw?: boolean; rows?: number } = {}): PredictRequest {
+  const { a, b } = simpleOperands(i, opts.rows ?? 1);
+  const raw = opts.raw ?? false;
+  return { modelName: 'simple', modelVersion: '', id, outputNames: [], inputs: { INPUT0: int32Tensor(a, raw), INPUT1: int32Tensor(b, raw) } };
+}
+
+/** Asserts `r` answers {@link simpleRequest}(id, i, opts): its id, the exact sum and difference, in the form the inputs came in. */
+function expectSimpleAnswer(r: PredictStreamResponse | undefined, id: string, i: number, opts: { raw?: boolean; rows?: number } = {}): void {
+  const rows = opts.rows ?? 1;
+  const { a, b } = simpleOperands(i, rows);
+  expect(r, `response to ${id}`).to.not.equal(undefined);
+  expect(r!.id).to.equal(id);
+  expect(r!.error, `error of ${id}`).to.equal(undefined);
+  const response = r!.response!;
+  expect(response.id).to.equal(id);
+  expect(response.modelName).to.equal('simple');
+  expect(response.modelVersion).to.equal('1');
+  expect(Object.keys(response.outputs).sort()).to.deep.equal(['OUTPUT0', 'OUTPUT1']);
+  for (const out of Object.values(response.outputs)) {
+    expect(out.shape).to.deep.equal([BigInt(rows), BigInt(COLUMNS)]);
+    expect(out.rawData.length > 0, `${id} answers in raw_data exactly when it asked in raw_data`).to.equal(opts.raw ?? false);
+  }
+  expect(int32Values(response.outputs['OUTPUT0']!), `OUTPUT0 of ${id}`).to.deep.equal(a.map((x, k) => x + b[k]!));
+  expect(int32Values(response.outputs['OUTPUT1']!), `OUTPUT1 of ${id}`).to.deep.equal(a.map((x, k) => x - b[k]!));
+}
+
+/**
+ * A request to `slow` with x = `units`/N (N = SLOW_MODEL_SIDE). For units 0 and 1 every product
+ * and partial sum is a power-of-two fraction, so y is exact: 0 for 0, N for 1.
+ */
+function slowRequest(id: string, units: 0 | 1): PredictRequest {
+  return { modelName: 'slow', modelVersion: '', id, outputNames: [], inputs: { x: tensor({ shape: [1n, 1n], floatData: [units / SLOW_MODEL_SIDE] }) } };
+}
+
+function expectSlowAnswer(r: PredictStreamResponse | undefined, id: string, units: 0 | 1): void {
+  expect(r, `response to ${id}`).to.not.equal(undefined);
+  expect(r!.id).to.equal(id);
+  expect(r!.error, `error of ${id}`).to.equal(undefined);
+  expect(r!.response!.id).to.equal(id);
+  expect(r!.response!.modelName).to.equal('slow');
+  expect(r!.response!.outputs['y']!.shape).to.deep.equal([1n, 1n]);
+  expect(r!.response!.outputs['y']!.floatData).to.deep.equal([units * SLOW_MODEL_SIDE]);
+}
+
+interface StreamEnd extends StatusObject {
+  /** How many responses had arrived when the status did. */
+  readonly answered: number;
+}
+
+interface Recording {
+  /** Responses in arrival order. */
+  readonly responses: PredictStreamResponse[];
+  /** Settles with the call's final status (an error status too: it never rejects). */
+  readonly ended: Promise<StreamEnd>;
+  /** Settles when the response with this id arrives. */
+  answer(id: string): Promise<PredictStreamResponse>;
+}
+
+/** Starts reading `call`: records every response and the final status. */
+function record(call: Stream): Recording {
+  const responses: PredictStreamResponse[] = [];
+  const waiters = new Map<string, (r: PredictStreamResponse) => void>();
+  call.on('data', (r: PredictStreamResponse) => {
+    responses.push(r);
+    waiters.get(r.id)?.(r);
+    waiters.delete(r.id);
+  });
+  call.on('error', () => undefined); // the same outcome comes as 'status'
+  const ended = new Promise<StreamEnd>((resolve) => call.on('status', (s: StatusObject) => resolve({ ...s, answered: responses.length })));
+  return {
+    responses,
+    ended,
+    answer: (id) => {
+      const seen = responses.find((r) => r.id === id);
+      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiters.set(id, resolve));
+    },
+  };
+}
+
+function byId(responses: readonly PredictStreamResponse[]): Map<string, PredictStreamResponse[]> {
+  const map = new Map<string, PredictStreamResponse[]>();
+  for (const r of responses) map.set(r.id, [...(map.get(r.id) ?? []), r]);
+  return map;
+}
+
+/** Milliseconds one `slow` run takes once warm: the later of two runs through the server. */
+async function timeSlowRun(s: TestServer): Promise<number> {
+  let ms = 0;
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    await predict(s.prediction, slowRequest(`calibrate-${i}`, 0));
+    ms = performance.now() - started;
+  }
+  return ms;
+}
+
+/** Settles with `count()` once it has stayed the same for `quietMs`. */
+async function whenStill(count: () => number, quietMs: number): Promise<number> {
+  for (;;) {
+    const before = count();
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+    if (count() === before) return before;
+  }
+}
+
+/**
+ * A PredictStream call over a bare HTTP/2 stream, for a client that really stops reading: the
+ * grpc-js client keeps taking messages off the connection into a buffer of its own while the
+ * application reads none, so it never pushes back on the server.
+ */
+class RawPredictStream {
+  /** Settles when the server has sent its response headers, that is, with its first response. */
+  readonly answering: Promise<void>;
+  private readonly trailers: Promise<string | undefined>;
+
+  private constructor(
+    private readonly session: http2.ClientHttp2Session,
+    readonly stream: http2.ClientHttp2Stream,
+  ) {
+    session.on('error', () => undefined);
+    stream.on('error', () => undefined);
+    this.answering = new Promise((resolve) => stream.once('response', () => resolve()));
+    this.trailers = new Promise((resolve) => stream.once('trailers', (headers) => resolve(headers['grpc-status'] as string | undefined)));
+  }
+
+  static open(address: string): RawPredictStream {
+    const session = http2.connect(`http://${address}`);
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/inferd.v1.PredictionService/PredictStream',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    return new RawPredictStream(session, stream);
+  }
+
+  /** Writes one length-prefixed message; settles once HTTP/2 has taken it (flow control permitting). */
+  send(request: PredictRequest): Promise<void> {
+    const body = PredictRequest.encode(request).finish();
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    return new Promise((resolve, reject) => this.stream.write(frame, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Starts reading; settles with every message and the grpc-status trailer once the server ends the stream. */
+  async readAll(): Promise<{ frames: Uint8Array[]; grpcStatus: string | undefined }> {
+    const chunks: Buffer[] = [];
+    this.stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await new Promise((resolve) => this.stream.once('end', resolve));
+    const data = Buffer.concat(chunks);
+    const frames: Uint8Array[] = [];
+    for (let at = 0; at < data.length; ) {
+      expect(data[at], 'compressed flag').to.equal(0);
+      const length = data.readUInt32BE(at + 1);
+      frames.push(data.subarray(at + 5, at + 5 + length));
+      at += 5 + length;
+    }
+    return { frames, grpcStatus: await this.trailers };
+  }
+
+  close(): void {
+    this.stream.destroy();
+    this.session.close();
+  }
+}
+
+describe('PredictStream', () => {
+  describe('on one stream of 1,000 requests sent without waiting, every 10th one bad', () => {
+    const total = 1_000;
+    const bad = [
+      {
+        kind: 'wrong shape',
+        request: (id: string, i: number): PredictRequest => {
+          const r = simpleRequest(id, i);
+          return { ...r, inputs: { ...r.inputs, INPUT0: tensor({ shape: [1n, 8n], int32Data: [1, 2, 3, 4, 5, 6, 7, 8] }) } };
+        },
+        code: status.INVALID_ARGUMENT,
+        naming: () => ['input "INPUT0"', '[-1,16]', '[1,8]'],
+      },
+      {
+        kind: 'unknown model',
+        request: (id: string, i: number): PredictRequest => ({ ...simpleRequest(id, i), modelName: `no_such_model_${i}` }),
+        code: status.NOT_FOUND,
+        naming: (i: number) => [`"no_such_model_${i}"`],
+      },
+      {
+        kind: 'missing input',
+        request: (id: string, i: number): PredictRequest => {
+          const r = simpleRequest(id, i);
+          return { ...r, inputs: { INPUT0: r.inputs['INPUT0']! } };
+        },
+        code: status.INVALID_ARGUMENT,
+        naming: () => ['missing input "INPUT1"'],
+      },
+      {
+        kind: 'a typed field that does not belong to INT32',
+        request: (id: string, i: number): PredictRequest => {
+          const r = simpleRequest(id, i);
+          return { ...r, inputs: { ...r.inputs, INPUT1: tensor({ shape: [1n, 16n], floatData: Array.from({ length: 16 }, (_, k) => k + 0.5) }) } };
+        },
+        code: status.INVALID_ARGUMENT,
+        naming: () => ['input "INPUT1"', 'float_data'],
+      },
+    ];
+    const isBad = (i: number): boolean => i % 10 === 9;
+    const badKind = (i: number) => bad[Math.floor(i / 10) % bad.length]!;
+    /** Good requests vary the batch size and alternate raw_data with int32_data. */
+    const goodOptions = (i: number) => ({ rows: 1 + (i % 3), raw: i % 2 === 0 });
+
+    let repo: string;
+    let s: TestServer;
+    let ended: StreamEnd;
+    let answers: Map<string, PredictStreamResponse[]>;
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel() });
+      s = await startServer(repo);
+      const call = s.prediction.predictStream();
+      const recording = record(call);
+      for (let i = 0; i < total; i++) {
+        const id = `req-${i}`;
+        call.write(isBad(i) ? badKind(i).request(id, i) : simpleRequest(id, i, goodOptions(i)));
+      }
+      call.end();
+      ended = await recording.ended;
+      answers = byId(recording.responses);
+    });
+
+    after(async () => {
+      await s?.close();
+      removeFolder(repo);
+    });
+
+    it('answers every request exactly once, under its own id', () => {
+      expect(answers.size).to.equal(total);
+      for (let i = 0; i < total; i++) expect(answers.get(`req-${i}`), `answers to req-${i}`).to.have.length(1);
+    });
+
+    it('answers each good request with the exact sum and difference of its own inputs', () => {
+      for (let i = 0; i < total; i++) if (!isBad(i)) expectSimpleAnswer(answers.get(`req-${i}`)?.[0], `req-${i}`, i, goodOptions(i));
+    });
+
+    for (const [k, b] of bad.entries()) {
+      it(`answers a request with ${b.kind} with an error of status ${b.code} (${status[b.code]}) naming the culprit, and goes on`, () => {
+        let seen = 0;
+        for (let i = 0; i < total; i++) {
+          if (!isBad(i) || badKind(i) !== bad[k]) continue;
+          const r = answers.get(`req-${i}`)![0]!;
+          expect(r.response, `response of req-${i}`).to.equal(undefined);
+          expect(r.error, `error of req-${i}`).to.not.equal(undefined);
+          expect(r.error!.code, `code of req-${i}`).to.equal(b.code);
+          for (const part of b.naming(i)) expect(r.error!.message).to.include(part);
+          // The next request, sent after this bad one on the same stream, is still answered.
+          if (i + 1 < total) expectSimpleAnswer(answers.get(`req-${i + 1}`)?.[0], `req-${i + 1}`, i + 1, goodOptions(i + 1));
+          seen++;
+        }
+        expect(seen).to.equal(total / 10 / bad.length);
+      });
+    }
+
+    it('ends with status OK once the client half-closes, only after all 1,000 responses arrived', () => {
+      expect(ended.code).to.equal(status.OK);
+      expect(ended.answered).to.equal(total);
+    });
+  });
+
+  describe('on one stream to a slow and a fast model', () => {
+    let repo: string;
+    let s: TestServer;
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.5 }) });
+      s = await startServer(repo);
+    });
+
+    after(async () => {
+      await s?.close();
+      removeFolder(repo);
+    });
+
+    it('answers in completion order, not request order: fast requests sent after a slow one come back first, each under its own id', async () => {
+      const call = s.prediction.predictStream();
+      const recording = record(call);
+      call.write(slowRequest('slow', 1));
+      const fast = 20;
+      for (let i = 0; i < fast; i++) call.write(simpleRequest(`fast-${i}`, i));
+      call.end();
+      const ended = await recording.ended;
+
+      expect(ended.code).to.equal(status.OK);
+      const ids = recording.responses.map((r) => r.id);
+      expect(ids).to.have.length(fast + 1);
+      expect(ids[fast], 'the last response').to.equal('slow');
+      expect(new Set(ids.slice(0, fast))).to.deep.equal(new Set(Array.from({ length: fast }, (_, i) => `fast-${i}`)));
+      const answers = byId(recording.responses);
+      for (let i = 0; i < fast; i++) expectSimpleAnswer(answers.get(`fast-${i}`)?.[0], `fast-${i}`, i);
+      expectSlowAnswer(answers.get('slow')?.[0], 'slow', 1);
+    });
+  });
+
+  describe('when the client cancels with slow requests queued', () => {
+    const queued = 8;
+    let repo: string;
+    let s: TestServer;
+    let runMs: number;
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.4 }) });
+      s = await startServer(repo);
+      runMs = await timeSlowRun(s);
+    });
+
+    after(async () => {
+      await s?.close();
+      removeFolder(repo);
+    });
+
+    it('ends the call with CANCELLED, drops the queued work without running it, and keeps serving', async () => {
+      const call = s.prediction.predictStream();
+      const recording = record(call);
+      // One slow request runs on the model's single instance; the others wait behind it.
+      for (let i = 0; i <= queued; i++) call.write(slowRequest(`slow-${i}`, 0));
+      // The server reads a stream in order: once this is answered, every slow request has been read and queued.
+      call.write(simpleRequest('probe', 7));
+      expectSimpleAnswer(await recording.answer('probe'), 'probe', 7);
+
+      const cancelledAt = performance.now();
+      call.cancel();
+      const ended = await recording.ended;
+      expect(ended.code).to.equal(status.CANCELLED);
+      expect(recording.responses.map((r) => r.id)).to.deep.equal(['probe']);
+
+      // Unary calls go on working, with exact results.
+      const after = await predict(s.prediction, simpleRequest('after', 42));
+      expectSimpleAnswer({ id: 'after', response: after }, 'after', 42);
+
+      // The slow instance finishes at most the one run it had started, then takes this one:
+      // about 2 runs, where running the queued requests too would take more than `queued` runs.
+      const next = await predict(s.prediction, slowRequest('next', 1));
+      const elapsedMs = performance.now() - cancelledAt;
+      expectSlowAnswer({ id: 'next', response: next }, 'next', 1);
+      expect(elapsedMs, `ms after the cancel, with one run taking ${runMs.toFixed(0)} ms`).to.be.below(4 * runMs);
+    });
+  });
+
+  describe('when the client half-closes with requests in flight', () => {
+    let repo: string;
+    let s: TestServer;
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.25 }) });
+      s = await startServer(repo);
+    });
+
+    after(async () => {
+      await s?.close();
+      removeFolder(repo);
+    });
+
+    it('answers everything in flight before it ends the stream with OK', async () => {
+      const call = s.prediction.predictStream();
+      const recording = record(call);
+      const slow = 3;
+      const fast = 5;
+      for (let i = 0; i < slow; i++) call.write(slowRequest(`slow-${i}`, (i % 2) as 0 | 1));
+      for (let i = 0; i < fast; i++) call.write(simpleRequest(`fast-${i}`, i, { raw: true }));
+      call.end();
+      const ended = await recording.ended;
+
+      expect(ended.code).to.equal(status.OK);
+      expect(ended.answered).to.equal(slow + fast);
+      const answers = byId(recording.responses);
+      expect(answers.size).to.equal(slow + fast);
+      for (let i = 0; i < slow; i++) {
+        expect(answers.get(`slow-${i}`)).to.have.length(1);
+        expectSlowAnswer(answers.get(`slow-${i}`)![0], `slow-${i}`, (i % 2) as 0 | 1);
+      }
+      for (let i = 0; i < fast; i++) {
+        expect(answers.get(`fast-${i}`)).to.have.length(1);
+        expectSimpleAnswer(answers.get(`fast-${i}`)![0], `fast-${i}`, i, { raw: true });
+      }
+    });
+  });
+
+  describe('with maxStreamInFlight 4', () => {
+    const maxStreamInFlight = 4;
+    let repo: string;
+    let s: TestServer;
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.1 }) });
+      // A queue that holds no more than one stream's bound: a server that read past the bound would answer RESOURCE_EXHAUSTED.
+      s = await startServer(repo, { maxStreamInFlight, maxQueueSize: maxStreamInFlight });
+    });
+
+    after(async () => {
+      await s?.close();
+      removeFolder(repo);
+    });
+
+    it('reads no further while 4 requests are in flight: fast requests behind 4 slow ones are answered only after the first slow one', async () => {
+      const call = s.prediction.predictStream();
+      const recording = record(call);
+      for (let i = 0; i < maxStreamInFlight; i++) call.write(slowRequest(`slow-${i}`, 1));
+      const fast = 20;
+      for (let i = 0; i < fast; i++) call.write(simpleRequest(`fast-${i}`, i));
+      call.end();
+      const ended = await recording.ended;
+
+      expect(ended.code).to.equal(status.OK);
+      // Read, the fast requests would be answered first (see 'answers in completion order').
+      expect(recording.responses[0]!.id, 'the first response').to.equal('slow-0');
+      const answers = byId(recording.responses);
+      expect(answers.size).to.equal(maxStreamInFlight + fast);
+      for (let i = 0; i < maxStreamInFlight; i++) expectSlowAnswer(answers.get(`slow-${i}`)?.[0], `slow-${i}`, 1);
+      for (let i = 0; i < fast; i++) expectSimpleAnswer(answers.get(`fast-${i}`)?.[0], `fast-${i}`, i);
+    });
+
+    it('stops reading a stream whose client reads no responses, and answers all 2,000 requests exactly once it reads', async () => {
+      const total = 2_000;
+      const rows = 16; // about 2 KiB a request and a response
+      const client = RawPredictStream.open(s.address);
+      try {
+        let sent = 0;
+        const sending = (async () => {
+          for (let i = 0; i < total; i++) {
+            await client.send(simpleRequest(`req-${i}`, i, { rows, raw: true }));
+            sent++;
+          }
+          client.stream.end();
+        })();
+        await client.answering; // the server has answered (and we read nothing)
+        // That something stopped happening can only be seen on a clock.
+        const sentWhileNotReading = await whenStill(() => sent, 300);
+        expect(sentWhileNotReading, 'requests the server took while the client read nothing').to.be.below(total / 4);
+
+        const { frames, grpcStatus } = await client.readAll();
+        await sending;
+        expect(sent).to.equal(total);
+        expect(grpcStatus).to.equal(String(status.OK));
+        const responses = frames.map((f) => PredictStreamResponse.decode(f));
+        expect(responses).to.have.length(total);
+        const answers = byId(responses);
+        expect(answers.size).to.equal(total);
+        for (let i = 0; i < total; i++) expectSimpleAnswer(answers.get(`req-${i}`)?.[0], `req-${i}`, i, { rows, raw: true });
+      } finally {
+        client.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,215 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from '../../generated/grpc/health/v1/health';
+import { PredictionServiceClient } from '../../generated/inferd/v1/prediction_service';
+import { SLOW_MODEL_SIDE, simpleModel, slowModel } from '../../src/example-models/example-models';
+import { PACKAGE_ROOT } from '../../src/package-root';
+import { predict, rejection, removeFolder, tensor, writeRepository } from '../support/test-server';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
+
+interface LogRecord {
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** `inferd serve` as a child process, its JSON log lines parsed as they come. */
+interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly logs: LogRecord[];
+  /** Settles with the exit code once the process has exited and its output is read. */
+  readonly exited: Promise<number | null>;
+  /** Settles with the first log record with this message (at once when already logged). */
+  logged(msg: string): Promise<LogRecord>;
+}
+
+/** Environment without INFERD_* variables, so that only the flags configure the server. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_')));
+}
+
+/** Every child still running; after each test, whatever is left is killed. */
+const children = new Set<ChildProcess>();
+
+/** Starts `inferd serve --models repo --port 0` plus `flags`; settles once it logs "serving". */
+async function serve(repo: string, flags: readonly string[] = []): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--models', repo, '--port', '0', '--host', '127.0.0.1', ...flags], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  // 'close', not 'exit': it comes once stdout is read to its end, so every log line is in.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  void exited.then(() => children.delete(child));
+  const logs: LogRecord[] = [];
+  const waiters: { msg: string; resolve: (r: LogRecord) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let record: LogRecord;
+    try {
+      record = JSON.parse(line) as LogRecord;
+    } catch {
+      record = { msg: line }; // not a log record (a stray print): kept as it is
+    }
+    logs.push(record);
+    for (const w of waiters.filter((w) => w.msg === record.msg)) w.resolve(record);
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const logged = (msg: string): Promise<LogRecord> => {
+    const found = logs.find((r) => r.msg === msg);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      waiters.push({ msg, resolve });
+      void exited.then((code) => reject(new Error(`inferd exited (${code}) before logging "${msg}": ${stderr}`)));
+    });
+  };
+  const serving = await logged('serving');
+  return { child, port: serving['port'] as number, logs, exited, logged };
+}
+
+/** A prediction and a health client sharing one channel: calls reach the server in the order they are made. */
+function connect(port: number): { prediction: PredictionServiceClient; health: HealthClient; close(): void } {
+  const prediction = new PredictionServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  const health = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure(), { channelOverride: prediction.getChannel() });
+  return { prediction, health, close: () => prediction.close() };
+}
+
+function check(health: HealthClient, service: string): Promise<Serving> {
+  return new Promise((resolve, reject) => {
+    health.check({ service }, new Metadata(), (err: ServiceError | null, response) => (err ? reject(err) : resolve(response.status)));
+  });
+}
+
+/** Opens a Health/Watch; `statuses` fills as they come; `ended` settles with the final status code. */
+function watch(health: HealthClient, service: string): { statuses: Serving[]; first: Promise<void>; ended: Promise<number> } {
+  const call = health.watch({ service });
+  const statuses: Serving[] = [];
+  const first = new Promise<void>((resolve) => call.once('data', () => resolve()));
+  call.on('data', (m: { status: Serving }) => statuses.push(m.status));
+  call.on('error', () => undefined); // the status event says how it ended
+  const ended = new Promise<number>((resolve) => call.on('status', (s: { code: number }) => resolve(s.code)));
+  return { statuses, first, ended };
+}
+
+/** Settles like `promise`, or rejects when it has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** x = 1/N, for which slowModel's y is exactly N. */
+function slowRequest(modelName: string) {
+  return { modelName, id: `${modelName}-1`, inputs: { x: tensor({ shape: [1n, 1n], floatData: [1 / SLOW_MODEL_SIDE] }) } };
+}
+
+const SIMPLE_REQUEST = {
+  modelName: 'simple',
+  inputs: {
+    INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array<number>(16).fill(1) }),
+    INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array<number>(16).fill(2) }),
+  },
+};
+
+/** Generous bound on a graceful stop once nothing is in flight any more (the slow run itself takes ~1 s). */
+const EXIT_MS = 10_000;
+
+describe('inferd serve, stopped by a signal', () => {
+  let repo: string;
+
+  before(() => {
+    // slow: ~1 s a run; slower: ~4 s a run, far longer than the 200 ms drain timeout below.
+    repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 1 }), slower: slowModel({ workScale: 4 }) });
+  });
+
+  afterEach(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+
+  after(() => removeFolder(repo));
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    describe(`on ${signal}, with a slow Predict in flight`, () => {
+      it('finishes the call in flight with its result, refuses new calls with UNAVAILABLE, turns health NOT_SERVING, and exits 0', async () => {
+        const server = await serve(repo);
+        const clients = connect(server.port);
+        try {
+          const health = watch(clients.health, 'slow');
+          await health.first;
+          let slowSettled = false;
+          const slow = predict(clients.prediction, slowRequest('slow')).finally(() => (slowSettled = true));
+          // Answered after the Predict on the same connection, so the Predict has reached the server.
+          expect(await check(clients.health, '')).to.equal(Serving.SERVING);
+
+          server.child.kill(signal);
+          await server.logged('draining');
+          const refused = await rejection(predict(clients.prediction, SIMPLE_REQUEST));
+          const slowWasInFlight = !slowSettled;
+          const response = await slow;
+          const code = await within(server.exited, EXIT_MS, 'exiting');
+
+          expect(slowWasInFlight).to.equal(true);
+          expect(response.outputs['y']!.floatData).to.deep.equal([SLOW_MODEL_SIDE]);
+          expect(refused.code, refused.message).to.equal(status.UNAVAILABLE);
+          expect(await health.ended).to.equal(status.OK);
+          expect(health.statuses).to.deep.equal([Serving.SERVING, Serving.NOT_SERVING]);
+          expect(code).to.equal(0);
+          expect(server.logs.find((r) => r.msg === 'stopping')).to.include({ signal });
+          expect(server.logs.map((r) => r.msg)).to.include('stopped');
+        } finally {
+          clients.close();
+        }
+      });
+    });
+  }
+
+  describe('on SIGTERM with --drain-timeout-ms 200 and a Predict in flight that runs for seconds', () => {
+    let cutOff: ServiceError;
+    let cutOffMs: number;
+    let exitCode: number | null;
+    let exitMs: number;
+    let logs: LogRecord[];
+
+    before(async () => {
+      const server = await serve(repo, ['--drain-timeout-ms', '200']);
+      const clients = connect(server.port);
+      try {
+        const slower = rejection(predict(clients.prediction, slowRequest('slower')));
+        // Answered after the Predict on the same connection, so the Predict has reached the server.
+        expect(await check(clients.health, '')).to.equal(Serving.SERVING);
+
+        const signalled = performance.now();
+        server.child.kill('SIGTERM');
+        cutOff = await slower;
+        cutOffMs = performance.now() - signalled;
+        // A native run cannot be interrupted: the process exits once it has ended, and cleanly.
+        exitCode = await within(server.exited, EXIT_MS, 'exit');
+        exitMs = performance.now() - signalled;
+        logs = server.logs;
+      } finally {
+        clients.close();
+      }
+    });
+
+    it('cuts the call off with UNAVAILABLE once the drain timeout has passed', () => {
+      expect(cutOff.code, cutOff.message).to.equal(status.UNAVAILABLE);
+      // Not before the timeout: the call had its 200 ms to finish (less a little for timer granularity).
+      expect(cutOffMs).to.be.at.least(190);
+    });
+
+    it('answers the cut-off call long before the run ends', () => {
+      expect(cutOffMs).to.be.below(1_500);
+      expect(exitMs).to.be.above(cutOffMs);
+    });
+
+    it('exits 0 once the run in progress has ended, saying it cut calls off', () => {
+      expect(exitCode).to.equal(0);
+      expect(logs.map((r) => r.msg)).to.include.members(['drain timeout passed: cutting off calls in flight', 'stopped']);
+    });
+  });
+});
