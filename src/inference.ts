@@ -37,16 +37,32 @@ export class Inference {
   }
 
   /**
-   * Runs one prediction. `signal` carries the caller's cancellation and deadline: while the
-   * request is queued, its firing drops the work and rejects with the signal's reason. Rejects
-   * with an InferdError for every fault a caller can cause (see DESIGN.md's error table).
+   * The model version that serves a request. Throws UNAVAILABLE while the server drains, and
+   * what ModelRepository.resolve throws for unknown or unready models.
+   */
+  resolve(modelName: string, modelVersion: string): ModelVersion {
+    if (!this.accepting) throw new InferdError('UNAVAILABLE', 'server is shutting down');
+    return this.repository.resolve(modelName, modelVersion);
+  }
+
+  /**
+   * Queues validated feeds on a model version and settles with the outputs named (their buffers
+   * belong to the caller). `signal` carries the caller's cancellation and deadline: while the
+   * request is queued, its firing drops the work and rejects with the signal's reason.
+   */
+  run(model: ModelVersion, feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal): Promise<Record<string, HostTensor>> {
+    return model.queue.submit(feeds, outputNames, signal);
+  }
+
+  /**
+   * Runs one inferd.v1 prediction: resolve, validate, run, encode. Rejects with an InferdError
+   * for every fault a caller can cause (see DESIGN.md's error table).
    */
   async predict(request: PredictInput, signal: AbortSignal): Promise<PredictOutput> {
-    if (!this.accepting) throw new InferdError('UNAVAILABLE', 'server is shutting down');
-    const model = this.repository.resolve(request.modelName, request.modelVersion);
-    const feeds = decodeInputs(model, request.inputs);
+    const model = this.resolve(request.modelName, request.modelVersion);
+    const feeds = decodeInputs(model, request.inputs, decodeTensor);
     const outputNames = selectOutputs(model, request.outputNames);
-    const results = await model.queue.submit(feeds, outputNames, signal);
+    const results = await this.run(model, feeds, outputNames, signal);
     const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
     const outputs: Record<string, WireTensor> = {};
     for (const name of outputNames) outputs[name] = encodeTensor(results[name]!, raw);
@@ -58,7 +74,11 @@ function names(specs: readonly TensorSpec[]): string {
   return specs.map((s) => `"${s.name}"`).join(', ');
 }
 
-function decodeInputs(model: ModelVersion, inputs: Readonly<Record<string, WireTensor>>): Record<string, HostTensor> {
+/**
+ * Checks that a request names every input the model declares and no other, and decodes each
+ * with `decode` (one per wire format). Throws INVALID_ARGUMENT naming the input.
+ */
+export function decodeInputs<T>(model: ModelVersion, inputs: Readonly<Record<string, T>>, decode: (what: string, tensor: T, spec: TensorSpec) => HostTensor): Record<string, HostTensor> {
   const where = `model "${model.name}" version ${model.version}`;
   for (const name of Object.keys(inputs)) {
     if (!model.inputs.some((s) => s.name === name)) {
@@ -69,12 +89,13 @@ function decodeInputs(model: ModelVersion, inputs: Readonly<Record<string, WireT
   for (const spec of model.inputs) {
     const wire = inputs[spec.name];
     if (wire === undefined) throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}": ${where} takes ${names(model.inputs)}`);
-    feeds[spec.name] = decodeTensor(`input "${spec.name}"`, wire, spec);
+    feeds[spec.name] = decode(`input "${spec.name}"`, wire, spec);
   }
   return feeds;
 }
 
-function selectOutputs(model: ModelVersion, wanted: readonly string[]): string[] {
+/** The outputs to return: all of the model's when none are named; throws INVALID_ARGUMENT for an unknown name. */
+export function selectOutputs(model: ModelVersion, wanted: readonly string[]): string[] {
   if (wanted.length === 0) return model.outputs.map((s) => s.name);
   for (const name of wanted) {
     if (!model.outputs.some((s) => s.name === name)) {

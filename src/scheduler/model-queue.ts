@@ -13,7 +13,24 @@ export interface ModelQueueOptions {
   readonly label: string;
 }
 
+/** Cumulative counts since the queue was made. Durations in nanoseconds. */
+export interface QueueStats {
+  /** Requests that ran and succeeded. */
+  readonly success: number;
+  /** Requests that failed: refused, dropped while queued, or failed in the run. */
+  readonly fail: number;
+  /** Runs of the model (equal to success + failed runs until requests are batched). */
+  readonly executions: number;
+  /** Total time requests that ran spent waiting in the queue. */
+  readonly queueNs: bigint;
+  /** Total time runs took, as the main thread sees them. */
+  readonly computeNs: bigint;
+  /** When the last request finished, in ms since the epoch; 0 when none has. */
+  readonly lastInferenceMs: number;
+}
+
 interface Work {
+  readonly enqueuedNs: bigint;
   readonly feeds: Record<string, HostTensor>;
   readonly outputNames: readonly string[];
   readonly signal: AbortSignal;
@@ -32,6 +49,7 @@ export class ModelQueue {
   private readonly idleRunners: Runner[];
   private running = 0;
   private idleWaiters: (() => void)[] = [];
+  private counts = { success: 0, fail: 0, executions: 0, queueNs: 0n, computeNs: 0n, lastInferenceMs: 0 };
 
   constructor(
     runners: readonly Runner[],
@@ -50,19 +68,25 @@ export class ModelQueue {
     return this.running;
   }
 
+  /** A snapshot of the counts so far. */
+  stats(): QueueStats {
+    return { ...this.counts };
+  }
+
   /**
    * Queues one run. Settles with the outputs, or rejects with: RESOURCE_EXHAUSTED when the queue
    * is full, the signal's reason when it fires before the run starts, the runner's error.
    */
   submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal): Promise<Record<string, HostTensor>> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+    if (signal.aborted) return this.refuse(signal.reason);
     if (this.waiting.length >= this.options.maxQueueSize) {
-      return Promise.reject(
+      return this.refuse(
         new InferdError('RESOURCE_EXHAUSTED', `${this.options.label}: queue is full (${this.options.maxQueueSize} requests waiting)`),
       );
     }
     return new Promise((resolve, reject) => {
       const work: Work = {
+        enqueuedNs: process.hrtime.bigint(),
         feeds,
         outputNames,
         signal,
@@ -72,6 +96,7 @@ export class ModelQueue {
           const i = this.waiting.indexOf(work);
           if (i < 0) return;
           this.waiting.splice(i, 1);
+          this.counts.fail++;
           reject(signal.reason);
           this.notifyIfIdle();
         },
@@ -86,6 +111,7 @@ export class ModelQueue {
   failWaiting(reason: unknown): void {
     for (const work of this.waiting.splice(0)) {
       work.signal.removeEventListener('abort', work.onAbort);
+      this.counts.fail++;
       work.reject(reason);
     }
     this.notifyIfIdle();
@@ -103,13 +129,32 @@ export class ModelQueue {
       work.signal.removeEventListener('abort', work.onAbort);
       const runner = this.idleRunners.pop()!;
       this.running++;
-      runner.run(work.feeds, work.outputNames).then(work.resolve, work.reject).finally(() => {
+      const startedNs = process.hrtime.bigint();
+      this.counts.queueNs += startedNs - work.enqueuedNs;
+      this.counts.executions++;
+      runner.run(work.feeds, work.outputNames).then(
+        (outputs) => {
+          this.counts.success++;
+          work.resolve(outputs);
+        },
+        (err: unknown) => {
+          this.counts.fail++;
+          work.reject(err);
+        },
+      ).finally(() => {
+        this.counts.computeNs += process.hrtime.bigint() - startedNs;
+        this.counts.lastInferenceMs = Date.now();
         this.running--;
         this.idleRunners.push(runner);
         this.dispatch();
         this.notifyIfIdle();
       });
     }
+  }
+
+  private refuse(reason: unknown): Promise<never> {
+    this.counts.fail++;
+    return Promise.reject(reason);
   }
 
   private notifyIfIdle(): void {

@@ -97,3 +97,25 @@ describe('ModelQueue', () => {
     expect(idle).to.equal(true);
   });
 });
+
+describe('ModelQueue statistics', () => {
+  it('counts successes, failures and runs, and sums queue and run time', async () => {
+    const runner = new ManualRunner();
+    const queue = new ModelQueue([runner], { maxQueueSize: 1, label: 'm' });
+    const never = new AbortController().signal;
+    const a = queue.submit(feeds('a'), [], never);
+    const b = queue.submit(feeds('b'), [], never);
+    await queue.submit(feeds('c'), [], never).catch(() => undefined); // queue full
+    runner.finishOne();
+    await a;
+    await tick();
+    runner.finishOne();
+    await b;
+    await tick();
+    const s = queue.stats();
+    expect({ success: s.success, fail: s.fail, executions: s.executions }).to.deep.equal({ success: 2, fail: 1, executions: 2 });
+    expect(s.queueNs > 0n).to.equal(true);
+    expect(s.computeNs > 0n).to.equal(true);
+    expect(s.lastInferenceMs).to.be.closeTo(Date.now(), 5000);
+  });
+});
