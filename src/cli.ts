@@ -14,7 +14,7 @@ Run "inferd serve --help" for the options of serve.
 
 function serveHelp(): string {
   const lines = SERVE_OPTIONS.map((o) => {
-    const flag = `--${o.flag} ${o.kind === 'int' ? 'N' : o.kind === 'level' ? 'LEVEL' : o.key === 'models' ? 'DIR' : 'VALUE'}`;
+    const flag = `--${o.flag} ${o.kind === 'int' ? 'N' : o.kind === 'choice' ? o.choices!.join('|') : o.key === 'models' ? 'DIR' : 'VALUE'}`;
     return `  ${flag.padEnd(28)} ${o.help}\n  ${''.padEnd(28)} (default ${o.defaultValue}; env ${o.env})`;
   });
   return `Usage: inferd serve [options]

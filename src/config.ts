@@ -4,6 +4,8 @@ import { availableParallelism } from 'node:os';
 /** Everything `inferd serve` is configured by, validated and frozen. */
 export interface ServeConfig {
   readonly models: string;
+  readonly modelControl: 'watch' | 'explicit';
+  readonly repositoryPollMs: number;
   readonly host: string;
   readonly port: number;
   readonly maxMessageBytes: number;
@@ -22,7 +24,8 @@ interface OptionSpec {
   readonly key: keyof ServeConfig;
   readonly flag: string;
   readonly env: string;
-  readonly kind: 'string' | 'int' | 'level';
+  readonly kind: 'string' | 'int' | 'choice';
+  readonly choices?: readonly string[];
   readonly min?: number;
   readonly max?: number;
   readonly help: string;
@@ -34,15 +37,17 @@ const MIB = 1024 * 1024;
 /** Every option: its flag, its environment variable, its default. --help is printed from this table. */
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'models', flag: 'models', env: 'INFERD_MODELS', kind: 'string', defaultValue: 'models', help: 'model repository folder: <dir>/<model>/<version>/model.onnx' },
+  { key: 'modelControl', flag: 'model-control', env: 'INFERD_MODEL_CONTROL', kind: 'choice', choices: ['watch', 'explicit'], defaultValue: 'watch', help: 'watch: load, reload and unload as the repository folder changes; explicit: only at start and through LoadModel/UnloadModel' },
+  { key: 'repositoryPollMs', flag: 'repository-poll-ms', env: 'INFERD_REPOSITORY_POLL_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 2000, help: 'in watch mode, also rescan the repository this often, in case a file-system event is missed (0: never)' },
   { key: 'host', flag: 'host', env: 'INFERD_HOST', kind: 'string', defaultValue: '127.0.0.1', help: 'address to listen on (0.0.0.0 or :: for every interface)' },
   { key: 'port', flag: 'port', env: 'INFERD_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8001, help: 'gRPC port (0 picks a free one)' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'INFERD_MAX_MESSAGE_BYTES', kind: 'int', min: 1024, max: 2 ** 31 - 1, defaultValue: 64 * MIB, help: 'largest request or response message; larger ones get RESOURCE_EXHAUSTED' },
   { key: 'maxStreamInFlight', flag: 'max-stream-in-flight', env: 'INFERD_MAX_STREAM_IN_FLIGHT', kind: 'int', min: 1, max: 1_000_000, defaultValue: 256, help: 'requests one PredictStream may have in flight before the server stops reading it' },
   { key: 'maxQueueSize', flag: 'max-queue-size', env: 'INFERD_MAX_QUEUE_SIZE', kind: 'int', min: 1, max: 10_000_000, defaultValue: 4096, help: 'requests that may wait per model version; past it, RESOURCE_EXHAUSTED' },
-  { key: 'instances', flag: 'instances', env: 'INFERD_INSTANCES', kind: 'int', min: 1, max: 256, defaultValue: 1, help: 'sessions per model version, each on a worker thread of its own' },
-  { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'INFERD_INTRA_OP_THREADS', kind: 'int', min: 1, max: 1024, defaultValue: 1, help: `ONNX Runtime threads per session (this machine has ${availableParallelism()} cores)` },
+  { key: 'instances', flag: 'instances', env: 'INFERD_INSTANCES', kind: 'int', min: 1, max: 256, defaultValue: 1, help: 'sessions per model version, each on a worker thread of its own, where its config file does not say' },
+  { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'INFERD_INTRA_OP_THREADS', kind: 'int', min: 1, max: 1024, defaultValue: 1, help: `ONNX Runtime threads per session, where its config file does not say (this machine has ${availableParallelism()} cores)` },
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'INFERD_DRAIN_TIMEOUT_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 30_000, help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off' },
-  { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'level', defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
 /** Thrown with every problem found, one per line. */
@@ -126,9 +131,9 @@ function convert(o: OptionSpec, value: unknown, where: string, problems: string[
       if (typeof value === 'string' && value !== '') return value;
       problems.push(`${where}: expected a non-empty string, got ${JSON.stringify(value)}`);
       return undefined;
-    case 'level':
-      if (LOG_LEVELS.includes(value as LogLevel)) return value;
-      problems.push(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+    case 'choice':
+      if (o.choices!.includes(value as string)) return value;
+      problems.push(`${where}: expected one of ${o.choices!.join(', ')}, got ${JSON.stringify(value)}`);
       return undefined;
     case 'int': {
       const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;

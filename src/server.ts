@@ -34,16 +34,19 @@ export class InferdServer {
     const health = new HealthRegistry();
     const repository = await ModelRepository.create({
       root: config.models,
-      version: {
+      defaults: {
         instances: config.instances,
         maxQueueSize: config.maxQueueSize,
         session: { intraOpThreads: config.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' },
       },
+      control: config.modelControl,
+      pollMs: config.repositoryPollMs,
       log,
     });
     const syncModel = (name: string): void => health.set(name, repository.isReady(name) ? 'SERVING' : 'NOT_SERVING');
     for (const name of repository.modelNames()) syncModel(name);
     repository.on('change', syncModel);
+    repository.on('removed', (name) => health.remove(name));
 
     const inference = new Inference(repository);
     let transport: GrpcTransport;

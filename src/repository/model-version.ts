@@ -1,18 +1,27 @@
+import type { Logger } from 'pino';
 import type { InferdError } from '../inferd-error';
-import { ModelQueue } from '../scheduler/model-queue';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
+import { ModelQueue } from '../scheduler/model-queue';
+import { formatShape } from '../tensor/format-shape';
 import type { TensorSpec } from '../tensor/tensor-types';
+import { ModelConfigError, type TensorOverride, type WarmupRequest } from './model-config';
+import { warmupFeeds } from './warmup-feeds';
 
 export interface ModelVersionOptions {
   /** Sessions to run side by side, each on a worker thread of its own. */
   readonly instances: number;
   readonly session: SessionOptions;
   readonly maxQueueSize: number;
+  /** Narrower shapes than the model declares, from its config file (named in errors). */
+  readonly overrides: { readonly file?: string; readonly inputs: readonly TensorOverride[]; readonly outputs: readonly TensorOverride[] };
+  /** Warm-up runs; empty: one best-effort run of zeros per instance. */
+  readonly warmup: readonly WarmupRequest[];
+  readonly log: Logger;
 }
 
 /**
- * One loaded version of a model: its sessions and the queue in front of them. The inputs and
- * outputs are those its first session reports.
+ * One loaded version of a model: its sessions and the queue in front of them. Its inputs and
+ * outputs are what the model declares, narrowed by the config's overrides.
  */
 export class ModelVersion {
   private closed: Promise<void> | undefined;
@@ -22,28 +31,58 @@ export class ModelVersion {
     readonly version: string,
     private readonly sessions: readonly OnnxSession[],
     readonly queue: ModelQueue,
+    readonly inputs: readonly TensorSpec[],
+    readonly outputs: readonly TensorSpec[],
   ) {}
 
-  get inputs(): readonly TensorSpec[] {
-    return this.sessions[0]!.inputs;
-  }
-
-  get outputs(): readonly TensorSpec[] {
-    return this.sessions[0]!.outputs;
-  }
-
-  /** Loads every instance; rejects with the runtime's reason when any fails (closing the others). */
+  /**
+   * Loads every instance and warms each up. Rejects, having closed what it opened, when a
+   * session fails to load (the runtime's reason), an override does not fit the model, or a
+   * configured warm-up run fails.
+   */
   static async create(name: string, version: string, modelPath: string, options: ModelVersionOptions): Promise<ModelVersion> {
     const loads = Array.from({ length: options.instances }, () => OnnxSession.create(modelPath, options.session));
     const settled = await Promise.allSettled(loads);
     const sessions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) {
-      await Promise.all(sessions.map((s) => s.close()));
-      throw failed.reason;
-    }
     const queue = new ModelQueue(sessions, { maxQueueSize: options.maxQueueSize, label: `model "${name}" version ${version}` });
-    return new ModelVersion(name, version, sessions, queue);
+    try {
+      if (failed !== undefined) throw failed.reason;
+      const first = sessions[0]!;
+      const file = options.overrides.file ?? 'config';
+      const inputs = applyOverrides(first.inputs, options.overrides.inputs, `${file}: inputs`);
+      const outputs = applyOverrides(first.outputs, options.overrides.outputs, `${file}: outputs`);
+      const model = new ModelVersion(name, version, sessions, queue, inputs, outputs);
+      await model.warmUp(options);
+      queue.resetStats();
+      return model;
+    } catch (err) {
+      await Promise.all(sessions.map((s) => s.close()));
+      throw err;
+    }
+  }
+
+  /** Runs each warm-up request `count` times on every instance (so each session is warm). */
+  private async warmUp(options: ModelVersionOptions): Promise<void> {
+    const never = new AbortController().signal;
+    const outputNames = this.outputs.map((o) => o.name);
+    const runs = (request: WarmupRequest | undefined, count: number): Promise<unknown>[] =>
+      Array.from({ length: count * this.sessions.length }, () => this.queue.submit(warmupFeeds(this.inputs, request), outputNames, never));
+    if (options.warmup.length === 0) {
+      try {
+        await Promise.all(runs(undefined, 1));
+      } catch (err) {
+        options.log.warn({ model: this.name, version: this.version, reason: (err as Error).message }, 'default warm-up run failed; add a warmup entry to the model config');
+      }
+      return;
+    }
+    for (const request of options.warmup) {
+      try {
+        await Promise.all(runs(request, request.count));
+      } catch (err) {
+        throw new Error(`warm-up "${request.name}" failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
   }
 
   /** Fails queued and running requests with `reason` at once (see OnnxSession.abandon). */
@@ -59,4 +98,19 @@ export class ModelVersion {
     });
     return this.closed;
   }
+}
+
+/** The model's specs with the overrides applied; throws ModelConfigError when one does not fit. */
+function applyOverrides(specs: readonly TensorSpec[], overrides: readonly TensorOverride[], where: string): TensorSpec[] {
+  const result = [...specs];
+  overrides.forEach((o, i) => {
+    const at = `${where}[${i}]`;
+    const index = result.findIndex((s) => s.name === o.name);
+    if (index < 0) throw new ModelConfigError(`${at}.name: the model has no "${o.name}" (it has ${specs.map((s) => `"${s.name}"`).join(', ')})`);
+    const spec = result[index]!;
+    const fits = o.dims.length === spec.dims.length && o.dims.every((d, k) => spec.dims[k]! < 0 || d === spec.dims[k]);
+    if (!fits) throw new ModelConfigError(`${at}.dims: ${formatShape(o.dims)} does not fit the model's ${formatShape(spec.dims)}`);
+    result[index] = { ...spec, dims: [...o.dims] };
+  });
+  return result;
 }

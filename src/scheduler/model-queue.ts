@@ -68,6 +68,11 @@ export class ModelQueue {
     return this.running;
   }
 
+  /** Starts the counts again from zero (after warm-up, which is not traffic). */
+  resetStats(): void {
+    this.counts = { success: 0, fail: 0, executions: 0, queueNs: 0n, computeNs: 0n, lastInferenceMs: 0 };
+  }
+
   /** A snapshot of the counts so far. */
   stats(): QueueStats {
     return { ...this.counts };

@@ -5,20 +5,12 @@ import { DataType, type Tensor } from '../../generated/inferd/v1/tensor';
 import { encodeOnnxModel, type OnnxElemType } from '../../src/example-models/encode-onnx-model';
 import { identityModel, simpleModel, slowModel, tinyMlpModel, tinyMlpReference, writeExampleRepository } from '../../src/example-models/example-models';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
+import { until } from '../support/until';
 
 const range = (n: number, f: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i));
 const rawOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 /** A copy of received bytes in a buffer of their own (the decoded bytes are a view into the whole message). */
 const own = (bytes: Uint8Array): ArrayBuffer => new Uint8Array(bytes).buffer;
-/** Polls a condition every event-loop turn, for at most 5 s. */
-async function until(condition: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met within 5 s');
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
 /** A model whose Reshape to [2,2] fails inside ONNX Runtime unless x has exactly 4 elements. */
 function reshapeModel(): Uint8Array {
   return encodeOnnxModel({
@@ -244,16 +236,16 @@ describe('Predict', function () {
       const running = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
       // Wait until the first request has reached the worker, so the next ones queue behind it.
       const model = (small.server as unknown as { repository: { resolve(n: string, v: string): { queue: { inFlight: number; depth: number } } } }).repository.resolve('slow', '');
-      await until(() => model.queue.inFlight === 1);
+      await until(() => model.queue.inFlight === 1, 'the first request running');
       const expiring = rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }, { deadlineMs: 100 }));
       const queued = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
-      await until(() => model.queue.depth === 2);
+      await until(() => model.queue.depth === 2, 'two requests queued');
       const full = await rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }));
       expect(full.code).to.equal(status.RESOURCE_EXHAUSTED);
       expect(full.details).to.equal('model "slow" version 1: queue is full (2 requests waiting)');
       expect((await expiring).code).to.equal(status.DEADLINE_EXCEEDED);
       // Dropped from the queue without running: only the other queued request is left.
-      await until(() => model.queue.depth === 1);
+      await until(() => model.queue.depth === 1, 'the expired request dropped');
       expect(model.queue.inFlight).to.equal(1);
       await running;
       await queued;

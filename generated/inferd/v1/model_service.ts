@@ -76,6 +76,92 @@ export interface TensorMetadata {
   shape: bigint[];
 }
 
+export interface GetModelConfigRequest {
+  modelName: string;
+  /** Empty: the newest ready version. */
+  modelVersion: string;
+}
+
+export interface GetModelConfigResponse {
+  config: ModelConfig | undefined;
+}
+
+export interface ModelConfig {
+  name: string;
+  version: string;
+  /** Always "onnxruntime". */
+  platform: string;
+  /** The model's config file; empty when everything came from the model and the defaults. */
+  sourceFile: string;
+  versionPolicy:
+    | VersionPolicy
+    | undefined;
+  /** Sessions, each on a worker thread of its own. */
+  instances: number;
+  session:
+    | SessionConfig
+    | undefined;
+  /** Largest batch the dynamic batcher forms; 0: requests run one by one. */
+  maxBatchSize: number;
+  dynamicBatching:
+    | DynamicBatching
+    | undefined;
+  /** Names of the warm-up requests run before the version took traffic. */
+  warmup: string[];
+  /** As served: the model's declarations narrowed by the config file. */
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+}
+
+export interface VersionPolicy {
+  /** The newest N versions. */
+  latest?:
+    | number
+    | undefined;
+  /** Every version on disk. */
+  all?:
+    | boolean
+    | undefined;
+  /** The versions named. */
+  specific?: VersionList | undefined;
+}
+
+export interface VersionList {
+  versions: string[];
+}
+
+export interface SessionConfig {
+  intraOpThreads: number;
+  interOpThreads: number;
+  /** disabled, basic, extended or all. */
+  graphOptimizationLevel: string;
+  /** sequential or parallel. */
+  executionMode: string;
+}
+
+export interface DynamicBatching {
+  maxQueueDelayUs: bigint;
+  preferredBatchSizes: number[];
+  maxQueueSize: number;
+}
+
+export interface LoadModelRequest {
+  modelName: string;
+}
+
+export interface LoadModelResponse {
+  /** The model's versions and their states after the load. */
+  model: ModelStatus | undefined;
+}
+
+export interface UnloadModelRequest {
+  modelName: string;
+}
+
+export interface UnloadModelResponse {
+  model: ModelStatus | undefined;
+}
+
 function createBaseListModelsRequest(): ListModelsRequest {
   return {};
 }
@@ -598,6 +684,885 @@ export const TensorMetadata: MessageFns<TensorMetadata> = {
   },
 };
 
+function createBaseGetModelConfigRequest(): GetModelConfigRequest {
+  return { modelName: "", modelVersion: "" };
+}
+
+export const GetModelConfigRequest: MessageFns<GetModelConfigRequest> = {
+  encode(message: GetModelConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.modelVersion !== "") {
+      writer.uint32(18).string(message.modelVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetModelConfigRequest>, I>>(base?: I): GetModelConfigRequest {
+    return GetModelConfigRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelConfigRequest>, I>>(object: I): GetModelConfigRequest {
+    const message = createBaseGetModelConfigRequest();
+    message.modelName = object.modelName ?? "";
+    message.modelVersion = object.modelVersion ?? "";
+    return message;
+  },
+};
+
+function createBaseGetModelConfigResponse(): GetModelConfigResponse {
+  return { config: undefined };
+}
+
+export const GetModelConfigResponse: MessageFns<GetModelConfigResponse> = {
+  encode(message: GetModelConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== undefined) {
+      ModelConfig.encode(message.config, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelConfigResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelConfigResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = ModelConfig.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetModelConfigResponse>, I>>(base?: I): GetModelConfigResponse {
+    return GetModelConfigResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelConfigResponse>, I>>(object: I): GetModelConfigResponse {
+    const message = createBaseGetModelConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? ModelConfig.fromPartial(object.config)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseModelConfig(): ModelConfig {
+  return {
+    name: "",
+    version: "",
+    platform: "",
+    sourceFile: "",
+    versionPolicy: undefined,
+    instances: 0,
+    session: undefined,
+    maxBatchSize: 0,
+    dynamicBatching: undefined,
+    warmup: [],
+    inputs: [],
+    outputs: [],
+  };
+}
+
+export const ModelConfig: MessageFns<ModelConfig> = {
+  encode(message: ModelConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.platform !== "") {
+      writer.uint32(26).string(message.platform);
+    }
+    if (message.sourceFile !== "") {
+      writer.uint32(34).string(message.sourceFile);
+    }
+    if (message.versionPolicy !== undefined) {
+      VersionPolicy.encode(message.versionPolicy, writer.uint32(42).fork()).join();
+    }
+    if (message.instances !== 0) {
+      writer.uint32(48).uint32(message.instances);
+    }
+    if (message.session !== undefined) {
+      SessionConfig.encode(message.session, writer.uint32(58).fork()).join();
+    }
+    if (message.maxBatchSize !== 0) {
+      writer.uint32(64).uint32(message.maxBatchSize);
+    }
+    if (message.dynamicBatching !== undefined) {
+      DynamicBatching.encode(message.dynamicBatching, writer.uint32(74).fork()).join();
+    }
+    for (const v of message.warmup) {
+      writer.uint32(82).string(v!);
+    }
+    for (const v of message.inputs) {
+      TensorMetadata.encode(v!, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.outputs) {
+      TensorMetadata.encode(v!, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.platform = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sourceFile = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.versionPolicy = VersionPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.instances = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.session = SessionConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxBatchSize = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.dynamicBatching = DynamicBatching.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.warmup.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.inputs.push(TensorMetadata.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.outputs.push(TensorMetadata.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ModelConfig>, I>>(base?: I): ModelConfig {
+    return ModelConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelConfig>, I>>(object: I): ModelConfig {
+    const message = createBaseModelConfig();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    message.platform = object.platform ?? "";
+    message.sourceFile = object.sourceFile ?? "";
+    message.versionPolicy = (object.versionPolicy !== undefined && object.versionPolicy !== null)
+      ? VersionPolicy.fromPartial(object.versionPolicy)
+      : undefined;
+    message.instances = object.instances ?? 0;
+    message.session = (object.session !== undefined && object.session !== null)
+      ? SessionConfig.fromPartial(object.session)
+      : undefined;
+    message.maxBatchSize = object.maxBatchSize ?? 0;
+    message.dynamicBatching = (object.dynamicBatching !== undefined && object.dynamicBatching !== null)
+      ? DynamicBatching.fromPartial(object.dynamicBatching)
+      : undefined;
+    message.warmup = object.warmup?.map((e) => e) || [];
+    message.inputs = object.inputs?.map((e) => TensorMetadata.fromPartial(e)) || [];
+    message.outputs = object.outputs?.map((e) => TensorMetadata.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseVersionPolicy(): VersionPolicy {
+  return { latest: undefined, all: undefined, specific: undefined };
+}
+
+export const VersionPolicy: MessageFns<VersionPolicy> = {
+  encode(message: VersionPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.latest !== undefined) {
+      writer.uint32(8).uint32(message.latest);
+    }
+    if (message.all !== undefined) {
+      writer.uint32(16).bool(message.all);
+    }
+    if (message.specific !== undefined) {
+      VersionList.encode(message.specific, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.latest = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.all = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.specific = VersionList.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<VersionPolicy>, I>>(base?: I): VersionPolicy {
+    return VersionPolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VersionPolicy>, I>>(object: I): VersionPolicy {
+    const message = createBaseVersionPolicy();
+    message.latest = object.latest ?? undefined;
+    message.all = object.all ?? undefined;
+    message.specific = (object.specific !== undefined && object.specific !== null)
+      ? VersionList.fromPartial(object.specific)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVersionList(): VersionList {
+  return { versions: [] };
+}
+
+export const VersionList: MessageFns<VersionList> = {
+  encode(message: VersionList, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.versions) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionList {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionList();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versions.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<VersionList>, I>>(base?: I): VersionList {
+    return VersionList.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VersionList>, I>>(object: I): VersionList {
+    const message = createBaseVersionList();
+    message.versions = object.versions?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSessionConfig(): SessionConfig {
+  return { intraOpThreads: 0, interOpThreads: 0, graphOptimizationLevel: "", executionMode: "" };
+}
+
+export const SessionConfig: MessageFns<SessionConfig> = {
+  encode(message: SessionConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.intraOpThreads !== 0) {
+      writer.uint32(8).uint32(message.intraOpThreads);
+    }
+    if (message.interOpThreads !== 0) {
+      writer.uint32(16).uint32(message.interOpThreads);
+    }
+    if (message.graphOptimizationLevel !== "") {
+      writer.uint32(26).string(message.graphOptimizationLevel);
+    }
+    if (message.executionMode !== "") {
+      writer.uint32(34).string(message.executionMode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.intraOpThreads = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.interOpThreads = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.graphOptimizationLevel = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.executionMode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SessionConfig>, I>>(base?: I): SessionConfig {
+    return SessionConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionConfig>, I>>(object: I): SessionConfig {
+    const message = createBaseSessionConfig();
+    message.intraOpThreads = object.intraOpThreads ?? 0;
+    message.interOpThreads = object.interOpThreads ?? 0;
+    message.graphOptimizationLevel = object.graphOptimizationLevel ?? "";
+    message.executionMode = object.executionMode ?? "";
+    return message;
+  },
+};
+
+function createBaseDynamicBatching(): DynamicBatching {
+  return { maxQueueDelayUs: 0n, preferredBatchSizes: [], maxQueueSize: 0 };
+}
+
+export const DynamicBatching: MessageFns<DynamicBatching> = {
+  encode(message: DynamicBatching, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxQueueDelayUs !== 0n) {
+      if (BigInt.asUintN(64, message.maxQueueDelayUs) !== message.maxQueueDelayUs) {
+        throw new globalThis.Error("value provided for field message.maxQueueDelayUs of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.maxQueueDelayUs);
+    }
+    if (message.preferredBatchSizes.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.preferredBatchSizes) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.maxQueueSize !== 0) {
+      writer.uint32(24).uint32(message.maxQueueSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DynamicBatching {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDynamicBatching();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxQueueDelayUs = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.preferredBatchSizes.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.preferredBatchSizes.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxQueueSize = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DynamicBatching>, I>>(base?: I): DynamicBatching {
+    return DynamicBatching.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DynamicBatching>, I>>(object: I): DynamicBatching {
+    const message = createBaseDynamicBatching();
+    message.maxQueueDelayUs = (object.maxQueueDelayUs !== undefined && object.maxQueueDelayUs !== null)
+      ? BigInt(object.maxQueueDelayUs)
+      : 0n;
+    message.preferredBatchSizes = object.preferredBatchSizes?.map((e) => e) || [];
+    message.maxQueueSize = object.maxQueueSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseLoadModelRequest(): LoadModelRequest {
+  return { modelName: "" };
+}
+
+export const LoadModelRequest: MessageFns<LoadModelRequest> = {
+  encode(message: LoadModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<LoadModelRequest>, I>>(base?: I): LoadModelRequest {
+    return LoadModelRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LoadModelRequest>, I>>(object: I): LoadModelRequest {
+    const message = createBaseLoadModelRequest();
+    message.modelName = object.modelName ?? "";
+    return message;
+  },
+};
+
+function createBaseLoadModelResponse(): LoadModelResponse {
+  return { model: undefined };
+}
+
+export const LoadModelResponse: MessageFns<LoadModelResponse> = {
+  encode(message: LoadModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== undefined) {
+      ModelStatus.encode(message.model, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = ModelStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<LoadModelResponse>, I>>(base?: I): LoadModelResponse {
+    return LoadModelResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LoadModelResponse>, I>>(object: I): LoadModelResponse {
+    const message = createBaseLoadModelResponse();
+    message.model = (object.model !== undefined && object.model !== null)
+      ? ModelStatus.fromPartial(object.model)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUnloadModelRequest(): UnloadModelRequest {
+  return { modelName: "" };
+}
+
+export const UnloadModelRequest: MessageFns<UnloadModelRequest> = {
+  encode(message: UnloadModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnloadModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnloadModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<UnloadModelRequest>, I>>(base?: I): UnloadModelRequest {
+    return UnloadModelRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UnloadModelRequest>, I>>(object: I): UnloadModelRequest {
+    const message = createBaseUnloadModelRequest();
+    message.modelName = object.modelName ?? "";
+    return message;
+  },
+};
+
+function createBaseUnloadModelResponse(): UnloadModelResponse {
+  return { model: undefined };
+}
+
+export const UnloadModelResponse: MessageFns<UnloadModelResponse> = {
+  encode(message: UnloadModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== undefined) {
+      ModelStatus.encode(message.model, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnloadModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnloadModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = ModelStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<UnloadModelResponse>, I>>(base?: I): UnloadModelResponse {
+    return UnloadModelResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UnloadModelResponse>, I>>(object: I): UnloadModelResponse {
+    const message = createBaseUnloadModelResponse();
+    message.model = (object.model !== undefined && object.model !== null)
+      ? ModelStatus.fromPartial(object.model)
+      : undefined;
+    return message;
+  },
+};
+
 /** What the server serves. */
 export type ModelServiceService = typeof ModelServiceService;
 export const ModelServiceService = {
@@ -623,6 +1588,47 @@ export const ModelServiceService = {
       Buffer.from(GetModelMetadataResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetModelMetadataResponse => GetModelMetadataResponse.decode(value),
   },
+  /**
+   * The configuration a model version is served with: its config file completed from the
+   * model itself and the server's defaults.
+   */
+  getModelConfig: {
+    path: "/inferd.v1.ModelService/GetModelConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetModelConfigRequest): Buffer =>
+      Buffer.from(GetModelConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetModelConfigRequest => GetModelConfigRequest.decode(value),
+    responseSerialize: (value: GetModelConfigResponse): Buffer =>
+      Buffer.from(GetModelConfigResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetModelConfigResponse => GetModelConfigResponse.decode(value),
+  },
+  /**
+   * Loads (or reloads) a model from its folder and clears an earlier unload. Answers once the
+   * versions its policy picks are ready; UNAVAILABLE, with each version's reason, when none is.
+   */
+  loadModel: {
+    path: "/inferd.v1.ModelService/LoadModel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LoadModelRequest): Buffer => Buffer.from(LoadModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LoadModelRequest => LoadModelRequest.decode(value),
+    responseSerialize: (value: LoadModelResponse): Buffer => Buffer.from(LoadModelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LoadModelResponse => LoadModelResponse.decode(value),
+  },
+  /**
+   * Unloads every version of a model once its requests in flight are done; it stays unloaded,
+   * whatever happens on disk, until LoadModel.
+   */
+  unloadModel: {
+    path: "/inferd.v1.ModelService/UnloadModel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnloadModelRequest): Buffer => Buffer.from(UnloadModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnloadModelRequest => UnloadModelRequest.decode(value),
+    responseSerialize: (value: UnloadModelResponse): Buffer => Buffer.from(UnloadModelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnloadModelResponse => UnloadModelResponse.decode(value),
+  },
 } as const;
 
 export interface ModelServiceServer extends UntypedServiceImplementation {
@@ -630,6 +1636,21 @@ export interface ModelServiceServer extends UntypedServiceImplementation {
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
   /** The inputs and outputs of one model version. */
   getModelMetadata: handleUnaryCall<GetModelMetadataRequest, GetModelMetadataResponse>;
+  /**
+   * The configuration a model version is served with: its config file completed from the
+   * model itself and the server's defaults.
+   */
+  getModelConfig: handleUnaryCall<GetModelConfigRequest, GetModelConfigResponse>;
+  /**
+   * Loads (or reloads) a model from its folder and clears an earlier unload. Answers once the
+   * versions its policy picks are ready; UNAVAILABLE, with each version's reason, when none is.
+   */
+  loadModel: handleUnaryCall<LoadModelRequest, LoadModelResponse>;
+  /**
+   * Unloads every version of a model once its requests in flight are done; it stays unloaded,
+   * whatever happens on disk, until LoadModel.
+   */
+  unloadModel: handleUnaryCall<UnloadModelRequest, UnloadModelResponse>;
 }
 
 export interface ModelServiceClient extends Client {
@@ -664,6 +1685,63 @@ export interface ModelServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetModelMetadataResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The configuration a model version is served with: its config file completed from the
+   * model itself and the server's defaults.
+   */
+  getModelConfig(
+    request: GetModelConfigRequest,
+    callback: (error: ServiceError | null, response: GetModelConfigResponse) => void,
+  ): ClientUnaryCall;
+  getModelConfig(
+    request: GetModelConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetModelConfigResponse) => void,
+  ): ClientUnaryCall;
+  getModelConfig(
+    request: GetModelConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetModelConfigResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Loads (or reloads) a model from its folder and clears an earlier unload. Answers once the
+   * versions its policy picks are ready; UNAVAILABLE, with each version's reason, when none is.
+   */
+  loadModel(
+    request: LoadModelRequest,
+    callback: (error: ServiceError | null, response: LoadModelResponse) => void,
+  ): ClientUnaryCall;
+  loadModel(
+    request: LoadModelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LoadModelResponse) => void,
+  ): ClientUnaryCall;
+  loadModel(
+    request: LoadModelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LoadModelResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Unloads every version of a model once its requests in flight are done; it stays unloaded,
+   * whatever happens on disk, until LoadModel.
+   */
+  unloadModel(
+    request: UnloadModelRequest,
+    callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
+  ): ClientUnaryCall;
+  unloadModel(
+    request: UnloadModelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
+  ): ClientUnaryCall;
+  unloadModel(
+    request: UnloadModelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -36,7 +36,7 @@ export class HealthService {
         const send = (s: ServingStatus | undefined): void => {
           call.write({ status: s === undefined ? Serving.SERVICE_UNKNOWN : WIRE[s] });
         };
-        const onChange = (changed: string, s: ServingStatus): void => {
+        const onChange = (changed: string, s: ServingStatus | undefined): void => {
           if (changed === name) send(s);
         };
         const stop = (): void => {

@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
-import { ModelVersionState, type ModelServiceServer, type TensorMetadata } from '../../../generated/inferd/v1/model_service';
-import type { ModelRepository, VersionState } from '../../repository/model-repository';
+import {
+  ModelVersionState,
+  type ModelConfig,
+  type ModelServiceServer,
+  type ModelStatus,
+  type TensorMetadata,
+  type VersionPolicy,
+} from '../../../generated/inferd/v1/model_service';
+import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
 import { elementType } from '../../tensor/element-types';
 import type { TensorSpec } from '../../tensor/tensor-types';
 import { statusFor } from './status-for';
@@ -17,15 +24,59 @@ function tensorMetadata(spec: TensorSpec): TensorMetadata {
   return { name: spec.name, datatype: elementType(spec.type).wire, shape: spec.dims.map(BigInt) };
 }
 
-/** inferd.v1.ModelService: what the repository holds and what each model takes. */
+function modelStatus(repository: ModelRepository, name: string): ModelStatus {
+  return { name, versions: (repository.versions(name) ?? []).map((v) => ({ version: v.version, state: STATE[v.state], reason: v.reason })) };
+}
+
+function versionPolicy(p: EffectiveConfig['versionPolicy']): VersionPolicy {
+  if ('latest' in p) return { latest: p.latest };
+  if ('all' in p) return { all: true };
+  return { specific: { versions: [...p.specific] } };
+}
+
+function modelConfig(c: EffectiveConfig): ModelConfig {
+  return {
+    name: c.name,
+    version: c.version,
+    platform: c.platform,
+    sourceFile: c.file ?? '',
+    versionPolicy: versionPolicy(c.versionPolicy),
+    instances: c.instances,
+    session: { intraOpThreads: c.session.intraOpThreads, interOpThreads: c.session.interOpThreads, graphOptimizationLevel: c.session.graphOptimizationLevel, executionMode: c.session.executionMode },
+    maxBatchSize: c.maxBatchSize,
+    dynamicBatching: { maxQueueDelayUs: BigInt(c.dynamicBatching.maxQueueDelayUs), preferredBatchSizes: [...c.dynamicBatching.preferredBatchSizes], maxQueueSize: c.dynamicBatching.maxQueueSize },
+    warmup: c.warmup.map((w) => w.name),
+    inputs: c.inputs.map(tensorMetadata),
+    outputs: c.outputs.map(tensorMetadata),
+  };
+}
+
+/** inferd.v1.ModelService: what the repository holds, what each model takes, and explicit load and unload. */
 export function modelService(repository: ModelRepository, log: Logger): ModelServiceServer {
   return {
     listModels: (_call, callback) => {
-      const models = repository.modelNames().map((name) => ({
-        name,
-        versions: (repository.versions(name) ?? []).map((v) => ({ version: v.version, state: STATE[v.state], reason: v.reason })),
-      }));
-      callback(null, { models });
+      callback(null, { models: repository.modelNames().map((name) => modelStatus(repository, name)) });
+    },
+    getModelConfig: (call, callback) => {
+      try {
+        callback(null, { config: modelConfig(repository.config(call.request.modelName, call.request.modelVersion)) });
+      } catch (err) {
+        callback(statusFor(err, log));
+      }
+    },
+    loadModel: (call, callback) => {
+      const name = call.request.modelName;
+      repository.load(name).then(
+        () => callback(null, { model: modelStatus(repository, name) }),
+        (err: unknown) => callback(statusFor(err, log)),
+      );
+    },
+    unloadModel: (call, callback) => {
+      const name = call.request.modelName;
+      repository.unload(name).then(
+        () => callback(null, { model: modelStatus(repository, name) }),
+        (err: unknown) => callback(statusFor(err, log)),
+      );
     },
     getModelMetadata: (call, callback) => {
       try {
