@@ -1,6 +1,7 @@
 import { InferdError } from './inferd-error';
 import type { ModelRepository } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
+import type { SubmitOptions } from './scheduler/model-queue';
 import { decodeTensor } from './tensor/decode-tensor';
 import { encodeTensor } from './tensor/encode-tensor';
 import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';
@@ -49,9 +50,10 @@ export class Inference {
    * Queues validated feeds on a model version and settles with the outputs named (their buffers
    * belong to the caller). `signal` carries the caller's cancellation and deadline: while the
    * request is queued, its firing drops the work and rejects with the signal's reason.
+   * `options.priority: 'background'` lets every real-time request go first.
    */
-  run(model: ModelVersion, feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal): Promise<Record<string, HostTensor>> {
-    return model.queue.submit(feeds, outputNames, signal);
+  run(model: ModelVersion, feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
+    return model.queue.submit(feeds, outputNames, signal, options);
   }
 
   /**

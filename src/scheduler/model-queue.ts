@@ -29,7 +29,15 @@ export interface QueueStats {
   readonly lastInferenceMs: number;
 }
 
+/** realtime: Predict and streams; background: asynchronous jobs, run only when no real-time request waits. */
+export type Priority = 'realtime' | 'background';
+
+export interface SubmitOptions {
+  readonly priority?: Priority;
+}
+
 interface Work {
+  readonly priority: Priority;
   readonly enqueuedNs: bigint;
   readonly feeds: Record<string, HostTensor>;
   readonly outputNames: readonly string[];
@@ -82,7 +90,7 @@ export class ModelQueue {
    * Queues one run. Settles with the outputs, or rejects with: RESOURCE_EXHAUSTED when the queue
    * is full, the signal's reason when it fires before the run starts, the runner's error.
    */
-  submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal): Promise<Record<string, HostTensor>> {
+  submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
     if (signal.aborted) return this.refuse(signal.reason);
     if (this.waiting.length >= this.options.maxQueueSize) {
       return this.refuse(
@@ -91,6 +99,7 @@ export class ModelQueue {
     }
     return new Promise((resolve, reject) => {
       const work: Work = {
+        priority: options.priority ?? 'realtime',
         enqueuedNs: process.hrtime.bigint(),
         feeds,
         outputNames,
@@ -107,7 +116,9 @@ export class ModelQueue {
         },
       };
       signal.addEventListener('abort', work.onAbort, { once: true });
-      this.waiting.push(work);
+      // Background work waits behind every real-time request, in arrival order within each.
+      const at = work.priority === 'background' ? this.waiting.length : this.waiting.findIndex((w) => w.priority === 'background');
+      this.waiting.splice(at < 0 ? this.waiting.length : at, 0, work);
       this.dispatch();
     });
   }

@@ -119,3 +119,25 @@ describe('ModelQueue statistics', () => {
     expect(s.lastInferenceMs).to.be.closeTo(Date.now(), 5000);
   });
 });
+
+describe('ModelQueue priorities', () => {
+  it('runs every waiting real-time request before background work, in arrival order within each', async () => {
+    const runner = new ManualRunner();
+    const queue = new ModelQueue([runner], { maxQueueSize: 10, label: 'm' });
+    const never = new AbortController().signal;
+    const all = [
+      queue.submit(feeds('first'), [], never),
+      queue.submit(feeds('job-1'), [], never, { priority: 'background' }),
+      queue.submit(feeds('rt-1'), [], never),
+      queue.submit(feeds('job-2'), [], never, { priority: 'background' }),
+      queue.submit(feeds('rt-2'), [], never, { priority: 'realtime' }),
+    ];
+    for (let i = 0; i < all.length; i++) {
+      runner.finishOne();
+      await tick();
+      await tick();
+    }
+    await Promise.all(all);
+    expect(runner.started).to.deep.equal(['first', 'rt-1', 'rt-2', 'job-1', 'job-2']);
+  });
+});
