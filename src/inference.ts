@@ -1,7 +1,7 @@
 import { InferdError } from './inferd-error';
 import type { ModelRepository } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
-import type { SubmitOptions } from './scheduler/model-queue';
+import type { SubmitOptions } from './scheduler/dynamic-batcher';
 import { decodeTensor } from './tensor/decode-tensor';
 import { encodeTensor } from './tensor/encode-tensor';
 import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';

@@ -338,6 +338,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         maxQueueSize,
         overrides: { file: config.file, inputs: config.inputs ?? [], outputs: config.outputs ?? [] },
         warmup: config.warmup ?? [],
+        batching: {
+          maxBatchSize: config.maxBatchSize ?? 'auto',
+          maxQueueDelayUs: config.dynamicBatching?.maxQueueDelayUs ?? 0,
+          preferredBatchSizes: config.dynamicBatching?.preferredBatchSizes ?? [],
+        },
         log,
       });
       if (this.closed !== undefined) {
@@ -355,7 +360,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         versionPolicy: policy,
         instances,
         session,
-        maxBatchSize: config.maxBatchSize ?? 0,
+        maxBatchSize: loaded.maxBatchSize,
         dynamicBatching: {
           maxQueueDelayUs: config.dynamicBatching?.maxQueueDelayUs ?? 0,
           preferredBatchSizes: config.dynamicBatching?.preferredBatchSizes ?? [],

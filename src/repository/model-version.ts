@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { InferdError } from '../inferd-error';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
-import { ModelQueue } from '../scheduler/model-queue';
+import { DynamicBatcher } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
 import type { TensorSpec } from '../tensor/tensor-types';
 import { ModelConfigError, type TensorOverride, type WarmupRequest } from './model-config';
@@ -12,12 +12,20 @@ export interface ModelVersionOptions {
   readonly instances: number;
   readonly session: SessionOptions;
   readonly maxQueueSize: number;
+  /**
+   * Dynamic batching. maxBatchSize 0 runs every request alone; 'auto' batches (up to
+   * DEFAULT_MAX_BATCH_SIZE rows) when every input and output has a dynamic first dimension.
+   */
+  readonly batching: { readonly maxBatchSize: number | 'auto'; readonly maxQueueDelayUs: number; readonly preferredBatchSizes: readonly number[] };
   /** Narrower shapes than the model declares, from its config file (named in errors). */
   readonly overrides: { readonly file?: string; readonly inputs: readonly TensorOverride[]; readonly outputs: readonly TensorOverride[] };
   /** Warm-up runs; empty: one best-effort run of zeros per instance. */
   readonly warmup: readonly WarmupRequest[];
   readonly log: Logger;
 }
+
+/** Rows per run when batching is on by default (see docs/benchmarks.md for how it was chosen). */
+export const DEFAULT_MAX_BATCH_SIZE = 32;
 
 /**
  * One loaded version of a model: its sessions and the queue in front of them. Its inputs and
@@ -30,7 +38,8 @@ export class ModelVersion {
     readonly name: string,
     readonly version: string,
     private readonly sessions: readonly OnnxSession[],
-    readonly queue: ModelQueue,
+    /** The queue and batcher in front of the sessions. */
+    readonly queue: DynamicBatcher,
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
   ) {}
@@ -45,13 +54,23 @@ export class ModelVersion {
     const settled = await Promise.allSettled(loads);
     const sessions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    const queue = new ModelQueue(sessions, { maxQueueSize: options.maxQueueSize, label: `model "${name}" version ${version}` });
     try {
       if (failed !== undefined) throw failed.reason;
       const first = sessions[0]!;
       const file = options.overrides.file ?? 'config';
       const inputs = applyOverrides(first.inputs, options.overrides.inputs, `${file}: inputs`);
       const outputs = applyOverrides(first.outputs, options.overrides.outputs, `${file}: outputs`);
+      const batchable = [...inputs, ...outputs].every((s) => s.dims.length > 0 && s.dims[0]! < 0);
+      const { maxBatchSize } = options.batching;
+      if (typeof maxBatchSize === 'number' && maxBatchSize > 0 && !batchable) {
+        throw new ModelConfigError(`${file}: max_batch_size: ${maxBatchSize} needs a first dimension of any size on every input and output; this model has ${[...inputs, ...outputs].map((s) => `"${s.name}" ${formatShape(s.dims)}`).join(', ')}`);
+      }
+      const queue = new DynamicBatcher(sessions, {
+        ...options.batching,
+        maxBatchSize: maxBatchSize === 'auto' ? (batchable ? DEFAULT_MAX_BATCH_SIZE : 0) : maxBatchSize,
+        maxQueueSize: options.maxQueueSize,
+        label: `model "${name}" version ${version}`,
+      });
       const model = new ModelVersion(name, version, sessions, queue, inputs, outputs);
       await model.warmUp(options);
       queue.resetStats();
@@ -60,6 +79,11 @@ export class ModelVersion {
       await Promise.all(sessions.map((s) => s.close()));
       throw err;
     }
+  }
+
+  /** Most rows the batcher puts in one run; 0 when requests run alone. */
+  get maxBatchSize(): number {
+    return this.queue.maxBatchSize;
   }
 
   /** Runs each warm-up request `count` times on every instance (so each session is warm). */

@@ -35,6 +35,8 @@ async function main(): Promise<void> {
       interOpNumThreads: o.interOpThreads,
       executionMode: o.executionMode,
       graphOptimizationLevel: o.graphOptimizationLevel,
+      // Failures reach the caller (and our log) as errors; ORT's own stderr lines would repeat them.
+      logSeverityLevel: 4,
       // Spinning threads would take CPU from the main thread's network work between runs.
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });

@@ -131,7 +131,7 @@ describe('the model repository', function () {
       expect(c).to.deep.equal({
         name: 'plain', version: '3', platform: 'onnxruntime', sourceFile: '', instances: 1,
         session: { intraOpThreads: 1, interOpThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' },
-        maxBatchSize: 0, dynamicBatching: { maxQueueDelayUs: 0n, preferredBatchSizes: [], maxQueueSize: 4096 }, warmup: [],
+        maxBatchSize: 32, dynamicBatching: { maxQueueDelayUs: 0n, preferredBatchSizes: [], maxQueueSize: 4096 }, warmup: [],
         inputs: [{ name: 'INPUT0', datatype: 6, shape: [-1n, 16n] }, { name: 'INPUT1', datatype: 6, shape: [-1n, 16n] }],
         outputs: [{ name: 'OUTPUT0', datatype: 6, shape: [-1n, 16n] }, { name: 'OUTPUT1', datatype: 6, shape: [-1n, 16n] }],
       });
