@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { benchCommand } from './bench/bench-command';
 import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config';
 import { InferdServer } from './server';
 
@@ -6,10 +7,11 @@ const USAGE = `inferd: serve ONNX models over gRPC
 
 Usage:
   inferd serve [options]    serve a model repository
+  inferd bench [options]    load a server with requests and measure it
   inferd --help             this text
   inferd --version          the version
 
-Run "inferd serve --help" for the options of serve.
+Run "inferd serve --help" or "inferd bench --help" for their options.
 `;
 
 function serveHelp(): string {
@@ -45,6 +47,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${require('../../package.json').version}\n`);
     return 0;
   }
+  if (command === 'bench') return benchCommand(rest);
   if (command !== 'serve') {
     process.stderr.write(`inferd: unknown command "${command}"\n\n${USAGE}`);
     return 2;

@@ -1,0 +1,231 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { Client, credentials, Metadata } from '@grpc/grpc-js';
+import { ModelServiceClient, type GetModelMetadataResponse } from '../../generated/inferd/v1/model_service';
+import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
+import { Tensor } from '../../generated/inferd/v1/tensor';
+import { PACKAGE_ROOT } from '../package-root';
+import { elementType, elementTypeOfWire } from '../tensor/element-types';
+import type { HostTensor } from '../tensor/tensor-types';
+import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from './load-generator';
+import { runtimeBaseline } from './runtime-baseline';
+import type { LevelResult } from './summarize';
+
+export const BENCH_USAGE = `Usage: inferd bench --model NAME (--models DIR | --server HOST:PORT) [options]
+
+Loads a server with requests for a model at each concurrency level and prints, per level,
+requests/s, inferences/s (rows), p50/p90/p99 latency and errors. The client runs in this
+process; with --models the server runs in a child process of its own.
+
+Options:
+  --model NAME              the model to call (required)
+  --models DIR              start "inferd serve" on this repository in a child process
+  --server HOST:PORT        load a server that is already running instead
+  --mode unary|stream       Predict calls, or one PredictStream (default unary)
+  --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
+  --duration-s N            seconds of measurement per level (default 10)
+  --warmup-s N              seconds of load before each level, not measured (default 2)
+  --rows N                  rows per request along a dynamic first dimension (default 1)
+  --input random|zero       input values (default random, seeded)
+  --baseline LIST           also measure, in the same run: echo (a bare grpc-js server answering
+                            the same bytes), runtime (ONNX Runtime run() in this process, one
+                            session, needs --models); comma-separated (default none)
+  --serve-arg ARG           passed to "inferd serve" (repeatable), e.g. --serve-arg=--instances=2
+  --json                    print one JSON document instead of a table
+  --help                    this text
+`;
+
+interface Spawned {
+  readonly child: ChildProcess;
+  readonly port: number;
+}
+
+/** Starts a node script and waits for the JSON line that carries its port. */
+function spawnWithPort(args: readonly string[], portOf: (record: Record<string, unknown>) => number | undefined): Promise<Spawned> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        const port = portOf(JSON.parse(line) as Record<string, unknown>);
+        if (port !== undefined) resolve({ child, port });
+      } catch {
+        // not JSON: ignore
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${path.basename(args[0]!)} exited (${code}) before it was ready`)));
+  });
+}
+
+function stop(s: Spawned | undefined): Promise<void> {
+  if (s === undefined || s.child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    s.child.once('exit', () => resolve());
+    s.child.kill('SIGTERM');
+  });
+}
+
+/** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
+function makeInput(datatype: number, shape: readonly bigint[], rows: number, fill: 'random' | 'zero', seed: number): { wire: Tensor; host: HostTensor } {
+  const info = elementTypeOfWire(datatype);
+  if (info === undefined || info.type === 'string') throw new Error(`inferd bench makes numeric inputs only; this model takes ${info?.label ?? datatype}`);
+  const dims = shape.map((d, i) => (d >= 0n ? Number(d) : i === 0 ? rows : 1));
+  const count = dims.reduce((a, b) => a * b, 1);
+  const data = elementType(info.type).allocate(count);
+  let s = seed >>> 0;
+  for (let i = 0; i < count && fill === 'random'; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 2 ** 32;
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array) data[i] = BigInt(Math.floor(u * 100));
+    else if (data instanceof Float32Array || data instanceof Float64Array) data[i] = u * 2 - 1;
+    else (data as Uint8Array)[i] = info.type === 'bool' ? (u < 0.5 ? 0 : 1) : Math.floor(u * 100);
+  }
+  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return { wire: Tensor.fromPartial({ datatype, shape: dims.map(BigInt), rawData: raw }), host: { type: info.type, dims, data } };
+}
+
+/** The top-level field number of a PredictStreamResponse's result: 2 response, 3 error. */
+function streamError(answer: Buffer): string | undefined {
+  const reader = new BinaryReader(answer);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 3) return 'error response';
+    reader.skip(wireType);
+  }
+  return undefined;
+}
+
+function table(title: string, levels: readonly LevelResult[]): string {
+  const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   errors`;
+  const rows = levels.map((l) =>
+    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
+  );
+  return [head, ...rows].join('\n');
+}
+
+/** Runs `inferd bench`; resolves with the exit code. */
+export async function benchCommand(argv: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' },
+        concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
+        rows: { type: 'string', default: '1' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
+        'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`inferd bench: ${(err as Error).message}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  const problems: string[] = [];
+  const levels = values.concurrency.split(',').map(Number);
+  const durationMs = Number(values['duration-s']) * 1000;
+  const warmupMs = Number(values['warmup-s']) * 1000;
+  const rows = Number(values.rows);
+  const baselines = values.baseline === '' ? [] : values.baseline.split(',');
+  if (values.model === undefined) problems.push('--model is required');
+  if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
+  if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
+  if (!['random', 'zero'].includes(values.input)) problems.push(`--input: expected random or zero, got "${values.input}"`);
+  if (levels.some((c) => !Number.isInteger(c) || c < 1)) problems.push(`--concurrency: expected whole numbers ≥ 1, got "${values.concurrency}"`);
+  if (!(durationMs > 0) || !(warmupMs >= 0)) problems.push('--duration-s must be > 0 and --warmup-s ≥ 0');
+  if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
+  for (const b of baselines) if (!['echo', 'runtime'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime)`);
+  if (baselines.includes('runtime') && values.models === undefined) problems.push('--baseline runtime needs --models (it loads the model file itself)');
+  if (problems.length > 0) {
+    process.stderr.write(`inferd bench: ${problems.join('\n  ')}\n`);
+    return 2;
+  }
+  const model = values.model!;
+  const mode = values.mode as 'unary' | 'stream';
+
+  let server: Spawned | undefined;
+  let echo: Spawned | undefined;
+  try {
+    let address = values.server;
+    if (values.models !== undefined) {
+      server = await spawnWithPort([path.join(PACKAGE_ROOT, 'bin', 'inferd.js'), 'serve', '--models', values.models, '--port', '0', '--log-level', 'info', ...values['serve-arg']], (r) => (r['msg'] === 'serving' ? (r['port'] as number) : undefined));
+      address = `127.0.0.1:${server.port}`;
+    }
+    const metaClient = new ModelServiceClient(address!, credentials.createInsecure());
+    const meta = await new Promise<GetModelMetadataResponse>((resolve, reject) => metaClient.getModelMetadata({ modelName: model, modelVersion: '' }, new Metadata(), (err, r) => (err ? reject(err) : resolve(r))));
+    metaClient.close();
+    const inputs = meta.inputs.map((i, k) => ({ name: i.name, ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1) }));
+    const rowsPerRequest = meta.inputs[0]?.shape[0] === -1n ? rows : 1;
+    const encode = (id: number): Buffer =>
+      Buffer.from(PredictRequest.encode({ modelName: model, modelVersion: '', id: String(id), outputNames: [], inputs: Object.fromEntries(inputs.map((i) => [i.name, i.wire])) }).finish());
+    const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({ concurrency, durationMs: ms, rowsPerRequest, encode, isError });
+    const clientOptions = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
+
+    const measure = async (addr: string, isError: LoadOptions['isError']): Promise<LevelResult[]> => {
+      const client = new Client(addr, credentials.createInsecure(), clientOptions);
+      const target: RawTarget = { client, unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream' };
+      const load = mode === 'unary' ? unaryLoad : streamLoad;
+      const results: LevelResult[] = [];
+      try {
+        for (const c of levels) {
+          if (warmupMs > 0) await load(target, loadOptions(c, warmupMs, isError));
+          results.push(await load(target, loadOptions(c, durationMs, isError)));
+        }
+      } finally {
+        client.close();
+      }
+      return results;
+    };
+
+    const report: Record<string, unknown> = {
+      model, mode, rowsPerRequest, durationS: durationMs / 1000,
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+      serveArgs: values['serve-arg'],
+    };
+    const inferd = await measure(address!, mode === 'stream' ? streamError : () => undefined);
+    report['inferd'] = inferd;
+    if (!values.json) process.stdout.write(`${table(`inferd ${mode} on ${model} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, inferd)}\n`);
+
+    if (baselines.includes('echo')) {
+      await stop(server); // the echo runs alone, as inferd did
+      server = undefined;
+      echo = await spawnWithPort([path.join(__dirname, 'echo-server.js')], (r) => r['port'] as number | undefined);
+      const echoed = await measure(`127.0.0.1:${echo.port}`, () => undefined);
+      report['echo'] = echoed;
+      report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
+      if (!values.json) {
+        process.stdout.write(`${table(`bare grpc-js echo, ${mode}, same bytes`, echoed)}\n`);
+        process.stdout.write(`  inferd / echo requests/s: ${(report['ratioToEcho'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+      }
+    }
+    if (baselines.includes('runtime')) {
+      await stop(server);
+      server = undefined;
+      const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
+      const feeds = Object.fromEntries(inputs.map((i) => [i.name, i.host]));
+      const base = await runtimeBaseline(modelPath, feeds, { intraOpThreads: 1, durationMs });
+      report['runtime'] = base;
+      report['ratioToRuntime'] = inferd.map((l) => l.inferencesPerSecond / base.rowsPerSecond);
+      if (!values.json) {
+        process.stdout.write(`in-process run(), one session, 1 intra-op thread: ${base.runsPerSecond.toFixed(0)} runs/s, ${base.rowsPerSecond.toFixed(0)} rows/s\n`);
+        process.stdout.write(`  inferd / in-process inferences/s: ${(report['ratioToRuntime'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+      }
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return inferd.some((l) => l.errors > 0) ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`inferd bench: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await stop(server);
+    await stop(echo);
+  }
+}

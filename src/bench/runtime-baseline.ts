@@ -1,0 +1,31 @@
+import * as ort from 'onnxruntime-node';
+import type { HostTensor } from '../tensor/tensor-types';
+
+/**
+ * The bench's other baseline: ONNX Runtime's run() called back to back in this process on one
+ * session, with no server in between. Resolves with runs per second (and rows per second).
+ */
+export async function runtimeBaseline(modelPath: string, feeds: Record<string, HostTensor>, options: { intraOpThreads: number; durationMs: number }): Promise<{ runsPerSecond: number; rowsPerSecond: number }> {
+  const session = await ort.InferenceSession.create(modelPath, {
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+  try {
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) tensors[name] = new ort.Tensor(t.type, t.data, t.dims);
+    const rows = Object.values(feeds)[0]?.dims[0] ?? 1;
+    for (let i = 0; i < 20; i++) await session.run(tensors); // warm-up
+    let runs = 0;
+    const started = performance.now();
+    const end = started + options.durationMs;
+    while (performance.now() < end) {
+      await session.run(tensors);
+      runs++;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { runsPerSecond: runs / seconds, rowsPerSecond: (runs * rows) / seconds };
+  } finally {
+    await session.release();
+  }
+}
