@@ -58,6 +58,8 @@ export interface BatcherStats {
   readonly computeNs: bigint;
   /** Runs by their batch size in rows. */
   readonly batchSizes: Readonly<Record<number, number>>;
+  /** Time runs took, by their batch size in rows. */
+  readonly batchComputeNs: Readonly<Record<number, bigint>>;
   /** When the last request finished, in ms since the epoch; 0 when none has. */
   readonly lastInferenceMs: number;
 }
@@ -76,8 +78,11 @@ interface Work {
   readonly onAbort: () => void;
 }
 
-const emptyStats = (): Omit<{ -readonly [K in keyof BatcherStats]: BatcherStats[K] }, 'batchSizes'> & { batchSizes: Record<number, number> } => ({
-  success: 0, fail: 0, inferences: 0, executions: 0, queueNs: 0n, computeNs: 0n, batchSizes: {}, lastInferenceMs: 0,
+const emptyStats = (): Omit<{ -readonly [K in keyof BatcherStats]: BatcherStats[K] }, 'batchSizes' | 'batchComputeNs'> & {
+  batchSizes: Record<number, number>;
+  batchComputeNs: Record<number, bigint>;
+} => ({
+  success: 0, fail: 0, inferences: 0, executions: 0, queueNs: 0n, computeNs: 0n, batchSizes: {}, batchComputeNs: {}, lastInferenceMs: 0,
 });
 
 /**
@@ -122,7 +127,7 @@ export class DynamicBatcher {
 
   /** A snapshot of the counts so far. */
   stats(): BatcherStats {
-    return { ...this.counts, batchSizes: { ...this.counts.batchSizes } };
+    return { ...this.counts, batchSizes: { ...this.counts.batchSizes }, batchComputeNs: { ...this.counts.batchComputeNs } };
   }
 
   /** Starts the counts again from zero (after warm-up, which is not traffic). */
@@ -235,7 +240,9 @@ export class DynamicBatcher {
         for (const w of batch) w.reject(err);
       })
       .finally(() => {
-        this.counts.computeNs += process.hrtime.bigint() - startedNs;
+        const tookNs = process.hrtime.bigint() - startedNs;
+        this.counts.computeNs += tookNs;
+        this.counts.batchComputeNs[rows] = (this.counts.batchComputeNs[rows] ?? 0n) + tookNs;
         this.counts.lastInferenceMs = Date.now();
         this.running--;
         this.idleRunners.push(runner);

@@ -1,4 +1,6 @@
 import { InferdError } from '../inferd-error';
+import { checkShape } from './check-shape';
+import { copyRaw } from './copy-raw';
 import { toFloat16Bits } from './float16';
 import {
   elementType,
@@ -11,6 +13,7 @@ import {
 } from './element-types';
 import { formatShape } from './format-shape';
 import type { HostTensor, TensorSpec, WireTensor } from './tensor-types';
+import { stringElement } from './string-element';
 
 /**
  * Checks a wire tensor against what the model declares for it and converts it to a HostTensor
@@ -49,17 +52,6 @@ function invalid(message: string): InferdError {
   return new InferdError('INVALID_ARGUMENT', message);
 }
 
-function checkShape(what: string, shape: readonly bigint[], declared: readonly number[]): number[] {
-  const dims: number[] = [];
-  for (const d of shape) {
-    if (d < 0n || d > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${what}: dimension ${d} in shape [${shape.join(',')}] is out of range`);
-    dims.push(Number(d));
-  }
-  const fits = dims.length === declared.length && declared.every((d, i) => d < 0 || d === dims[i]);
-  if (!fits) throw invalid(`${what}: expected shape ${formatShape(declared)}, got ${formatShape(dims)}`);
-  return dims;
-}
-
 /** The one content field set, or undefined when none is. */
 function contentField(what: string, wire: WireTensor, info: ElementTypeInfo): TypedField | 'rawData' | undefined {
   const set: (TypedField | 'rawData')[] = wire.rawData.length > 0 ? ['rawData'] : [];
@@ -80,21 +72,13 @@ function fromRaw(what: string, raw: Uint8Array, info: ElementTypeInfo, dims: num
   if (raw.length !== bytes) {
     throw invalid(`${what}: shape ${formatShape(dims)} of ${info.label} needs ${bytes} bytes of raw_data, got ${raw.length}`);
   }
-  // One copy, into a buffer of our own: aligned for the typed array, and transferable.
-  const data = info.allocate(count);
-  new Uint8Array(data.buffer).set(raw);
-  if (info.type === 'bool') for (let i = 0; i < count; i++) if (data[i] !== 0) data[i] = 1;
-  return data;
+  return copyRaw(raw, info, count);
 }
 
 function fromTyped(what: string, wire: WireTensor, field: TypedField, info: ElementTypeInfo, count: number): NumericArray | string[] {
   switch (field) {
     case 'stringData':
-      return wire.stringData.map((b, i) => {
-        // onnxruntime-node cuts a string at its first NUL byte: refuse it rather than lose data.
-        if (b.includes(0)) throw invalid(`${what}: element ${i} contains a NUL byte, which ONNX Runtime cannot carry in a STRING tensor`);
-        return Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8');
-      });
+      return wire.stringData.map((b, i) => stringElement(what, b, i, 'STRING'));
     case 'boolData':
       return Uint8Array.from(wire.boolData, (b) => (b ? 1 : 0));
     case 'int64Data':

@@ -121,10 +121,33 @@ const METHODS = [
   'grpc.health.v1.Health/Watch',
   'grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
   'grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+  'inferd.v1.ModelService/GetModelConfig',
   'inferd.v1.ModelService/GetModelMetadata',
   'inferd.v1.ModelService/ListModels',
+  'inferd.v1.ModelService/LoadModel',
+  'inferd.v1.ModelService/UnloadModel',
   'inferd.v1.PredictionService/Predict',
   'inferd.v1.PredictionService/PredictStream',
+  'inference.GRPCInferenceService/CudaSharedMemoryRegister',
+  'inference.GRPCInferenceService/CudaSharedMemoryStatus',
+  'inference.GRPCInferenceService/CudaSharedMemoryUnregister',
+  'inference.GRPCInferenceService/LogSettings',
+  'inference.GRPCInferenceService/ModelConfig',
+  'inference.GRPCInferenceService/ModelInfer',
+  'inference.GRPCInferenceService/ModelMetadata',
+  'inference.GRPCInferenceService/ModelReady',
+  'inference.GRPCInferenceService/ModelStatistics',
+  'inference.GRPCInferenceService/ModelStreamInfer',
+  'inference.GRPCInferenceService/RepositoryIndex',
+  'inference.GRPCInferenceService/RepositoryModelLoad',
+  'inference.GRPCInferenceService/RepositoryModelUnload',
+  'inference.GRPCInferenceService/ServerLive',
+  'inference.GRPCInferenceService/ServerMetadata',
+  'inference.GRPCInferenceService/ServerReady',
+  'inference.GRPCInferenceService/SystemSharedMemoryRegister',
+  'inference.GRPCInferenceService/SystemSharedMemoryStatus',
+  'inference.GRPCInferenceService/SystemSharedMemoryUnregister',
+  'inference.GRPCInferenceService/TraceSetting',
 ];
 
 describe('server reflection, as buf curl uses it', () => {
@@ -144,7 +167,7 @@ describe('server reflection, as buf curl uses it', () => {
   });
 
   for (const reflection of ['grpc-v1', 'grpc-v1alpha']) {
-    it(`lists exactly the 9 methods the server serves, over ${reflection} reflection`, async () => {
+    it(`lists exactly the ${METHODS.length} methods the server serves, over ${reflection} reflection`, async () => {
       const result = await bufCurl(['--list-methods', '--reflect-protocol', reflection, url]).done;
       expect(result.code, result.stderr).to.equal(0);
       expect(result.stdout.trim().split('\n').sort()).to.deep.equal(METHODS);
@@ -202,6 +225,7 @@ describe('server reflection, as buf curl uses it', () => {
         'grpc.health.v1.Health': { status: 'SERVING' },
         'grpc.reflection.v1.ServerReflection': { status: 'SERVING' },
         'grpc.reflection.v1alpha.ServerReflection': { status: 'SERVING' },
+        'inference.GRPCInferenceService': { status: 'SERVING' },
         'inferd.v1.ModelService': { status: 'SERVING' },
         'inferd.v1.PredictionService': { status: 'SERVING' },
         simple: { status: 'SERVING' },

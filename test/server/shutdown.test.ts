@@ -9,68 +9,8 @@ import { PredictionServiceClient } from '../../generated/inferd/v1/prediction_se
 import { SLOW_MODEL_SIDE, simpleModel, slowModel } from '../../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../../src/package-root';
 import { predict, rejection, removeFolder, tensor, writeRepository } from '../support/test-server';
+import { children, serve, type LogRecord } from '../support/serve-process';
 
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
-
-interface LogRecord {
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-/** `inferd serve` as a child process, its JSON log lines parsed as they come. */
-interface ServeProcess {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly logs: LogRecord[];
-  /** Settles with the exit code once the process has exited and its output is read. */
-  readonly exited: Promise<number | null>;
-  /** Settles with the first log record with this message (at once when already logged). */
-  logged(msg: string): Promise<LogRecord>;
-}
-
-/** Environment without INFERD_* variables, so that only the flags configure the server. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_')));
-}
-
-/** Every child still running; after each test, whatever is left is killed. */
-const children = new Set<ChildProcess>();
-
-/** Starts `inferd serve --models repo --port 0` plus `flags`; settles once it logs "serving". */
-async function serve(repo: string, flags: readonly string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--models', repo, '--port', '0', '--host', '127.0.0.1', ...flags], {
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  // 'close', not 'exit': it comes once stdout is read to its end, so every log line is in.
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  void exited.then(() => children.delete(child));
-  const logs: LogRecord[] = [];
-  const waiters: { msg: string; resolve: (r: LogRecord) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    let record: LogRecord;
-    try {
-      record = JSON.parse(line) as LogRecord;
-    } catch {
-      record = { msg: line }; // not a log record (a stray print): kept as it is
-    }
-    logs.push(record);
-    for (const w of waiters.filter((w) => w.msg === record.msg)) w.resolve(record);
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const logged = (msg: string): Promise<LogRecord> => {
-    const found = logs.find((r) => r.msg === msg);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      waiters.push({ msg, resolve });
-      void exited.then((code) => reject(new Error(`inferd exited (${code}) before logging "${msg}": ${stderr}`)));
-    });
-  };
-  const serving = await logged('serving');
-  return { child, port: serving['port'] as number, logs, exited, logged };
-}
 
 /** A prediction and a health client sharing one channel: calls reach the server in the order they are made. */
 function connect(port: number): { prediction: PredictionServiceClient; health: HealthClient; close(): void } {

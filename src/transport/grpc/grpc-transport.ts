@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { HealthService as HealthDefinition } from '../../../generated/grpc/health/v1/health';
 import { ServerReflectionService as ReflectionV1 } from '../../../generated/grpc/reflection/v1/reflection';
 import { ServerReflectionService as ReflectionV1Alpha } from '../../../generated/grpc/reflection/v1alpha/reflection';
+import { GRPCInferenceServiceService } from '../../../generated/inference/grpc_service';
 import { ModelServiceService } from '../../../generated/inferd/v1/model_service';
 import { PredictionServiceService } from '../../../generated/inferd/v1/prediction_service';
 import type { HealthRegistry } from '../../health/health-registry';
@@ -10,6 +11,7 @@ import type { Inference } from '../../inference';
 import type { ModelRepository } from '../../repository/model-repository';
 import { HealthService } from './health-service';
 import { modelService } from './model-service';
+import { OipService } from './oip-service';
 import { PredictionService } from './prediction-service';
 import { ReflectionService } from './reflection-service';
 
@@ -36,6 +38,7 @@ export const GRPC_SERVICES = [
   'grpc.health.v1.Health',
   'grpc.reflection.v1.ServerReflection',
   'grpc.reflection.v1alpha.ServerReflection',
+  'inference.GRPCInferenceService',
 ] as const;
 
 /** The gRPC port: every service inferd speaks, on one grpc-js server. */
@@ -45,6 +48,7 @@ export class GrpcTransport {
   private constructor(
     private readonly server: Server,
     private readonly prediction: PredictionService,
+    private readonly oip: OipService,
     private readonly healthService: HealthService,
     /** The port bound. */
     readonly port: number,
@@ -57,6 +61,7 @@ export class GrpcTransport {
       'grpc.max_send_message_length': options.maxMessageBytes,
     });
     const prediction = new PredictionService(parts.inference, { maxStreamInFlight: options.maxStreamInFlight, log: options.log });
+    const oip = OipService.load(parts, { maxStreamInFlight: options.maxStreamInFlight, log: options.log });
     const health = new HealthService(parts.health);
     const reflection = ReflectionService.load(GRPC_SERVICES);
     server.addService(PredictionServiceService, prediction.handlers());
@@ -64,11 +69,12 @@ export class GrpcTransport {
     server.addService(HealthDefinition, health.handlers());
     server.addService(ReflectionV1, reflection.handlers());
     server.addService(ReflectionV1Alpha, reflection.handlers());
+    server.addService(GRPCInferenceServiceService, oip.handlers());
     const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
     });
-    return new GrpcTransport(server, prediction, health, port);
+    return new GrpcTransport(server, prediction, oip, health, port);
   }
 
   /**
@@ -80,6 +86,7 @@ export class GrpcTransport {
     this.shutdown ??= new Promise<void>((resolve) => {
       this.healthService.close();
       void this.prediction.drain();
+      void this.oip.drain();
       this.server.tryShutdown(() => resolve());
     });
     let timer: NodeJS.Timeout | undefined;

@@ -1,0 +1,357 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { status, type handleUnaryCall, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  ModelInferResponse,
+  type GRPCInferenceServiceServer,
+  type ModelInferRequest,
+  type ModelMetadataResponse_TensorMetadata,
+  type ModelStatistics,
+  type ModelStreamInferResponse,
+  type RepositoryIndexResponse_ModelIndex,
+} from '../../../generated/inference/grpc_service';
+import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput, type ModelVersionPolicy } from '../../../generated/inference/model_config';
+import type { HealthRegistry } from '../../health/health-registry';
+import { InferdError } from '../../inferd-error';
+import { decodeInputs, selectOutputs, type Inference } from '../../inference';
+import { PACKAGE_ROOT } from '../../package-root';
+import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
+import type { ModelVersion } from '../../repository/model-version';
+import { decodeOipTensor } from '../../tensor/decode-oip-tensor';
+import { encodeOipTensor } from '../../tensor/encode-oip-tensor';
+import { oipDatatype } from '../../tensor/oip-datatypes';
+import { oipInputs } from '../../tensor/oip-inputs';
+import type { TensorSpec } from '../../tensor/tensor-types';
+import { OpenStreams } from './bounded-stream';
+import { callSignal } from './call-signal';
+import { oipParameters } from './oip-parameters';
+import { statusFor } from './status-for';
+import { timeoutSignal } from './timeout-signal';
+
+/** What Triton calls an ONNX model run by ONNX Runtime. */
+const PLATFORM = 'onnxruntime_onnx';
+const BACKEND = 'onnxruntime';
+const MODEL_FILE = 'model.onnx';
+
+/** Input parameters that ask for shared memory, which inferd does not have. */
+const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset', 'shared_memory_byte_size'];
+
+/** Repository states as Triton spells them; a version that failed to load is UNAVAILABLE, with its reason. */
+const INDEX_STATE: Readonly<Record<VersionState, string>> = {
+  LOADING: 'LOADING',
+  READY: 'READY',
+  UNLOADING: 'UNLOADING',
+  UNAVAILABLE: 'UNAVAILABLE',
+  FAILED: 'UNAVAILABLE',
+};
+
+export interface OipServiceParts {
+  readonly inference: Inference;
+  readonly repository: ModelRepository;
+  readonly health: HealthRegistry;
+}
+
+export interface OipServiceOptions {
+  /** Requests one ModelStreamInfer call may have in flight; at the bound the server stops reading it. */
+  readonly maxStreamInFlight: number;
+  readonly log: Logger;
+}
+
+/**
+ * inference.GRPCInferenceService, the Open Inference Protocol (KServe V2) with Triton's
+ * extensions, over the same core as inferd.v1. Outputs always travel in raw_output_contents.
+ * Shared-memory, trace and log RPCs answer UNIMPLEMENTED. `drain()` ends open streams once
+ * what they have in flight is answered, for a graceful stop.
+ */
+export class OipService {
+  private readonly streams = new OpenStreams();
+
+  private constructor(
+    private readonly parts: OipServiceParts,
+    private readonly options: OipServiceOptions,
+    /** inferd's release, reported by ServerMetadata. */
+    private readonly serverVersion: string,
+  ) {}
+
+  /** Reads inferd's version from its package.json. */
+  static load(parts: OipServiceParts, options: OipServiceOptions): OipService {
+    const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+    return new OipService(parts, options, pkg.version);
+  }
+
+  handlers(): GRPCInferenceServiceServer {
+    const { inference, repository, health } = this.parts;
+    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> => (_call, callback) =>
+      callback({ code: status.UNIMPLEMENTED, details: `${what} is not supported by inferd` });
+    return {
+      serverLive: this.unary(() => ({ live: true })),
+      serverReady: this.unary(() => ({
+        ready: health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name)),
+      })),
+      modelReady: this.unary((request) => {
+        try {
+          inference.resolve(request.name, request.version);
+          return { ready: true };
+        } catch (err) {
+          if (err instanceof InferdError) return { ready: false };
+          throw err;
+        }
+      }),
+      serverMetadata: this.unary(() => ({ name: 'inferd', version: this.serverVersion, extensions: ['model_repository', 'model_configuration', 'statistics'] })),
+      modelMetadata: this.unary((request) => {
+        const model = this.resolve(request.name, request.version);
+        return {
+          name: model.name,
+          versions: this.readyVersions(model.name),
+          platform: PLATFORM,
+          inputs: model.inputs.map(tensorMetadata),
+          outputs: model.outputs.map(tensorMetadata),
+        };
+      }),
+      modelInfer: (call, callback) => {
+        const { signal, dispose } = callSignal(call);
+        this.infer(call.request, signal).then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(statusFor(err, this.options.log)),
+        ).finally(dispose);
+      },
+      modelStreamInfer: (call) => {
+        this.streams.start(
+          call,
+          async (request: ModelInferRequest, signal) => ({ errorMessage: '', inferResponse: await this.infer(request, signal) }),
+          (request: ModelInferRequest, err) => ({
+            errorMessage: statusFor(err, this.options.log).details,
+            // Only the id, so that the client can tell which request failed.
+            inferResponse: ModelInferResponse.fromPartial({ id: request.id }),
+          }),
+          { maxInFlight: this.options.maxStreamInFlight },
+        );
+      },
+      modelConfig: this.unary((request) => {
+        const model = this.resolve(request.name, request.version);
+        return { config: modelConfig(repository.config(model.name, model.version)) };
+      }),
+      modelStatistics: this.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
+      repositoryIndex: this.unary((request) => ({ models: this.index(request.ready) })),
+      repositoryModelLoad: this.unary(async (request) => {
+        refuseParameters(request.parameters, []);
+        try {
+          await repository.load(request.modelName);
+        } catch (err) {
+          // Triton's clients look for "failed to load".
+          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${request.modelName}': ${err.message}`, { cause: err });
+          throw err;
+        }
+        return {};
+      }),
+      repositoryModelUnload: this.unary(async (request) => {
+        // Nothing depends on another model in inferd, so unload_dependents changes nothing.
+        refuseParameters(request.parameters, ['unload_dependents']);
+        this.resolveModel(request.modelName);
+        await repository.unload(request.modelName);
+        return {};
+      }),
+      systemSharedMemoryStatus: unimplemented('system shared memory'),
+      systemSharedMemoryRegister: unimplemented('system shared memory'),
+      systemSharedMemoryUnregister: unimplemented('system shared memory'),
+      cudaSharedMemoryStatus: unimplemented('CUDA shared memory'),
+      cudaSharedMemoryRegister: unimplemented('CUDA shared memory'),
+      cudaSharedMemoryUnregister: unimplemented('CUDA shared memory'),
+      traceSetting: unimplemented('TraceSetting'),
+      logSettings: unimplemented('LogSettings'),
+    };
+  }
+
+  /** Stops reading every open stream; each ends (UNAVAILABLE) after answering what it has in flight. */
+  async drain(): Promise<void> {
+    await this.streams.drainAll();
+  }
+
+  /** A unary handler from a function of the request; what it throws or rejects with becomes the call's status. */
+  private unary<Req, Res>(answer: (request: Req) => Res | Promise<Res>): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+    return (call, callback) => {
+      new Promise<Res>((resolve) => resolve(answer(call.request))).then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(statusFor(err, this.options.log)),
+      );
+    };
+  }
+
+  /**
+   * One inference: resolve, decode, queue (with the `timeout` parameter as a queue deadline
+   * besides `signal`), encode every output raw. Rejects with an InferdError for every fault a
+   * caller can cause.
+   */
+  private async infer(request: ModelInferRequest, signal: AbortSignal): Promise<ModelInferResponse> {
+    const model = this.resolve(request.modelName, request.modelVersion, { serving: true });
+    const { timeoutUs } = oipParameters(request.parameters);
+    for (const input of request.inputs) {
+      const asked = SHARED_MEMORY_PARAMETERS.find((p) => input.parameters[p] !== undefined);
+      if (asked !== undefined) throw new InferdError('INVALID_ARGUMENT', `input "${input.name}": shared memory is not supported (parameter "${asked}"); send the elements in the request`);
+    }
+    for (const output of request.outputs) {
+      if (output.parameters['classification'] !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${output.name}": the classification parameter is not supported`);
+    }
+    const feeds = decodeInputs(model, oipInputs(request.inputs, request.rawInputContents), decodeOipTensor);
+    const outputNames = selectOutputs(model, request.outputs.map((o) => o.name));
+    const deadline = timeoutSignal(
+      signal,
+      timeoutUs === undefined ? undefined : Number(timeoutUs) / 1000,
+      () => new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: the timeout parameter (${timeoutUs} µs) passed while the request waited in the queue of model "${model.name}" version ${model.version}`),
+    );
+    let results;
+    try {
+      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal);
+    } finally {
+      deadline.dispose();
+    }
+    const response: ModelInferResponse = { modelName: model.name, modelVersion: model.version, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] };
+    for (const name of outputNames) {
+      const out = encodeOipTensor(results[name]!);
+      response.outputs.push({ name, datatype: out.datatype, shape: out.shape, parameters: {}, contents: undefined });
+      response.rawOutputContents.push(out.raw);
+    }
+    return response;
+  }
+
+  /**
+   * The model version a request names. `serving` goes through the core, which also refuses
+   * while the server drains. An unknown model or version is NOT_FOUND in Triton's words, which
+   * Triton's clients look for.
+   */
+  private resolve(name: string, version: string, opts: { serving?: boolean } = {}): ModelVersion {
+    try {
+      return opts.serving ? this.parts.inference.resolve(name, version) : this.parts.repository.resolve(name, version);
+    } catch (err) {
+      if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') throw err;
+      const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${name}'` : `'${name}' version ${version}`;
+      throw new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause: err });
+    }
+  }
+
+  /** Throws NOT_FOUND, in Triton's words, when the repository has no model of this name. */
+  private resolveModel(name: string): void {
+    if (this.parts.repository.versions(name) === undefined) throw new InferdError('NOT_FOUND', `Request for unknown model: '${name}' is not found`);
+  }
+
+  private readyVersions(name: string): string[] {
+    return (this.parts.repository.versions(name) ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
+  }
+
+  /**
+   * One entry per model version asked for: `name` "" is every model, `version` "" every ready
+   * version of the model. A named version that is not ready is UNAVAILABLE.
+   */
+  private statistics(name: string, version: string): ModelStatistics[] {
+    if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${version}" given without a model name`);
+    const models: ModelVersion[] = [];
+    for (const model of name === '' ? this.parts.repository.modelNames() : [name]) {
+      if (version !== '') {
+        models.push(this.resolve(model, version));
+        continue;
+      }
+      this.resolveModel(model);
+      for (const v of this.readyVersions(model)) {
+        try {
+          models.push(this.parts.repository.resolve(model, v));
+        } catch {
+          // It stopped being ready since the listing: not asked for any more.
+        }
+      }
+    }
+    return models.map(modelStatistics);
+  }
+
+  private index(readyOnly: boolean): RepositoryIndexResponse_ModelIndex[] {
+    const { repository } = this.parts;
+    const models: RepositoryIndexResponse_ModelIndex[] = [];
+    for (const name of repository.modelNames()) {
+      const versions = repository.versions(name) ?? [];
+      if (versions.length === 0 && !readyOnly) models.push({ name, version: '', state: 'UNAVAILABLE', reason: 'the model has no version folders' });
+      for (const v of versions) {
+        if (readyOnly && v.state !== 'READY') continue;
+        models.push({ name, version: v.version, state: INDEX_STATE[v.state], reason: v.reason });
+      }
+    }
+    return models;
+  }
+}
+
+function tensorMetadata(spec: TensorSpec): ModelMetadataResponse_TensorMetadata {
+  return { name: spec.name, datatype: oipDatatype(spec.type).name, shape: spec.dims.map(BigInt) };
+}
+
+/** A tensor in Triton's config shape: with batching on, dims leave out the batch dimension. */
+function configTensor(spec: TensorSpec, batched: boolean): ModelInput {
+  const dims = batched ? spec.dims.slice(1) : spec.dims;
+  return { name: spec.name, dataType: DataType[oipDatatype(spec.type).configName as keyof typeof DataType], dims: dims.map(BigInt) };
+}
+
+function versionPolicy(p: EffectiveConfig['versionPolicy']): ModelVersionPolicy {
+  if ('latest' in p) return { latest: { numVersions: p.latest }, all: undefined, specific: undefined };
+  if ('all' in p) return { latest: undefined, all: {}, specific: undefined };
+  return { latest: undefined, all: undefined, specific: { versions: p.specific.map(BigInt) } };
+}
+
+/**
+ * The effective configuration in Triton's shape: with max_batch_size > 0, dims leave out the
+ * batch dimension, as Triton writes them; with 0, dims are whole shapes.
+ */
+function modelConfig(c: EffectiveConfig): ModelConfig {
+  const batched = c.maxBatchSize > 0;
+  return {
+    name: c.name,
+    platform: PLATFORM,
+    backend: BACKEND,
+    versionPolicy: versionPolicy(c.versionPolicy),
+    maxBatchSize: c.maxBatchSize,
+    input: c.inputs.map((s) => configTensor(s, batched)),
+    output: c.outputs.map((s) => configTensor(s, batched)),
+    instanceGroup: [{ name: c.name, count: c.instances, kind: ModelInstanceGroup_Kind.KIND_CPU }],
+    defaultModelFilename: MODEL_FILE,
+  };
+}
+
+/** Refuses repository parameters other than those `accepted`: inferd takes models only from the repository folder. */
+function refuseParameters(parameters: Readonly<Record<string, unknown>>, accepted: readonly string[]): void {
+  const refused = Object.keys(parameters).filter((k) => !accepted.includes(k));
+  if (refused.length > 0) {
+    throw new InferdError('INVALID_ARGUMENT', `parameter "${refused[0]}" is not supported: inferd loads models and their config files from the repository folder`);
+  }
+}
+
+/**
+ * Triton's statistics from the batcher's counts: inference_count is rows, execution_count runs,
+ * batch_stats the runs and their time by batch size. Input and output preparation is not timed
+ * apart from the run.
+ */
+function modelStatistics(model: ModelVersion): ModelStatistics {
+  const s = model.queue.stats();
+  const executions = BigInt(s.executions);
+  return {
+    name: model.name,
+    version: model.version,
+    lastInference: BigInt(s.lastInferenceMs),
+    inferenceCount: BigInt(s.inferences),
+    executionCount: executions,
+    inferenceStats: {
+      success: { count: BigInt(s.success), ns: s.queueNs + s.computeNs },
+      fail: { count: BigInt(s.fail), ns: 0n },
+      queue: { count: executions, ns: s.queueNs },
+      computeInput: undefined,
+      computeInfer: { count: executions, ns: s.computeNs },
+      computeOutput: undefined,
+      cacheHit: undefined,
+      cacheMiss: undefined,
+    },
+    batchStats: Object.entries(s.batchSizes).map(([size, count]) => ({
+      batchSize: BigInt(size),
+      computeInput: undefined,
+      computeInfer: { count: BigInt(count), ns: s.batchComputeNs[Number(size)] ?? 0n },
+      computeOutput: undefined,
+    })),
+    memoryUsage: [],
+    responseStats: {},
+  };
+}
