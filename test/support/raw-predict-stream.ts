@@ -58,6 +58,31 @@ export class RawPredictStream {
     return { frames, grpcStatus: await this.trailers };
   }
 
+  /**
+   * Starts reading and hands each message to `onMessage` as it arrives, keeping none; settles
+   * with the grpc-status trailer once the server ends the stream.
+   */
+  async readEach(onMessage: (message: Uint8Array) => void): Promise<string | undefined> {
+    let pending: Buffer = Buffer.alloc(0);
+    this.stream.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      let at = 0;
+      while (pending.length - at >= 5 && pending.length - at >= 5 + pending.readUInt32BE(at + 1)) {
+        const length = pending.readUInt32BE(at + 1);
+        onMessage(pending.subarray(at + 5, at + 5 + length));
+        at += 5 + length;
+      }
+      pending = pending.subarray(at);
+    });
+    await new Promise((resolve) => this.stream.once('end', resolve));
+    return this.trailers;
+  }
+
+  /** Half-closes: no more requests. */
+  end(): void {
+    this.stream.end();
+  }
+
   close(): void {
     this.stream.destroy();
     this.session.close();
