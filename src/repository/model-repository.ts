@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
-import { readModelConfig, type ModelConfigFile, type VersionPolicy, type WarmupRequest } from './model-config';
+import { ModelConfigError, readModelConfig, type ModelConfigFile, type VersionPolicy, type WarmupRequest } from './model-config';
 import { ModelVersion } from './model-version';
 import { scanModel, type VersionOnDisk } from './scan-repository';
 import { selectVersions } from './version-policy';
@@ -375,7 +375,8 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       if (replacing !== undefined) void replacing.close();
     } catch (err) {
       e.failedStamp = stamp;
-      const reason = `cannot load ${v.modelPath}: ${(err as Error).message}`;
+      // A config fault names its file already; anything else is about loading the model file.
+      const reason = err instanceof ModelConfigError ? err.message : `cannot load ${v.modelPath}: ${(err as Error).message}`;
       if (replacing !== undefined) e.reason = `still serving the earlier file: ${reason}`;
       else this.setState(entry, e, 'FAILED', reason);
       log.error({ model: entry.name, version: v.version, reason }, 'model version failed to load');

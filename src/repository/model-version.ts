@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { InferdError } from '../inferd-error';
+import { InferdError } from '../inferd-error';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
 import { DynamicBatcher } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
@@ -104,6 +104,10 @@ export class ModelVersion {
       try {
         await Promise.all(runs(request, request.count));
       } catch (err) {
+        // Inputs that do not fit the model are the config file's fault; a failing run is the model's.
+        if (err instanceof InferdError && err.code === 'INVALID_ARGUMENT') {
+          throw new ModelConfigError(`${options.overrides.file ?? 'config'}: warm-up "${request.name}": ${err.message}`, { cause: err });
+        }
         throw new Error(`warm-up "${request.name}" failed: ${(err as Error).message}`, { cause: err });
       }
     }

@@ -6,20 +6,19 @@ import type { WarmupInput, WarmupRequest } from './model-config';
 
 /**
  * The feeds of one warm-up run, checked like any request (a bad warm-up input throws
- * INVALID_ARGUMENT naming it). Without a request, every input is zeros with each dimension of
+ * INVALID_ARGUMENT naming the input; the caller names the warm-up). Without a request, every input is zeros with each dimension of
  * any size taken as 1.
  */
 export function warmupFeeds(inputs: readonly TensorSpec[], request: WarmupRequest | undefined): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {};
   for (const name of Object.keys(request?.inputs ?? {})) {
-    if (!inputs.some((s) => s.name === name)) throw new InferdError('INVALID_ARGUMENT', `warm-up "${request!.name}": the model has no input "${name}"`);
+    if (!inputs.some((s) => s.name === name)) throw new InferdError('INVALID_ARGUMENT', `the model has no input "${name}"`);
   }
   for (const spec of inputs) {
     const given: WarmupInput | undefined = request?.inputs[spec.name];
-    if (request !== undefined && given === undefined) throw new InferdError('INVALID_ARGUMENT', `warm-up "${request.name}": missing input "${spec.name}"`);
+    if (request !== undefined && given === undefined) throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}"`);
     const input: WarmupInput = given ?? { shape: spec.dims.map((d) => (d < 0 ? 1 : d)), fill: { zero: true } };
-    const what = request === undefined ? `warm-up input "${spec.name}"` : `warm-up "${request.name}" input "${spec.name}"`;
-    feeds[spec.name] = decodeTensor(what, wireTensor(spec, input), spec);
+    feeds[spec.name] = decodeTensor(`input "${spec.name}"`, wireTensor(spec, input), spec);
   }
   return feeds;
 }
