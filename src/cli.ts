@@ -1,32 +1,38 @@
 import pino from 'pino';
 import { benchCommand } from './bench/bench-command';
 import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config';
+import { batchCommand } from './jobs/batch-command';
 import { InferdServer } from './server';
+import { startTracing } from './telemetry/start-tracing';
 
 const USAGE = `inferd: serve ONNX models over gRPC
 
 Usage:
   inferd serve [options]    serve a model repository
+  inferd batch [options]    score a whole file with a model, here or on a server
   inferd bench [options]    load a server with requests and measure it
   inferd --help             this text
   inferd --version          the version
 
-Run "inferd serve --help" or "inferd bench --help" for their options.
+Run "inferd serve --help", "inferd batch --help" or "inferd bench --help" for their options.
 `;
 
 function serveHelp(): string {
   const lines = SERVE_OPTIONS.map((o) => {
-    const flag = `--${o.flag} ${o.kind === 'int' ? 'N' : o.kind === 'choice' ? o.choices!.join('|') : o.key === 'models' ? 'DIR' : 'VALUE'}`;
-    return `  ${flag.padEnd(28)} ${o.help}\n  ${''.padEnd(28)} (default ${o.defaultValue}; env ${o.env})`;
+    const value = o.kind === 'int' ? 'N' : o.kind === 'choice' ? o.choices!.join('|') : o.kind === 'hosts' ? 'HOSTS' : o.kind === 'secret' ? 'SECRET' : o.key === 'models' || o.key === 'dataDir' ? 'DIR' : 'VALUE';
+    const flag = `--${o.flag} ${value}`;
+    return `  ${flag.padEnd(28)} ${o.help}\n  ${''.padEnd(28)} (default ${o.defaultValue === '' ? 'none' : o.defaultValue}; env ${o.env})`;
   });
   return `Usage: inferd serve [options]
 
 Serves every model in the repository folder over gRPC: inferd.v1.PredictionService,
-inferd.v1.ModelService, grpc.health.v1.Health and server reflection, all on one port.
-Stops gracefully on SIGTERM or SIGINT.
+inferd.v1.ModelService, inferd.v1.JobService (asynchronous predictions and batch jobs, kept
+in the data directory), grpc.health.v1.Health and server reflection, all on one port.
+Stops gracefully on SIGTERM or SIGINT; running batch jobs resume at the next start.
 
 Options (flags win over environment variables, which win over the --config file):
-  ${'--config FILE'.padEnd(28)} JSON file with any of the options below, by their camelCase names
+  ${'--config FILE'.padEnd(28)} JSON file with any of the options below, by their camelCase names,
+  ${''.padEnd(28)} and "schedules": batch jobs run on cron expressions (see README, "Jobs")
 ${lines.join('\n')}
   ${'--help'.padEnd(28)} this text
 `;
@@ -48,6 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === 'bench') return benchCommand(rest);
+  if (command === 'batch') return batchCommand(rest);
   if (command !== 'serve') {
     process.stderr.write(`inferd: unknown command "${command}"\n\n${USAGE}`);
     return 2;
@@ -69,11 +76,14 @@ async function serve(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const log = pino({ level: config.logLevel, base: { service: 'inferd' } });
+  // Traces go where the standard OTEL_* variables say; nowhere when they say nothing.
+  const traces = startTracing(process.env);
   let server: InferdServer;
   try {
-    server = await InferdServer.create(config, log);
+    server = await InferdServer.create(config, log, { tracing: traces.tracing });
   } catch (err) {
     log.fatal({ err }, 'cannot start');
+    await traces.shutdown().catch(() => undefined);
     return 1;
   }
   return new Promise<number>((resolve) => {
@@ -87,7 +97,7 @@ async function serve(argv: readonly string[]): Promise<number> {
       stopping = true;
       log.info({ signal }, 'stopping');
       server.close().then(
-        () => resolve(0),
+        () => traces.shutdown().catch((err: unknown) => log.warn({ err }, 'cannot export the last traces')).then(() => resolve(0)),
         (err: unknown) => {
           log.error({ err }, 'error while stopping');
           resolve(1);

@@ -1,5 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { CallbackPolicy } from './jobs/callback-policy';
+import { CronSchedules, type Schedule } from './jobs/cron-schedules';
+import { BATCH_SIZE } from './jobs/batch-size';
+import { parseOutputUri } from './jobs/parse-output-uri';
 
 /** Everything `inferd serve` is configured by, validated and frozen. */
 export interface ServeConfig {
@@ -8,23 +12,35 @@ export interface ServeConfig {
   readonly repositoryPollMs: number;
   readonly host: string;
   readonly port: number;
+  readonly httpPort: number;
   readonly maxMessageBytes: number;
   readonly maxStreamInFlight: number;
+  readonly http2WindowBytes: number;
   readonly maxQueueSize: number;
   readonly instances: number;
   readonly intraOpThreads: number;
   readonly drainTimeoutMs: number;
   readonly logLevel: LogLevel;
+  readonly dataDir: string;
+  readonly jobRetentionHours: number;
+  readonly maxBatchJobs: number;
+  readonly webhookAllow: readonly string[];
+  readonly webhookSecret: string;
+  readonly webhookRetryMs: number;
+  readonly webhookMaxAttempts: number;
+  /** Batch jobs run on cron expressions; only from the --config file (key "schedules"). */
+  readonly schedules: readonly Schedule[];
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 interface OptionSpec {
-  readonly key: keyof ServeConfig;
+  readonly key: Exclude<keyof ServeConfig, 'schedules'>;
   readonly flag: string;
   readonly env: string;
-  readonly kind: 'string' | 'int' | 'choice';
+  /** hosts: comma-separated host[:port] entries, possibly none; secret: a string that may be empty and is never shown. */
+  readonly kind: 'string' | 'int' | 'choice' | 'hosts' | 'secret';
   readonly choices?: readonly string[];
   readonly min?: number;
   readonly max?: number;
@@ -41,12 +57,21 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'repositoryPollMs', flag: 'repository-poll-ms', env: 'INFERD_REPOSITORY_POLL_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 2000, help: 'in watch mode, also rescan the repository this often, in case a file-system event is missed (0: never)' },
   { key: 'host', flag: 'host', env: 'INFERD_HOST', kind: 'string', defaultValue: '127.0.0.1', help: 'address to listen on (0.0.0.0 or :: for every interface)' },
   { key: 'port', flag: 'port', env: 'INFERD_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8001, help: 'gRPC port (0 picks a free one)' },
+  { key: 'httpPort', flag: 'http-port', env: 'INFERD_HTTP_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8002, help: 'HTTP port of /metrics (Prometheus), /healthz and /readyz, on the same host (0 picks a free one)' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'INFERD_MAX_MESSAGE_BYTES', kind: 'int', min: 1024, max: 2 ** 31 - 1, defaultValue: 64 * MIB, help: 'largest request or response message; larger ones get RESOURCE_EXHAUSTED' },
   { key: 'maxStreamInFlight', flag: 'max-stream-in-flight', env: 'INFERD_MAX_STREAM_IN_FLIGHT', kind: 'int', min: 1, max: 1_000_000, defaultValue: 256, help: 'requests one PredictStream may have in flight before the server stops reading it' },
+  { key: 'http2WindowBytes', flag: 'http2-window-bytes', env: 'INFERD_HTTP2_WINDOW_BYTES', kind: 'int', min: 65535, max: 2 ** 31 - 1, defaultValue: 4 * MIB, help: 'HTTP/2 receive window per connection and per stream; larger lets big tensors arrive without waiting on round trips' },
   { key: 'maxQueueSize', flag: 'max-queue-size', env: 'INFERD_MAX_QUEUE_SIZE', kind: 'int', min: 1, max: 10_000_000, defaultValue: 4096, help: 'requests that may wait per model version; past it, RESOURCE_EXHAUSTED' },
   { key: 'instances', flag: 'instances', env: 'INFERD_INSTANCES', kind: 'int', min: 1, max: 256, defaultValue: 1, help: 'sessions per model version, each on a worker thread of its own, where its config file does not say' },
   { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'INFERD_INTRA_OP_THREADS', kind: 'int', min: 1, max: 1024, defaultValue: 1, help: `ONNX Runtime threads per session, where its config file does not say (this machine has ${availableParallelism()} cores)` },
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'INFERD_DRAIN_TIMEOUT_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 30_000, help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off' },
+  { key: 'dataDir', flag: 'data-dir', env: 'INFERD_DATA_DIR', kind: 'string', defaultValue: 'data', help: 'job store (jobs.sqlite) and batch files: input_uri and output_uri resolve inside it (created if missing)' },
+  { key: 'jobRetentionHours', flag: 'job-retention-hours', env: 'INFERD_JOB_RETENTION_HOURS', kind: 'int', min: 1, max: 87_600, defaultValue: 168, help: 'finished jobs (and prediction results) are deleted this long after they end' },
+  { key: 'maxBatchJobs', flag: 'max-batch-jobs', env: 'INFERD_MAX_BATCH_JOBS', kind: 'int', min: 1, max: 64, defaultValue: 1, help: 'batch jobs that run at once; the others wait QUEUED' },
+  { key: 'webhookAllow', flag: 'webhook-allow', env: 'INFERD_WEBHOOK_ALLOW', kind: 'hosts', defaultValue: '', help: 'callback hosts jobs may notify, host[:port],... (a host without a port: any port); empty: no callbacks' },
+  { key: 'webhookSecret', flag: 'webhook-secret', env: 'INFERD_WEBHOOK_SECRET', kind: 'secret', defaultValue: '', help: 'key of the X-Inferd-Signature HMAC-SHA256 on callbacks (needed with --webhook-allow; prefer the environment variable)' },
+  { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'INFERD_WEBHOOK_RETRY_MS', kind: 'int', min: 1, max: 3_600_000, defaultValue: 1000, help: 'wait before retrying a failed callback; doubles with each attempt' },
+  { key: 'webhookMaxAttempts', flag: 'webhook-max-attempts', env: 'INFERD_WEBHOOK_MAX_ATTEMPTS', kind: 'int', min: 1, max: 100, defaultValue: 10, help: 'attempts at a callback before it is given up' },
   { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -73,7 +98,8 @@ export interface ConfigSources {
 export function parseServeConfig(sources: ConfigSources): ServeConfig {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
-  for (const o of SERVE_OPTIONS) values[o.key] = o.defaultValue;
+  for (const o of SERVE_OPTIONS) values[o.key] = o.kind === 'hosts' ? [] : o.defaultValue;
+  values['schedules'] = [];
 
   const flags = readFlags(sources.argv, problems);
   const file = flags.get('config') ?? sources.env['INFERD_CONFIG'];
@@ -81,7 +107,8 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
   if (file !== undefined) {
     for (const [key, value] of Object.entries(readFile(file, problems))) {
       const o = SERVE_OPTIONS.find((s) => s.key === key);
-      if (o === undefined) problems.push(`${file}: unknown key "${key}"`);
+      if (key === 'schedules') values['schedules'] = readSchedules(value, `${file}: "schedules"`, problems);
+      else if (o === undefined) problems.push(`${file}: unknown key "${key}"`);
       else values[o.key] = convert(o, value, `${file}: "${key}"`, problems);
     }
   }
@@ -94,6 +121,7 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
     if (o === undefined) problems.push(`unknown flag --${flag}`);
     else values[o.key] = convert(o, v, `--${flag}`, problems);
   }
+  checkWebhooks(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(values as unknown as ServeConfig);
 }
@@ -135,6 +163,21 @@ function convert(o: OptionSpec, value: unknown, where: string, problems: string[
       if (o.choices!.includes(value as string)) return value;
       problems.push(`${where}: expected one of ${o.choices!.join(', ')}, got ${JSON.stringify(value)}`);
       return undefined;
+    case 'secret':
+      if (typeof value === 'string') return value;
+      problems.push(`${where}: expected a string`);
+      return undefined;
+    case 'hosts': {
+      const entries = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
+      if (entries === undefined || entries.some((e) => typeof e !== 'string')) {
+        problems.push(`${where}: expected host[:port] entries, comma-separated, got ${JSON.stringify(value)}`);
+        return undefined;
+      }
+      const hosts = (entries as string[]).map((e) => e.trim()).filter((e) => e !== '');
+      const bad = hosts.filter((h) => !CallbackPolicy.ENTRY.test(h) || Number(/:(\d+)$/.exec(h)?.[1] ?? 1) > 65535);
+      if (bad.length > 0) problems.push(`${where}: expected host[:port] entries, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+      return hosts;
+    }
     case 'int': {
       const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
       if (Number.isInteger(n) && n >= o.min! && n <= o.max!) return n;
@@ -142,4 +185,97 @@ function convert(o: OptionSpec, value: unknown, where: string, problems: string[
       return undefined;
     }
   }
+}
+
+/** Callbacks are always signed: allowing callback hosts needs a secret. Scheduled callbacks must be allowed too. */
+function checkWebhooks(values: Record<string, unknown>, problems: string[]): void {
+  const allow = values['webhookAllow'];
+  if (!Array.isArray(allow)) return;
+  if (allow.length > 0 && values['webhookSecret'] === '') {
+    problems.push('--webhook-allow is set but no secret is: set INFERD_WEBHOOK_SECRET (or --webhook-secret) to sign callbacks with');
+  }
+  const policy = new CallbackPolicy((allow as string[]).filter((e) => CallbackPolicy.ENTRY.test(e))); // bad entries are reported already
+  for (const s of (values['schedules'] as Schedule[] | undefined) ?? []) {
+    if (s.callbackUrl === '') continue;
+    try {
+      policy.check(s.callbackUrl);
+    } catch (err) {
+      problems.push(`schedule "${s.name}": ${(err as Error).message}`);
+    }
+  }
+}
+
+const SCHEDULE_KEYS = ['name', 'cron', 'timezone', 'modelName', 'modelVersion', 'inputUri', 'outputUri', 'batchSize', 'inputColumns', 'outputNames', 'callbackUrl'];
+
+/** The "schedules" of the config file: every problem of every entry is reported, each under its index. */
+function readSchedules(value: unknown, where: string, problems: string[]): Schedule[] {
+  if (!Array.isArray(value)) {
+    problems.push(`${where}: expected an array of schedules`);
+    return [];
+  }
+  const schedules: Schedule[] = [];
+  const names = new Set<string>();
+  value.forEach((entry: unknown, i) => {
+    const at = `${where}[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`${at}: expected an object`);
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    const before = problems.length;
+    for (const key of Object.keys(e)) if (!SCHEDULE_KEYS.includes(key)) problems.push(`${at}: unknown key "${key}" (a schedule has ${SCHEDULE_KEYS.join(', ')})`);
+    const text = (key: string, required: boolean): string => {
+      const v = e[key];
+      if (v === undefined && !required) return '';
+      if (typeof v === 'string' && (v !== '' || !required)) return v;
+      problems.push(`${at}.${key}: expected a${required ? ' non-empty' : ''} string, got ${JSON.stringify(v)}`);
+      return '';
+    };
+    const list = (key: string): string[] => {
+      const v = e[key] ?? [];
+      if (Array.isArray(v) && v.every((n) => typeof n === 'string' && n !== '')) return v as string[];
+      problems.push(`${at}.${key}: expected an array of names, got ${JSON.stringify(v)}`);
+      return [];
+    };
+    const name = text('name', true);
+    if (name !== '' && !/^[A-Za-z0-9_.-]+$/.test(name)) problems.push(`${at}.name: "${name}" may hold only letters, digits, ".", "_" and "-"`);
+    if (names.has(name)) problems.push(`${at}.name: "${name}" is taken by an earlier schedule`);
+    if (name !== '') names.add(name);
+    const cron = text('cron', true);
+    const timezone = text('timezone', false);
+    if (cron !== '') {
+      try {
+        CronSchedules.check(cron, timezone);
+      } catch (err) {
+        problems.push(`${at}.cron: "${cron}": ${(err as Error).message}`);
+      }
+    }
+    const outputUri = text('outputUri', true);
+    if (outputUri !== '') {
+      try {
+        parseOutputUri(outputUri);
+      } catch (err) {
+        problems.push(`${at}.outputUri: ${(err as Error).message}`);
+      }
+    }
+    const batchSize = e['batchSize'] ?? 0;
+    if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 0 || batchSize > BATCH_SIZE.max) {
+      problems.push(`${at}.batchSize: expected a whole number from 1 to ${BATCH_SIZE.max} (0 or none: ${BATCH_SIZE.default}), got ${JSON.stringify(batchSize)}`);
+    }
+    const schedule: Schedule = {
+      name,
+      cron,
+      timezone,
+      modelName: text('modelName', true),
+      modelVersion: text('modelVersion', false),
+      inputUri: text('inputUri', true),
+      outputUri,
+      batchSize: typeof batchSize === 'number' ? batchSize : 0,
+      inputColumns: list('inputColumns'),
+      outputNames: list('outputNames'),
+      callbackUrl: text('callbackUrl', false),
+    };
+    if (problems.length === before) schedules.push(Object.freeze(schedule));
+  });
+  return schedules;
 }

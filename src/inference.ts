@@ -2,6 +2,7 @@ import { InferdError } from './inferd-error';
 import type { ModelRepository } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
 import type { SubmitOptions } from './scheduler/dynamic-batcher';
+import type { RequestScope } from './telemetry/request-scope';
 import { decodeTensor } from './tensor/decode-tensor';
 import { encodeTensor } from './tensor/encode-tensor';
 import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';
@@ -58,16 +59,25 @@ export class Inference {
 
   /**
    * Runs one inferd.v1 prediction: resolve, validate, run, encode. Rejects with an InferdError
-   * for every fault a caller can cause (see DESIGN.md's error table).
+   * for every fault a caller can cause (see DESIGN.md's error table). `scope`, when given, is
+   * told the model version and times each step (see RequestScope).
    */
-  async predict(request: PredictInput, signal: AbortSignal): Promise<PredictOutput> {
+  async predict(request: PredictInput, signal: AbortSignal, scope?: RequestScope): Promise<PredictOutput> {
     const model = this.resolve(request.modelName, request.modelVersion);
-    const feeds = decodeInputs(model, request.inputs, decodeTensor);
-    const outputNames = selectOutputs(model, request.outputNames);
-    const results = await this.run(model, feeds, outputNames, signal);
+    scope?.resolved(model.name, model.version);
+    const decode = (): { feeds: Record<string, HostTensor>; outputNames: string[] } => ({
+      feeds: decodeInputs(model, request.inputs, decodeTensor),
+      outputNames: selectOutputs(model, request.outputNames),
+    });
+    const { feeds, outputNames } = scope === undefined ? decode() : scope.step('decode', decode);
+    const results = await this.run(model, feeds, outputNames, signal, scope?.trace === undefined ? {} : { trace: scope.trace });
     const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
-    const outputs: Record<string, WireTensor> = {};
-    for (const name of outputNames) outputs[name] = encodeTensor(results[name]!, raw);
+    const encode = (): Record<string, WireTensor> => {
+      const outputs: Record<string, WireTensor> = {};
+      for (const name of outputNames) outputs[name] = encodeTensor(results[name]!, raw);
+      return outputs;
+    };
+    const outputs = scope === undefined ? encode() : scope.step('encode', encode);
     return { modelName: model.name, modelVersion: model.version, outputs, id: request.id };
   }
 }

@@ -1,13 +1,25 @@
+import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config';
 import { InferdError } from './inferd-error';
 import { HealthRegistry } from './health/health-registry';
 import { Inference } from './inference';
+import { JobManager } from './jobs/job-manager';
+import { SYSTEM_WALL_CLOCK } from './jobs/wall-clock';
 import { ModelRepository } from './repository/model-repository';
+import { MetricsHttpServer } from './telemetry/metrics-http-server';
+import { Telemetry } from './telemetry/telemetry';
+import type { Tracing } from './telemetry/tracing';
 import { GRPC_SERVICES, GrpcTransport } from './transport/grpc/grpc-transport';
 
 /** After the drain timeout, how long calls failed with UNAVAILABLE get to reach their clients. */
 const FLUSH_GRACE_MS = 1000;
+/** The job store, in the data directory. */
+export const JOB_STORE_FILE = 'jobs.sqlite';
+/** Asynchronous predictions run at once (each is one request; the model's queue orders them). */
+const MAX_PREDICTION_JOBS = 16;
+/** How long one webhook call may take. */
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /**
  * The composition root: builds every part from the configuration and runs the lifecycle
@@ -22,7 +34,9 @@ export class InferdServer {
     private readonly health: HealthRegistry,
     private readonly repository: ModelRepository,
     private readonly inference: Inference,
+    private readonly jobs: JobManager,
     private readonly transport: GrpcTransport,
+    private readonly http: MetricsHttpServer,
   ) {}
 
   /**
@@ -30,9 +44,13 @@ export class InferdServer {
    * finished loading (a model that failed to load is reported, not fatal). Rejects when the
    * repository folder cannot be read or the port cannot be bound.
    */
-  static async create(config: ServeConfig, log: Logger): Promise<InferdServer> {
+  static async create(config: ServeConfig, log: Logger, options: { tracing?: Tracing | undefined } = {}): Promise<InferdServer> {
     const health = new HealthRegistry();
+    const telemetry = new Telemetry({ tracing: options.tracing });
+    // First up and last down: /healthz answers while models load and while the server drains.
+    const http = await MetricsHttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', log });
     const repository = await ModelRepository.create({
+      observe: (model, version) => telemetry.observer(model, version),
       root: config.models,
       defaults: {
         instances: config.instances,
@@ -42,33 +60,66 @@ export class InferdServer {
       control: config.modelControl,
       pollMs: config.repositoryPollMs,
       log,
+    }).catch(async (err: unknown) => {
+      await http.close();
+      throw err;
     });
+    telemetry.metrics.watch(repository);
     const syncModel = (name: string): void => health.set(name, repository.isReady(name) ? 'SERVING' : 'NOT_SERVING');
     for (const name of repository.modelNames()) syncModel(name);
     repository.on('change', syncModel);
     repository.on('removed', (name) => health.remove(name));
 
     const inference = new Inference(repository);
-    let transport: GrpcTransport;
+    let jobs: JobManager;
     try {
-      transport = await GrpcTransport.create(
-        { inference, repository, health },
-        { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, maxStreamInFlight: config.maxStreamInFlight, log },
+      jobs = JobManager.create(
+        {
+          storeFile: path.join(config.dataDir, JOB_STORE_FILE),
+          paths: { root: config.dataDir, confine: true },
+          retentionMs: config.jobRetentionHours * 3_600_000,
+          maxBatchJobs: config.maxBatchJobs,
+          maxPredictionJobs: MAX_PREDICTION_JOBS,
+          webhook: { allow: config.webhookAllow, secret: config.webhookSecret, retryMs: config.webhookRetryMs, maxAttempts: config.webhookMaxAttempts, timeoutMs: WEBHOOK_TIMEOUT_MS },
+          schedules: config.schedules,
+          alone: false,
+          clock: SYSTEM_WALL_CLOCK,
+          log,
+        },
+        inference,
       );
     } catch (err) {
       await repository.close();
+      await http.close();
+      throw new Error(`cannot open the job store in ${config.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+    let transport: GrpcTransport;
+    try {
+      transport = await GrpcTransport.create(
+        { inference, repository, health, jobs, telemetry },
+        { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, maxStreamInFlight: config.maxStreamInFlight, http2WindowBytes: config.http2WindowBytes, log },
+      );
+    } catch (err) {
+      await jobs.close();
+      await repository.close();
+      await http.close();
       throw err;
     }
     for (const name of GRPC_SERVICES) health.set(name, 'SERVING');
     health.set('', 'SERVING');
     const models = repository.modelNames().map((name) => ({ name, ready: repository.isReady(name) }));
-    log.info({ host: config.host, port: transport.port, models }, 'serving');
-    return new InferdServer(config, log, health, repository, inference, transport);
+    log.info({ host: config.host, port: transport.port, httpPort: http.port, tracing: options.tracing !== undefined, models }, 'serving');
+    return new InferdServer(config, log, health, repository, inference, jobs, transport, http);
   }
 
   /** The gRPC port bound (useful when the configuration asked for port 0). */
   get port(): number {
     return this.transport.port;
+  }
+
+  /** The HTTP port of /metrics, /healthz and /readyz. */
+  get httpPort(): number {
+    return this.http.port;
   }
 
   /**
@@ -82,15 +133,31 @@ export class InferdServer {
       const started = performance.now();
       this.log.info({ drainTimeoutMs: this.config.drainTimeoutMs }, 'draining');
       this.health.shutdown();
+      // Jobs stop first, so that their runs end as stopped (resumed at the next start), not as
+      // failed by the UNAVAILABLE that a draining core answers.
+      const jobsStopped = this.jobs.stop();
       this.inference.stopAccepting();
-      if (!(await this.transport.drain(this.config.drainTimeoutMs))) {
+      const drained = await this.transport.drain(this.config.drainTimeoutMs);
+      const jobsDone = drained && (await settlesWithin(jobsStopped, this.config.drainTimeoutMs - (performance.now() - started)));
+      if (!drained || !jobsDone) {
         this.log.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, 'drain timeout passed: cutting off calls in flight');
         this.repository.abandon(new InferdError('UNAVAILABLE', 'server is shutting down: the drain timeout passed before the model finished'));
-        await this.transport.forceStop(FLUSH_GRACE_MS);
+        if (!drained) await this.transport.forceStop(FLUSH_GRACE_MS);
       }
+      await this.jobs.close();
       await this.repository.close();
+      await this.http.close();
       this.log.info({ drainMs: Math.round(performance.now() - started) }, 'stopped');
     })();
     return this.closed;
   }
+}
+
+/** True when `promise` settles within `ms` (false at once for ms <= 0 unless it already has). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+  const settled = await Promise.race([promise.then(() => true as const, () => true as const), timedOut]);
+  clearTimeout(timer);
+  return settled;
 }

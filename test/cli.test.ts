@@ -79,7 +79,7 @@ describe('inferd command line', () => {
 
     it('logs one fatal "cannot start" record naming the folder and exits 1', async () => {
       const missing = path.join(parent, 'no-such-folder');
-      const run = await inferd('serve', '--models', missing, '--port', '0');
+      const run = await inferd('serve', '--models', missing, '--port', '0', '--http-port', '0');
       expect(run.code).to.equal(1);
       const records = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string; err: { message: string } });
       expect(records).to.have.length(1);

@@ -5,6 +5,7 @@ import { InferdError } from '../inferd-error';
 import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
 import { ModelConfigError, readModelConfig, type ModelConfigFile, type VersionPolicy, type WarmupRequest } from './model-config';
+import type { BatcherObserver } from '../scheduler/dynamic-batcher';
 import { ModelVersion } from './model-version';
 import { scanModel, type VersionOnDisk } from './scan-repository';
 import { selectVersions } from './version-policy';
@@ -45,6 +46,8 @@ export interface ModelRepositoryOptions {
   /** In watch mode, how often to rescan in case a file-system event was missed; 0: never. */
   readonly pollMs: number;
   readonly log: Logger;
+  /** The observer of each loaded version's runs (metrics, tracing); none by default. */
+  readonly observe?: (model: string, version: string) => BatcherObserver;
 }
 
 interface VersionEntry {
@@ -344,6 +347,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
           preferredBatchSizes: config.dynamicBatching?.preferredBatchSizes ?? [],
         },
         log,
+        observer: this.options.observe?.(entry.name, v.version),
       });
       if (this.closed !== undefined) {
         await loaded.close();

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
-import { DynamicBatcher } from '../scheduler/dynamic-batcher';
+import { DynamicBatcher, type BatcherObserver } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
 import type { TensorSpec } from '../tensor/tensor-types';
 import { ModelConfigError, type TensorOverride, type WarmupRequest } from './model-config';
@@ -22,6 +22,8 @@ export interface ModelVersionOptions {
   /** Warm-up runs; empty: one best-effort run of zeros per instance. */
   readonly warmup: readonly WarmupRequest[];
   readonly log: Logger;
+  /** Told of every run after warm-up (metrics, tracing). */
+  readonly observer?: BatcherObserver;
 }
 
 /** Rows per run when batching is on by default (see docs/benchmarks.md for how it was chosen). */
@@ -74,6 +76,7 @@ export class ModelVersion {
       const model = new ModelVersion(name, version, sessions, queue, inputs, outputs);
       await model.warmUp(options);
       queue.resetStats();
+      if (options.observer !== undefined) queue.observe(options.observer);
       return model;
     } catch (err) {
       await Promise.all(sessions.map((s) => s.close()));

@@ -40,6 +40,29 @@ export type Priority = 'realtime' | 'background';
 
 export interface SubmitOptions {
   readonly priority?: Priority;
+  /**
+   * Opaque to the batcher: handed back to the observer with the run that serves the request
+   * (tracing carries the request's span context this way).
+   */
+  readonly trace?: object;
+}
+
+/** One run as the observer sees it when it starts. */
+export interface RunStart {
+  /** Which of the version's instances runs it (0-based). */
+  readonly instance: number;
+  /** Rows in the run (its batch size). */
+  readonly rows: number;
+  /** Per request served, in batch order: how long it waited in the queue (ms) and its `trace`. */
+  readonly requests: readonly { readonly waitedMs: number; readonly trace: object | undefined }[];
+}
+
+/**
+ * Watches runs (metrics, tracing). `runStarting` is called as a run starts and returns what to
+ * call once it ends, with the error when it failed. Both are called synchronously and must not throw.
+ */
+export interface BatcherObserver {
+  runStarting(run: RunStart): (err: unknown) => void;
 }
 
 /** Cumulative counts since the batcher was made (or reset). Durations in nanoseconds. */
@@ -70,6 +93,7 @@ interface Work {
   readonly rows: number;
   readonly enqueuedMs: number;
   readonly enqueuedNs: bigint;
+  readonly trace: object | undefined;
   readonly feeds: Record<string, HostTensor>;
   readonly outputNames: readonly string[];
   readonly signal: AbortSignal;
@@ -101,12 +125,15 @@ export class DynamicBatcher {
   private idleWaiters: (() => void)[] = [];
   private delayTimer: unknown;
   private counts = emptyStats();
+  private readonly instanceOf = new Map<Runner, number>();
+  private observer: BatcherObserver | undefined;
 
   constructor(
     runners: readonly Runner[],
     private readonly options: DynamicBatcherOptions,
   ) {
     this.idleRunners = [...runners];
+    runners.forEach((r, i) => this.instanceOf.set(r, i));
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
@@ -130,6 +157,11 @@ export class DynamicBatcher {
     return { ...this.counts, batchSizes: { ...this.counts.batchSizes }, batchComputeNs: { ...this.counts.batchComputeNs } };
   }
 
+  /** From now on, reports every run to `observer` (set after warm-up, which is not traffic). */
+  observe(observer: BatcherObserver): void {
+    this.observer = observer;
+  }
+
   /** Starts the counts again from zero (after warm-up, which is not traffic). */
   resetStats(): void {
     this.counts = emptyStats();
@@ -151,6 +183,7 @@ export class DynamicBatcher {
         ...batchKey(feeds, outputNames),
         enqueuedMs: this.clock.now(),
         enqueuedNs: process.hrtime.bigint(),
+        trace: options.trace,
         feeds,
         outputNames,
         signal,
@@ -223,6 +256,15 @@ export class DynamicBatcher {
     this.counts.executions++;
     this.counts.inferences += rows;
     this.counts.batchSizes[rows] = (this.counts.batchSizes[rows] ?? 0) + 1;
+    let observed = this.observer?.runStarting({
+      instance: this.instanceOf.get(runner) ?? 0,
+      rows,
+      requests: batch.map((w) => ({ waitedMs: Number(startedNs - w.enqueuedNs) / 1e6, trace: w.trace })),
+    });
+    const ended = (err: unknown): void => {
+      observed?.(err);
+      observed = undefined;
+    };
     let run: Promise<Record<string, HostTensor>>;
     try {
       run = runner.run(stackFeeds(batch.map((w) => w.feeds)), batch[0]!.outputNames);
@@ -233,9 +275,11 @@ export class DynamicBatcher {
       .then((outputs) => {
         const shares = splitOutputs(outputs, batch.map((w) => w.rows));
         this.counts.success += batch.length;
+        ended(undefined);
         batch.forEach((w, i) => w.resolve(shares[i]!));
       })
       .catch((err: unknown) => {
+        ended(err);
         this.counts.fail += batch.length;
         for (const w of batch) w.reject(err);
       })

@@ -84,6 +84,7 @@ describe('grpc.health.v1.Health', () => {
         'grpc.reflection.v1.ServerReflection': Serving.SERVING,
         'grpc.reflection.v1alpha.ServerReflection': Serving.SERVING,
         'inference.GRPCInferenceService': Serving.SERVING,
+        'inferd.v1.JobService': Serving.SERVING,
         'inferd.v1.ModelService': Serving.SERVING,
         'inferd.v1.PredictionService': Serving.SERVING,
         simple: Serving.SERVING,

@@ -367,7 +367,10 @@ describe('PredictStream', () => {
     before(async () => {
       repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.1 }) });
       // A queue that holds no more than one stream's bound: a server that read past the bound would answer RESOURCE_EXHAUSTED.
-      s = await startServer(repo, { maxStreamInFlight, maxQueueSize: maxStreamInFlight });
+      // HTTP/2's own 64 KiB windows, so that what the server takes in while it reads nothing
+      // is its in-flight bound plus one small window (with the default 4 MiB window the
+      // transport alone holds some two thousand of these requests, which is still bounded).
+      s = await startServer(repo, { maxStreamInFlight, maxQueueSize: maxStreamInFlight, http2WindowBytes: 65535 });
     });
 
     after(async () => {

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { PACKAGE_ROOT } from '../../src/package-root';
@@ -14,6 +16,8 @@ export interface LogRecord {
 export interface ServeProcess {
   readonly child: ChildProcess;
   readonly port: number;
+  /** The HTTP port of /metrics, /healthz and /readyz. */
+  readonly httpPort: number;
   readonly logs: LogRecord[];
   /** Settles with the exit code once the process has exited and its output is read. */
   readonly exited: Promise<number | null>;
@@ -29,16 +33,21 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 /** Every child still running; after each test, whatever is left is killed. */
 export const children = new Set<ChildProcess>();
 
-/** Starts `inferd serve --models repo --port 0` plus `flags`; settles once it logs "serving". */
-export async function serve(repo: string, flags: readonly string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--models', repo, '--port', '0', '--host', '127.0.0.1', ...flags], {
-    env: cleanEnv(),
+/** Starts `inferd serve --models repo --port 0 --http-port 0` plus `flags` (and `env` over the clean environment); settles once it logs "serving". */
+export async function serve(repo: string, flags: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<ServeProcess> {
+  // A data folder of its own (flags may name another: the last --data-dir wins), removed on exit.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'inferd-data-'));
+  const child = spawn(process.execPath, [BIN, 'serve', '--models', repo, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...flags], {
+    env: { ...cleanEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
   // 'close', not 'exit': it comes once stdout is read to its end, so every log line is in.
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  void exited.then(() => children.delete(child));
+  void exited.then(() => {
+    children.delete(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   const logs: LogRecord[] = [];
   const waiters: { msg: string; resolve: (r: LogRecord) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -62,6 +71,6 @@ export async function serve(repo: string, flags: readonly string[] = []): Promis
     });
   };
   const serving = await logged('serving');
-  return { child, port: serving['port'] as number, logs, exited, logged };
+  return { child, port: serving['port'] as number, httpPort: serving['httpPort'] as number, logs, exited, logged };
 }
 

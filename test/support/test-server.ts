@@ -2,13 +2,14 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { HealthClient } from '../../generated/grpc/health/v1/health';
 import { ModelServiceClient } from '../../generated/inferd/v1/model_service';
 import { PredictionServiceClient, type PredictRequest, type PredictResponse } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { parseServeConfig, type ServeConfig } from '../../src/config';
 import { InferdServer } from '../../src/server';
+import type { Tracing } from '../../src/telemetry/tracing';
 
 /** Writes `<tmp>/<model>/<version>/model.onnx` for each entry; the caller removes the folder. */
 export function writeRepository(models: Record<string, Uint8Array | Record<string, Uint8Array>>): string {
@@ -37,9 +38,11 @@ export interface TestServer {
 }
 
 /** Starts a real server on an ephemeral port of 127.0.0.1, with clients for it. */
-export async function startServer(models: string, overrides: Partial<ServeConfig> = {}): Promise<TestServer> {
-  const config: ServeConfig = { ...parseServeConfig({ argv: [], env: {} }), port: 0, logLevel: 'silent', models, ...overrides };
-  const server = await InferdServer.create(config, pino({ level: 'silent' }));
+export async function startServer(models: string, overrides: Partial<ServeConfig> = {}, parts: { tracing?: Tracing; log?: Logger } = {}): Promise<TestServer> {
+  // A data directory of its own (the job store), removed on close, unless the test gives one.
+  const ownDataDir = overrides.dataDir === undefined ? mkdtempSync(path.join(tmpdir(), 'inferd-data-')) : undefined;
+  const config: ServeConfig = { ...parseServeConfig({ argv: [], env: {} }), port: 0, httpPort: 0, logLevel: 'silent', models, dataDir: ownDataDir ?? overrides.dataDir!, ...overrides };
+  const server = await InferdServer.create(config, parts.log ?? pino({ level: 'silent' }), { tracing: parts.tracing });
   const address = `127.0.0.1:${server.port}`;
   const options = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
   const prediction = new PredictionServiceClient(address, credentials.createInsecure(), options);
@@ -56,6 +59,7 @@ export async function startServer(models: string, overrides: Partial<ServeConfig
       modelsClient.close();
       health.close();
       await server.close();
+      if (ownDataDir !== undefined) removeFolder(ownDataDir);
     },
   };
 }

@@ -22,6 +22,8 @@ export interface BoundedStreamOptions {
 export class BoundedStream<Req, Res> {
   /** Settles once the stream has ended, however it ended. */
   readonly done: Promise<void>;
+  /** How the stream ended, once `done` settles: OK, UNAVAILABLE (drained) or CANCELLED (by the client). */
+  code: status | undefined;
   private readonly controllers = new Set<AbortController>();
   private inFlight = 0;
   private halfClosed = false;
@@ -103,6 +105,7 @@ export class BoundedStream<Req, Res> {
   private end(result: { code: status; details?: string } | undefined): void {
     if (this.finished) return;
     this.finished = true;
+    this.code = result?.code ?? status.CANCELLED;
     if (result !== undefined) {
       if (result.code === status.OK) this.call.end();
       else this.call.emit('error', Object.assign(new Error(result.details), { code: result.code, details: result.details }));
@@ -116,10 +119,12 @@ export class OpenStreams {
   private readonly open = new Set<BoundedStream<unknown, unknown>>();
 
   /** Starts a BoundedStream on `call` and keeps it until it ends. */
-  start<Req, Res>(call: ServerDuplexStream<Req, Res>, answer: (request: Req, signal: AbortSignal) => Promise<Res>, fail: (request: Req, err: unknown) => Res, options: BoundedStreamOptions): void {
-    const stream = new BoundedStream(call, answer, fail, options) as BoundedStream<unknown, unknown>;
-    this.open.add(stream);
-    void stream.done.finally(() => this.open.delete(stream));
+  start<Req, Res>(call: ServerDuplexStream<Req, Res>, answer: (request: Req, signal: AbortSignal) => Promise<Res>, fail: (request: Req, err: unknown) => Res, options: BoundedStreamOptions): BoundedStream<Req, Res> {
+    const stream = new BoundedStream(call, answer, fail, options);
+    const any = stream as unknown as BoundedStream<unknown, unknown>;
+    this.open.add(any);
+    void stream.done.finally(() => this.open.delete(any));
+    return stream;
   }
 
   /** Drains every open stream (see BoundedStream.drain). */

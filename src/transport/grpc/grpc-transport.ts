@@ -3,17 +3,22 @@ import type { Logger } from 'pino';
 import { HealthService as HealthDefinition } from '../../../generated/grpc/health/v1/health';
 import { ServerReflectionService as ReflectionV1 } from '../../../generated/grpc/reflection/v1/reflection';
 import { ServerReflectionService as ReflectionV1Alpha } from '../../../generated/grpc/reflection/v1alpha/reflection';
-import { GRPCInferenceServiceService } from '../../../generated/inference/grpc_service';
+import { JobServiceService } from '../../../generated/inferd/v1/job_service';
 import { ModelServiceService } from '../../../generated/inferd/v1/model_service';
-import { PredictionServiceService } from '../../../generated/inferd/v1/prediction_service';
 import type { HealthRegistry } from '../../health/health-registry';
 import type { Inference } from '../../inference';
+import type { JobManager } from '../../jobs/job-manager';
 import type { ModelRepository } from '../../repository/model-repository';
+import type { Telemetry } from '../../telemetry/telemetry';
 import { HealthService } from './health-service';
+import { JobService } from './job-service';
 import { modelService } from './model-service';
 import { OipService } from './oip-service';
 import { PredictionService } from './prediction-service';
 import { ReflectionService } from './reflection-service';
+import { widenReceiveWindows } from './widen-receive-windows';
+import { traceUnaryCalls } from './trace-unary-calls';
+import { INFERENCE_SERVICE, PREDICTION_SERVICE } from './zero-copy-services';
 
 export interface GrpcTransportOptions {
   readonly host: string;
@@ -22,6 +27,8 @@ export interface GrpcTransportOptions {
   /** Largest message received or sent; larger ones get RESOURCE_EXHAUSTED. */
   readonly maxMessageBytes: number;
   readonly maxStreamInFlight: number;
+  /** HTTP/2 receive window per connection and per stream. */
+  readonly http2WindowBytes: number;
   readonly log: Logger;
 }
 
@@ -29,12 +36,16 @@ export interface GrpcTransportParts {
   readonly inference: Inference;
   readonly repository: ModelRepository;
   readonly health: HealthRegistry;
+  readonly jobs: JobManager;
+  /** Metrics and tracing of every call but health and reflection. */
+  readonly telemetry: Telemetry;
 }
 
 /** gRPC service names the transport registers, as health and reflection know them. */
 export const GRPC_SERVICES = [
   'inferd.v1.PredictionService',
   'inferd.v1.ModelService',
+  'inferd.v1.JobService',
   'grpc.health.v1.Health',
   'grpc.reflection.v1.ServerReflection',
   'grpc.reflection.v1alpha.ServerReflection',
@@ -50,6 +61,7 @@ export class GrpcTransport {
     private readonly prediction: PredictionService,
     private readonly oip: OipService,
     private readonly healthService: HealthService,
+    private readonly jobs: JobService,
     /** The port bound. */
     readonly port: number,
   ) {}
@@ -60,21 +72,24 @@ export class GrpcTransport {
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
     });
-    const prediction = new PredictionService(parts.inference, { maxStreamInFlight: options.maxStreamInFlight, log: options.log });
-    const oip = OipService.load(parts, { maxStreamInFlight: options.maxStreamInFlight, log: options.log });
+    const prediction = new PredictionService(parts.inference, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
+    const oip = OipService.load(parts, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
     const health = new HealthService(parts.health);
+    const jobs = new JobService(parts.jobs, { log: options.log });
     const reflection = ReflectionService.load(GRPC_SERVICES);
-    server.addService(PredictionServiceService, prediction.handlers());
-    server.addService(ModelServiceService, modelService(parts.repository, options.log));
+    server.addService(PREDICTION_SERVICE, prediction.handlers());
+    server.addService(ModelServiceService, traceUnaryCalls(ModelServiceService, modelService(parts.repository, options.log), parts.telemetry));
+    server.addService(JobServiceService, traceUnaryCalls(JobServiceService, jobs.handlers(), parts.telemetry));
     server.addService(HealthDefinition, health.handlers());
     server.addService(ReflectionV1, reflection.handlers());
     server.addService(ReflectionV1Alpha, reflection.handlers());
-    server.addService(GRPCInferenceServiceService, oip.handlers());
+    server.addService(INFERENCE_SERVICE, oip.handlers());
     const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
     });
-    return new GrpcTransport(server, prediction, oip, health, port);
+    widenReceiveWindows(server, options.http2WindowBytes, options.log);
+    return new GrpcTransport(server, prediction, oip, health, jobs, port);
   }
 
   /**
@@ -85,6 +100,7 @@ export class GrpcTransport {
   async drain(timeoutMs: number): Promise<boolean> {
     this.shutdown ??= new Promise<void>((resolve) => {
       this.healthService.close();
+      this.jobs.close();
       void this.prediction.drain();
       void this.oip.drain();
       this.server.tryShutdown(() => resolve());

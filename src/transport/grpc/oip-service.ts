@@ -22,9 +22,12 @@ import { decodeOipTensor } from '../../tensor/decode-oip-tensor';
 import { encodeOipTensor } from '../../tensor/encode-oip-tensor';
 import { oipDatatype } from '../../tensor/oip-datatypes';
 import { oipInputs } from '../../tensor/oip-inputs';
-import type { TensorSpec } from '../../tensor/tensor-types';
+import type { HostTensor, TensorSpec } from '../../tensor/tensor-types';
+import type { RequestScope } from '../../telemetry/request-scope';
+import type { Telemetry } from '../../telemetry/telemetry';
 import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
+import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
 import { oipParameters } from './oip-parameters';
 import { statusFor } from './status-for';
 import { timeoutSignal } from './timeout-signal';
@@ -33,6 +36,7 @@ import { timeoutSignal } from './timeout-signal';
 const PLATFORM = 'onnxruntime_onnx';
 const BACKEND = 'onnxruntime';
 const MODEL_FILE = 'model.onnx';
+const SERVICE = 'inference.GRPCInferenceService';
 
 /** Input parameters that ask for shared memory, which inferd does not have. */
 const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset', 'shared_memory_byte_size'];
@@ -56,6 +60,7 @@ export interface OipServiceOptions {
   /** Requests one ModelStreamInfer call may have in flight; at the bound the server stops reading it. */
   readonly maxStreamInFlight: number;
   readonly log: Logger;
+  readonly telemetry: Telemetry;
 }
 
 /**
@@ -82,8 +87,12 @@ export class OipService {
 
   handlers(): GRPCInferenceServiceServer {
     const { inference, repository, health } = this.parts;
-    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> => (_call, callback) =>
-      callback({ code: status.UNIMPLEMENTED, details: `${what} is not supported by inferd` });
+    const { telemetry, log } = this.options;
+    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> => (call, callback) => {
+      const details = `${what} is not supported by inferd`;
+      telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata)).end(status.UNIMPLEMENTED, details);
+      callback({ code: status.UNIMPLEMENTED, details });
+    };
     return {
       serverLive: this.unary(() => ({ live: true })),
       serverReady: this.unary(() => ({
@@ -110,16 +119,26 @@ export class OipService {
         };
       }),
       modelInfer: (call, callback) => {
+        const traced = telemetry.startCall(SERVICE, 'ModelInfer', () => traceHeaders(call.metadata));
         const { signal, dispose } = callSignal(call);
-        this.infer(call.request, signal).then(
-          (response) => callback(null, response),
-          (err: unknown) => callback(statusFor(err, this.options.log)),
-        ).finally(dispose);
+        void answerUnary(traced, log, (scope) => this.infer(call.request, signal, scope), callback).finally(dispose);
       },
       modelStreamInfer: (call) => {
-        this.streams.start(
+        const traced = telemetry.startCall(SERVICE, 'ModelStreamInfer', () => traceHeaders(call.metadata));
+        const stream = this.streams.start(
           call,
-          async (request: ModelInferRequest, signal) => ({ errorMessage: '', inferResponse: await this.infer(request, signal) }),
+          async (request: ModelInferRequest, signal): Promise<ModelStreamInferResponse> => {
+            const scope = traced.message();
+            const outcome = new RequestOutcome(scope, log);
+            try {
+              const inferResponse = await this.infer(request, signal, scope);
+              outcome.succeeded();
+              return { errorMessage: '', inferResponse };
+            } catch (err) {
+              // Only the id, so that the client can tell which request failed.
+              return { errorMessage: outcome.failed(err).details, inferResponse: ModelInferResponse.fromPartial({ id: request.id }) };
+            }
+          },
           (request: ModelInferRequest, err) => ({
             errorMessage: statusFor(err, this.options.log).details,
             // Only the id, so that the client can tell which request failed.
@@ -127,6 +146,7 @@ export class OipService {
           }),
           { maxInFlight: this.options.maxStreamInFlight },
         );
+        void stream.done.then(() => traced.end(stream.code ?? status.CANCELLED));
       },
       modelConfig: this.unary((request) => {
         const model = this.resolve(request.name, request.version);
@@ -171,9 +191,17 @@ export class OipService {
   /** A unary handler from a function of the request; what it throws or rejects with becomes the call's status. */
   private unary<Req, Res>(answer: (request: Req) => Res | Promise<Res>): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
     return (call, callback) => {
+      const traced = this.options.telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata));
       new Promise<Res>((resolve) => resolve(answer(call.request))).then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(statusFor(err, this.options.log)),
+        (response) => {
+          traced.end(status.OK);
+          callback(null, response);
+        },
+        (err: unknown) => {
+          const s = statusFor(err, traced.logger(this.options.log));
+          traced.end(s.code, s.details);
+          callback(s);
+        },
       );
     };
   }
@@ -183,8 +211,34 @@ export class OipService {
    * besides `signal`), encode every output raw. Rejects with an InferdError for every fault a
    * caller can cause.
    */
-  private async infer(request: ModelInferRequest, signal: AbortSignal): Promise<ModelInferResponse> {
+  private async infer(request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> {
     const model = this.resolve(request.modelName, request.modelVersion, { serving: true });
+    scope.resolved(model.name, model.version);
+    const { feeds, outputNames, timeoutUs } = scope.step('decode', () => this.decode(model, request));
+    const deadline = timeoutSignal(
+      signal,
+      timeoutUs === undefined ? undefined : Number(timeoutUs) / 1000,
+      () => new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: the timeout parameter (${timeoutUs} µs) passed while the request waited in the queue of model "${model.name}" version ${model.version}`),
+    );
+    let results;
+    try {
+      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal, scope.trace === undefined ? {} : { trace: scope.trace });
+    } finally {
+      deadline.dispose();
+    }
+    return scope.step('encode', () => {
+      const response: ModelInferResponse = { modelName: model.name, modelVersion: model.version, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] };
+      for (const name of outputNames) {
+        const out = encodeOipTensor(results[name]!);
+        response.outputs.push({ name, datatype: out.datatype, shape: out.shape, parameters: {}, contents: undefined });
+        response.rawOutputContents.push(out.raw);
+      }
+      return response;
+    });
+  }
+
+  /** Checks a request's parameters and decodes its inputs against the model. Throws INVALID_ARGUMENT. */
+  private decode(model: ModelVersion, request: ModelInferRequest): { feeds: Record<string, HostTensor>; outputNames: string[]; timeoutUs: bigint | undefined } {
     const { timeoutUs } = oipParameters(request.parameters);
     for (const input of request.inputs) {
       const asked = SHARED_MEMORY_PARAMETERS.find((p) => input.parameters[p] !== undefined);
@@ -195,24 +249,7 @@ export class OipService {
     }
     const feeds = decodeInputs(model, oipInputs(request.inputs, request.rawInputContents), decodeOipTensor);
     const outputNames = selectOutputs(model, request.outputs.map((o) => o.name));
-    const deadline = timeoutSignal(
-      signal,
-      timeoutUs === undefined ? undefined : Number(timeoutUs) / 1000,
-      () => new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: the timeout parameter (${timeoutUs} µs) passed while the request waited in the queue of model "${model.name}" version ${model.version}`),
-    );
-    let results;
-    try {
-      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal);
-    } finally {
-      deadline.dispose();
-    }
-    const response: ModelInferResponse = { modelName: model.name, modelVersion: model.version, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] };
-    for (const name of outputNames) {
-      const out = encodeOipTensor(results[name]!);
-      response.outputs.push({ name, datatype: out.datatype, shape: out.shape, parameters: {}, contents: undefined });
-      response.rawOutputContents.push(out.raw);
-    }
-    return response;
+    return { feeds, outputNames, timeoutUs };
   }
 
   /**
@@ -276,6 +313,12 @@ export class OipService {
     }
     return models;
   }
+}
+
+/** The method of a unary call, from its path: "/inference.GRPCInferenceService/ModelReady" → "ModelReady". */
+function methodOf(call: { getPath(): string }): string {
+  const path = call.getPath();
+  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 function tensorMetadata(spec: TensorSpec): ModelMetadataResponse_TensorMetadata {

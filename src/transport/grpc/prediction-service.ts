@@ -1,14 +1,20 @@
+import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { PredictionServiceServer, PredictRequest, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
 import type { Inference } from '../../inference';
+import type { Telemetry } from '../../telemetry/telemetry';
 import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
+import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
 import { statusFor } from './status-for';
+
+const SERVICE = 'inferd.v1.PredictionService';
 
 export interface PredictionServiceOptions {
   /** Requests one stream may have in flight; at the bound the server stops reading it. */
   readonly maxStreamInFlight: number;
   readonly log: Logger;
+  readonly telemetry: Telemetry;
 }
 
 /**
@@ -26,25 +32,36 @@ export class PredictionService {
   ) {}
 
   handlers(): PredictionServiceServer {
-    const { log } = this.options;
+    const { log, telemetry } = this.options;
     return {
       predict: (call, callback) => {
+        const traced = telemetry.startCall(SERVICE, 'Predict', () => traceHeaders(call.metadata));
         const { signal, dispose } = callSignal(call);
-        this.inference.predict(call.request, signal).then(
-          (response) => callback(null, response),
-          (err: unknown) => callback(statusFor(err, log)),
-        ).finally(dispose);
+        void answerUnary(traced, log, (scope) => this.inference.predict(call.request, signal, scope), callback).finally(dispose);
       },
       predictStream: (call) => {
-        this.streams.start<PredictRequest, PredictStreamResponse>(
+        const traced = telemetry.startCall(SERVICE, 'PredictStream', () => traceHeaders(call.metadata));
+        const stream = this.streams.start<PredictRequest, PredictStreamResponse>(
           call,
-          async (request, signal) => ({ id: request.id, response: await this.inference.predict(request, signal) }),
+          async (request, signal) => {
+            const scope = traced.message();
+            const outcome = new RequestOutcome(scope, log);
+            try {
+              const response = await this.inference.predict(request, signal, scope);
+              outcome.succeeded();
+              return { id: request.id, response };
+            } catch (err) {
+              const s = outcome.failed(err);
+              return { id: request.id, error: { code: s.code, message: s.details } };
+            }
+          },
           (request, err) => {
             const s = statusFor(err, log);
             return { id: request.id, error: { code: s.code, message: s.details } };
           },
           { maxInFlight: this.options.maxStreamInFlight },
         );
+        void stream.done.then(() => traced.end(stream.code ?? status.CANCELLED));
       },
     };
   }

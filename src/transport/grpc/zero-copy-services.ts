@@ -1,0 +1,22 @@
+import { ModelInferResponse, ModelStreamInferResponse, GRPCInferenceServiceService } from '../../../generated/inference/grpc_service';
+import { PredictionServiceService, PredictResponse, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
+
+/**
+ * ts-proto's grpc-js definitions serialize with `Buffer.from(encode(x).finish())`, which copies
+ * every response once more; `finish()` already returns bytes of their own, so a Buffer view
+ * over them is as safe. These are the generated definitions of the services that carry tensors,
+ * with that copy taken out of their responses.
+ */
+const view = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+export const PREDICTION_SERVICE: typeof PredictionServiceService = {
+  ...PredictionServiceService,
+  predict: { ...PredictionServiceService.predict, responseSerialize: (v: PredictResponse) => view(PredictResponse.encode(v).finish()) },
+  predictStream: { ...PredictionServiceService.predictStream, responseSerialize: (v: PredictStreamResponse) => view(PredictStreamResponse.encode(v).finish()) },
+};
+
+export const INFERENCE_SERVICE: typeof GRPCInferenceServiceService = {
+  ...GRPCInferenceServiceService,
+  modelInfer: { ...GRPCInferenceServiceService.modelInfer, responseSerialize: (v: ModelInferResponse) => view(ModelInferResponse.encode(v).finish()) },
+  modelStreamInfer: { ...GRPCInferenceServiceService.modelStreamInfer, responseSerialize: (v: ModelStreamInferResponse) => view(ModelStreamInferResponse.encode(v).finish()) },
+};

@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { tinyMlpModel, tinyMlpReference } from '../src/example-models/example-models';
+import { PACKAGE_ROOT } from '../src/package-root';
+import { removeFolder, startServer, writeRepository, type TestServer } from './support/test-server';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `inferd ...args` in `cwd` to its end, with no INFERD_* variables set (stderr is a pipe, not a terminal). */
+function inferd(cwd: string, ...args: string[]): Promise<Run> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_')));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') reject(err);
+      else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
+    });
+  });
+}
+
+const mlpRow = (i: number): number[] => [i, 1 - i, 2 * i, 3];
+const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
+
+describe('inferd batch', function () {
+  this.timeout(60_000);
+  let repo: string;
+  let work: string;
+
+  before(() => {
+    repo = writeRepository({ tiny_mlp: tinyMlpModel() });
+    work = mkdtempSync(path.join(tmpdir(), 'inferd-batch-cli-'));
+  });
+
+  after(() => {
+    removeFolder(repo);
+    removeFolder(work);
+  });
+
+  it('--help describes every option and exits 0', async () => {
+    const run = await inferd(work, 'batch', '--help');
+    expect(run.code).to.equal(0);
+    expect(run.stdout).to.match(/^Usage: inferd batch --model NAME --input PATH --output PATH/);
+    for (const flag of ['--model', '--model-version', '--input', '--output', '--models', '--server', '--batch-size', '--input-columns', '--output-names', '--data-dir', '--intra-op-threads', '--quiet']) {
+      expect(run.stdout).to.match(new RegExp(`^ {2}${flag} `, 'm'), flag);
+    }
+  });
+
+  it('is listed in "inferd --help"', async () => {
+    expect((await inferd(work, '--help')).stdout).to.include('inferd batch [options]');
+  });
+
+  it('scores a CSV file into CSV with the model loaded in this process, prints progress lines and a summary on stderr, and exits 0', async () => {
+    writeFileSync(path.join(work, 'in.csv'), `key,a,b,c,d\n${[0, 1, 2, 3, 4].map((i) => `k${i},${mlpRow(i).join(',')}`).join('\n')}\n`);
+    const run = await inferd(work, 'batch', '--models', repo, '--model', 'tiny_mlp', '--input', 'in.csv', '--output', 'out.csv', '--batch-size', '2', '--data-dir', 'state');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.equal('');
+    expect(run.stderr).to.match(/^100% 5\/5 rows, \d+ rows\/s, ETA 0:00$/m);
+    expect(run.stderr).to.match(/\ninferd batch: 5 of 5 rows written to out\.csv\n$/);
+    const expected = ['row,key,y_0,y_1,y_2', ...[0, 1, 2, 3, 4].map((i) => `${i + 1},k${i},${tinyMlpReference(mlpRow(i)).join(',')}`)];
+    expect(readFileSync(path.join(work, 'out.csv'), 'utf8')).to.equal(`${expected.join('\n')}\n`);
+  });
+
+  it('writes the records that fail to the errors file, says how many, and still exits 0', async () => {
+    writeFileSync(path.join(work, 'rows.jsonl'), jsonl([{ x: mlpRow(1) }, { x: [1, 2] }, { x: mlpRow(2) }]));
+    const run = await inferd(work, 'batch', '--models', repo, '--model', 'tiny_mlp', '--input', 'rows.jsonl', '--output', 'rows-out.jsonl', '--quiet', '--data-dir', 'state');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stderr).to.equal('inferd batch: 2 of 3 rows written to rows-out.jsonl; 1 failed, see rows-out.jsonl.errors.jsonl\n');
+    expect(readFileSync(path.join(work, 'rows-out.jsonl'), 'utf8')).to.equal(jsonl([1, 3].map((row) => ({ row, key: null, outputs: { y: tinyMlpReference(mlpRow(row === 1 ? 1 : 2)) } }))));
+    const errors = readFileSync(path.join(work, 'rows-out.jsonl.errors.jsonl'), 'utf8');
+    expect(JSON.parse(errors)).to.deep.equal({ row: 2, key: null, where: `${path.join(work, 'rows.jsonl')} line 2`, error: 'input "x": expected shape [4] for one record, got [2]' });
+  });
+
+  it('exits 1 with the reason for an unknown model, and 2 with the usage problems for missing flags', async () => {
+    writeFileSync(path.join(work, 'one.jsonl'), jsonl([{ x: mlpRow(1) }]));
+    const unknown = await inferd(work, 'batch', '--models', repo, '--model', 'nope', '--input', 'one.jsonl', '--output', 'x.jsonl', '--data-dir', 'state');
+    expect([unknown.code, unknown.stderr]).to.deep.equal([1, 'inferd batch: unknown model "nope"\n']);
+    const usage = await inferd(work, 'batch', '--model', 'tiny_mlp', '--batch-size', 'many');
+    expect(usage.code).to.equal(2);
+    expect(usage.stderr).to.equal('inferd batch: --input is required\n  --output is required\n  --batch-size: expected a whole number from 1 to 65536, got "many"\n\nRun "inferd batch --help" for the options.\n');
+  });
+
+  describe('--server HOST:PORT', () => {
+    let data: string;
+    let t: TestServer;
+
+    before(async () => {
+      data = mkdtempSync(path.join(tmpdir(), 'inferd-batch-server-'));
+      writeFileSync(path.join(data, 'in.jsonl'), jsonl([0, 1, 2].map((i) => ({ key: i, x: mlpRow(i) }))));
+      t = await startServer(repo, { dataDir: data });
+    });
+
+    after(async () => {
+      await t?.close();
+      removeFolder(data);
+    });
+
+    it('submits the job to the server, follows it to its end and exits 0; the paths are under the server\'s data directory', async () => {
+      const run = await inferd(work, 'batch', '--server', t.address, '--model', 'tiny_mlp', '--input', 'in.jsonl', '--output', 'out.jsonl');
+      expect(run.code, run.stderr).to.equal(0);
+      expect(run.stderr).to.match(new RegExp(`^inferd batch: job [0-9a-f-]{36} submitted to ${t.address.replace(/\./g, '\\.')}\n`));
+      expect(run.stderr).to.match(/\ninferd batch: 3 of 3 rows written to out\.jsonl\n$/);
+      expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(jsonl([0, 1, 2].map((i) => ({ row: i + 1, key: i, outputs: { y: tinyMlpReference(mlpRow(i)) } }))));
+    });
+
+    it('exits 1 with the server\'s reason when it refuses the job', async () => {
+      const run = await inferd(work, 'batch', '--server', t.address, '--model', 'tiny_mlp', '--input', '../in.jsonl', '--output', 'out.jsonl');
+      expect([run.code, run.stderr]).to.deep.equal([1, 'inferd batch: input "../in.jsonl" is outside the data directory\n']);
+    });
+  });
+});

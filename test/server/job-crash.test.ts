@@ -1,0 +1,63 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { JobState } from '../../generated/inferd/v1/job_service';
+import { SLOW_MODEL_SIDE, slowModel } from '../../src/example-models/example-models';
+import { jobsClient } from '../support/jobs';
+import { children, serve } from '../support/serve-process';
+import { removeFolder, writeRepository } from '../support/test-server';
+import { until } from '../support/until';
+
+const ROWS = 40;
+const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
+
+describe('batch jobs across a crash', function () {
+  this.timeout(60_000);
+  let repo: string;
+  let data: string;
+
+  before(() => {
+    // About 60 ms a record on one thread: long enough to kill the server midway.
+    repo = writeRepository({ slow: slowModel({ workScale: 0.05 }) });
+    data = mkdtempSync(path.join(tmpdir(), 'inferd-crash-'));
+    writeFileSync(path.join(data, 'in.jsonl'), jsonl(Array.from({ length: ROWS }, (_, i) => ({ key: `r${i + 1}`, x: [1 / SLOW_MODEL_SIDE] }))));
+  });
+
+  after(() => {
+    for (const child of children) child.kill('SIGKILL');
+    removeFolder(repo);
+    removeFolder(data);
+  });
+
+  it('resumes a job killed with SIGKILL from its last checkpoint, and the output has every input row exactly once, in order', async () => {
+    const flags = ['--data-dir', data, '--log-level', 'info'];
+    const first = await serve(repo, flags);
+    const jobs = jobsClient(`127.0.0.1:${first.port}`);
+    const submitted = await jobs.submitBatch({ modelName: 'slow', inputUri: 'in.jsonl', outputUri: 'out.jsonl', batchSize: 3 });
+    await until(async () => (await jobs.get(submitted.id)).processed >= 9n, 'the job to pass row 9');
+    jobs.close();
+    first.child.kill('SIGKILL');
+    expect(await first.exited).to.equal(null);
+    const left = readdirSync(data).sort();
+    const tag = submitted.id.slice(0, 8);
+    expect(left.filter((f) => f.startsWith('out.jsonl'))).to.deep.equal([`out.jsonl.${tag}.part`, `out.jsonl.errors.jsonl.${tag}.part`].sort());
+
+    const second = await serve(repo, flags);
+    const resumed = await second.logged('batch job resumed');
+    expect(resumed['job']).to.equal(submitted.id);
+    expect(resumed['row'] as number).to.be.greaterThan(9);
+    const again = jobsClient(`127.0.0.1:${second.port}`);
+    try {
+      const job = await again.finished(submitted.id);
+      expect(job).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, total: BigInt(ROWS), processed: BigInt(ROWS), failed: 0n });
+    } finally {
+      again.close();
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+    const expected = jsonl(Array.from({ length: ROWS }, (_, i) => ({ row: i + 1, key: `r${i + 1}`, outputs: { y: [SLOW_MODEL_SIDE] } })));
+    expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(expected);
+    expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,73 @@
+import { request } from 'node:http';
+import { Metadata } from '@grpc/grpc-js';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { encodeOnnxModel } from '../../src/example-models/encode-onnx-model';
+import { Tracing } from '../../src/telemetry/tracing';
+
+/** Tracing into memory: every span is in `exporter` as soon as it ends. */
+export function memoryTracing(): { tracing: Tracing; exporter: InMemorySpanExporter; provider: BasicTracerProvider } {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  return { tracing: new Tracing(provider.getTracer('inferd-test')), exporter, provider };
+}
+
+/** A caller's trace context: W3C traceparent metadata with fixed, recognisable ids. */
+export const CALLER = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' };
+
+export function callerMetadata(): Metadata {
+  const m = new Metadata();
+  m.set('traceparent', `00-${CALLER.traceId}-${CALLER.spanId}-01`);
+  return m;
+}
+
+/** The spans ended so far, settling once `ready` holds for them (checked as spans end; 10 s at most). */
+export async function spansWhen(exporter: InMemorySpanExporter, ready: (spans: ReadableSpan[]) => boolean): Promise<ReadableSpan[]> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const spans = exporter.getFinishedSpans();
+    if (ready(spans)) return spans;
+    if (Date.now() > until) throw new Error(`spans never matched; have: ${spans.map((s) => s.name).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * A slow model that batches: float32 `x` ["batch", 1] → `y` = x (["batch", 1]), after
+ * `matmuls` chained 1024×1024 MatMuls of zeros that depend on x (so nothing folds at load time).
+ * Each run takes the same time whatever its batch size.
+ */
+export function slowBatchableModel(matmuls: number): Uint8Array {
+  const nodes = [
+    { opType: 'ReduceSum', inputs: ['x'], outputs: ['s'], name: 'sum_x' },
+    { opType: 'Mul', inputs: ['s', 'zero'], outputs: ['z'], name: 'zero_it' },
+    { opType: 'Expand', inputs: ['z', 'side_by_side'], outputs: ['m0'], name: 'expand' },
+  ];
+  for (let i = 1; i <= matmuls; i++) nodes.push({ opType: 'MatMul', inputs: [`m${i - 1}`, 'm0'], outputs: [`m${i}`], name: `matmul${i}` });
+  nodes.push({ opType: 'ReduceSum', inputs: [`m${matmuls}`], outputs: ['r'], name: 'sum_m' });
+  nodes.push({ opType: 'Add', inputs: ['x', 'r'], outputs: ['y'], name: 'add' });
+  return encodeOnnxModel({
+    graphName: 'slow_batchable',
+    inputs: [{ name: 'x', elemType: 'FLOAT', dims: ['batch', 1] }],
+    outputs: [{ name: 'y', elemType: 'FLOAT', dims: ['batch', 1] }],
+    initializers: [
+      { name: 'side_by_side', dims: [2], data: BigInt64Array.of(1024n, 1024n) },
+      { name: 'zero', dims: [1], data: Float32Array.of(0) },
+    ],
+    nodes,
+  });
+}
+
+/** GET over HTTP: the status code and body. */
+export function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
