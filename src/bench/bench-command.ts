@@ -1,18 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
 import { ModelServiceClient, type GetModelMetadataResponse } from '../../generated/inferd/v1/model_service';
 import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
-import { PACKAGE_ROOT } from '../package-root';
 import { elementType, elementTypeOfWire } from '../tensor/element-types';
 import type { HostTensor } from '../tensor/tensor-types';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from './load-generator';
 import { runtimeBaseline } from './runtime-baseline';
+import { spawnServe, spawnWithPort, stopProcess, type Spawned } from './spawn-serve';
 import type { LevelResult } from './summarize';
 
 export const BENCH_USAGE = `Usage: inferd bench --model NAME (--models DIR | --server HOST:PORT) [options]
@@ -38,36 +36,6 @@ Options:
   --json                    print one JSON document instead of a table
   --help                    this text
 `;
-
-interface Spawned {
-  readonly child: ChildProcess;
-  readonly port: number;
-}
-
-/** Starts a node script and waits for the JSON line that carries its port. */
-function spawnWithPort(args: readonly string[], portOf: (record: Record<string, unknown>) => number | undefined): Promise<Spawned> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      try {
-        const port = portOf(JSON.parse(line) as Record<string, unknown>);
-        if (port !== undefined) resolve({ child, port });
-      } catch {
-        // not JSON: ignore
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${path.basename(args[0]!)} exited (${code}) before it was ready`)));
-  });
-}
-
-function stop(s: Spawned | undefined): Promise<void> {
-  if (s === undefined || s.child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    s.child.once('exit', () => resolve());
-    s.child.kill('SIGTERM');
-  });
-}
 
 /** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
 function makeInput(datatype: number, shape: readonly bigint[], rows: number, fill: 'random' | 'zero', seed: number): { wire: Tensor; host: HostTensor } {
@@ -156,7 +124,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   try {
     let address = values.server;
     if (values.models !== undefined) {
-      server = await spawnWithPort([path.join(PACKAGE_ROOT, 'bin', 'inferd.js'), 'serve', '--models', values.models, '--port', '0', '--log-level', 'info', ...values['serve-arg']], (r) => (r['msg'] === 'serving' ? (r['port'] as number) : undefined));
+      server = await spawnServe(values.models, values['serve-arg']);
       address = `127.0.0.1:${server.port}`;
     }
     const metaClient = new ModelServiceClient(address!, credentials.createInsecure());
@@ -195,7 +163,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     if (!values.json) process.stdout.write(`${table(`inferd ${mode} on ${model} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, inferd)}\n`);
 
     if (baselines.includes('echo')) {
-      await stop(server); // the echo runs alone, as inferd did
+      await stopProcess(server?.child); // the echo runs alone, as inferd did
       server = undefined;
       echo = await spawnWithPort([path.join(__dirname, 'echo-server.js')], (r) => r['port'] as number | undefined);
       const echoed = await measure(`127.0.0.1:${echo.port}`, () => undefined);
@@ -207,7 +175,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       }
     }
     if (baselines.includes('runtime')) {
-      await stop(server);
+      await stopProcess(server?.child);
       server = undefined;
       const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
       const feeds = Object.fromEntries(inputs.map((i) => [i.name, i.host]));
@@ -225,7 +193,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stderr.write(`inferd bench: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    await stop(server);
-    await stop(echo);
+    await stopProcess(server?.child);
+    await stopProcess(echo?.child);
   }
 }
