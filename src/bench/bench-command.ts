@@ -28,6 +28,8 @@ Options:
   --duration-s N            seconds of measurement per level (default 10)
   --warmup-s N              seconds of load before each level, not measured (default 2)
   --rows N                  rows per request along a dynamic first dimension (default 1)
+  --shape LIST              the full shape of each input whose rank matches, e.g. 1,3,48,192
+                            (default: the model's, with --rows first and 1 for other dynamic dims)
   --input random|zero       input values (default random, seeded)
   --baseline LIST           also measure, in the same run: echo (a bare grpc-js server answering
                             the same bytes), runtime (ONNX Runtime run() in this process, one
@@ -38,10 +40,10 @@ Options:
 `;
 
 /** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
-function makeInput(datatype: number, shape: readonly bigint[], rows: number, fill: 'random' | 'zero', seed: number): { wire: Tensor; host: HostTensor } {
+function makeInput(datatype: number, shape: readonly bigint[], rows: number, fill: 'random' | 'zero', seed: number, given: readonly number[] | undefined): { wire: Tensor; host: HostTensor } {
   const info = elementTypeOfWire(datatype);
   if (info === undefined || info.type === 'string') throw new Error(`inferd bench makes numeric inputs only; this model takes ${info?.label ?? datatype}`);
-  const dims = shape.map((d, i) => (d >= 0n ? Number(d) : i === 0 ? rows : 1));
+  const dims = given !== undefined && given.length === shape.length ? [...given] : shape.map((d, i) => (d >= 0n ? Number(d) : i === 0 ? rows : 1));
   const count = dims.reduce((a, b) => a * b, 1);
   const data = elementType(info.type).allocate(count);
   let s = seed >>> 0;
@@ -84,7 +86,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       options: {
         model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' },
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
-        rows: { type: 'string', default: '1' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
+        rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -130,8 +132,9 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     const metaClient = new ModelServiceClient(address!, credentials.createInsecure());
     const meta = await new Promise<GetModelMetadataResponse>((resolve, reject) => metaClient.getModelMetadata({ modelName: model, modelVersion: '' }, new Metadata(), (err, r) => (err ? reject(err) : resolve(r))));
     metaClient.close();
-    const inputs = meta.inputs.map((i, k) => ({ name: i.name, ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1) }));
-    const rowsPerRequest = meta.inputs[0]?.shape[0] === -1n ? rows : 1;
+    const given = values.shape?.split(',').map(Number);
+    const inputs = meta.inputs.map((i, k) => ({ name: i.name, ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1, given) }));
+    const rowsPerRequest = meta.inputs[0]?.shape[0] === -1n ? Number(inputs[0]?.host.dims[0] ?? 1) : 1;
     const encode = (id: number): Buffer =>
       Buffer.from(PredictRequest.encode({ modelName: model, modelVersion: '', id: String(id), outputNames: [], inputs: Object.fromEntries(inputs.map((i) => [i.name, i.wire])) }).finish());
     const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({ concurrency, durationMs: ms, rowsPerRequest, encode, isError });

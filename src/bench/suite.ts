@@ -75,8 +75,8 @@ async function main(): Promise<void> {
   const report: Record<string, unknown> = {};
   if (runs('tinyUnary')) report['tinyUnary'] = await bench(['--model', 'tiny_mlp', '--mode', 'unary', '--concurrency', '16', '--baseline', 'echo', ...d]);
   if (runs('tinyStream')) report['tinyStream'] = await bench(['--model', 'tiny_mlp', '--mode', 'stream', '--concurrency', '256', '--baseline', 'echo', ...d]);
-  if (runs('ocrUnary')) report['ocrUnary'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--baseline', 'runtime', ...d]);
-  if (runs('ocrUnaryTwoInstances')) report['ocrUnaryTwoInstances'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--baseline', 'runtime', '--serve-arg=--instances=2', ...d]);
+  if (runs('ocrUnary')) report['ocrUnary'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime', ...d]);
+  if (runs('ocrUnaryTwoInstances')) report['ocrUnaryTwoInstances'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime', '--serve-arg=--instances=2', ...d]);
   if (runs('leak')) report['leak'] = await leak(models, Number(values['leak-requests']));
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }

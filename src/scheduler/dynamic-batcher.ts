@@ -271,28 +271,42 @@ export class DynamicBatcher {
     } catch (err) {
       run = Promise.reject(err);
     }
-    run
-      .then((outputs) => {
-        const shares = splitOutputs(outputs, batch.map((w) => w.rows));
-        this.counts.success += batch.length;
-        ended(undefined);
-        batch.forEach((w, i) => w.resolve(shares[i]!));
-      })
-      .catch((err: unknown) => {
-        ended(err);
-        this.counts.fail += batch.length;
-        for (const w of batch) w.reject(err);
-      })
-      .finally(() => {
-        const tookNs = process.hrtime.bigint() - startedNs;
-        this.counts.computeNs += tookNs;
-        this.counts.batchComputeNs[rows] = (this.counts.batchComputeNs[rows] ?? 0n) + tookNs;
-        this.counts.lastInferenceMs = Date.now();
-        this.running--;
-        this.idleRunners.push(runner);
-        this.dispatch();
+    // The instance is handed its next batch before this batch's answers are split, encoded and
+    // sent, so that it runs while the main thread does that work instead of waiting for it.
+    const release = (): void => {
+      const tookNs = process.hrtime.bigint() - startedNs;
+      this.counts.computeNs += tookNs;
+      this.counts.batchComputeNs[rows] = (this.counts.batchComputeNs[rows] ?? 0n) + tookNs;
+      this.counts.lastInferenceMs = Date.now();
+      this.running--;
+      this.idleRunners.push(runner);
+      this.dispatch();
+    };
+    run.then(
+      (outputs) => {
+        release();
+        try {
+          const shares = splitOutputs(outputs, batch.map((w) => w.rows));
+          this.counts.success += batch.length;
+          ended(undefined);
+          batch.forEach((w, i) => w.resolve(shares[i]!));
+        } catch (err) {
+          this.failBatch(batch, err, ended);
+        }
         this.notifyIfIdle();
-      });
+      },
+      (err: unknown) => {
+        release();
+        this.failBatch(batch, err, ended);
+        this.notifyIfIdle();
+      },
+    );
+  }
+
+  private failBatch(batch: readonly Work[], err: unknown, ended: (err: unknown) => void): void {
+    ended(err);
+    this.counts.fail += batch.length;
+    for (const w of batch) w.reject(err);
   }
 
   private refuse(reason: unknown): Promise<never> {
