@@ -3,29 +3,31 @@ import { elementType, type NumericArray } from '../tensor/element-types';
 import type { HostTensor } from '../tensor/tensor-types';
 
 /**
- * Concatenates requests' feeds along the first dimension into one batch (one copy of each
- * element into a new buffer). The requests must agree on every other dimension and on types,
- * which the batcher's key guarantees. A single request is returned as it is.
+ * Tensors joined along their first dimension, in a new buffer (one copy of each element). They
+ * must share their type and every dimension past the first.
+ */
+export function stackTensors(parts: readonly HostTensor[]): HostTensor {
+  const first = parts[0]!;
+  const dims = [parts.reduce((sum, t) => sum + t.dims[0]!, 0), ...first.dims.slice(1)];
+  if (Array.isArray(first.data)) return { type: first.type, dims, data: parts.flatMap((t) => t.data as string[]) };
+  const data = elementType(first.type).allocate(parts.reduce((sum, t) => sum + t.data.length, 0));
+  let offset = 0;
+  for (const t of parts) {
+    (data as Uint8Array).set(t.data as Uint8Array, offset);
+    offset += t.data.length;
+  }
+  return { type: first.type, dims, data };
+}
+
+/**
+ * Concatenates requests' feeds along the first dimension into one batch. The requests must agree
+ * on every other dimension and on types, which the batcher's key guarantees. A single request
+ * is returned as it is.
  */
 export function stackFeeds(requests: readonly Record<string, HostTensor>[]): Record<string, HostTensor> {
   if (requests.length === 1) return requests[0]!;
   const stacked: Record<string, HostTensor> = {};
-  for (const [name, first] of Object.entries(requests[0]!)) {
-    const parts = requests.map((r) => r[name]!);
-    const rows = parts.reduce((sum, t) => sum + t.dims[0]!, 0);
-    const dims = [rows, ...first.dims.slice(1)];
-    if (Array.isArray(first.data)) {
-      stacked[name] = { type: first.type, dims, data: parts.flatMap((t) => t.data as string[]) };
-      continue;
-    }
-    const data = elementType(first.type).allocate(parts.reduce((sum, t) => sum + t.data.length, 0));
-    let offset = 0;
-    for (const t of parts) {
-      (data as Uint8Array).set(t.data as Uint8Array, offset);
-      offset += t.data.length;
-    }
-    stacked[name] = { type: first.type, dims, data };
-  }
+  for (const name of Object.keys(requests[0]!)) stacked[name] = stackTensors(requests.map((r) => r[name]!));
   return stacked;
 }
 
