@@ -128,8 +128,13 @@ export class BatchJobRun {
     if (checkpoint === undefined) {
       const total = await input.scan(signal);
       writers = await open(undefined);
-      checkpoint = await start(writers);
-      store.progress(this.job.id, { total, processed: 0, failed: 0, checkpoint });
+      try {
+        checkpoint = await start(writers);
+        store.progress(this.job.id, { total, processed: 0, failed: 0, checkpoint });
+      } catch (err) {
+        await Promise.allSettled([writers.output.discard(), writers.errors.discard()]);
+        throw err;
+      }
     } else {
       try {
         writers = await open(checkpoint);

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
@@ -238,7 +239,7 @@ export class JobManager {
     const target = parseOutputUri(request.outputUri);
     const output = this.paths.resolve(target.path, 'output');
     this.paths.resolve(target.errorsPath, 'errors file');
-    if (path.resolve(output) === path.resolve(this.options.storeFile)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
+    if (isStoreFile(output, this.options.storeFile)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
     await BatchInput.open(this.paths.resolve(request.inputUri, 'input'), request.inputUri);
     const model = this.inference.resolve(request.modelName, request.modelVersion);
     selectOutputs(model, request.outputNames);
@@ -279,4 +280,22 @@ export class JobManager {
     if (deleted > 0) log.info({ deleted, retentionMs }, 'finished jobs past retention deleted');
     this.sweepTimer = clock.setTimeout(() => this.sweep(), Math.min(SWEEP_MS, Math.max(1000, retentionMs / 10)));
   }
+}
+
+/**
+ * Whether `file` is the job store or one of its companion files (-wal, -shm), by identity: the
+ * same device and inode, so that links and case-insensitive file systems cannot hide it.
+ */
+function isStoreFile(file: string, storeFile: string): boolean {
+  const identity = (f: string): string | undefined => {
+    try {
+      const s = statSync(f);
+      return `${s.dev}:${s.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const target = identity(file);
+  if (target === undefined) return [storeFile, `${storeFile}-wal`, `${storeFile}-shm`].some((f) => path.resolve(f) === path.resolve(file));
+  return [storeFile, `${storeFile}-wal`, `${storeFile}-shm`].some((f) => identity(f) === target);
 }

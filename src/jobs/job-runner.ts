@@ -136,10 +136,13 @@ export class JobRunner {
 
   private launch(job: Job): void {
     const controller = new AbortController();
-    const done = this.execute(job, controller.signal).finally(() => {
-      this.running.delete(job.id);
-      this.pump();
-    });
+    const done = this.execute(job, controller.signal)
+      .finally(() => {
+        this.running.delete(job.id);
+        this.pump();
+      })
+      // A store failure (disk full, busy) must not take the process down.
+      .catch((err: unknown) => this.options.log.error({ err, job: job.id }, 'job bookkeeping failed'));
     this.running.set(job.id, { kind: job.spec.kind, controller, done });
   }
 

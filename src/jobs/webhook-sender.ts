@@ -92,10 +92,13 @@ export class WebhookSender {
     if (room > 0) {
       for (const d of this.store.dueDeliveries(clock.now(), room + this.inFlight.size)) {
         if (this.inFlight.has(d.id) || this.inFlight.size >= MAX_IN_FLIGHT) continue;
-        const sending = this.send(d).finally(() => {
-          this.inFlight.delete(d.id);
-          this.pump();
-        });
+        const sending = this.send(d)
+          .finally(() => {
+            this.inFlight.delete(d.id);
+            this.pump();
+          })
+          // A store failure (disk full, busy) must not take the process down: the delivery stays pending.
+          .catch((err: unknown) => this.options.log.error({ err, delivery: d.id }, 'webhook delivery bookkeeping failed'));
         this.inFlight.set(d.id, sending);
       }
     }

@@ -284,11 +284,11 @@ export class DynamicBatcher {
     };
     run.then(
       (outputs) => {
+        ended(undefined);
         release();
         try {
           const shares = splitOutputs(outputs, batch.map((w) => w.rows));
           this.counts.success += batch.length;
-          ended(undefined);
           batch.forEach((w, i) => w.resolve(shares[i]!));
         } catch (err) {
           this.failBatch(batch, err, ended);
@@ -296,6 +296,7 @@ export class DynamicBatcher {
         this.notifyIfIdle();
       },
       (err: unknown) => {
+        ended(err);
         release();
         this.failBatch(batch, err, ended);
         this.notifyIfIdle();

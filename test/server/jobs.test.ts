@@ -230,6 +230,15 @@ describe('JobService', function () {
       expect(absoluteInside.state).to.equal(JobState.JOB_STATE_SUCCEEDED);
     });
 
+    it('refuses to write into the job store itself, however the path names it', async () => {
+      write('in.jsonl', jsonl([{ x: [1, 2, 3, 4] }]));
+      symlinkSync(path.join(data, 'jobs.sqlite'), path.join(data, 'alias.sqlite'));
+      for (const outputUri of ['sqlite:jobs.sqlite#jobs', 'sqlite:alias.sqlite#jobs', 'sqlite:./sub/../jobs.sqlite#deliveries']) {
+        const err = await rejection(jobs.submitBatch({ modelName: 'tiny_mlp', inputUri: 'in.jsonl', outputUri }));
+        expect([err.code, err.details], outputUri).to.deep.equal([status.INVALID_ARGUMENT, `output "${outputUri}" is the job store itself`]);
+      }
+    });
+
     it('refuses what it can tell is wrong before queuing: unknown model or input NOT_FOUND, unknown formats and outputs INVALID_ARGUMENT', async () => {
       write('in.jsonl', jsonl([{ x: [1, 2, 3, 4] }]));
       write('notes.txt', 'x\n');
