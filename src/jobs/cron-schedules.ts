@@ -1,23 +1,19 @@
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
+import type { BatchSpec } from './job';
 import type { WallClock } from './wall-clock';
 
-/** A batch job the configuration runs on a cron expression. */
-export interface Schedule {
+/**
+ * A batch job the configuration runs on a cron expression. In its outputUri, "{time}" becomes
+ * the run's time, e.g. 20240102T020000Z, so that runs do not overwrite each other.
+ */
+export interface Schedule extends BatchSpec {
   /** Names the schedule in logs and in its jobs' `schedule`. */
   readonly name: string;
   /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
   readonly cron: string;
   /** IANA time zone the expression is read in; "" for the server's own. */
   readonly timezone: string;
-  readonly modelName: string;
-  readonly modelVersion: string;
-  readonly inputUri: string;
-  /** "{time}" in it becomes the run's time, e.g. 20240102T020000Z, so that runs do not overwrite each other. */
-  readonly outputUri: string;
-  readonly batchSize: number;
-  readonly inputColumns: readonly string[];
-  readonly outputNames: readonly string[];
   readonly callbackUrl: string;
 }
 

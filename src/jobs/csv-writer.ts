@@ -1,11 +1,8 @@
-import type { BatchWriter, OutputColumn, OutputRow } from './batch-writer';
+import type { OutputColumn, OutputRow } from './batch-writer';
 import { PartFile } from './part-file';
+import { PartFileWriter, type PartFileState } from './part-file-writer';
 import { tensorValues } from './tensor-values';
 import { InferdError } from '../inferd-error';
-
-interface CsvState {
-  readonly bytes: number;
-}
 
 /** A cell as CSV needs it: quoted when it holds a comma, a quote, a line break or edge spaces. */
 function quote(text: string): string {
@@ -18,15 +15,17 @@ function quote(text: string): string {
  * otherwise); one whose shape is known only per row gets one column holding the JSON nested
  * array. Written to a part file renamed onto the output when the job ends.
  */
-export class CsvWriter implements BatchWriter {
+export class CsvWriter extends PartFileWriter {
   private constructor(
-    private readonly file: PartFile,
+    file: PartFile,
     private readonly columns: readonly OutputColumn[],
-  ) {}
+  ) {
+    super(file);
+  }
 
   /** Opens the part file of `file`, fresh (writing the header) or at `resume`; throws ResumeError when that cannot be. */
   static async open(file: string, tag: string, columns: readonly OutputColumn[], resume?: unknown): Promise<CsvWriter> {
-    const part = await PartFile.open(file, tag, (resume as CsvState | undefined)?.bytes);
+    const part = await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes);
     const writer = new CsvWriter(part, columns);
     if (resume === undefined) await part.append(`${['row', 'key', ...columns.flatMap(headerOf)].map(quote).join(',')}\n`);
     return writer;
@@ -49,22 +48,6 @@ export class CsvWriter implements BatchWriter {
       return `${cells.map(quote).join(',')}\n`;
     });
     await this.file.append(lines.join(''));
-  }
-
-  async checkpoint(): Promise<CsvState> {
-    return { bytes: this.file.bytes };
-  }
-
-  finish(): Promise<void> {
-    return this.file.publish();
-  }
-
-  close(): Promise<void> {
-    return this.file.close();
-  }
-
-  discard(): Promise<void> {
-    return this.file.discard();
   }
 }
 

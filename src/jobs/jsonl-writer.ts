@@ -1,25 +1,23 @@
-import type { BatchWriter, OutputRow } from './batch-writer';
+import type { OutputRow } from './batch-writer';
 import { PartFile } from './part-file';
+import { PartFileWriter, type PartFileState } from './part-file-writer';
 import { tensorValues } from './tensor-values';
-
-/** Its checkpoint: the part file's length. */
-interface JsonlState {
-  readonly bytes: number;
-}
 
 /**
  * JSON Lines output: one line per row, `{"row": n, "key": k, "outputs": {name: nested array}}`,
  * written to a part file that is renamed onto the output when the job ends.
  */
-export class JsonlWriter implements BatchWriter {
+export class JsonlWriter extends PartFileWriter {
   private constructor(
-    private readonly file: PartFile,
+    file: PartFile,
     private readonly outputNames: readonly string[],
-  ) {}
+  ) {
+    super(file);
+  }
 
   /** Opens the part file of `file`, fresh or at `resume` (a checkpoint() state); throws ResumeError when that cannot be. */
   static async open(file: string, tag: string, outputNames: readonly string[], resume?: unknown): Promise<JsonlWriter> {
-    return new JsonlWriter(await PartFile.open(file, tag, (resume as JsonlState | undefined)?.bytes), outputNames);
+    return new JsonlWriter(await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes), outputNames);
   }
 
   async write(rows: readonly OutputRow[]): Promise<void> {
@@ -28,21 +26,5 @@ export class JsonlWriter implements BatchWriter {
       return `{"row":${r.row},"key":${JSON.stringify(r.key ?? null)},"outputs":{${outputs}}}\n`;
     });
     await this.file.append(lines.join(''));
-  }
-
-  async checkpoint(): Promise<JsonlState> {
-    return { bytes: this.file.bytes };
-  }
-
-  finish(): Promise<void> {
-    return this.file.publish();
-  }
-
-  close(): Promise<void> {
-    return this.file.close();
-  }
-
-  discard(): Promise<void> {
-    return this.file.discard();
   }
 }
