@@ -2,26 +2,16 @@ import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { DataType, type Tensor } from '../../generated/inferd/v1/tensor';
-import { encodeOnnxModel, type OnnxElemType } from '../../src/example-models/encode-onnx-model';
+import type { OnnxElemType } from '../../src/example-models/encode-onnx-model';
 import { identityModel, simpleModel, slowModel, tinyMlpModel, tinyMlpReference, writeExampleRepository } from '../../src/example-models/example-models';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 import { until } from '../support/until';
+import { reshapeModel } from '../support/test-models';
 
 const range = (n: number, f: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i));
 const rawOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 /** A copy of received bytes in a buffer of their own (the decoded bytes are a view into the whole message). */
 const own = (bytes: Uint8Array): ArrayBuffer => new Uint8Array(bytes).buffer;
-/** A model whose Reshape to [2,2] fails inside ONNX Runtime unless x has exactly 4 elements. */
-function reshapeModel(): Uint8Array {
-  return encodeOnnxModel({
-    graphName: 'reshape',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims: ['n'] }],
-    outputs: [{ name: 'y', elemType: 'FLOAT', dims: [2, 2] }],
-    initializers: [{ name: 'shape', dims: [2], data: BigInt64Array.of(2n, 2n) }],
-    nodes: [{ opType: 'Reshape', inputs: ['x', 'shape'], outputs: ['y'] }],
-  });
-}
-
 describe('Predict', function () {
   this.timeout(60_000);
   let repo: string;

@@ -14,9 +14,9 @@ import {
 } from '../../generated/inferd/v1/model_service';
 import type { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { DataType } from '../../generated/inferd/v1/tensor';
-import { encodeOnnxModel } from '../../src/example-models/encode-onnx-model';
 import { SLOW_MODEL_SIDE, simpleModel, slowModel, tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
+import { reshapeModel } from '../support/test-models';
 
 /** Settles with a unary call's response, or rejects with its ServiceError. */
 function rpc<T>(start: (callback: (err: ServiceError | null, response: T) => void) => unknown): Promise<T> {
@@ -56,17 +56,6 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await work();
   return performance.now() - started;
-}
-
-/** A model whose Reshape to [2,2] fails inside ONNX Runtime unless x has exactly 4 elements. */
-function reshapeModel(): Uint8Array {
-  return encodeOnnxModel({
-    graphName: 'reshape',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims: ['n'] }],
-    outputs: [{ name: 'y', elemType: 'FLOAT', dims: [2, 2] }],
-    initializers: [{ name: 'shape', dims: [2], data: BigInt64Array.of(2n, 2n) }],
-    nodes: [{ opType: 'Reshape', inputs: ['x', 'shape'], outputs: ['y'] }],
-  });
 }
 
 /** The PaddleOCR text-direction classifier (float32 x [-1,3,-1,-1] → softmax [-1,2]), ~0.6 MB. */

@@ -1,21 +1,11 @@
 import { expect } from 'chai';
-import { InferdError } from '../../src/inferd-error';
 import { decodeTensor } from '../../src/tensor/decode-tensor';
 import { encodeTensor } from '../../src/tensor/encode-tensor';
 import type { TensorSpec, WireTensor } from '../../src/tensor/tensor-types';
+import { failure } from '../support/failure';
 
 function wire(fields: Partial<WireTensor>): WireTensor {
   return { datatype: 0, shape: [], rawData: new Uint8Array(0), floatData: [], doubleData: [], int32Data: [], int64Data: [], uint64Data: [], boolData: [], stringData: [], ...fields };
-}
-
-function failure(f: () => unknown): InferdError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).to.be.instanceOf(InferdError);
-    return err as InferdError;
-  }
-  throw new Error('expected an InferdError');
 }
 
 describe('decodeTensor', () => {

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { InferdError } from '../../src/inferd-error';
 import { decodeOipTensor } from '../../src/tensor/decode-oip-tensor';
 import { encodeOipTensor } from '../../src/tensor/encode-oip-tensor';
 import { oipDatatype, oipDatatypeNamed } from '../../src/tensor/oip-datatypes';
@@ -7,6 +6,7 @@ import { oipInputs } from '../../src/tensor/oip-inputs';
 import type { OipInputTensor, OipTensorContents } from '../../src/tensor/oip-tensor-types';
 import type { ElementType } from '../../src/tensor/element-types';
 import type { TensorSpec } from '../../src/tensor/tensor-types';
+import { failure } from '../support/failure';
 
 function contents(fields: Partial<OipTensorContents>): OipTensorContents {
   return { boolContents: [], intContents: [], int64Contents: [], uintContents: [], uint64Contents: [], fp32Contents: [], fp64Contents: [], bytesContents: [], ...fields };
@@ -14,16 +14,6 @@ function contents(fields: Partial<OipTensorContents>): OipTensorContents {
 
 function tensor(name: string, datatype: string, shape: bigint[], typed?: Partial<OipTensorContents>): OipInputTensor {
   return { name, datatype, shape, contents: typed && contents(typed) };
-}
-
-function failure(f: () => unknown): InferdError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).to.be.instanceOf(InferdError);
-    return err as InferdError;
-  }
-  throw new Error('expected an InferdError');
 }
 
 describe('Open Inference Protocol tensors', () => {
