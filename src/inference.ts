@@ -59,25 +59,23 @@ export class Inference {
 
   /**
    * Runs one inferd.v1 prediction: resolve, validate, run, encode. Rejects with an InferdError
-   * for every fault a caller can cause (see DESIGN.md's error table). `scope`, when given, is
-   * told the model version and times each step (see RequestScope).
+   * for every fault a caller can cause (see DESIGN.md's error table). `scope` is told the model
+   * version and times each step (see RequestScope).
    */
-  async predict(request: PredictInput, signal: AbortSignal, scope?: RequestScope): Promise<PredictOutput> {
+  async predict(request: PredictInput, signal: AbortSignal, scope: RequestScope): Promise<PredictOutput> {
     const model = this.resolve(request.modelName, request.modelVersion);
-    scope?.resolved(model.name, model.version);
-    const decode = (): { feeds: Record<string, HostTensor>; outputNames: string[] } => ({
+    scope.resolved(model.name, model.version);
+    const { feeds, outputNames } = scope.step('decode', () => ({
       feeds: decodeInputs(model, request.inputs, decodeTensor),
       outputNames: selectOutputs(model, request.outputNames),
-    });
-    const { feeds, outputNames } = scope === undefined ? decode() : scope.step('decode', decode);
-    const results = await this.run(model, feeds, outputNames, signal, scope?.trace === undefined ? {} : { trace: scope.trace });
+    }));
+    const results = await this.run(model, feeds, outputNames, signal, { trace: scope.trace });
     const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
-    const encode = (): Record<string, WireTensor> => {
-      const outputs: Record<string, WireTensor> = {};
-      for (const name of outputNames) outputs[name] = encodeTensor(results[name]!, raw);
-      return outputs;
-    };
-    const outputs = scope === undefined ? encode() : scope.step('encode', encode);
+    const outputs = scope.step('encode', () => {
+      const encoded: Record<string, WireTensor> = {};
+      for (const name of outputNames) encoded[name] = encodeTensor(results[name]!, raw);
+      return encoded;
+    });
     return { modelName: model.name, modelVersion: model.version, outputs, id: request.id };
   }
 }

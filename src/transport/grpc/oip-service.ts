@@ -222,7 +222,7 @@ export class OipService {
     );
     let results;
     try {
-      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal, scope.trace === undefined ? {} : { trace: scope.trace });
+      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal, { trace: scope.trace });
     } finally {
       deadline.dispose();
     }
