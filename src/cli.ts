@@ -19,7 +19,7 @@ Run "inferd serve --help", "inferd batch --help" or "inferd bench --help" for th
 
 function serveHelp(): string {
   const lines = SERVE_OPTIONS.map((o) => {
-    const value = o.kind === 'int' ? 'N' : o.kind === 'choice' ? o.choices!.join('|') : o.kind === 'hosts' ? 'HOSTS' : o.kind === 'secret' ? 'SECRET' : o.key === 'models' || o.key === 'dataDir' ? 'DIR' : 'VALUE';
+    const value = o.kind === 'int' ? 'N' : o.kind === 'choice' ? o.choices!.join('|') : o.kind === 'hosts' ? 'HOSTS' : o.kind === 'secret' ? 'SECRET' : o.kind === 'file' ? 'FILE' : o.key === 'models' || o.key === 'dataDir' ? 'DIR' : 'VALUE';
     const flag = `--${o.flag} ${value}`;
     return `  ${flag.padEnd(28)} ${o.help}\n  ${''.padEnd(28)} (default ${o.defaultValue === '' ? 'none' : o.defaultValue}; env ${o.env})`;
   });

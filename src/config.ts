@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { CallbackPolicy } from './jobs/callback-policy';
 import { CronSchedules, type Schedule } from './jobs/cron-schedules';
 import { BATCH_SIZE } from './jobs/batch-size';
 import { parseOutputUri } from './jobs/parse-output-uri';
+import { MAX_PING_STRIKES } from './security/ping-strikes';
 
 /** Everything `inferd serve` is configured by, validated and frozen. */
 export interface ServeConfig {
@@ -28,6 +29,22 @@ export interface ServeConfig {
   readonly webhookSecret: string;
   readonly webhookRetryMs: number;
   readonly webhookMaxAttempts: number;
+  /** '' where not given (the file kinds): TLS is on when tlsCert is set, mutual when tlsClientCa is too. */
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsClientCa: string;
+  /** Authentication is on when either is set. */
+  readonly authTokens: string;
+  readonly authJwks: string;
+  readonly authJwtIssuer: string;
+  readonly authJwtAudience: string;
+  readonly authJwtScopeClaim: string;
+  readonly authRatePerSecond: number;
+  readonly reflection: 'open' | 'auth' | 'off';
+  readonly maxConcurrentStreams: number;
+  readonly keepaliveMinPingIntervalMs: number;
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
   /** Batch jobs run on cron expressions; only from the --config file (key "schedules"). */
   readonly schedules: readonly Schedule[];
 }
@@ -39,8 +56,11 @@ interface OptionSpec {
   readonly key: Exclude<keyof ServeConfig, 'schedules'>;
   readonly flag: string;
   readonly env: string;
-  /** hosts: comma-separated host[:port] entries, possibly none; secret: a string that may be empty and is never shown. */
-  readonly kind: 'string' | 'int' | 'choice' | 'hosts' | 'secret';
+  /**
+   * hosts: comma-separated host[:port] entries, possibly none; secret: a string that may be empty
+   * and is never shown; text: a string that may be empty; file: a readable file's path, or empty.
+   */
+  readonly kind: 'string' | 'int' | 'choice' | 'hosts' | 'secret' | 'text' | 'file';
   readonly choices?: readonly string[];
   readonly min?: number;
   readonly max?: number;
@@ -72,6 +92,20 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'webhookSecret', flag: 'webhook-secret', env: 'INFERD_WEBHOOK_SECRET', kind: 'secret', defaultValue: '', help: 'key of the X-Inferd-Signature HMAC-SHA256 on callbacks (needed with --webhook-allow; prefer the environment variable)' },
   { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'INFERD_WEBHOOK_RETRY_MS', kind: 'int', min: 1, max: 3_600_000, defaultValue: 1000, help: 'wait before retrying a failed callback; doubles with each attempt' },
   { key: 'webhookMaxAttempts', flag: 'webhook-max-attempts', env: 'INFERD_WEBHOOK_MAX_ATTEMPTS', kind: 'int', min: 1, max: 100, defaultValue: 10, help: 'attempts at a callback before it is given up' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'INFERD_TLS_CERT', kind: 'file', defaultValue: '', help: 'PEM certificate (chain) to serve TLS with on the gRPC and HTTP ports; read again when it changes; none: plaintext' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'INFERD_TLS_KEY', kind: 'file', defaultValue: '', help: 'PEM private key of --tls-cert' },
+  { key: 'tlsClientCa', flag: 'tls-client-ca', env: 'INFERD_TLS_CLIENT_CA', kind: 'file', defaultValue: '', help: 'PEM CA bundle: with it, TLS is mutual and gRPC clients must present a certificate it signed' },
+  { key: 'authTokens', flag: 'auth-tokens', env: 'INFERD_AUTH_TOKENS', kind: 'file', defaultValue: '', help: 'access file (YAML or JSON): SHA-256 digests of bearer tokens and client certificate names, with their scopes (see README, "Security"); turns authentication on' },
+  { key: 'authJwks', flag: 'auth-jwks', env: 'INFERD_AUTH_JWKS', kind: 'file', defaultValue: '', help: 'JSON Web Key Set of public keys: bearer JWTs signed by one of them are accepted; turns authentication on' },
+  { key: 'authJwtIssuer', flag: 'auth-jwt-issuer', env: 'INFERD_AUTH_JWT_ISSUER', kind: 'text', defaultValue: '', help: 'the "iss" a JWT must have (needed with --auth-jwks)' },
+  { key: 'authJwtAudience', flag: 'auth-jwt-audience', env: 'INFERD_AUTH_JWT_AUDIENCE', kind: 'text', defaultValue: '', help: 'the "aud" a JWT must have (needed with --auth-jwks)' },
+  { key: 'authJwtScopeClaim', flag: 'auth-jwt-scope-claim', env: 'INFERD_AUTH_JWT_SCOPE_CLAIM', kind: 'string', defaultValue: 'scope', help: 'the JWT claim that lists its scopes, space-separated or as a list' },
+  { key: 'authRatePerSecond', flag: 'auth-rate-per-second', env: 'INFERD_AUTH_RATE_PER_SECOND', kind: 'int', min: 0, max: 10_000_000, defaultValue: 0, help: 'requests per second per caller, where the access file does not say; past it, RESOURCE_EXHAUSTED (0: no limit)' },
+  { key: 'reflection', flag: 'reflection', env: 'INFERD_REFLECTION', kind: 'choice', choices: ['open', 'auth', 'off'], defaultValue: 'open', help: 'server reflection: open to all, only for callers with scope models:read (with authentication on), or not served' },
+  { key: 'maxConcurrentStreams', flag: 'max-concurrent-streams', env: 'INFERD_MAX_CONCURRENT_STREAMS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: 1000, help: 'calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)' },
+  { key: 'keepaliveMinPingIntervalMs', flag: 'keepalive-min-ping-interval-ms', env: 'INFERD_KEEPALIVE_MIN_PING_INTERVAL_MS', kind: 'int', min: 0, max: 86_400_000, defaultValue: 10_000, help: `a client pinging more often than this (${MAX_PING_STRIKES + 1} times) gets GOAWAY too_many_pings and its connection closed (0: any rate)` },
+  { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'INFERD_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: 2 ** 31 - 1, defaultValue: 0, help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)' },
+  { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS', kind: 'int', min: 0, max: 2 ** 31 - 1, defaultValue: 30_000, help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut' },
   { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -122,6 +156,7 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
     else values[o.key] = convert(o, v, `--${flag}`, problems);
   }
   checkWebhooks(values, problems);
+  checkSecurity(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(values as unknown as ServeConfig);
 }
@@ -164,9 +199,23 @@ function convert(o: OptionSpec, value: unknown, where: string, problems: string[
       problems.push(`${where}: expected one of ${o.choices!.join(', ')}, got ${JSON.stringify(value)}`);
       return undefined;
     case 'secret':
+    case 'text':
       if (typeof value === 'string') return value;
       problems.push(`${where}: expected a string`);
       return undefined;
+    case 'file':
+      if (typeof value !== 'string') {
+        problems.push(`${where}: expected a file path`);
+        return undefined;
+      }
+      if (value !== '') {
+        try {
+          accessSync(value, constants.R_OK);
+        } catch (err) {
+          problems.push(`${where}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+      }
+      return value;
     case 'hosts': {
       const entries = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
       if (entries === undefined || entries.some((e) => typeof e !== 'string')) {
@@ -203,6 +252,18 @@ function checkWebhooks(values: Record<string, unknown>, problems: string[]): voi
       problems.push(`schedule "${s.name}": ${(err as Error).message}`);
     }
   }
+}
+
+/** Options that only make sense together. */
+function checkSecurity(values: Record<string, unknown>, problems: string[]): void {
+  const set = (key: keyof ServeConfig): boolean => typeof values[key] === 'string' && values[key] !== '';
+  if (set('tlsCert') !== set('tlsKey')) problems.push('--tls-cert and --tls-key go together: give both or neither');
+  if (set('tlsClientCa') && !set('tlsCert')) problems.push('--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first');
+  if (set('authJwks') && (!set('authJwtIssuer') || !set('authJwtAudience'))) problems.push('--auth-jwks needs --auth-jwt-issuer and --auth-jwt-audience: a JWT is accepted only for this server');
+  if (!set('authJwks') && (set('authJwtIssuer') || set('authJwtAudience'))) problems.push('--auth-jwt-issuer and --auth-jwt-audience need --auth-jwks');
+  const auth = set('authTokens') || set('authJwks');
+  if (!auth && typeof values['authRatePerSecond'] === 'number' && values['authRatePerSecond'] > 0) problems.push('--auth-rate-per-second needs authentication on (--auth-tokens or --auth-jwks): the rate is per caller');
+  if (!auth && values['reflection'] === 'auth') problems.push('--reflection auth needs authentication on (--auth-tokens or --auth-jwks)');
 }
 
 const SCHEDULE_KEYS = ['name', 'cron', 'timezone', 'modelName', 'modelVersion', 'inputUri', 'outputUri', 'batchSize', 'inputColumns', 'outputNames', 'callbackUrl'];

@@ -12,6 +12,8 @@ export const ERROR_CODES = [
   'DEADLINE_EXCEEDED',
   'CANCELLED',
   'INTERNAL',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -7,10 +7,12 @@ import { Inference } from './inference';
 import { JobManager } from './jobs/job-manager';
 import { SYSTEM_WALL_CLOCK } from './jobs/wall-clock';
 import { ModelRepository } from './repository/model-repository';
+import { Authenticator } from './security/authenticator';
+import { TlsFiles } from './security/tls-files';
 import { MetricsHttpServer } from './telemetry/metrics-http-server';
 import { Telemetry } from './telemetry/telemetry';
 import type { Tracing } from './telemetry/tracing';
-import { GRPC_SERVICES, GrpcTransport } from './transport/grpc/grpc-transport';
+import { GrpcTransport } from './transport/grpc/grpc-transport';
 
 /** After the drain timeout, how long calls failed with UNAVAILABLE get to reach their clients. */
 const FLUSH_GRACE_MS = 1000;
@@ -20,6 +22,8 @@ export const JOB_STORE_FILE = 'jobs.sqlite';
 const MAX_PREDICTION_JOBS = 16;
 /** How long one webhook call may take. */
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/** How often certificate, access and key-set files are checked for a change. */
+const CREDENTIAL_FILES_POLL_MS = 1000;
 
 /**
  * The composition root: builds every part from the configuration and runs the lifecycle
@@ -37,6 +41,7 @@ export class InferdServer {
     private readonly jobs: JobManager,
     private readonly transport: GrpcTransport,
     private readonly http: MetricsHttpServer,
+    private readonly security: Security,
   ) {}
 
   /**
@@ -47,8 +52,12 @@ export class InferdServer {
   static async create(config: ServeConfig, log: Logger, options: { tracing?: Tracing | undefined } = {}): Promise<InferdServer> {
     const health = new HealthRegistry();
     const telemetry = new Telemetry({ tracing: options.tracing });
+    const security = openSecurity(config, log);
     // First up and last down: /healthz answers while models load and while the server drains.
-    const http = await MetricsHttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', log });
+    const http = await MetricsHttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', tls: security.tls, auth: security.auth, log }).catch((err: unknown) => {
+      security.close();
+      throw err;
+    });
     const repository = await ModelRepository.create({
       observe: (model, version) => telemetry.observer(model, version),
       root: config.models,
@@ -62,6 +71,7 @@ export class InferdServer {
       log,
     }).catch(async (err: unknown) => {
       await http.close();
+      security.close();
       throw err;
     });
     telemetry.metrics.watch(repository);
@@ -91,25 +101,44 @@ export class InferdServer {
     } catch (err) {
       await repository.close();
       await http.close();
+      security.close();
       throw new Error(`cannot open the job store in ${config.dataDir}: ${(err as Error).message}`, { cause: err });
     }
     let transport: GrpcTransport;
     try {
       transport = await GrpcTransport.create(
         { inference, repository, health, jobs, telemetry },
-        { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, maxStreamInFlight: config.maxStreamInFlight, http2WindowBytes: config.http2WindowBytes, log },
+        {
+          host: config.host,
+          port: config.port,
+          maxMessageBytes: config.maxMessageBytes,
+          maxStreamInFlight: config.maxStreamInFlight,
+          http2WindowBytes: config.http2WindowBytes,
+          maxConcurrentStreams: config.maxConcurrentStreams,
+          keepaliveMinPingIntervalMs: config.keepaliveMinPingIntervalMs,
+          maxConnectionAgeMs: config.maxConnectionAgeMs,
+          maxConnectionAgeGraceMs: config.maxConnectionAgeGraceMs,
+          tls: security.tls,
+          auth: security.auth,
+          reflection: config.reflection,
+          log,
+        },
       );
     } catch (err) {
       await jobs.close();
       await repository.close();
       await http.close();
+      security.close();
       throw err;
     }
-    for (const name of GRPC_SERVICES) health.set(name, 'SERVING');
+    for (const name of transport.services) health.set(name, 'SERVING');
     health.set('', 'SERVING');
     const models = repository.modelNames().map((name) => ({ name, ready: repository.isReady(name) }));
-    log.info({ host: config.host, port: transport.port, httpPort: http.port, tracing: options.tracing !== undefined, models }, 'serving');
-    return new InferdServer(config, log, health, repository, inference, jobs, transport, http);
+    const tls = security.tls === undefined ? 'off' : security.tls.mutual ? 'mutual' : 'on';
+    log.info({ host: config.host, port: transport.port, httpPort: http.port, tls, auth: security.auth !== undefined, reflection: config.reflection, tracing: options.tracing !== undefined, models }, 'serving');
+    if (tls === 'off') log.info({}, 'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)');
+    if (tls === 'off' && security.auth !== undefined && !isLoopback(config.host)) log.warn({ host: config.host }, 'authentication is on without TLS: bearer tokens cross the network in the clear');
+    return new InferdServer(config, log, health, repository, inference, jobs, transport, http, security);
   }
 
   /** The gRPC port bound (useful when the configuration asked for port 0). */
@@ -147,10 +176,51 @@ export class InferdServer {
       await this.jobs.close();
       await this.repository.close();
       await this.http.close();
+      this.security.close();
       this.log.info({ drainMs: Math.round(performance.now() - started) }, 'stopped');
     })();
     return this.closed;
   }
+}
+
+/** The TLS files and the authenticator the configuration asks for (each undefined when off). */
+interface Security {
+  readonly tls: TlsFiles | undefined;
+  readonly auth: Authenticator | undefined;
+  close(): void;
+}
+
+/** Reads the certificate and access files. Throws an Error naming the file when one cannot be used. */
+function openSecurity(config: ServeConfig, log: Logger): Security {
+  const tls = config.tlsCert === '' ? undefined : TlsFiles.open({ certFile: config.tlsCert, keyFile: config.tlsKey, clientCaFile: config.tlsClientCa === '' ? undefined : config.tlsClientCa, pollMs: CREDENTIAL_FILES_POLL_MS, log });
+  let auth: Authenticator | undefined;
+  try {
+    auth =
+      config.authTokens === '' && config.authJwks === ''
+        ? undefined
+        : Authenticator.open({
+            accessFile: config.authTokens === '' ? undefined : config.authTokens,
+            jwt: config.authJwks === '' ? undefined : { jwksFile: config.authJwks, issuer: config.authJwtIssuer, audience: config.authJwtAudience, scopeClaim: config.authJwtScopeClaim },
+            ratePerSecond: config.authRatePerSecond,
+            pollMs: CREDENTIAL_FILES_POLL_MS,
+            log,
+          });
+  } catch (err) {
+    tls?.close();
+    throw err;
+  }
+  return {
+    tls,
+    auth,
+    close: () => {
+      tls?.close();
+      auth?.close();
+    },
+  };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** True when `promise` settles within `ms` (false at once for ms <= 0 unless it already has). */

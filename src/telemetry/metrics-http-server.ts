@@ -1,5 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createSecureServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { InferdError } from '../inferd-error';
+import type { Authenticator } from '../security/authenticator';
+import { certificateIdentity } from '../security/certificate-identity';
+import type { TlsFiles } from '../security/tls-files';
 import type { ServingMetrics } from './serving-metrics';
 
 export interface MetricsHttpServerOptions {
@@ -9,6 +15,10 @@ export interface MetricsHttpServerOptions {
   readonly metrics: ServingMetrics;
   /** Whether the server takes traffic: /readyz answers 200 when true, 503 when false. */
   readonly ready: () => boolean;
+  /** HTTPS with these files (following their rotation); plain HTTP when undefined. */
+  readonly tls: TlsFiles | undefined;
+  /** With it, /metrics needs a caller with the scope "metrics" (health stays open). */
+  readonly auth: Authenticator | undefined;
   readonly log: Logger;
 }
 
@@ -16,6 +26,11 @@ export interface MetricsHttpServerOptions {
  * The HTTP port for what does not speak gRPC: GET /metrics (Prometheus text format), /healthz
  * (200 while the process runs) and /readyz (200 when serving, 503 otherwise: loading or
  * draining). Anything else is 404; a method other than GET or HEAD is 405.
+ *
+ * With TLS it is HTTPS on the gRPC port's certificate. /healthz and /readyz stay open to probes,
+ * which seldom hold client certificates or tokens; /metrics asks what the gRPC port asks: a
+ * verified client certificate under mutual TLS (else 401), and the scope "metrics" under
+ * authentication (401 without credentials, 403 without the scope, 429 past the caller's rate).
  */
 export class MetricsHttpServer {
   private closed: Promise<void> | undefined;
@@ -28,7 +43,17 @@ export class MetricsHttpServer {
 
   /** Binds the port. Rejects when the address cannot be bound. */
   static async create(options: MetricsHttpServerOptions): Promise<MetricsHttpServer> {
-    const server = createServer((req, res) => void answer(req, res, options));
+    const handle = (req: IncomingMessage, res: ServerResponse): void => void answer(req, res, options);
+    const tls = options.tls;
+    let server: Server;
+    if (tls === undefined) server = createServer(handle);
+    else {
+      const context = (m = tls.current): { cert: Buffer; key: Buffer; ca: Buffer | undefined } => ({ cert: m.cert, key: m.key, ca: m.clientCa });
+      // Client certificates are asked for but not required at the handshake, so probes without one reach /healthz.
+      const secure = createSecureServer({ ...context(), requestCert: tls.mutual, rejectUnauthorized: false }, handle);
+      tls.onChange((m) => secure.setSecureContext(context(m)));
+      server = secure;
+    }
     const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', (err) => reject(new Error(`cannot listen on ${address} (HTTP): ${err.message}`, { cause: err })));
@@ -63,6 +88,12 @@ async function answer(req: IncomingMessage, res: ServerResponse, options: Metric
   }
   try {
     if (path === '/metrics') {
+      const refused = await refusal(req, options);
+      if (refused !== undefined) {
+        if (refused.status === 401) res.setHeader('www-authenticate', 'Bearer');
+        send(refused.status, `${refused.message}\n`);
+        return;
+      }
       const { body, contentType } = await options.metrics.text();
       send(200, body, contentType);
     } else if (path === '/healthz') send(200, 'ok\n');
@@ -73,5 +104,25 @@ async function answer(req: IncomingMessage, res: ServerResponse, options: Metric
   } catch (err) {
     options.log.error({ err }, 'cannot answer an HTTP request');
     send(500, 'internal error\n');
+  }
+}
+
+const HTTP_STATUS: Partial<Record<InferdError['code'], number>> = { UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429 };
+
+/** Why /metrics is refused to this request, if it is. */
+async function refusal(req: IncomingMessage, options: MetricsHttpServerOptions): Promise<{ status: number; message: string } | undefined> {
+  const socket = req.socket as TLSSocket;
+  const verified = options.tls !== undefined && socket.authorized === true;
+  if (options.tls?.mutual === true && !verified) return { status: 401, message: 'a client certificate signed by the client CA is needed' };
+  if (options.auth === undefined) return undefined;
+  try {
+    const principal = await options.auth.authenticate(req.headers.authorization, verified ? certificateIdentity(socket.getPeerCertificate()) : undefined);
+    options.auth.authorize(principal, 'metrics', 'GET /metrics');
+    options.auth.admit(principal);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof InferdError) || HTTP_STATUS[err.code] === undefined) throw err;
+    options.log.info({ path: '/metrics', code: err.code, reason: err.message }, 'request refused');
+    return { status: HTTP_STATUS[err.code]!, message: err.message };
   }
 }

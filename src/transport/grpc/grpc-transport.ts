@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { HealthService as HealthDefinition } from '../../../generated/grpc/health/v1/health';
 import { ServerReflectionService as ReflectionV1 } from '../../../generated/grpc/reflection/v1/reflection';
@@ -16,8 +16,13 @@ import { modelService } from './model-service';
 import { OipService } from './oip-service';
 import { PredictionService } from './prediction-service';
 import { ReflectionService } from './reflection-service';
-import { widenReceiveWindows } from './widen-receive-windows';
 import { traceUnaryCalls } from './trace-unary-calls';
+import { authInterceptor } from './auth-interceptor';
+import { applyConnectionPolicy } from './connection-policy';
+import type { ReflectionAccess } from './method-scopes';
+import { tlsServerCredentials } from './tls-server-credentials';
+import type { Authenticator } from '../../security/authenticator';
+import type { TlsFiles } from '../../security/tls-files';
 import { INFERENCE_SERVICE, PREDICTION_SERVICE } from './zero-copy-services';
 
 export interface GrpcTransportOptions {
@@ -29,6 +34,18 @@ export interface GrpcTransportOptions {
   readonly maxStreamInFlight: number;
   /** HTTP/2 receive window per connection and per stream. */
   readonly http2WindowBytes: number;
+  /** Calls one connection may have open at once. */
+  readonly maxConcurrentStreams: number;
+  /** Clients pinging more often lose their connection; 0: any rate. */
+  readonly keepaliveMinPingIntervalMs: number;
+  /** Connections older than this get GOAWAY, and are cut after the grace; 0: never. */
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  /** TLS (mutual when it has a client CA); plaintext when undefined. */
+  readonly tls: TlsFiles | undefined;
+  /** Every call but health's is authenticated and authorised; open when undefined. */
+  readonly auth: Authenticator | undefined;
+  readonly reflection: ReflectionAccess;
   readonly log: Logger;
 }
 
@@ -64,32 +81,42 @@ export class GrpcTransport {
     private readonly jobs: JobService,
     /** The port bound. */
     readonly port: number,
+    /** The gRPC service names served, as health and reflection know them. */
+    readonly services: readonly string[],
   ) {}
 
   /** Builds the server and binds it. Rejects when the address cannot be bound. */
   static async create(parts: GrpcTransportParts, options: GrpcTransportOptions): Promise<GrpcTransport> {
+    const interceptors: ServerInterceptor[] = options.auth === undefined ? [] : [authInterceptor(options.auth, { reflection: options.reflection, log: options.log })];
     const server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
+      'grpc.max_concurrent_streams': options.maxConcurrentStreams,
+      ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
+      interceptors,
     });
     const prediction = new PredictionService(parts.inference, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
     const oip = OipService.load(parts, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
     const health = new HealthService(parts.health);
     const jobs = new JobService(parts.jobs, { log: options.log });
-    const reflection = ReflectionService.load(GRPC_SERVICES);
+    const services = GRPC_SERVICES.filter((name) => options.reflection !== 'off' || !name.startsWith('grpc.reflection.'));
+    const reflection = ReflectionService.load(services);
     server.addService(PREDICTION_SERVICE, prediction.handlers());
     server.addService(ModelServiceService, traceUnaryCalls(ModelServiceService, modelService(parts.repository, options.log), parts.telemetry));
     server.addService(JobServiceService, traceUnaryCalls(JobServiceService, jobs.handlers(), parts.telemetry));
     server.addService(HealthDefinition, health.handlers());
-    server.addService(ReflectionV1, reflection.handlers());
-    server.addService(ReflectionV1Alpha, reflection.handlers());
+    if (options.reflection !== 'off') {
+      server.addService(ReflectionV1, reflection.handlers());
+      server.addService(ReflectionV1Alpha, reflection.handlers());
+    }
     server.addService(INFERENCE_SERVICE, oip.handlers());
     const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
+      const credentials = options.tls === undefined ? ServerCredentials.createInsecure() : tlsServerCredentials(options.tls);
+      server.bindAsync(address, credentials, (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
     });
-    widenReceiveWindows(server, options.http2WindowBytes, options.log);
-    return new GrpcTransport(server, prediction, oip, health, jobs, port);
+    applyConnectionPolicy(server, { http2WindowBytes: options.http2WindowBytes, minPingIntervalMs: options.keepaliveMinPingIntervalMs, log: options.log });
+    return new GrpcTransport(server, prediction, oip, health, jobs, port, services);
   }
 
   /**

@@ -11,6 +11,8 @@ export const STATUS_FOR: Readonly<Record<ErrorCode, status>> = {
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
   CANCELLED: status.CANCELLED,
   INTERNAL: status.INTERNAL,
+  UNAUTHENTICATED: status.UNAUTHENTICATED,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
 };
 
 /**

@@ -1,0 +1,67 @@
+import { constants, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import { TLSSocket } from 'node:tls';
+import type { Server } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { MAX_PING_STRIKES } from '../../security/ping-strikes';
+import { certificateSubject } from '../../security/certificate-identity';
+
+export interface ConnectionPolicyOptions {
+  /** HTTP/2 receive window per connection and per stream. */
+  readonly http2WindowBytes: number;
+  /** A client that pings more often than this, more than MAX_PING_STRIKES times, loses its connection. 0: never. */
+  readonly minPingIntervalMs: number;
+  readonly log: Logger;
+}
+
+
+/**
+ * What inferd does to each connection it accepts that grpc-js has no option for:
+ *
+ * - Receive windows. HTTP/2's default of 64 KiB lets a client send only 64 KiB before waiting a
+ *   round trip for the window to reopen, which throttles tensors of a hundred kilobytes and
+ *   keeps batches from forming. grpc-js 1.14 has a client option for this
+ *   ('grpc-node.flow_control_window') but none for servers.
+ * - Keepalive enforcement. A client pinging faster than `minPingIntervalMs` gets strikes (a new
+ *   call clears them, as sending data does in gRPC's C and Go servers); past MAX_PING_STRIKES
+ *   it gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (which gRPC clients answer by pinging
+ *   less) and its connection closes once its calls in flight end. grpc-js servers answer every
+ *   ping, however many.
+ * - The verified client certificate's subject (mutual TLS) goes to the debug log per connection.
+ *
+ * It reaches the http2 servers grpc-js keeps (a private field, present through 1.14): call it
+ * after bindAsync. Without that field it changes nothing and logs a warning.
+ */
+export function applyConnectionPolicy(server: Server, options: ConnectionPolicyOptions): void {
+  const servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map) || servers.size === 0) {
+    options.log.warn({}, 'cannot reach grpc-js connections: keeping 64 KiB HTTP/2 windows and no keepalive enforcement');
+    return;
+  }
+  for (const http2Server of servers.keys()) {
+    http2Server.on('session', (session: ServerHttp2Session) => {
+      session.setLocalWindowSize(options.http2WindowBytes);
+      session.settings({ initialWindowSize: options.http2WindowBytes });
+      if (options.minPingIntervalMs > 0) policePings(session, options.minPingIntervalMs, options.log);
+      const socket = session.socket;
+      if (socket instanceof TLSSocket && socket.authorized && options.log.isLevelEnabled('debug')) {
+        options.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}`, clientSubject: certificateSubject(socket.getPeerCertificate()) }, 'client connected with a certificate');
+      }
+    });
+  }
+}
+
+function policePings(session: ServerHttp2Session, minPingIntervalMs: number, log: Logger): void {
+  let last = -Infinity;
+  let strikes = 0;
+  session.on('stream', () => (strikes = 0));
+  session.on('ping', () => {
+    const now = performance.now();
+    if (now - last < minPingIntervalMs) strikes++;
+    last = now;
+    if (strikes <= MAX_PING_STRIKES || session.closed) return;
+    const socket = session.socket;
+    log.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}`, minPingIntervalMs }, 'client pings too often: closing its connection');
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too_many_pings'));
+    session.close();
+  });
+}
