@@ -54,7 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === 'bench') return benchCommand(rest);
-  if (command === 'batch') return batchCommand(rest);
+  if (command === 'batch') return batchCommand(rest, { INFERD_TOKEN: process.env['INFERD_TOKEN'] });
   if (command !== 'serve') {
     process.stderr.write(`inferd: unknown command "${command}"\n\n${USAGE}`);
     return 2;

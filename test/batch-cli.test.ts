@@ -1,10 +1,13 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tinyMlpModel, tinyMlpReference } from '../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../src/package-root';
+import { issue, makeAuthority } from './support/certs';
+import { writeFiles } from './support/secure-clients';
 import { removeFolder, startServer, writeRepository, type TestServer } from './support/test-server';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
@@ -17,7 +20,12 @@ interface Run {
 
 /** Runs `inferd ...args` in `cwd` to its end, with no INFERD_* variables set (stderr is a pipe, not a terminal). */
 function inferd(cwd: string, ...args: string[]): Promise<Run> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_')));
+  return inferdWith({}, cwd, ...args);
+}
+
+/** The same, with these variables added. */
+function inferdWith(extra: Record<string, string>, cwd: string, ...args: string[]): Promise<Run> {
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_'))), ...extra };
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
       if (err !== null && typeof err.code !== 'number') reject(err);
@@ -48,7 +56,7 @@ describe('inferd batch', function () {
     const run = await inferd(work, 'batch', '--help');
     expect(run.code).to.equal(0);
     expect(run.stdout).to.match(/^Usage: inferd batch --model NAME --input PATH --output PATH/);
-    for (const flag of ['--model', '--model-version', '--input', '--output', '--models', '--server', '--batch-size', '--input-columns', '--output-names', '--data-dir', '--intra-op-threads', '--quiet']) {
+    for (const flag of ['--model', '--model-version', '--input', '--output', '--models', '--server', '--tls-ca', '--tls-cert', '--tls-key', '--batch-size', '--input-columns', '--output-names', '--data-dir', '--intra-op-threads', '--quiet']) {
       expect(run.stdout).to.match(new RegExp(`^ {2}${flag} `, 'm'), flag);
     }
   });
@@ -113,6 +121,40 @@ describe('inferd batch', function () {
     it('exits 1 with the server\'s reason when it refuses the job', async () => {
       const run = await inferd(work, 'batch', '--server', t.address, '--model', 'tiny_mlp', '--input', '../in.jsonl', '--output', 'out.jsonl');
       expect([run.code, run.stderr]).to.deep.equal([1, 'inferd batch: input "../in.jsonl" is outside the data directory\n']);
+    });
+  });
+
+  describe('--server over TLS, to a server that checks tokens', () => {
+    const TOKEN = randomBytes(24).toString('base64url');
+    const ca = makeAuthority('inferd test CA');
+    const serverCert = issue(ca, { commonName: 'localhost', dns: ['localhost'] });
+    let data: string;
+    let keys: ReturnType<typeof writeFiles>;
+    let t: TestServer;
+
+    before(async () => {
+      data = mkdtempSync(path.join(tmpdir(), 'inferd-batch-server-'));
+      writeFileSync(path.join(data, 'in.jsonl'), jsonl([0, 1].map((i) => ({ key: i, x: mlpRow(i) }))));
+      const digest = createHash('sha256').update(TOKEN).digest('hex');
+      keys = writeFiles({ 'ca.crt': ca.cert, 'server.crt': serverCert.cert, 'server.key': serverCert.key, 'access.yaml': `tokens:\n  - { name: batch, sha256: ${digest}, scopes: [jobs] }\n` });
+      t = await startServer(repo, { dataDir: data, tlsCert: keys.file('server.crt'), tlsKey: keys.file('server.key'), authTokens: keys.file('access.yaml') });
+    });
+
+    after(async () => {
+      await t?.close();
+      removeFolder(data);
+      removeFolder(keys.dir);
+    });
+
+    it('submits with the token from INFERD_TOKEN and the CA from --tls-ca, and exits 0', async () => {
+      const run = await inferdWith({ INFERD_TOKEN: TOKEN }, work, 'batch', '--server', `localhost:${t.server.port}`, '--tls-ca', keys.file('ca.crt'), '--model', 'tiny_mlp', '--input', 'in.jsonl', '--output', 'out.jsonl', '--quiet');
+      expect(run.code, run.stderr).to.equal(0);
+      expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(jsonl([0, 1].map((i) => ({ row: i + 1, key: i, outputs: { y: tinyMlpReference(mlpRow(i)) } }))));
+    });
+
+    it('exits 1 with the server\'s reason without a token', async () => {
+      const run = await inferd(work, 'batch', '--server', `localhost:${t.server.port}`, '--tls-ca', keys.file('ca.crt'), '--model', 'tiny_mlp', '--input', 'in.jsonl', '--output', 'out2.jsonl', '--quiet');
+      expect([run.code, run.stderr]).to.deep.equal([1, 'inferd batch: this call needs credentials: send the metadata "authorization: Bearer <token>"\n']);
     });
   });
 });

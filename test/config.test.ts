@@ -44,6 +44,41 @@ describe('parseServeConfig', () => {
     ]);
   });
 
+  it('keeps security off by default: plaintext, no authentication, reflection open', () => {
+    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({
+      tlsCert: '',
+      tlsKey: '',
+      tlsClientCa: '',
+      authTokens: '',
+      authJwks: '',
+      reflection: 'open',
+      maxConcurrentStreams: 1000,
+      keepaliveMinPingIntervalMs: 10_000,
+      maxConnectionAgeMs: 0,
+    });
+  });
+
+  it('names a security file that cannot be read, and options that only work together', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'inferd-config-'));
+    try {
+      const missing = path.join(dir, 'missing.pem');
+      writeFileSync(path.join(dir, 'ca.pem'), 'x');
+      expect(problems(() => parseServeConfig({ argv: ['--tls-cert', missing, '--auth-rate-per-second', '5', '--reflection', 'auth'], env: { INFERD_AUTH_JWT_ISSUER: 'https://issuer' } }))).to.deep.equal([
+        `--tls-cert: cannot read ${missing}: ENOENT`,
+        '--tls-cert and --tls-key go together: give both or neither',
+        '--auth-jwt-issuer and --auth-jwt-audience need --auth-jwks',
+        '--auth-rate-per-second needs authentication on (--auth-tokens or --auth-jwks): the rate is per caller',
+        '--reflection auth needs authentication on (--auth-tokens or --auth-jwks)',
+      ]);
+      expect(problems(() => parseServeConfig({ argv: ['--tls-client-ca', path.join(dir, 'ca.pem'), '--auth-jwks', path.join(dir, 'ca.pem')], env: {} }))).to.deep.equal([
+        '--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first',
+        '--auth-jwks needs --auth-jwt-issuer and --auth-jwt-audience: a JWT is accepted only for this server',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names the file and the key of a bad config file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'inferd-config-'));
     try {

@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { Inference } from '../inference';
 import { ModelRepository } from '../repository/model-repository';
+import type { ClientSecurity } from '../transport/grpc/client-channel';
 import { JobClient, type RemoteJob } from '../transport/grpc/job-client';
 import { BATCH_SIZE } from './batch-size';
 import { isFinished, type Job } from './job';
@@ -37,6 +38,9 @@ Options:
   --output PATH             the output (required)
   --models DIR              model repository to load the model from (default models)
   --server HOST:PORT        submit to a running server instead, and follow the job
+  --tls-ca FILE             with --server: connect over TLS, trusting this PEM CA bundle
+  --tls-cert FILE           with --server: client certificate (PEM) for mutual TLS, with --tls-key
+  --tls-key FILE            its private key
   --batch-size N            records per model run (default ${BATCH_SIZE.default}, at most ${BATCH_SIZE.max})
   --input-columns A,B,...   CSV input: the columns that form the input (default: all but "key")
   --output-names A,B,...    the outputs to write (default: all)
@@ -45,6 +49,9 @@ Options:
   --intra-op-threads N      standalone: ONNX Runtime threads (default ${availableParallelism()}, the cores)
   --quiet                   no progress, only the summary
   --help                    this text
+
+With --server and a server that checks tokens, the token (scope "jobs") is read from the
+INFERD_TOKEN environment variable, so that it shows in no process list.
 
 Progress goes to stderr: a bar with the rate and the time left on a terminal, a line every
 few seconds otherwise. Exits 0 when the job succeeded (its summary says how many records
@@ -61,6 +68,7 @@ interface BatchArgs {
   readonly request: BatchRequest;
   readonly models: string;
   readonly server: string | undefined;
+  readonly security: ClientSecurity;
   readonly dataDir: string;
   readonly intraOpThreads: number;
   readonly quiet: boolean;
@@ -71,7 +79,7 @@ function list(value: string | undefined): string[] {
 }
 
 /** The arguments, or the problems with them. */
-function readArgs(argv: readonly string[]): BatchArgs | string[] {
+function readArgs(argv: readonly string[], token: string | undefined): BatchArgs | string[] {
   let values;
   try {
     ({ values } = parseArgs({
@@ -83,6 +91,9 @@ function readArgs(argv: readonly string[]): BatchArgs | string[] {
         output: { type: 'string' },
         models: { type: 'string' },
         server: { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'batch-size': { type: 'string' },
         'input-columns': { type: 'string' },
         'output-names': { type: 'string' },
@@ -100,6 +111,9 @@ function readArgs(argv: readonly string[]): BatchArgs | string[] {
   for (const required of ['model', 'input', 'output'] as const) if (values[required] === undefined || values[required] === '') problems.push(`--${required} is required`);
   if (values.server !== undefined && values.models !== undefined) problems.push('--models and --server exclude each other: the server loads its own models');
   if (values.server !== undefined && !/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(values.server)) problems.push(`--server: expected HOST:PORT, got "${values.server}"`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
+  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
+  if (values.server === undefined && (values['tls-ca'] !== undefined || token !== undefined)) problems.push('--tls-ca, --tls-cert, --tls-key and INFERD_TOKEN are for --server');
   const whole = (flag: string, text: string | undefined, min: number, max: number, fallback: number): number => {
     if (text === undefined) return fallback;
     const n = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -122,6 +136,7 @@ function readArgs(argv: readonly string[]): BatchArgs | string[] {
     },
     models: values.models ?? 'models',
     server: values.server,
+    security: { caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'], token },
     dataDir: values['data-dir'] ?? 'data',
     intraOpThreads,
     quiet: values.quiet ?? false,
@@ -129,12 +144,12 @@ function readArgs(argv: readonly string[]): BatchArgs | string[] {
 }
 
 /** `inferd batch ...`: resolves with the exit code. */
-export async function batchCommand(argv: readonly string[]): Promise<number> {
+export async function batchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BATCH_USAGE);
     return 0;
   }
-  const args = readArgs(argv);
+  const args = readArgs(argv, env.INFERD_TOKEN === '' ? undefined : env.INFERD_TOKEN);
   if (Array.isArray(args)) {
     process.stderr.write(`inferd batch: ${args.join('\n  ')}\n\nRun "inferd batch --help" for the options.\n`);
     return 2;
@@ -226,7 +241,12 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
 }
 
 async function remote(args: BatchArgs, server: string, reporter: ProgressReporter, interrupted: AbortSignal): Promise<number> {
-  const client = new JobClient(server);
+  let client: JobClient;
+  try {
+    client = new JobClient(server, args.security);
+  } catch (err) {
+    throw new InferdError('INVALID_ARGUMENT', (err as Error).message, { cause: err });
+  }
   try {
     const job = await client.submitBatch(args.request, { deadlineMs: SUBMIT_DEADLINE_MS });
     process.stderr.write(`inferd batch: job ${job.id} submitted to ${server}\n`);

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { credentials, Metadata, status, type ClientDuplexStream } from '@grpc/grpc-js';
-import { PredictionServiceClient, type PredictRequest, type PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
+import { type PredictionServiceClient, type PredictRequest, type PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../src/example-models/example-models';
 import { issue, makeAuthority, type Issued } from '../support/certs';
-import { capturedLog, expectSimpleAnswer, httpsGet, servedCertificate, SIMPLE_REQUEST, writeFiles } from '../support/secure-clients';
+import { capturedLog, expectSimpleAnswer, httpsGet, predictionClient, servedCertificate, SIMPLE_REQUEST, writeFiles } from '../support/secure-clients';
 import { predict, rejection, removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
 import { until } from '../support/until';
 
@@ -19,7 +19,7 @@ describe('TLS and mutual TLS', () => {
   let files: ReturnType<typeof writeFiles>;
 
   const tlsClient = (address: string, client?: Issued): PredictionServiceClient =>
-    new PredictionServiceClient(address, credentials.createSsl(Buffer.from(ca.cert), client && Buffer.from(client.key), client && Buffer.from(client.cert)));
+    predictionClient(address, credentials.createSsl(Buffer.from(ca.cert), client && Buffer.from(client.key), client && Buffer.from(client.cert)));
 
   before(() => {
     repo = writeRepository({ simple: simpleModel() });

@@ -24,8 +24,11 @@ export function expectSimpleAnswer(r: PredictResponse): void {
   expect(r.outputs['OUTPUT1']!.int32Data).to.deep.equal(Array.from({ length: 16 }, (_, i) => i - 1));
 }
 
+/** Channel options for TLS to 127.0.0.1 with a certificate for "localhost" (an IP is not a valid TLS server name). */
+export const LOCALHOST_NAME = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' };
+
 export function predictionClient(address: string, creds: ChannelCredentials): PredictionServiceClient {
-  return new PredictionServiceClient(address, creds);
+  return new PredictionServiceClient(address, creds, LOCALHOST_NAME);
 }
 
 /** A folder of its own for key files; the caller removes it. */

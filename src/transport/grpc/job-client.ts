@@ -1,8 +1,9 @@
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { JobServiceClient, JobState as WireState, type Job as WireJob } from '../../../generated/inferd/v1/job_service';
 import { ERROR_CODES, InferdError, type ErrorCode } from '../../inferd-error';
 import type { JobState } from '../../jobs/job';
 import type { BatchRequest } from '../../jobs/job-manager';
+import { clientChannel, type ClientSecurity } from './client-channel';
 import { STATUS_FOR } from './status-for';
 
 /** What the command line follows of a job on a server. */
@@ -52,9 +53,10 @@ function fromServiceError(err: ServiceError): InferdError {
 export class JobClient {
   private readonly client: JobServiceClient;
 
-  /** `address`: host:port of a running server. Connects lazily. */
-  constructor(address: string) {
-    this.client = new JobServiceClient(address, credentials.createInsecure());
+  /** `address`: host:port of a running server. Connects lazily. Throws when a file of `security` cannot be read. */
+  constructor(address: string, security: ClientSecurity = { caFile: undefined, certFile: undefined, keyFile: undefined, token: undefined }) {
+    const channel = clientChannel(security);
+    this.client = new JobServiceClient(address, channel.credentials, channel.options);
   }
 
   /** SubmitBatchJob; rejects with an InferdError carrying the server's status and message. */

@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { simpleModel } from '../../src/example-models/example-models';
+import { expectSimpleAnswer, SIMPLE_REQUEST } from '../support/secure-clients';
+import { predict, removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
+
+/** A bare HTTP/2 connection to the server, settled once the server's SETTINGS arrived. */
+async function rawSession(port: number): Promise<ClientHttp2Session> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    session.once('remoteSettings', () => resolve());
+    session.once('error', reject);
+  });
+  return session;
+}
+
+function ping(session: ClientHttp2Session): Promise<void> {
+  return new Promise((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+}
+
+function goaway(session: ClientHttp2Session): Promise<{ errorCode: number; opaqueData: string }> {
+  return new Promise((resolve) => session.once('goaway', (errorCode: number, _last: number, opaqueData?: Buffer) => resolve({ errorCode, opaqueData: opaqueData?.toString() ?? '' })));
+}
+
+describe('connection limits', () => {
+  let repo: string;
+  let t: TestServer;
+
+  before(async () => {
+    repo = writeRepository({ simple: simpleModel() });
+    t = await startServer(repo, { maxConcurrentStreams: 7, keepaliveMinPingIntervalMs: 60_000, maxConnectionAgeMs: 400, maxConnectionAgeGraceMs: 2_000 });
+  });
+
+  after(async () => {
+    await t?.close();
+    removeFolder(repo);
+  });
+
+  it('tells each connection the bound on concurrent calls (--max-concurrent-streams)', async () => {
+    const session = await rawSession(t.server.port);
+    expect(session.remoteSettings.maxConcurrentStreams).to.equal(7);
+    session.destroy();
+  });
+
+  it('forgives two early pings, and answers a third with GOAWAY ENHANCE_YOUR_CALM "too_many_pings"', async () => {
+    const session = await rawSession(t.server.port);
+    const away = goaway(session);
+    let goneAway = false;
+    void away.then(() => (goneAway = true));
+    for (let i = 0; i < 3; i++) await ping(session); // the first is on time; the next two are strikes 1 and 2
+    await new Promise((r) => setTimeout(r, 100));
+    expect(goneAway).to.equal(false);
+    await ping(session).catch(() => undefined); // strike 3
+    expect(await away).to.deep.equal({ errorCode: constants.NGHTTP2_ENHANCE_YOUR_CALM, opaqueData: 'too_many_pings' });
+    session.destroy();
+  });
+
+  it('sends GOAWAY to a connection older than --max-connection-age-ms, while calls go on unbroken', async () => {
+    const session = await rawSession(t.server.port);
+    const started = Date.now();
+    const away = await goaway(session);
+    expect(away.errorCode).to.equal(constants.NGHTTP2_NO_ERROR);
+    expect(Date.now() - started).to.be.within(200, 5_000);
+    session.destroy();
+    // A client calling across several connection ages sees no failure: it reconnects.
+    const until = Date.now() + 1_500;
+    let calls = 0;
+    while (Date.now() < until) {
+      expectSimpleAnswer(await predict(t.prediction, SIMPLE_REQUEST));
+      calls++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(calls).to.be.greaterThan(5);
+  });
+});
