@@ -29,6 +29,8 @@ Serves every model in the repository folder over gRPC: inferd.v1.PredictionServi
 inferd.v1.ModelService, inferd.v1.JobService (asynchronous predictions and batch jobs, kept
 in the data directory), grpc.health.v1.Health and server reflection, all on one port.
 Stops gracefully on SIGTERM or SIGINT; running batch jobs resume at the next start.
+Plaintext unless --tls-cert is given; every caller may do everything unless --auth-tokens or
+--auth-jwks is given (README, "Security": the access file, scopes and limits).
 
 Options (flags win over environment variables, which win over the --config file):
   ${'--config FILE'.padEnd(28)} JSON file with any of the options below, by their camelCase names,

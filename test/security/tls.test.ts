@@ -65,6 +65,7 @@ describe('TLS and mutual TLS', () => {
       expect(serving).to.include({ tls: 'on', auth: false });
       const loaded = captured.lines.map((l) => JSON.parse(l)).find((r) => r.msg === 'TLS certificate loaded');
       expect(loaded).to.include({ subject: 'CN=inferd-1,O=inferd tests', mutual: false });
+      expect(captured.lines.join('')).not.to.include('PRIVATE KEY');
     });
 
     it('serves a rotated certificate to new connections without cutting open ones, and refuses a key that does not match', async () => {
