@@ -195,16 +195,7 @@ describe('authentication and authorisation', () => {
 
     it('serves /metrics only to callers with the "metrics" scope: 401, 403, 200', async () => {
       const get = (token?: string): Promise<{ status: number; body: string }> =>
-        new Promise((resolve, reject) => {
-          const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-          require('node:http')
-            .get({ host: '127.0.0.1', port: t.server.httpPort, path: '/metrics', headers, agent: false }, (res: import('node:http').IncomingMessage) => {
-              let body = '';
-              res.on('data', (c: Buffer) => (body += c.toString()));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-            })
-            .on('error', reject);
-        });
+        httpGet(t.server.httpPort, '/metrics', { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
       expect(await get()).to.deep.equal({ status: 401, body: 'this call needs credentials: send the metadata "authorization: Bearer <token>"\n' });
       expect(await get(ONLY.predict)).to.deep.equal({ status: 403, body: 'token "only-predict" lacks the scope "metrics", which GET /metrics needs\n' });
       const ok = await get(ONLY.metrics);

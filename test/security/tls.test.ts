@@ -4,8 +4,9 @@ import { credentials, Metadata, status, type ClientDuplexStream } from '@grpc/gr
 import { type PredictionServiceClient, type PredictRequest, type PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../src/example-models/example-models';
 import { issue, makeAuthority, type Issued } from '../support/certs';
-import { capturedLog, expectSimpleAnswer, httpsGet, predictionClient, servedCertificate, SIMPLE_REQUEST, writeFiles } from '../support/secure-clients';
+import { capturedLog, expectSimpleAnswer, predictionClient, servedCertificate, SIMPLE_REQUEST, writeFiles } from '../support/secure-clients';
 import { predict, rejection, removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
+import { httpGet } from '../support/telemetry';
 import { until } from '../support/until';
 
 describe('TLS and mutual TLS', () => {
@@ -55,8 +56,8 @@ describe('TLS and mutual TLS', () => {
     });
 
     it('serves the HTTP port over HTTPS with the same certificate', async () => {
-      expect(await httpsGet(t.server.httpPort, '/healthz', { ca: ca.cert })).to.deep.equal({ status: 200, body: 'ok\n' });
-      expect((await httpsGet(t.server.httpPort, '/metrics', { ca: ca.cert })).status).to.equal(200);
+      expect(await httpGet(t.server.httpPort, '/healthz', { tls: { ca: ca.cert } })).to.deep.equal({ status: 200, body: 'ok\n' });
+      expect((await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert } })).status).to.equal(200);
       expect((await servedCertificate(t.server.httpPort, ca.cert)).subject.CN).to.equal('inferd-1');
     });
 
@@ -135,11 +136,11 @@ describe('TLS and mutual TLS', () => {
     });
 
     it('keeps /healthz open to probes without a certificate, and /metrics for verified clients only', async () => {
-      expect((await httpsGet(t.server.httpPort, '/healthz', { ca: ca.cert })).status).to.equal(200);
-      expect((await httpsGet(t.server.httpPort, '/readyz', { ca: ca.cert })).status).to.equal(200);
-      expect(await httpsGet(t.server.httpPort, '/metrics', { ca: ca.cert })).to.deep.equal({ status: 401, body: 'a client certificate signed by the client CA is needed\n' });
-      expect((await httpsGet(t.server.httpPort, '/metrics', { ca: ca.cert, cert: strangerCert.cert, key: strangerCert.key })).status).to.equal(401);
-      expect((await httpsGet(t.server.httpPort, '/metrics', { ca: ca.cert, cert: clientCert.cert, key: clientCert.key })).status).to.equal(200);
+      expect((await httpGet(t.server.httpPort, '/healthz', { tls: { ca: ca.cert } })).status).to.equal(200);
+      expect((await httpGet(t.server.httpPort, '/readyz', { tls: { ca: ca.cert } })).status).to.equal(200);
+      expect(await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert } })).to.deep.equal({ status: 401, body: 'a client certificate signed by the client CA is needed\n' });
+      expect((await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert, cert: strangerCert.cert, key: strangerCert.key } })).status).to.equal(401);
+      expect((await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert, cert: clientCert.cert, key: clientCert.key } })).status).to.equal(200);
     });
   });
 

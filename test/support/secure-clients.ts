@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
@@ -43,28 +42,6 @@ export function capturedLog(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
   return { log, lines };
-}
-
-export interface HttpsOptions {
-  readonly ca: string;
-  readonly cert?: string;
-  readonly key?: string;
-  readonly headers?: Record<string, string>;
-}
-
-/** GET over HTTPS from 127.0.0.1: the status code and body. */
-export function httpsGet(port: number, urlPath: string, options: HttpsOptions): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', servername: 'localhost', port, path: urlPath, method: 'GET', agent: false, ca: options.ca, cert: options.cert, key: options.key, headers: options.headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** The certificate a new TLS connection to 127.0.0.1:`port` is served (verified against `ca`). */

@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Metadata } from '@grpc/grpc-js';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { encodeOnnxModel } from '../../src/example-models/encode-onnx-model';
@@ -57,16 +58,25 @@ export function slowBatchableModel(matmuls: number): Uint8Array {
   });
 }
 
-/** GET over HTTP: the status code and body. */
-export function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+export interface GetOptions {
+  /** HTTPS, verifying the server with `ca` (as "localhost"), with a client certificate if given. */
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
+  readonly headers?: Record<string, string>;
+}
+
+/** GET from 127.0.0.1 over HTTP (or HTTPS with `tls`): the status code and body. */
+export function httpGet(port: number, path: string, options: GetOptions = {}): Promise<{ status: number; body: string }> {
+  const tls = options.tls;
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', agent: false }, (res) => {
+    const common = { host: '127.0.0.1', port, path, method: 'GET', agent: false, headers: options.headers };
+    const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
-    });
+    };
+    const req = tls === undefined ? request(common, onResponse) : httpsRequest({ ...common, servername: 'localhost', ca: tls.ca, cert: tls.cert, key: tls.key }, onResponse);
     req.on('error', reject);
     req.end();
   });
