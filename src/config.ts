@@ -69,6 +69,12 @@ interface OptionSpec {
 }
 
 const MIB = 1024 * 1024;
+/**
+ * Longest connection age or grace: grpc-js adds up to 10 % of jitter to the age, and Node fires a
+ * timer past 2^31-1 ms at once (which would cut every connection), while 2^31-1 itself means
+ * "never" to grpc-js. About 20 days.
+ */
+const MAX_TIMER_MS = 1_900_000_000;
 
 /** Every option: its flag, its environment variable, its default. --help is printed from this table. */
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
@@ -103,9 +109,9 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'authRatePerSecond', flag: 'auth-rate-per-second', env: 'INFERD_AUTH_RATE_PER_SECOND', kind: 'int', min: 0, max: 10_000_000, defaultValue: 0, help: 'requests per second per caller, where the access file does not say; past it, RESOURCE_EXHAUSTED (0: no limit)' },
   { key: 'reflection', flag: 'reflection', env: 'INFERD_REFLECTION', kind: 'choice', choices: ['open', 'auth', 'off'], defaultValue: 'open', help: 'server reflection: open to all, only for callers with scope models:read (with authentication on), or not served' },
   { key: 'maxConcurrentStreams', flag: 'max-concurrent-streams', env: 'INFERD_MAX_CONCURRENT_STREAMS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: 1000, help: 'calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)' },
-  { key: 'keepaliveMinPingIntervalMs', flag: 'keepalive-min-ping-interval-ms', env: 'INFERD_KEEPALIVE_MIN_PING_INTERVAL_MS', kind: 'int', min: 0, max: 86_400_000, defaultValue: 10_000, help: `a client that pings sooner than this after its previous ping ${MAX_PING_STRIKES + 1} times (a new call clears the count) gets GOAWAY too_many_pings and its connection closed (0: any rate)` },
-  { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'INFERD_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: 2 ** 31 - 1, defaultValue: 0, help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)' },
-  { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS', kind: 'int', min: 0, max: 2 ** 31 - 1, defaultValue: 30_000, help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut' },
+  { key: 'keepaliveMinPingIntervalMs', flag: 'keepalive-min-ping-interval-ms', env: 'INFERD_KEEPALIVE_MIN_PING_INTERVAL_MS', kind: 'int', min: 0, max: 86_400_000, defaultValue: 300_000, help: `a client that pings sooner than this after its previous ping, with no data sent to it in between, ${MAX_PING_STRIKES + 1} times gets GOAWAY too_many_pings and its connection closed (0: any rate; 5 minutes as in gRPC's own servers)` },
+  { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'INFERD_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 0, help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)' },
+  { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 30_000, help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut' },
   { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 ];
 

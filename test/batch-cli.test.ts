@@ -152,6 +152,11 @@ describe('inferd batch', function () {
       expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(jsonl([0, 1].map((i) => ({ row: i + 1, key: i, outputs: { y: tinyMlpReference(mlpRow(i)) } }))));
     });
 
+    it('exits 2 for a token with a line break, without printing the token', async () => {
+      const run = await inferdWith({ INFERD_TOKEN: `${TOKEN}\n` }, work, 'batch', '--server', `localhost:${t.server.port}`, '--tls-ca', keys.file('ca.crt'), '--model', 'tiny_mlp', '--input', 'in.jsonl', '--output', 'out3.jsonl');
+      expect([run.code, run.stderr]).to.deep.equal([2, 'inferd batch: INFERD_TOKEN holds a character no token can have (a space or a line break?)\n\nRun "inferd batch --help" for the options.\n']);
+    });
+
     it('exits 1 with the server\'s reason without a token', async () => {
       const run = await inferd(work, 'batch', '--server', `localhost:${t.server.port}`, '--tls-ca', keys.file('ca.crt'), '--model', 'tiny_mlp', '--input', 'in.jsonl', '--output', 'out2.jsonl', '--quiet');
       expect([run.code, run.stderr]).to.deep.equal([1, 'inferd batch: this call needs credentials: send the metadata "authorization: Bearer <token>"\n']);

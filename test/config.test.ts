@@ -53,7 +53,7 @@ describe('parseServeConfig', () => {
       authJwks: '',
       reflection: 'open',
       maxConcurrentStreams: 1000,
-      keepaliveMinPingIntervalMs: 10_000,
+      keepaliveMinPingIntervalMs: 300_000,
       maxConnectionAgeMs: 0,
     });
   });

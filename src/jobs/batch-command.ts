@@ -113,7 +113,9 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
   if (values.server !== undefined && !/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(values.server)) problems.push(`--server: expected HOST:PORT, got "${values.server}"`);
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
   if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
-  if (values.server === undefined && (values['tls-ca'] !== undefined || token !== undefined)) problems.push('--tls-ca, --tls-cert, --tls-key and INFERD_TOKEN are for --server');
+  if (values.server === undefined && values['tls-ca'] !== undefined) problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
+  // Never echoed: a stray newline (a token read from a file) is the usual culprit.
+  if (values.server !== undefined && token !== undefined && !/^[!-~]+$/.test(token)) problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
   const whole = (flag: string, text: string | undefined, min: number, max: number, fallback: number): number => {
     if (text === undefined) return fallback;
     const n = /^\d+$/.test(text) ? Number(text) : NaN;

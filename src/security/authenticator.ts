@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
-import { parseAccessFile, type AccessList, type ClientEntry } from './access-file';
+import { parseAccessFile, type AccessList, type ClientEntry, type TokenEntry } from './access-file';
 import { RateLimiter } from './rate-limiter';
 import { isScope, type Scope } from './scopes';
 import { WatchedFiles } from './watched-files';
@@ -47,7 +47,7 @@ export interface AuthenticatorOptions {
   readonly now?: () => number;
 }
 
-const BEARER = /^Bearer[ \t]+([!-~]+)[ \t]*$/i;
+const BEARER = /^Bearer +([!-~]+) *$/i;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Leeway for clock skew between the token's issuer and this server. */
 const JWT_CLOCK_TOLERANCE_S = 30;
@@ -61,6 +61,8 @@ const JWT_CLOCK_TOLERANCE_S = 30;
  */
 export class Authenticator {
   private readonly limiter: RateLimiter;
+  /** How each principal was established, to check it again later (recheck). Never logged. */
+  private readonly sources = new WeakMap<Principal, { access: AccessList | undefined; digest?: Buffer; client?: ClientEntry; expiresAtMs?: number }>();
 
   private constructor(
     private readonly access: WatchedFiles<AccessList> | undefined,
@@ -101,17 +103,44 @@ export class Authenticator {
       const m = BEARER.exec(authorization);
       if (m === null) throw new InferdError('UNAUTHENTICATED', 'the "authorization" metadata must be "Bearer <token>"');
       const token = m[1]!;
-      const entry = this.findToken(token);
-      if (entry !== undefined) return { name: entry.name, kind: 'token', scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond };
+      const digest = createHash('sha256').update(token, 'utf8').digest();
+      const entry = this.findToken(digest);
+      if (entry !== undefined) return this.remember({ name: entry.name, kind: 'token', scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond }, { digest });
       if (this.keys !== undefined && JWT_SHAPE.test(token)) return this.verifyJwt(token);
       throw new InferdError('UNAUTHENTICATED', 'the bearer token is not valid');
     }
     const client = peer === undefined ? undefined : this.findClient(peer);
-    if (client !== undefined && peer !== undefined) return { name: peer.subject, kind: 'certificate', scopes: client.scopes, ratePerSecond: client.ratePerSecond ?? this.options.ratePerSecond };
+    if (client !== undefined && peer !== undefined) return this.remember({ name: peer.subject, kind: 'certificate', scopes: client.scopes, ratePerSecond: client.ratePerSecond ?? this.options.ratePerSecond }, { client });
     if (peer !== undefined && (this.access?.current.clients.length ?? 0) > 0) {
       throw new InferdError('UNAUTHENTICATED', `the client certificate "${peer.subject}" is not in the access file, and no bearer token was sent`);
     }
     throw new InferdError('UNAUTHENTICATED', 'this call needs credentials: send the metadata "authorization: Bearer <token>"');
+  }
+
+  /**
+   * `principal` as it stands now, for a call that goes on (each message of a stream): the same
+   * object while nothing changed; with the scopes the access file gives now after a reload.
+   * Throws UNAUTHENTICATED when its token or certificate entry was removed, or its JWT expired.
+   */
+  recheck(principal: Principal): Principal {
+    const source = this.sources.get(principal);
+    if (source === undefined) return principal;
+    if (source.expiresAtMs !== undefined && Date.now() >= source.expiresAtMs + JWT_CLOCK_TOLERANCE_S * 1000) {
+      throw new InferdError('UNAUTHENTICATED', 'the bearer token is not valid: it has expired');
+    }
+    const access = this.access?.current;
+    if (access === source.access) return principal;
+    if (source.digest !== undefined) {
+      const entry = this.findToken(source.digest);
+      if (entry === undefined) throw new InferdError('UNAUTHENTICATED', 'the bearer token is not valid any more: it was taken out of the access file');
+      return this.remember({ ...principal, name: entry.name, scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond }, { digest: source.digest });
+    }
+    if (source.client !== undefined) {
+      const entry = access?.clients.find((c) => c.name === source.client!.name && c.commonName === source.client!.commonName && c.subjectAltName === source.client!.subjectAltName);
+      if (entry === undefined) throw new InferdError('UNAUTHENTICATED', `the client certificate "${principal.name}" is not in the access file any more`);
+      return this.remember({ ...principal, scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond }, { client: entry });
+    }
+    return principal;
   }
 
   /** Throws PERMISSION_DENIED naming the scope `what` needs when `principal` lacks it. */
@@ -133,8 +162,12 @@ export class Authenticator {
     this.keys?.close();
   }
 
-  private findToken(token: string): { name: string; scopes: ReadonlySet<Scope>; ratePerSecond: number | undefined } | undefined {
-    const digest = createHash('sha256').update(token, 'utf8').digest();
+  private remember(principal: Principal, source: { digest?: Buffer; client?: ClientEntry; expiresAtMs?: number }): Principal {
+    this.sources.set(principal, { access: this.access?.current, ...source });
+    return principal;
+  }
+
+  private findToken(digest: Buffer): TokenEntry | undefined {
     let found;
     // Every entry is compared, in constant time each, so the time taken tells nothing of which matched.
     for (const entry of this.access?.current.tokens ?? []) if (timingSafeEqual(digest, entry.sha256)) found = entry;
@@ -149,21 +182,21 @@ export class Authenticator {
     const jwt = this.options.jwt!;
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.keys!.current, { issuer: jwt.issuer, audience: jwt.audience, clockTolerance: JWT_CLOCK_TOLERANCE_S }));
+      ({ payload } = await jwtVerify(token, this.keys!.current, { issuer: jwt.issuer, audience: jwt.audience, clockTolerance: JWT_CLOCK_TOLERANCE_S, requiredClaims: ['exp'] }));
     } catch (err) {
       throw new InferdError('UNAUTHENTICATED', `the bearer token is not valid: ${jwtProblem(err)}`, { cause: err });
     }
     const claim = payload[jwt.scopeClaim];
     const listed = typeof claim === 'string' ? claim.split(' ') : Array.isArray(claim) ? claim : [];
     const scopes = new Set<Scope>(listed.filter(isScope));
-    return { name: typeof payload.sub === 'string' ? payload.sub : '(no subject)', kind: 'jwt', scopes, ratePerSecond: this.options.ratePerSecond };
+    return this.remember({ name: typeof payload.sub === 'string' ? payload.sub : '(no subject)', kind: 'jwt', scopes, ratePerSecond: this.options.ratePerSecond }, { expiresAtMs: payload.exp! * 1000 });
   }
 }
 
 /** What is wrong with a JWT, in words that give nothing of its contents away. */
 function jwtProblem(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'it has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `its "${err.claim}" claim is not what this server accepts`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return err.reason === 'missing' ? `it has no "${err.claim}" claim` : `its "${err.claim}" claim is not what this server accepts`;
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key of the key set matches it';
   if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return 'its algorithm is not accepted';

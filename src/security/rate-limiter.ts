@@ -1,10 +1,10 @@
 /**
  * Requests per second per caller, as token buckets: a caller with a rate of R may make R
- * requests at once (the bucket starts full) and R per second after that. Buckets of callers not
- * seen for a minute are forgotten, so the map does not grow with every name ever seen.
+ * requests at once (the bucket starts full) and R per second after that. Buckets idle long
+ * enough to be full again are forgotten, so the map does not grow with every name ever seen.
  */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, { tokens: number; at: number; fullAfterMs: number }>();
   private lastSweep: number;
 
   constructor(private readonly now: () => number = () => performance.now()) {
@@ -16,7 +16,7 @@ export class RateLimiter {
     const now = this.now();
     this.sweep(now);
     const capacity = Math.max(1, ratePerSecond);
-    const bucket = this.buckets.get(key) ?? { tokens: capacity, at: now };
+    const bucket = this.buckets.get(key) ?? { tokens: capacity, at: now, fullAfterMs: (capacity / ratePerSecond) * 1000 };
     bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) / 1000) * ratePerSecond);
     bucket.at = now;
     this.buckets.set(key, bucket);
@@ -28,9 +28,9 @@ export class RateLimiter {
   private sweep(now: number): void {
     if (now - this.lastSweep < IDLE_MS) return;
     this.lastSweep = now;
-    for (const [key, bucket] of this.buckets) if (now - bucket.at >= IDLE_MS) this.buckets.delete(key);
+    for (const [key, bucket] of this.buckets) if (now - bucket.at >= Math.max(IDLE_MS, bucket.fullAfterMs)) this.buckets.delete(key);
   }
 }
 
-/** A bucket idle this long is full again, so forgetting it changes nothing. (At rates ≥ 1/60 per second.) */
+/** How often idle buckets are looked for. A bucket is forgotten only once it would be full again, so forgetting changes nothing. */
 const IDLE_MS = 60_000;

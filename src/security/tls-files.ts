@@ -31,7 +31,8 @@ export interface TlsFilesOptions {
  * The server's TLS certificate, key and (for mutual TLS) client CA, read from files and read
  * again when they change, so that a rotated certificate is served to new connections without a
  * restart (connections already open keep the one they began with). A new set that does not
- * load, or whose key does not match its certificate, is refused and the previous one kept.
+ * load, whose key does not match its certificate, or whose certificate is out of its validity
+ * period, is refused and the previous one kept.
  */
 export class TlsFiles {
   private constructor(
@@ -72,7 +73,6 @@ export class TlsFiles {
   private logCertificate(log: Logger, message: string): void {
     const { subject, validTo, fingerprint256 } = this.current;
     log.info({ subject, validTo, fingerprint256, mutual: this.mutual }, message);
-    if (Date.parse(validTo) < Date.now()) log.warn({ subject, validTo }, 'the TLS certificate has expired: clients will refuse it');
   }
 }
 
@@ -90,6 +90,10 @@ function parseMaterial(cert: Buffer, key: Buffer, clientCa: Buffer | undefined, 
     throw new Error(`${keyFile}: not a PEM private key (${(err as Error).message})`, { cause: err });
   }
   if (!x509.checkPrivateKey(privateKey)) throw new Error(`${keyFile}: this private key does not belong to the certificate in ${certFile}`);
+  // Clients refuse a certificate out of its validity: serving one would refuse every new connection.
+  const now = Date.now();
+  if (Date.parse(x509.validTo) <= now) throw new Error(`${certFile}: the certificate expired at ${new Date(x509.validTo).toISOString()}`);
+  if (Date.parse(x509.validFrom) > now) throw new Error(`${certFile}: the certificate is not valid before ${new Date(x509.validFrom).toISOString()}`);
   if (clientCa !== undefined) {
     try {
       new X509Certificate(clientCa);

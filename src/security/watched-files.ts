@@ -82,7 +82,14 @@ export class WatchedFiles<T> {
     }
     this.value = value;
     this.options.log.info({ files: this.paths, what: this.options.what }, 'reloaded changed files');
-    for (const listener of this.listeners) listener(value);
+    for (const listener of this.listeners) {
+      try {
+        listener(value);
+      } catch (err) {
+        // One user of the files failing to take them must not stop the others, nor end the process.
+        this.options.log.error({ err, files: this.paths }, 'could not apply changed files');
+      }
+    }
   }
 }
 

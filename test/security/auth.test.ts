@@ -28,6 +28,7 @@ const ALL_BUT = Object.fromEntries(SCOPES.map((s) => [s, secret()])) as Record<S
 const LIMITED = secret();
 const LIMITED_STREAM = secret();
 const LATER = secret();
+const REVOKED = secret();
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'inferd-tests';
 
@@ -39,6 +40,7 @@ function accessFile(extraTokens: string[] = []): string {
     lines.push(`  - { name: all-but-${s.replace(':', '-')}, sha256: ${sha256(ALL_BUT[s])}, scopes: [${SCOPES.filter((o) => o !== s).join(', ')}] }`);
   }
   lines.push(`  - { name: limited, sha256: ${sha256(LIMITED)}, scopes: [predict], rate_per_second: 2 }`);
+  lines.push(`  - { name: revoked, sha256: ${sha256(REVOKED)}, scopes: [predict] }`);
   lines.push(`  - { name: limited-stream, sha256: ${sha256(LIMITED_STREAM)}, scopes: [predict], rate_per_second: 2 }`);
   lines.push(...extraTokens);
   lines.push('clients:', '  - { name: client-a, common_name: client-a, scopes: [predict] }');
@@ -54,14 +56,15 @@ describe('authentication and authorisation', () => {
   let strangerKey: CryptoKey;
   const issued: string[] = [];
 
-  const jwt = async (claims: Record<string, unknown>, options: { key?: CryptoKey; issuer?: string; audience?: string; expiresAt?: number } = {}): Promise<string> => {
-    const token = await new SignJWT(claims)
+  /** A JWT for this server; `expiresAt` null: none. */
+  const jwt = async (claims: Record<string, unknown>, options: { key?: CryptoKey; issuer?: string; audience?: string; expiresAt?: number | null } = {}): Promise<string> => {
+    const unsigned = new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setSubject('user-7')
       .setIssuer(options.issuer ?? ISSUER)
-      .setAudience(options.audience ?? AUDIENCE)
-      .setExpirationTime(options.expiresAt ?? Math.floor(Date.now() / 1000) + 300)
-      .sign(options.key ?? signingKey);
+      .setAudience(options.audience ?? AUDIENCE);
+    if (options.expiresAt !== null) unsigned.setExpirationTime(options.expiresAt ?? Math.floor(Date.now() / 1000) + 300);
+    const token = await unsigned.sign(options.key ?? signingKey);
     issued.push(token);
     return token;
   };
@@ -149,6 +152,22 @@ describe('authentication and authorisation', () => {
       expect(ids.length).to.be.at.most(2);
     });
 
+    it('ends an open stream at its next message once its token is taken out of the access file', async () => {
+      const stream = t.prediction.predictStream(bearer(REVOKED));
+      const ids: string[] = [];
+      stream.on('data', (r: PredictStreamResponse) => ids.push(r.response?.id ?? ''));
+      stream.on('error', () => undefined);
+      const ended = new Promise<{ code: status; details: string }>((resolve) => stream.on('status', resolve));
+      stream.write({ ...SIMPLE_REQUEST, modelVersion: '', outputNames: [], id: 'before' });
+      await until(() => ids.length === 1, 'the answer before the revocation');
+      const reloads = captured.lines.filter((l) => l.includes('reloaded changed files')).length;
+      writeFileSync(files.file('access.yaml'), accessFile().replace(/.*name: revoked.*\n/, ''));
+      await until(() => captured.lines.filter((l) => l.includes('reloaded changed files')).length > reloads, 'the access file reloaded');
+      stream.write({ ...SIMPLE_REQUEST, modelVersion: '', outputNames: [], id: 'after' });
+      const s = await ended;
+      expect([s.code, s.details, ids]).to.deep.equal([status.UNAUTHENTICATED, 'the bearer token is not valid any more: it was taken out of the access file', ['before']]);
+    });
+
     it('takes a token added to the access file without a restart', async () => {
       const before = await rejection(predict(t.prediction, SIMPLE_REQUEST, { metadata: bearer(LATER) }));
       expect(before.code).to.equal(status.UNAUTHENTICATED);
@@ -171,6 +190,7 @@ describe('authentication and authorisation', () => {
         [await jwt({ scope: 'predict' }, { audience: 'someone-else' }), 'the bearer token is not valid: its "aud" claim is not what this server accepts'],
         [await jwt({ scope: 'predict' }, { issuer: 'https://evil.test' }), 'the bearer token is not valid: its "iss" claim is not what this server accepts'],
         [await jwt({ scope: 'predict' }, { key: strangerKey }), 'the bearer token is not valid: its signature does not verify'],
+        [await jwt({ scope: 'predict' }, { expiresAt: null }), 'the bearer token is not valid: it has no "exp" claim'],
         ['bm90IGpzb24.bm90IGpzb24.c2ln', 'the bearer token is not valid: it is not a well-formed JWT'],
       ];
       for (const [token, details] of cases) {
@@ -263,12 +283,12 @@ describe('authentication and authorisation', () => {
   describe('logs', () => {
     it('never hold a token, a JWT or an authorization header, but name who was refused', () => {
       const text = captured.lines.join('');
-      const secrets = [...Object.values(ONLY), ...Object.values(ALL_BUT), LIMITED, LIMITED_STREAM, LATER, ...issued];
+      const secrets = [...Object.values(ONLY), ...Object.values(ALL_BUT), LIMITED, LIMITED_STREAM, LATER, REVOKED, ...issued];
       expect(secrets.filter((s) => text.includes(s))).to.deep.equal([]);
       expect(text.toLowerCase()).not.to.include('bearer ey');
       const refused = captured.lines.map((l) => JSON.parse(l)).filter((r) => r.msg === 'call refused');
       expect(refused.some((r) => r.caller === 'all-but-predict' && r.code === 'PERMISSION_DENIED' && r.method === '/inferd.v1.PredictionService/Predict')).to.equal(true);
-      expect(captured.lines.map((l) => JSON.parse(l)).find((r) => r.msg === 'authentication on')).to.include({ tokens: 12, clients: 1, jwt: true });
+      expect(captured.lines.map((l) => JSON.parse(l)).find((r) => r.msg === 'authentication on')).to.include({ tokens: 13, clients: 1, jwt: true });
     });
   });
 });

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { PredictionServiceClient, type PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../src/example-models/example-models';
 import { expectSimpleAnswer, SIMPLE_REQUEST } from '../support/secure-clients';
 import { predict, removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
@@ -54,6 +56,26 @@ describe('connection limits', () => {
     await ping(session).catch(() => undefined); // strike 3
     expect(await away).to.deep.equal({ errorCode: constants.NGHTTP2_ENHANCE_YOUR_CALM, opaqueData: 'too_many_pings' });
     session.destroy();
+  });
+
+  it('does not count pings while the server sends data (a client keepalive at 50 ms on a busy stream)', async () => {
+    // A server of its own: no connection age to end the stream.
+    const busy = await startServer(repo, { keepaliveMinPingIntervalMs: 60_000 });
+    const client = new PredictionServiceClient(busy.address, credentials.createInsecure(), { 'grpc.keepalive_time_ms': 50, 'grpc.keepalive_permit_without_calls': 1 });
+    const stream = client.predictStream(new Metadata());
+    const answered: string[] = [];
+    stream.on('data', (r: PredictStreamResponse) => answered.push(r.response?.id ?? r.error?.message ?? ''));
+    const ended = new Promise<{ code: number; details: string }>((resolve) => stream.on('status', resolve));
+    stream.on('error', () => undefined);
+    for (let i = 0; i < 20; i++) {
+      stream.write({ ...SIMPLE_REQUEST, modelVersion: '', outputNames: [], id: String(i) });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    stream.end();
+    const s = await ended;
+    client.close();
+    await busy.close();
+    expect([s.code, s.details, answered.length]).to.deep.equal([status.OK, 'OK', 20]);
   });
 
   it('sends GOAWAY to a connection older than --max-connection-age-ms, while calls go on unbroken', async () => {

@@ -20,4 +20,15 @@ describe('RateLimiter', () => {
     now += 2000;
     expect(limiter.take('a', 0.5)).to.equal(true);
   });
+
+  it('remembers a slow caller\'s empty bucket past the minute after which idle buckets are swept', () => {
+    let now = 0;
+    const limiter = new RateLimiter(() => now);
+    expect(limiter.take('slow', 0.01)).to.equal(true); // one request per 100 s
+    now += 61_000;
+    expect(limiter.take('other', 1)).to.equal(true); // a sweep runs
+    expect(limiter.take('slow', 0.01)).to.equal(false);
+    now += 40_000;
+    expect(limiter.take('slow', 0.01)).to.equal(true);
+  });
 });

@@ -145,6 +145,15 @@ describe('TLS and mutual TLS', () => {
   });
 
   describe('bad files', () => {
+    it('refuses to start with an expired certificate, saying when it expired', async () => {
+      const expiredAt = new Date(Date.now() - 60_000);
+      const expired = issue(ca, { commonName: 'inferd-old', ips: ['127.0.0.1'], notBefore: new Date(Date.now() - 3_600_000), notAfter: expiredAt });
+      writeFileSync(files.file('expired.crt'), expired.cert);
+      writeFileSync(files.file('expired.key'), expired.key);
+      const err = await rejection(startServer(repo, { tlsCert: files.file('expired.crt'), tlsKey: files.file('expired.key') }));
+      expect(err.message).to.equal(`TLS certificate: ${files.file('expired.crt')}: the certificate expired at ${new Date(Math.floor(expiredAt.getTime() / 1000) * 1000).toISOString()}`);
+    });
+
     it('refuses to start with a key that does not belong to the certificate, naming the file', async () => {
       const err = await rejection(startServer(repo, { tlsCert: files.file('client-ca.crt'), tlsKey: files.file('other.key') }));
       expect(err.message).to.equal(`TLS certificate: ${files.file('other.key')}: this private key does not belong to the certificate in ${files.file('client-ca.crt')}`);

@@ -13,15 +13,25 @@ export interface AuthInterceptorOptions {
 
 /**
  * Checks every call before its handler sees it: who the caller is (Authenticator), whether it
- * has the scope the method needs (METHOD_SCOPES), and, for each request message, whether it is
- * within its rate. A call that fails gets UNAUTHENTICATED, PERMISSION_DENIED or
+ * has the scope the method needs (METHOD_SCOPES), and, for each request message, whether that
+ * still holds (a token taken out of the access file, an expired JWT) and the caller is within
+ * its rate. A call that fails gets UNAUTHENTICATED, PERMISSION_DENIED or
  * RESOURCE_EXHAUSTED (which ends a stream) and never reaches the handler. The "authorization"
- * metadata is taken out before the handler runs, so that nothing downstream can log it.
+ * metadata is taken out before any handler runs, open ones included, so that nothing
+ * downstream can log it.
  */
 export function authInterceptor(auth: Authenticator, options: AuthInterceptorOptions): ServerInterceptor {
   return (method, call) => {
     const access = methodAccess(method.path, options.reflection);
-    if (access === 'open') return new ServerInterceptingCall(call);
+    if (access === 'open') {
+      const open = new ServerListenerBuilder()
+        .withOnReceiveMetadata((metadata, next) => {
+          metadata.remove('authorization');
+          next(metadata);
+        })
+        .build();
+      return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(open)).build());
+    }
     let principal: Principal | undefined;
     let denied = false;
     const deny = (err: unknown): void => {
@@ -51,6 +61,9 @@ export function authInterceptor(auth: Authenticator, options: AuthInterceptorOpt
       .withOnReceiveMessage((message, next) => {
         if (denied || principal === undefined) return;
         try {
+          // A stream outlives changes: a revoked token or an expired JWT stops at its next message.
+          principal = auth.recheck(principal);
+          auth.authorize(principal, access!, method.path.slice(1));
           auth.admit(principal);
         } catch (err) {
           return deny(err);

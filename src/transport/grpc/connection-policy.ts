@@ -1,4 +1,4 @@
-import { constants, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import { constants, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { TLSSocket } from 'node:tls';
 import type { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -21,11 +21,12 @@ export interface ConnectionPolicyOptions {
  *   round trip for the window to reopen, which throttles tensors of a hundred kilobytes and
  *   keeps batches from forming. grpc-js 1.14 has a client option for this
  *   ('grpc-node.flow_control_window') but none for servers.
- * - Keepalive enforcement. A client pinging faster than `minPingIntervalMs` gets strikes (a new
- *   call clears them, as sending data does in gRPC's C and Go servers); past MAX_PING_STRIKES
- *   it gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (which gRPC clients answer by pinging
- *   less) and its connection closes once its calls in flight end. grpc-js servers answer every
- *   ping, however many.
+ * - Keepalive enforcement. A client that pings sooner than `minPingIntervalMs` after its
+ *   previous ping, while the server sent it no headers or data in between, gets a strike (data
+ *   sent or a new call clears them, as in gRPC's C and Go servers); past MAX_PING_STRIKES it
+ *   gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (which gRPC clients answer by pinging less)
+ *   and the connection is closed; like gRPC's servers, calls still open on it fail on the
+ *   client. grpc-js servers answer every ping, however many.
  * - The verified client certificate's subject (mutual TLS) goes to the debug log per connection.
  *
  * It reaches the http2 servers grpc-js keeps (a private field, present through 1.14): call it
@@ -50,18 +51,34 @@ export function applyConnectionPolicy(server: Server, options: ConnectionPolicyO
   }
 }
 
+/** Bytes of one PING acknowledgement frame: what the server writes between two pings when it sends nothing else. */
+const PING_ACK_BYTES = 17;
+/** Bytes beyond the acknowledgement that mean the server sent headers or data, not just a SETTINGS ack or WINDOW_UPDATE (9 and 13). */
+const CONTROL_FRAME_BYTES = 24;
+
 function policePings(session: ServerHttp2Session, minPingIntervalMs: number, log: Logger): void {
   let last = -Infinity;
+  let writtenAtLast = 0;
   let strikes = 0;
-  session.on('stream', () => (strikes = 0));
+  let lastStreamId = 0;
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    lastStreamId = Math.max(lastStreamId, stream.id ?? 0);
+    strikes = 0;
+  });
   session.on('ping', () => {
     const now = performance.now();
-    if (now - last < minPingIntervalMs) strikes++;
+    const written = session.socket.bytesWritten;
+    // As gRPC's own servers do, a ping counts against a client only when the server has sent
+    // it nothing since the previous one: pings while responses flow (BDP pings) are fine.
+    const sentData = written - writtenAtLast > PING_ACK_BYTES + CONTROL_FRAME_BYTES;
+    if (sentData) strikes = 0;
+    else if (now - last < minPingIntervalMs) strikes++;
     last = now;
+    writtenAtLast = written;
     if (strikes <= MAX_PING_STRIKES || session.closed) return;
     const socket = session.socket;
     log.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}`, minPingIntervalMs }, 'client pings too often: closing its connection');
-    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too_many_pings'));
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM, lastStreamId, Buffer.from('too_many_pings'));
     session.close();
   });
 }

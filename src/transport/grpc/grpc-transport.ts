@@ -19,6 +19,7 @@ import { ReflectionService } from './reflection-service';
 import { traceUnaryCalls } from './trace-unary-calls';
 import { authInterceptor } from './auth-interceptor';
 import { applyConnectionPolicy } from './connection-policy';
+import { routeGrpcJsLogs } from './grpc-js-logger';
 import type { ReflectionAccess } from './method-scopes';
 import { tlsServerCredentials } from './tls-server-credentials';
 import type { Authenticator } from '../../security/authenticator';
@@ -87,6 +88,7 @@ export class GrpcTransport {
 
   /** Builds the server and binds it. Rejects when the address cannot be bound. */
   static async create(parts: GrpcTransportParts, options: GrpcTransportOptions): Promise<GrpcTransport> {
+    routeGrpcJsLogs(options.log);
     const interceptors: ServerInterceptor[] = options.auth === undefined ? [] : [authInterceptor(options.auth, { reflection: options.reflection, log: options.log })];
     const server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
