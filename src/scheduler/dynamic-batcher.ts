@@ -91,6 +91,7 @@ interface Work {
   readonly priority: Priority;
   readonly key: string;
   readonly rows: number;
+  readonly bytes: number;
   readonly enqueuedMs: number;
   readonly enqueuedNs: bigint;
   readonly trace: object | undefined;
@@ -329,10 +330,11 @@ export class DynamicBatcher {
  * and the outputs asked for. Rows: the first dimension, when every input has the same one;
  * a request whose inputs disagree on it (or that has a scalar input) gets a key of its own.
  */
-function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number } {
+function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number; bytes: number } {
   const tensors = Object.entries(feeds);
+  const bytes = tensors.reduce((sum, [, t]) => sum + (Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength), 0);
   const rows = tensors[0]?.[1].dims[0];
-  if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: `alone:${Math.random()}`, rows: 1 };
+  if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: `alone:${Math.random()}`, rows: 1, bytes };
   const parts = tensors.map(([name, t]) => `${name}:${t.type}[${t.dims.slice(1).join(',')}]`);
-  return { key: `${parts.join(';')}->${outputNames.join(',')}`, rows };
+  return { key: `${parts.join(';')}->${outputNames.join(',')}`, rows, bytes };
 }

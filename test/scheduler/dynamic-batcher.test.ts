@@ -210,6 +210,25 @@ describe('DynamicBatcher batching', () => {
     expect(batcher.stats()).to.deep.include({ executions: 2, inferences: 4, success: 4, batchSizes: { 1: 1, 3: 1 } });
   });
 
+  it('ends a batch at maxBatchBytes of input and runs the rest next', async () => {
+    const runner = new DoublingRunner();
+    // Rows of two float32 values are 8 bytes: 16 bytes hold two of them.
+    const batcher = new DynamicBatcher([runner], batched({ maxBatchBytes: 16 }));
+    const busy = batcher.submit(row(0, 0), ['y'], never);
+    const rest = [row(1, 1), row(2, 2), row(3, 3)].map((f) => batcher.submit(f, ['y'], never));
+    runner.finishOne();
+    await busy;
+    await tick();
+    expect(runner.runs[1]).to.deep.equal([1, 1, 2, 2]);
+    runner.finishOne();
+    await tick();
+    await tick();
+    expect(runner.runs[2]).to.deep.equal([3, 3]);
+    runner.finishOne();
+    await Promise.all(rest);
+    expect(batcher.stats().batchSizes).to.deep.equal({ 1: 2, 2: 1 });
+  });
+
   it('never puts requests of different shapes in one run', async () => {
     const runner = new DoublingRunner();
     const batcher = new DynamicBatcher([runner], batched());
