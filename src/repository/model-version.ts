@@ -84,6 +84,7 @@ export class ModelVersion {
         maxBatchBytes: maxBatchSize === 'auto' ? DEFAULT_MAX_BATCH_BYTES : 0,
         maxQueueSize: options.maxQueueSize,
         label: `model "${name}" version ${version}`,
+        pipeline: true,
       });
       const model = new ModelVersion(name, version, sessions, queue, inputs, outputs);
       await model.warmUp(options);
