@@ -2,13 +2,16 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InferdError } from '../inferd-error';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
-import type { FromWorker, SessionOptions, ToWorker, WorkerStart } from './worker-messages';
+import { SKIP_FLAGS, type FromWorker, type SessionOptions, type ToWorker, type WorkerStart } from './worker-messages';
 
 export type { SessionOptions } from './worker-messages';
 
 interface Pending {
   resolve: (outputs: Record<string, HostTensor>) => void;
-  reject: (err: InferdError) => void;
+  reject: (err: unknown) => void;
+  /** The run's skip signal, and its listener, when it has one. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 /**
@@ -23,6 +26,7 @@ export class OnnxSession {
 
   private constructor(
     private readonly worker: Worker,
+    private readonly skipFlags: Int32Array,
     /** The model's inputs as it declares them; -1 marks a dimension of any size. */
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
@@ -37,7 +41,8 @@ export class OnnxSession {
    * cannot be read or is not a model ONNX Runtime can run.
    */
   static async create(modelPath: string, options: SessionOptions): Promise<OnnxSession> {
-    const start: WorkerStart = { modelPath, options };
+    const skipFlags = new SharedArrayBuffer(SKIP_FLAGS * Int32Array.BYTES_PER_ELEMENT);
+    const start: WorkerStart = { modelPath, options, skipFlags };
     const worker = new Worker(path.join(__dirname, 'session-worker.js'), { workerData: start });
     const ready = await new Promise<Extract<FromWorker, { kind: 'ready' }>>((resolve, reject) => {
       const fail = (message: string): void => {
@@ -61,23 +66,30 @@ export class OnnxSession {
       worker.on('error', onError);
       worker.on('exit', onExit);
     });
-    return new OnnxSession(worker, ready.inputs, ready.outputs);
+    return new OnnxSession(worker, new Int32Array(skipFlags), ready.inputs, ready.outputs);
   }
 
   /**
-   * Runs the model. The feeds' buffers are transferred to the worker: the caller must not use
-   * them afterwards. The outputs' buffers belong to the caller. Rejects with INTERNAL carrying
-   * the runtime's message when the run fails, and UNAVAILABLE when the session is closed.
+   * Runs the model; runs sent while one is in progress wait in the worker, in order. The feeds'
+   * buffers are transferred to the worker: the caller must not use them afterwards. The outputs'
+   * buffers belong to the caller. Rejects with INTERNAL carrying the runtime's message when the
+   * run fails, UNAVAILABLE when the session is closed, and the signal's reason when `signal`
+   * fires before the worker begins the run (which it then skips).
    */
-  run(feeds: Record<string, HostTensor>, outputNames: readonly string[]): Promise<Record<string, HostTensor>> {
+  run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
     if (this.closing !== undefined || this.exited) {
       return Promise.reject(new InferdError('UNAVAILABLE', 'model instance is closed'));
     }
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
     const id = this.nextId++;
     const transfer = new Set<ArrayBuffer>();
     for (const t of Object.values(feeds)) if (!Array.isArray(t.data)) transfer.add(t.data.buffer as ArrayBuffer);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const flag = id % SKIP_FLAGS;
+      const onAbort = signal === undefined ? undefined : (): void => void Atomics.store(this.skipFlags, flag, 1);
+      this.pending.set(id, { resolve, reject, signal, onAbort });
+      if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true });
+      Atomics.store(this.skipFlags, flag, 0);
       const message: ToWorker = { kind: 'run', id, feeds, outputNames };
       this.worker.postMessage(message, [...transfer]);
     });
@@ -107,12 +119,22 @@ export class OnnxSession {
    * close() still releases the session after it.
    */
   abandon(reason: InferdError): void {
+    // Runs still waiting in the worker are skipped rather than run for nobody.
+    for (const id of this.pending.keys()) Atomics.store(this.skipFlags, id % SKIP_FLAGS, 1);
     this.failPending(reason);
   }
 
   private failPending(reason: InferdError): void {
-    for (const p of this.pending.values()) p.reject(reason);
-    this.pending.clear();
+    for (const [id, p] of this.pending) {
+      this.settled(id, p);
+      p.reject(reason);
+    }
+  }
+
+  /** Forgets a pending run and its signal listener. */
+  private settled(id: number, p: Pending): void {
+    this.pending.delete(id);
+    if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort);
   }
 
   private onMessage(m: FromWorker): void {
@@ -120,11 +142,12 @@ export class OnnxSession {
       void this.worker.terminate();
       return;
     }
-    if (m.kind !== 'result' && m.kind !== 'run-failed') return;
+    if (m.kind !== 'result' && m.kind !== 'run-failed' && m.kind !== 'skipped') return;
     const p = this.pending.get(m.id);
     if (p === undefined) return;
-    this.pending.delete(m.id);
+    this.settled(m.id, p);
     if (m.kind === 'result') p.resolve(m.outputs);
+    else if (m.kind === 'skipped') p.reject(p.signal?.reason ?? new InferdError('CANCELLED', 'model run skipped'));
     else p.reject(new InferdError('INTERNAL', `model run failed: ${m.message}`));
   }
 

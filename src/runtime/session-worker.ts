@@ -6,10 +6,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { elementTypeOfRuntime, type NumericArray } from '../tensor/element-types';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
-import type { FromWorker, ToWorker, WorkerStart } from './worker-messages';
+import { SKIP_FLAGS, type FromWorker, type ToWorker, type WorkerStart } from './worker-messages';
 
 const port = parentPort!;
 const start = workerData as WorkerStart;
+const skipFlags = new Int32Array(start.skipFlags);
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -49,11 +50,27 @@ async function main(): Promise<void> {
   }
   post({ kind: 'ready', inputs, outputs });
 
-  const inFlight = new Set<Promise<void>>();
+  // Runs one at a time, in the order sent. Whether the main thread wants a run skipped is read
+  // just before it begins, so a run handed over while another is in progress can still be
+  // dropped until then.
+  const queue: Extract<ToWorker, { kind: 'run' }>[] = [];
+  let drained: Promise<void> = Promise.resolve();
+  let pumping = false;
+  const pump = async (): Promise<void> => {
+    pumping = true;
+    try {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        if (Atomics.load(skipFlags, next.id % SKIP_FLAGS) === 1) post({ kind: 'skipped', id: next.id });
+        else await run(session, next.id, next.feeds, next.outputNames);
+      }
+    } finally {
+      pumping = false;
+    }
+  };
   port.on('message', (message: ToWorker) => {
     if (message.kind === 'close') {
       // Runs sent before the close finish first; then the session goes.
-      void Promise.allSettled(inFlight)
+      void drained
         .then(() => session.release())
         .finally(() => {
           post({ kind: 'closed' });
@@ -61,9 +78,8 @@ async function main(): Promise<void> {
         });
       return;
     }
-    const running = run(session, message.id, message.feeds, message.outputNames);
-    inFlight.add(running);
-    void running.finally(() => inFlight.delete(running));
+    queue.push(message);
+    if (!pumping) drained = pump();
   });
 }
 

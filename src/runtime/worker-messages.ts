@@ -14,7 +14,15 @@ export interface SessionOptions {
 export interface WorkerStart {
   readonly modelPath: string;
   readonly options: SessionOptions;
+  /**
+   * One flag per run id modulo its length (Int32), shared: the main thread sets a run's flag to
+   * 1 to have the worker skip the run if it has not begun it. Set back to 0 when a run is sent.
+   */
+  readonly skipFlags: SharedArrayBuffer;
 }
+
+/** Flags in WorkerStart.skipFlags: more than runs that can wait in one worker at once. */
+export const SKIP_FLAGS = 1024;
 
 export type ToWorker =
   | { kind: 'run'; id: number; feeds: Record<string, HostTensor>; outputNames: readonly string[] }
@@ -25,4 +33,5 @@ export type FromWorker =
   | { kind: 'load-failed'; message: string }
   | { kind: 'result'; id: number; outputs: Record<string, HostTensor> }
   | { kind: 'run-failed'; id: number; message: string }
+  | { kind: 'skipped'; id: number }
   | { kind: 'closed' };

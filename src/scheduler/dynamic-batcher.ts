@@ -5,7 +5,12 @@ import { splitOutputs, stackFeeds } from './stack-feeds';
 
 /** A model instance as the batcher sees it: something that runs one batch at a time. */
 export interface Runner {
-  run(feeds: Record<string, HostTensor>, outputNames: readonly string[]): Promise<Record<string, HostTensor>>;
+  /**
+   * Runs one batch; batches handed over while one runs wait their turn in order. When `signal`
+   * fires before the batch's run has begun, the run is skipped and the promise rejects with the
+   * signal's reason; once begun, a run goes on to its end.
+   */
+  run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>>;
 }
 
 /** The batcher's view of time, so that tests move it instead of sleeping. */
@@ -32,6 +37,12 @@ export interface DynamicBatcherOptions extends BatchLimits {
   readonly maxQueueDelayUs: number;
   /** Names the model version in messages. */
   readonly label: string;
+  /**
+   * Hand a busy instance its next batch, when that batch is full (maxBatchSize rows or
+   * maxBatchBytes of input), so that it starts as soon as the run before it ends instead of
+   * after a round trip through the main thread. A partial batch still waits for a free instance.
+   */
+  readonly pipeline?: boolean;
   readonly clock?: Clock;
 }
 
@@ -91,6 +102,7 @@ interface Work {
   readonly priority: Priority;
   readonly key: string;
   readonly rows: number;
+  readonly bytes: number;
   readonly enqueuedMs: number;
   readonly enqueuedNs: bigint;
   readonly trace: object | undefined;
@@ -100,6 +112,23 @@ interface Work {
   readonly resolve: (outputs: Record<string, HostTensor>) => void;
   readonly reject: (err: unknown) => void;
   readonly onAbort: () => void;
+}
+
+/** A batch handed to an instance: running, or waiting in the instance for the one before it. */
+interface Batch {
+  readonly runner: Runner;
+  readonly works: readonly Work[];
+  readonly rows: number;
+  /** Fires when every request of a batch that has not begun is dropped: the instance skips it. */
+  readonly skip: AbortController;
+  /** Requests dropped while the batch waited in the instance (answered already). */
+  readonly dropped: Set<Work>;
+  /** Per request: its listener while the batch waits in the instance. */
+  readonly onAbort: Map<Work, () => void>;
+  /** When its run began (hrtime ns); undefined while it waits behind another. */
+  startedNs: bigint | undefined;
+  /** The observer's end of the run, once it began. */
+  ended: ((err: unknown) => void) | undefined;
 }
 
 const emptyStats = (): Omit<{ -readonly [K in keyof BatcherStats]: BatcherStats[K] }, 'batchSizes' | 'batchComputeNs'> & {
@@ -114,11 +143,16 @@ const emptyStats = (): Omit<{ -readonly [K in keyof BatcherStats]: BatcherStats[
  * instance is free, the requests waiting that fit together (same element types and non-batch
  * dimensions, same outputs; at most maxBatchSize rows) are stacked along the first dimension
  * into one run, and the outputs split back to each. A batch forms only when an instance is
- * free, so no time is spent waiting while all are busy. A request whose signal fires while it
- * waits is dropped without running and rejected with the signal's reason.
+ * free, so no time is spent waiting while all are busy; with `pipeline`, a busy instance is also
+ * handed one full batch to run next. A request whose signal fires while it waits, in the queue or
+ * in a batch handed to an instance that has not begun it, is rejected at once with the signal's
+ * reason; a batch whose requests are all dropped so is skipped by the instance, never run.
  */
 export class DynamicBatcher {
   private readonly waiting: Work[] = [];
+  /** Per instance, the batches handed to it, in order; the first one runs. */
+  private readonly handed = new Map<Runner, Batch[]>();
+  /** Instances with nothing handed to them; the one freed last is used first. */
   private readonly idleRunners: Runner[];
   private readonly clock: Clock;
   private running = 0;
@@ -133,7 +167,10 @@ export class DynamicBatcher {
     private readonly options: DynamicBatcherOptions,
   ) {
     this.idleRunners = [...runners];
-    runners.forEach((r, i) => this.instanceOf.set(r, i));
+    runners.forEach((r, i) => {
+      this.instanceOf.set(r, i);
+      this.handed.set(r, []);
+    });
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
@@ -147,7 +184,7 @@ export class DynamicBatcher {
     return this.options.maxBatchSize;
   }
 
-  /** Runs in progress. */
+  /** Batches handed to instances: running, or waiting in an instance behind one that runs. */
   get inFlight(): number {
     return this.running;
   }
@@ -225,18 +262,40 @@ export class DynamicBatcher {
   private dispatch(): void {
     this.clock.clearTimeout(this.delayTimer);
     this.delayTimer = undefined;
-    while (this.idleRunners.length > 0 && this.waiting.length > 0) {
+    while (this.waiting.length > 0) {
+      const idle = this.idleRunners.at(-1);
+      const busy = idle === undefined && this.options.pipeline === true ? this.runnerWithOne() : undefined;
+      if (idle === undefined && busy === undefined) return;
       const picked = formBatch(this.waiting, this.options);
       const rows = batchRows(this.waiting, picked);
-      const waitMs = this.holdFor(rows);
+      if (idle === undefined && !this.isFull(picked, rows)) return;
+      const waitMs = idle === undefined ? 0 : this.holdFor(rows);
       if (waitMs > 0) {
         this.delayTimer = this.clock.setTimeout(() => this.dispatch(), waitMs);
         return;
       }
-      const batch = picked.map((i) => this.waiting[i]!);
+      const works = picked.map((i) => this.waiting[i]!);
       for (let k = picked.length - 1; k >= 0; k--) this.waiting.splice(picked[k]!, 1);
-      this.start(this.idleRunners.pop()!, batch, rows);
+      if (idle !== undefined) this.idleRunners.pop();
+      this.start((idle ?? busy)!, works, rows);
     }
+  }
+
+  /** An instance running a batch with none waiting behind it (the first such, in instance order). */
+  private runnerWithOne(): Runner | undefined {
+    for (const [runner, batches] of this.handed) if (batches.length === 1) return runner;
+    return undefined;
+  }
+
+  /** Whether a batch can take no further request: its rows or its bytes are at their limit. */
+  private isFull(picked: readonly number[], rows: number): boolean {
+    const { maxBatchSize, maxBatchBytes } = this.options;
+    if (maxBatchSize <= 1 || rows >= maxBatchSize) return true;
+    if (maxBatchBytes === undefined || maxBatchBytes <= 0) return false;
+    const bytes = picked.reduce((sum, i) => sum + this.waiting[i]!.bytes, 0);
+    // Full when the smallest request of its kind would not fit any more.
+    const head = this.waiting[picked[0]!]!;
+    return bytes + head.bytes / head.rows > maxBatchBytes;
   }
 
   /** How much longer to wait for a fuller batch of `rows` rows; 0 to run now. */
@@ -246,40 +305,44 @@ export class DynamicBatcher {
     return Math.max(0, this.waiting[0]!.enqueuedMs + maxQueueDelayUs / 1000 - this.clock.now());
   }
 
-  private start(runner: Runner, batch: Work[], rows: number): void {
+  private start(runner: Runner, works: Work[], rows: number): void {
     this.running++;
-    const startedNs = process.hrtime.bigint();
-    for (const w of batch) {
-      w.signal.removeEventListener('abort', w.onAbort);
-      this.counts.queueNs += startedNs - w.enqueuedNs;
+    const queue = this.handed.get(runner)!;
+    const batch: Batch = { runner, works, rows, skip: new AbortController(), dropped: new Set(), onAbort: new Map(), startedNs: undefined, ended: undefined };
+    for (const w of works) w.signal.removeEventListener('abort', w.onAbort);
+    queue.push(batch);
+    if (queue.length > 1) {
+      // It waits in the instance behind the run in progress: its requests stay droppable.
+      for (const w of works) {
+        const onAbort = (): void => this.dropHanded(batch, w);
+        batch.onAbort.set(w, onAbort);
+        w.signal.addEventListener('abort', onAbort, { once: true });
+      }
     }
-    this.counts.executions++;
-    this.counts.inferences += rows;
-    this.counts.batchSizes[rows] = (this.counts.batchSizes[rows] ?? 0) + 1;
-    let observed = this.observer?.runStarting({
-      instance: this.instanceOf.get(runner) ?? 0,
-      rows,
-      requests: batch.map((w) => ({ waitedMs: Number(startedNs - w.enqueuedNs) / 1e6, trace: w.trace })),
-    });
-    const ended = (err: unknown): void => {
-      observed?.(err);
-      observed = undefined;
-    };
     let run: Promise<Record<string, HostTensor>>;
     try {
-      run = runner.run(stackFeeds(batch.map((w) => w.feeds)), batch[0]!.outputNames);
+      run = runner.run(stackFeeds(works.map((w) => w.feeds)), works[0]!.outputNames, batch.skip.signal);
     } catch (err) {
       run = Promise.reject(err);
     }
+    if (queue.length === 1) this.begin(batch);
+    const ended = (err: unknown): void => {
+      batch.ended?.(err);
+      batch.ended = undefined;
+    };
     // The instance is handed its next batch before this batch's answers are split, encoded and
     // sent, so that it runs while the main thread does that work instead of waiting for it.
     const release = (): void => {
-      const tookNs = process.hrtime.bigint() - startedNs;
-      this.counts.computeNs += tookNs;
-      this.counts.batchComputeNs[rows] = (this.counts.batchComputeNs[rows] ?? 0n) + tookNs;
-      this.counts.lastInferenceMs = Date.now();
+      if (batch.startedNs !== undefined && !batch.skip.signal.aborted) {
+        const tookNs = process.hrtime.bigint() - batch.startedNs;
+        this.counts.computeNs += tookNs;
+        this.counts.batchComputeNs[rows] = (this.counts.batchComputeNs[rows] ?? 0n) + tookNs;
+        this.counts.lastInferenceMs = Date.now();
+      }
       this.running--;
-      this.idleRunners.push(runner);
+      queue.splice(queue.indexOf(batch), 1);
+      if (queue.length === 0) this.idleRunners.push(runner);
+      else if (queue[0]!.startedNs === undefined) this.begin(queue[0]!);
       this.dispatch();
     };
     run.then(
@@ -287,9 +350,12 @@ export class DynamicBatcher {
         ended(undefined);
         release();
         try {
-          const shares = splitOutputs(outputs, batch.map((w) => w.rows));
-          this.counts.success += batch.length;
-          batch.forEach((w, i) => w.resolve(shares[i]!));
+          const shares = splitOutputs(outputs, works.map((w) => w.rows));
+          works.forEach((w, i) => {
+            if (batch.dropped.has(w)) return;
+            this.counts.success++;
+            w.resolve(shares[i]!);
+          });
         } catch (err) {
           this.failBatch(batch, err, ended);
         }
@@ -304,10 +370,45 @@ export class DynamicBatcher {
     );
   }
 
-  private failBatch(batch: readonly Work[], err: unknown, ended: (err: unknown) => void): void {
+  /**
+   * A batch's run begins: it is first in its instance (the one before it ended). Its requests
+   * can no longer be dropped; it counts as a run from here, and the observer is told.
+   */
+  private begin(batch: Batch): void {
+    const startedNs = process.hrtime.bigint();
+    batch.startedNs = startedNs;
+    for (const [w, onAbort] of batch.onAbort) w.signal.removeEventListener('abort', onAbort);
+    batch.onAbort.clear();
+    if (batch.skip.signal.aborted) return; // every request was dropped: the instance skips it
+    const live = batch.works.filter((w) => !batch.dropped.has(w));
+    for (const w of live) this.counts.queueNs += startedNs - w.enqueuedNs;
+    this.counts.executions++;
+    this.counts.inferences += batch.rows;
+    this.counts.batchSizes[batch.rows] = (this.counts.batchSizes[batch.rows] ?? 0) + 1;
+    batch.ended = this.observer?.runStarting({
+      instance: this.instanceOf.get(batch.runner) ?? 0,
+      rows: batch.rows,
+      requests: live.map((w) => ({ waitedMs: Number(startedNs - w.enqueuedNs) / 1e6, trace: w.trace })),
+    });
+  }
+
+  /** A request's signal fired while its batch waited in the instance: answer it now. */
+  private dropHanded(batch: Batch, w: Work): void {
+    if (batch.startedNs !== undefined || batch.dropped.has(w)) return;
+    batch.dropped.add(w);
+    batch.onAbort.delete(w);
+    this.counts.fail++;
+    w.reject(w.signal.reason);
+    if (batch.dropped.size === batch.works.length) batch.skip.abort(w.signal.reason);
+  }
+
+  private failBatch(batch: Batch, err: unknown, ended: (err: unknown) => void): void {
     ended(err);
-    this.counts.fail += batch.length;
-    for (const w of batch) w.reject(err);
+    for (const w of batch.works) {
+      if (batch.dropped.has(w)) continue;
+      this.counts.fail++;
+      w.reject(err);
+    }
   }
 
   private refuse(reason: unknown): Promise<never> {
@@ -329,10 +430,11 @@ export class DynamicBatcher {
  * and the outputs asked for. Rows: the first dimension, when every input has the same one;
  * a request whose inputs disagree on it (or that has a scalar input) gets a key of its own.
  */
-function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number } {
+function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number; bytes: number } {
   const tensors = Object.entries(feeds);
+  const bytes = tensors.reduce((sum, [, t]) => sum + (Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength), 0);
   const rows = tensors[0]?.[1].dims[0];
-  if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: `alone:${Math.random()}`, rows: 1 };
+  if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: `alone:${Math.random()}`, rows: 1, bytes };
   const parts = tensors.map(([name, t]) => `${name}:${t.type}[${t.dims.slice(1).join(',')}]`);
-  return { key: `${parts.join(';')}->${outputNames.join(',')}`, rows };
+  return { key: `${parts.join(';')}->${outputNames.join(',')}`, rows, bytes };
 }

@@ -4,6 +4,8 @@ export interface BatchCandidate {
   readonly key: string;
   /** Rows along the batch (first) dimension. */
   readonly rows: number;
+  /** Bytes of its input tensors' elements. */
+  readonly bytes: number;
 }
 
 export interface BatchLimits {
@@ -11,11 +13,17 @@ export interface BatchLimits {
   readonly maxBatchSize: number;
   /** Row counts to aim for: a batch is trimmed to the largest one it reaches. */
   readonly preferredBatchSizes: readonly number[];
+  /**
+   * Most input bytes in one run; 0 or absent: no limit. A run's length grows with its inputs, and
+   * a long run makes every request that arrives meanwhile wait for all of it (see
+   * docs/benchmarks.md); the first request of a batch always runs, however large.
+   */
+  readonly maxBatchBytes?: number;
 }
 
 /**
  * Picks the requests for the next run: the first waiting one, then, in order, every later one
- * with the same key that still fits within maxBatchSize. With preferred sizes, the batch is
+ * with the same key that still fits within maxBatchSize and maxBatchBytes. With preferred sizes, the batch is
  * trimmed from its end to the largest preferred size it can reach exactly. Returns indices
  * into `waiting`, ascending; empty when nothing waits. A request larger than maxBatchSize runs
  * alone.
@@ -24,13 +32,16 @@ export function formBatch(waiting: readonly BatchCandidate[], limits: BatchLimit
   const head = waiting[0];
   if (head === undefined) return [];
   if (limits.maxBatchSize <= 1 || head.rows >= limits.maxBatchSize) return [0];
+  const maxBytes = limits.maxBatchBytes !== undefined && limits.maxBatchBytes > 0 ? limits.maxBatchBytes : Infinity;
   const picked = [0];
   let rows = head.rows;
-  for (let i = 1; i < waiting.length && rows < limits.maxBatchSize; i++) {
+  let bytes = head.bytes;
+  for (let i = 1; i < waiting.length && rows < limits.maxBatchSize && bytes < maxBytes; i++) {
     const w = waiting[i]!;
-    if (w.key !== head.key || rows + w.rows > limits.maxBatchSize) continue;
+    if (w.key !== head.key || rows + w.rows > limits.maxBatchSize || bytes + w.bytes > maxBytes) continue;
     picked.push(i);
     rows += w.rows;
+    bytes += w.bytes;
   }
   const target = Math.max(0, ...limits.preferredBatchSizes.filter((p) => p <= rows));
   if (target > 0 && target < rows) {

@@ -210,6 +210,25 @@ describe('DynamicBatcher batching', () => {
     expect(batcher.stats()).to.deep.include({ executions: 2, inferences: 4, success: 4, batchSizes: { 1: 1, 3: 1 } });
   });
 
+  it('ends a batch at maxBatchBytes of input and runs the rest next', async () => {
+    const runner = new DoublingRunner();
+    // Rows of two float32 values are 8 bytes: 16 bytes hold two of them.
+    const batcher = new DynamicBatcher([runner], batched({ maxBatchBytes: 16 }));
+    const busy = batcher.submit(row(0, 0), ['y'], never);
+    const rest = [row(1, 1), row(2, 2), row(3, 3)].map((f) => batcher.submit(f, ['y'], never));
+    runner.finishOne();
+    await busy;
+    await tick();
+    expect(runner.runs[1]).to.deep.equal([1, 1, 2, 2]);
+    runner.finishOne();
+    await tick();
+    await tick();
+    expect(runner.runs[2]).to.deep.equal([3, 3]);
+    runner.finishOne();
+    await Promise.all(rest);
+    expect(batcher.stats().batchSizes).to.deep.equal({ 1: 2, 2: 1 });
+  });
+
   it('never puts requests of different shapes in one run', async () => {
     const runner = new DoublingRunner();
     const batcher = new DynamicBatcher([runner], batched());
@@ -258,5 +277,133 @@ describe('DynamicBatcher batching', () => {
     const results = await Promise.allSettled([row(1), row(2)].map((f) => batcher.submit(f, ['y'], never)));
     expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
     expect(batcher.stats().fail).to.equal(2);
+  });
+});
+
+/**
+ * An instance as the batcher sees one with a pipeline: it takes batches while one runs and
+ * begins each when the one before it ends, skipping it when its signal fired before then.
+ */
+class PipelinedRunner implements Runner {
+  /** Rows (x values) of every batch handed over, and of every batch that began. */
+  readonly handed: number[][] = [];
+  readonly begun: number[][] = [];
+  private readonly queue: { x: number[]; signal: AbortSignal | undefined; resolve: (o: Record<string, HostTensor>) => void; reject: (e: unknown) => void; y: HostTensor }[] = [];
+
+  run(feeds: Record<string, HostTensor>, _outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+    const x = feeds['x']!;
+    const values = Array.from(x.data as Float32Array);
+    this.handed.push(values);
+    const y: HostTensor = { type: 'float32', dims: x.dims, data: (x.data as Float32Array).map((v) => v * 2) };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ x: values, signal, resolve, reject, y });
+      if (this.queue.length === 1) this.beginNext();
+    });
+  }
+
+  /** Ends the run in progress and begins the next batch that was not dropped. */
+  finishOne(): void {
+    const done = this.queue.shift()!;
+    done.resolve({ y: done.y });
+    this.beginNext();
+  }
+
+  private beginNext(): void {
+    while (this.queue[0]?.signal?.aborted === true) {
+      const skipped = this.queue.shift()!;
+      skipped.reject(skipped.signal!.reason);
+    }
+    if (this.queue[0] !== undefined) this.begun.push(this.queue[0].x);
+  }
+}
+
+describe('DynamicBatcher pipeline', () => {
+  const piped = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({ maxQueueSize: 100, label: 'm', maxBatchSize: 2, preferredBatchSizes: [], maxQueueDelayUs: 0, pipeline: true, ...extra });
+  const never = new AbortController().signal;
+  const tooLate = (): InferdError => new InferdError('DEADLINE_EXCEEDED', 'the deadline passed before the model ran the request');
+
+  it('hands a busy instance its next batch only when that batch is full', async () => {
+    const runner = new PipelinedRunner();
+    const batcher = new DynamicBatcher([runner], piped());
+    const a = batcher.submit(row(1), ['y'], never);
+    const b = batcher.submit(row(2), ['y'], never);
+    expect(runner.handed).to.deep.equal([[1]]);
+    const c = batcher.submit(row(3), ['y'], never);
+    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(batcher.depth).to.equal(0);
+    const d = batcher.submit(row(4), ['y'], never);
+    expect(batcher.depth).to.equal(1);
+    runner.finishOne();
+    await a;
+    await tick();
+    expect(runner.begun).to.deep.equal([[1], [2, 3]]);
+    expect(runner.handed).to.deep.equal([[1], [2, 3]]); // [4] is not full: it waits for a free instance
+    runner.finishOne();
+    await Promise.all([b, c]);
+    await tick();
+    expect(runner.handed.at(-1)).to.deep.equal([4]);
+    runner.finishOne();
+    expect(Array.from((await d)['y']!.data as Float32Array)).to.deep.equal([8]);
+    expect(batcher.stats()).to.deep.include({ executions: 3, inferences: 4, success: 4, fail: 0 });
+  });
+
+  it('answers DEADLINE_EXCEEDED, never running it, a request whose deadline passes while queued behind a pipelined batch', async () => {
+    const runner = new PipelinedRunner();
+    const batcher = new DynamicBatcher([runner], piped());
+    const running = batcher.submit(row(1), ['y'], never);
+    const pipelined = [row(2), row(3)].map((f) => batcher.submit(f, ['y'], never));
+    const deadline = new AbortController();
+    const late = batcher.submit(row(9), ['y'], deadline.signal).catch((e: unknown) => e);
+    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(batcher.depth).to.equal(1);
+    deadline.abort(tooLate());
+    expect(((await late) as InferdError).code).to.equal('DEADLINE_EXCEEDED');
+    expect(batcher.depth).to.equal(0);
+    runner.finishOne();
+    await running;
+    runner.finishOne();
+    await Promise.all(pipelined);
+    await tick();
+    expect(runner.begun).to.deep.equal([[1], [2, 3]]);
+    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(batcher.stats()).to.deep.include({ success: 3, fail: 1, executions: 2 });
+  });
+
+  it('answers at once a request dropped from a pipelined batch that has not begun, and skips a batch whose requests are all dropped', async () => {
+    const runner = new PipelinedRunner();
+    const batcher = new DynamicBatcher([runner], piped());
+    const running = batcher.submit(row(1), ['y'], never);
+    const first = new AbortController();
+    const second = new AbortController();
+    const p2 = batcher.submit(row(2), ['y'], first.signal).catch((e: unknown) => e);
+    const p3 = batcher.submit(row(3), ['y'], second.signal).catch((e: unknown) => e);
+    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    first.abort(tooLate());
+    expect(((await p2) as InferdError).code).to.equal('DEADLINE_EXCEEDED');
+    second.abort(new InferdError('CANCELLED', 'the client cancelled the call'));
+    expect(((await p3) as InferdError).code).to.equal('CANCELLED');
+    runner.finishOne();
+    await running;
+    await tick();
+    await tick();
+    expect(runner.begun).to.deep.equal([[1]]);
+    expect(batcher.inFlight).to.equal(0);
+    expect(batcher.stats()).to.deep.include({ success: 1, fail: 2, executions: 1, inferences: 1 });
+    await batcher.whenIdle();
+  });
+
+  it('keeps a request whose signal fires after its pipelined batch began: it runs, and its answer is its own', async () => {
+    const runner = new PipelinedRunner();
+    const batcher = new DynamicBatcher([runner], piped());
+    const running = batcher.submit(row(1), ['y'], never);
+    const controller = new AbortController();
+    const p2 = batcher.submit(row(2), ['y'], controller.signal);
+    const p3 = batcher.submit(row(3), ['y'], never);
+    runner.finishOne();
+    await running;
+    controller.abort(tooLate());
+    runner.finishOne();
+    const [a2, a3] = await Promise.all([p2, p3]);
+    expect([Array.from(a2['y']!.data as Float32Array), Array.from(a3['y']!.data as Float32Array)]).to.deep.equal([[4], [6]]);
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { formBatch, type BatchCandidate } from '../../src/scheduler/form-batch';
 
-const c = (rows: number, key = 'a'): BatchCandidate => ({ key, rows });
+const c = (rows: number, key = 'a', bytes = 4 * rows): BatchCandidate => ({ key, rows, bytes });
 
 describe('formBatch', () => {
   const limits = { maxBatchSize: 8, preferredBatchSizes: [] as number[] };
@@ -24,6 +24,17 @@ describe('formBatch', () => {
 
   it('runs a request larger than the limit alone', () => {
     expect(formBatch([c(20), c(1)], limits)).to.deep.equal([0]);
+  });
+
+  it('stops a batch at the most input bytes a run may hold, skipping a request that would pass it', () => {
+    const bytes = { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 1000 };
+    expect(formBatch([c(1, 'a', 400), c(1, 'a', 400), c(1, 'a', 400), c(1, 'a', 200)], bytes)).to.deep.equal([0, 1, 3]);
+    expect(formBatch([c(1, 'a', 400), c(1, 'a', 400), c(1, 'a', 200), c(1, 'a', 1)], bytes)).to.deep.equal([0, 1, 2]);
+  });
+
+  it('runs a request larger than the byte limit alone, and takes no byte limit from 0', () => {
+    expect(formBatch([c(1, 'a', 5000), c(1, 'a', 1)], { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 1000 })).to.deep.equal([0]);
+    expect(formBatch([c(1, 'a', 5000), c(1, 'a', 5000)], { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 0 })).to.deep.equal([0, 1]);
   });
 
   it('trims a batch to the largest preferred size it reaches', () => {

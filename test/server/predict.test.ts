@@ -224,9 +224,12 @@ describe('Predict', function () {
 
     it('answers RESOURCE_EXHAUSTED when the model queue is full, and DEADLINE_EXCEEDED for work whose deadline passed while queued', async () => {
       const running = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
-      // Wait until the first request has reached the worker, so the next ones queue behind it.
+      // Wait until the first request has reached the worker and a second is handed to it to run
+      // next (the instance's pipeline), so the next ones queue behind them.
       const model = (small.server as unknown as { repository: { resolve(n: string, v: string): { queue: { inFlight: number; depth: number } } } }).repository.resolve('slow', '');
       await until(() => model.queue.inFlight === 1, 'the first request running');
+      const next = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
+      await until(() => model.queue.inFlight === 2, 'the second request handed to the instance');
       const expiring = rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }, { deadlineMs: 100 }));
       const queued = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
       await until(() => model.queue.depth === 2, 'two requests queued');
@@ -236,8 +239,9 @@ describe('Predict', function () {
       expect((await expiring).code).to.equal(status.DEADLINE_EXCEEDED);
       // Dropped from the queue without running: only the other queued request is left.
       await until(() => model.queue.depth === 1, 'the expired request dropped');
-      expect(model.queue.inFlight).to.equal(1);
+      expect(model.queue.inFlight).to.equal(2);
       await running;
+      await next;
       await queued;
     });
   });
