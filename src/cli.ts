@@ -55,7 +55,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${require('../../package.json').version}\n`);
     return 0;
   }
-  if (command === 'bench') return benchCommand(rest);
+  if (command === 'bench') return benchCommand(rest, { INFERD_TOKEN: process.env['INFERD_TOKEN'] });
   if (command === 'batch') return batchCommand(rest, { INFERD_TOKEN: process.env['INFERD_TOKEN'] });
   if (command !== 'serve') {
     process.stderr.write(`inferd: unknown command "${command}"\n\n${USAGE}`);

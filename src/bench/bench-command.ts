@@ -7,6 +7,7 @@ import { ModelServiceClient, type GetModelMetadataResponse } from '../../generat
 import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { elementType, elementTypeOfWire } from '../tensor/element-types';
+import { clientChannel } from '../transport/grpc/client-channel';
 import type { HostTensor } from '../tensor/tensor-types';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from './load-generator';
 import { runtimeBaseline } from './runtime-baseline';
@@ -35,8 +36,14 @@ Options:
                             the same bytes), runtime (ONNX Runtime run() in this process, one
                             session, needs --models); comma-separated (default none)
   --serve-arg ARG           passed to "inferd serve" (repeatable), e.g. --serve-arg=--instances=2
+  --tls-ca FILE             with --server: connect over TLS, trusting this PEM CA bundle
+  --tls-cert FILE           with --server: client certificate (PEM) for mutual TLS, with --tls-key
+  --tls-key FILE            its private key
   --json                    print one JSON document instead of a table
   --help                    this text
+
+With --server and a server that checks tokens, the token (scope "predict" and "models:read")
+is read from the INFERD_TOKEN environment variable. The echo baseline is always plaintext.
 `;
 
 /** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
@@ -78,7 +85,7 @@ function table(title: string, levels: readonly LevelResult[]): string {
 }
 
 /** Runs `inferd bench`; resolves with the exit code. */
-export async function benchCommand(argv: readonly string[]): Promise<number> {
+export async function benchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -88,6 +95,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
         rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+        'tls-ca': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       },
       strict: true,
     }));
@@ -114,6 +122,11 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
   for (const b of baselines) if (!['echo', 'runtime'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime)`);
   if (baselines.includes('runtime') && values.models === undefined) problems.push('--baseline runtime needs --models (it loads the model file itself)');
+  if (values.server === undefined && values['tls-ca'] !== undefined) problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
+  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
+  const token = values.server === undefined || env.INFERD_TOKEN === '' ? undefined : env.INFERD_TOKEN;
+  if (token !== undefined && !/^[!-~]+$/.test(token)) problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
   if (problems.length > 0) {
     process.stderr.write(`inferd bench: ${problems.join('\n  ')}\n`);
     return 2;
@@ -129,7 +142,10 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       server = await spawnServe(values.models, values['serve-arg']);
       address = `127.0.0.1:${server.port}`;
     }
-    const metaClient = new ModelServiceClient(address!, credentials.createInsecure());
+    // The server under test may use TLS and tokens; the echo baseline never does.
+    const secured = clientChannel({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'], token });
+    const plain = { credentials: credentials.createInsecure(), options: {} };
+    const metaClient = new ModelServiceClient(address!, secured.credentials, secured.options);
     const meta = await new Promise<GetModelMetadataResponse>((resolve, reject) => metaClient.getModelMetadata({ modelName: model, modelVersion: '' }, new Metadata(), (err, r) => (err ? reject(err) : resolve(r))));
     metaClient.close();
     const given = values.shape?.split(',').map(Number);
@@ -140,8 +156,8 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({ concurrency, durationMs: ms, rowsPerRequest, encode, isError });
     const clientOptions = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
 
-    const measure = async (addr: string, isError: LoadOptions['isError']): Promise<LevelResult[]> => {
-      const client = new Client(addr, credentials.createInsecure(), clientOptions);
+    const measure = async (addr: string, channel: typeof secured, isError: LoadOptions['isError']): Promise<LevelResult[]> => {
+      const client = new Client(addr, channel.credentials, { ...clientOptions, ...channel.options });
       const target: RawTarget = { client, unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream' };
       const load = mode === 'unary' ? unaryLoad : streamLoad;
       const results: LevelResult[] = [];
@@ -161,7 +177,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };
-    const inferd = await measure(address!, mode === 'stream' ? streamError : () => undefined);
+    const inferd = await measure(address!, secured, mode === 'stream' ? streamError : () => undefined);
     report['inferd'] = inferd;
     if (!values.json) process.stdout.write(`${table(`inferd ${mode} on ${model} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, inferd)}\n`);
 
@@ -169,7 +185,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       await stopProcess(server?.child); // the echo runs alone, as inferd did
       server = undefined;
       echo = await spawnWithPort([path.join(__dirname, 'echo-server.js')], (r) => r['port'] as number | undefined);
-      const echoed = await measure(`127.0.0.1:${echo.port}`, () => undefined);
+      const echoed = await measure(`127.0.0.1:${echo.port}`, plain, () => undefined);
       report['echo'] = echoed;
       report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
       if (!values.json) {
