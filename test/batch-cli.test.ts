@@ -1,37 +1,22 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tinyMlpModel, tinyMlpReference } from '../src/example-models/example-models';
-import { PACKAGE_ROOT } from '../src/package-root';
 import { issue, makeAuthority } from './support/certs';
+import { runInferd, type Run } from './support/run-inferd';
 import { writeFiles } from './support/secure-clients';
 import { removeFolder, startServer, writeRepository, type TestServer } from './support/test-server';
 
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs `inferd ...args` in `cwd` to its end, with no INFERD_* variables set (stderr is a pipe, not a terminal). */
 function inferd(cwd: string, ...args: string[]): Promise<Run> {
-  return inferdWith({}, cwd, ...args);
+  return runInferd(args, { cwd });
 }
 
 /** The same, with these variables added. */
-function inferdWith(extra: Record<string, string>, cwd: string, ...args: string[]): Promise<Run> {
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_'))), ...extra };
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') reject(err);
-      else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
-    });
-  });
+function inferdWith(env: Record<string, string>, cwd: string, ...args: string[]): Promise<Run> {
+  return runInferd(args, { cwd, env });
 }
 
 const mlpRow = (i: number): number[] => [i, 1 - i, 2 * i, 3];

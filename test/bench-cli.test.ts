@@ -1,30 +1,14 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import * as path from 'node:path';
 import { simpleModel } from '../src/example-models/example-models';
-import { PACKAGE_ROOT } from '../src/package-root';
 import { issue, makeAuthority } from './support/certs';
+import { runInferd, type Run } from './support/run-inferd';
 import { writeFiles } from './support/secure-clients';
 import { removeFolder, startServer, writeRepository, type TestServer } from './support/test-server';
 
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `inferd bench ...args` to its end with no INFERD_* variables but `extra`. */
-function bench(extra: Record<string, string>, ...args: string[]): Promise<Run> {
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_'))), ...extra };
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, 'bench', ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') reject(err);
-      else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
-    });
-  });
+/** Runs `inferd bench ...args` to its end with no INFERD_* variables but `env`. */
+function bench(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return runInferd(['bench', ...args], { env, timeoutMs: 60_000 });
 }
 
 interface Level {

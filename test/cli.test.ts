@@ -1,28 +1,14 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { SERVE_OPTIONS } from '../src/config';
 import { PACKAGE_ROOT } from '../src/package-root';
-
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { runInferd, type Run } from './support/run-inferd';
 
 /** Runs `inferd ...args` to its end, with no INFERD_* variables set, so only the arguments count. */
 function inferd(...args: string[]): Promise<Run> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_')));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { env, timeout: 15_000 }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') reject(err);
-      else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
-    });
-  });
+  return runInferd(args, { timeoutMs: 15_000 });
 }
 
 describe('inferd command line', () => {

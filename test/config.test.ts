@@ -2,17 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, parseServeConfig } from '../src/config';
-
-function problems(f: () => unknown): readonly string[] {
-  try {
-    f();
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { parseServeConfig } from '../src/config';
+import { configProblems as problems } from './support/config-problems';
 
 describe('parseServeConfig', () => {
   it('has defaults that serve the bundled repository on 127.0.0.1:8001', () => {

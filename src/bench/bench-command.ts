@@ -7,7 +7,7 @@ import { ModelServiceClient, type GetModelMetadataResponse } from '../../generat
 import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { elementType, elementTypeOfWire } from '../tensor/element-types';
-import { clientChannel } from '../transport/grpc/client-channel';
+import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientChannel, readClientSecurity } from '../transport/grpc/client-channel';
 import type { HostTensor } from '../tensor/tensor-types';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from './load-generator';
 import { runtimeBaseline } from './runtime-baseline';
@@ -36,10 +36,7 @@ Options:
                             the same bytes), runtime (ONNX Runtime run() in this process, one
                             session, needs --models); comma-separated (default none)
   --serve-arg ARG           passed to "inferd serve" (repeatable), e.g. --serve-arg=--instances=2
-  --tls-ca FILE             with --server: connect over TLS, trusting this PEM CA bundle
-  --tls-cert FILE           with --server: client certificate (PEM) for mutual TLS, with --tls-key
-  --tls-key FILE            its private key
-  --json                    print one JSON document instead of a table
+${CLIENT_SECURITY_USAGE}  --json                    print one JSON document instead of a table
   --help                    this text
 
 With --server and a server that checks tokens, the token (scope "predict" and "models:read")
@@ -95,7 +92,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
         rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-        'tls-ca': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+        ...CLIENT_SECURITY_OPTIONS,
       },
       strict: true,
     }));
@@ -122,11 +119,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
   for (const b of baselines) if (!['echo', 'runtime'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime)`);
   if (baselines.includes('runtime') && values.models === undefined) problems.push('--baseline runtime needs --models (it loads the model file itself)');
-  if (values.server === undefined && values['tls-ca'] !== undefined) problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
-  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
-  const token = values.server === undefined || env.INFERD_TOKEN === '' ? undefined : env.INFERD_TOKEN;
-  if (token !== undefined && !/^[!-~]+$/.test(token)) problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
+  const security = readClientSecurity(values, values.server, env.INFERD_TOKEN, problems);
   if (problems.length > 0) {
     process.stderr.write(`inferd bench: ${problems.join('\n  ')}\n`);
     return 2;
@@ -143,7 +136,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       address = `127.0.0.1:${server.port}`;
     }
     // The server under test may use TLS and tokens; the echo baseline never does.
-    const secured = clientChannel({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'], token });
+    const secured = clientChannel(security);
     const plain = { credentials: credentials.createInsecure(), options: {} };
     const metaClient = new ModelServiceClient(address!, secured.credentials, secured.options);
     const meta = await new Promise<GetModelMetadataResponse>((resolve, reject) => metaClient.getModelMetadata({ modelName: model, modelVersion: '' }, new Metadata(), (err, r) => (err ? reject(err) : resolve(r))));

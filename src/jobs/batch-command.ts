@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { Inference } from '../inference';
 import { ModelRepository } from '../repository/model-repository';
-import type { ClientSecurity } from '../transport/grpc/client-channel';
+import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, readClientSecurity, type ClientSecurity } from '../transport/grpc/client-channel';
 import { JobClient, type RemoteJob } from '../transport/grpc/job-client';
 import { BATCH_SIZE } from './batch-size';
 import { isFinished, type Job } from './job';
@@ -38,10 +38,7 @@ Options:
   --output PATH             the output (required)
   --models DIR              model repository to load the model from (default models)
   --server HOST:PORT        submit to a running server instead, and follow the job
-  --tls-ca FILE             with --server: connect over TLS, trusting this PEM CA bundle
-  --tls-cert FILE           with --server: client certificate (PEM) for mutual TLS, with --tls-key
-  --tls-key FILE            its private key
-  --batch-size N            records per model run (default ${BATCH_SIZE.default}, at most ${BATCH_SIZE.max})
+${CLIENT_SECURITY_USAGE}  --batch-size N            records per model run (default ${BATCH_SIZE.default}, at most ${BATCH_SIZE.max})
   --input-columns A,B,...   CSV input: the columns that form the input (default: all but "key")
   --output-names A,B,...    the outputs to write (default: all)
   --data-dir DIR            standalone: folder of the job store that makes resuming possible
@@ -91,9 +88,7 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
         output: { type: 'string' },
         models: { type: 'string' },
         server: { type: 'string' },
-        'tls-ca': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
+        ...CLIENT_SECURITY_OPTIONS,
         'batch-size': { type: 'string' },
         'input-columns': { type: 'string' },
         'output-names': { type: 'string' },
@@ -111,11 +106,7 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
   for (const required of ['model', 'input', 'output'] as const) if (values[required] === undefined || values[required] === '') problems.push(`--${required} is required`);
   if (values.server !== undefined && values.models !== undefined) problems.push('--models and --server exclude each other: the server loads its own models');
   if (values.server !== undefined && !/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(values.server)) problems.push(`--server: expected HOST:PORT, got "${values.server}"`);
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
-  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
-  if (values.server === undefined && values['tls-ca'] !== undefined) problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
-  // Never echoed: a stray newline (a token read from a file) is the usual culprit.
-  if (values.server !== undefined && token !== undefined && !/^[!-~]+$/.test(token)) problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
+  const security = readClientSecurity(values, values.server, token, problems);
   const whole = (flag: string, text: string | undefined, min: number, max: number, fallback: number): number => {
     if (text === undefined) return fallback;
     const n = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -138,7 +129,7 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
     },
     models: values.models ?? 'models',
     server: values.server,
-    security: { caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'], token },
+    security,
     dataDir: values['data-dir'] ?? 'data',
     intraOpThreads,
     quiet: values.quiet ?? false,
@@ -151,7 +142,7 @@ export async function batchCommand(argv: readonly string[], env: { readonly INFE
     process.stdout.write(BATCH_USAGE);
     return 0;
   }
-  const args = readArgs(argv, env.INFERD_TOKEN === '' ? undefined : env.INFERD_TOKEN);
+  const args = readArgs(argv, env.INFERD_TOKEN);
   if (Array.isArray(args)) {
     process.stderr.write(`inferd batch: ${args.join('\n  ')}\n\nRun "inferd batch --help" for the options.\n`);
     return 2;

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import pino from 'pino';
-import { ConfigError, parseServeConfig } from '../../src/config';
+import { parseServeConfig } from '../../src/config';
 import { CronSchedules, type Schedule } from '../../src/jobs/cron-schedules';
 import { ProgressReporter } from '../../src/jobs/progress-reporter';
+import { configProblems as problems } from '../support/config-problems';
 import { FakeWallClock } from '../support/fake-wall-clock';
 import { removeFolder } from '../support/test-server';
 
@@ -85,16 +86,6 @@ describe('job configuration', () => {
   });
 
   after(() => removeFolder(dir));
-
-  const problems = (f: () => unknown): readonly string[] => {
-    try {
-      f();
-    } catch (err) {
-      expect(err).to.be.instanceOf(ConfigError);
-      return (err as ConfigError).problems;
-    }
-    throw new Error('expected a ConfigError');
-  };
 
   it('defaults: jobs in ./data for a week, one batch job at a time, no callbacks', () => {
     expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ dataDir: 'data', jobRetentionHours: 168, maxBatchJobs: 1, webhookAllow: [], webhookSecret: '', schedules: [] });

@@ -62,8 +62,10 @@ export function authInterceptor(auth: Authenticator, options: AuthInterceptorOpt
         if (denied || principal === undefined) return;
         try {
           // A stream outlives changes: a revoked token or an expired JWT stops at its next message.
-          principal = auth.recheck(principal);
-          auth.authorize(principal, access!, method.path.slice(1));
+          const current = auth.recheck(principal);
+          // The same principal is the one authorised at the start: only a reloaded one is checked again.
+          if (current !== principal) auth.authorize(current, access!, method.path.slice(1));
+          principal = current;
           auth.admit(principal);
         } catch (err) {
           return deny(err);
