@@ -5,6 +5,7 @@ import { CronSchedules, type Schedule } from './jobs/cron-schedules';
 import { BATCH_SIZE } from './jobs/batch-size';
 import { parseOutputUri } from './jobs/parse-output-uri';
 import { MAX_PING_STRIKES } from './security/ping-strikes';
+import type { Placement } from './repository/model-config';
 
 /** Everything `inferd serve` is configured by, validated and frozen. */
 export interface ServeConfig {
@@ -19,6 +20,7 @@ export interface ServeConfig {
   readonly http2WindowBytes: number;
   readonly maxQueueSize: number;
   readonly instances: number;
+  readonly placement: Placement;
   readonly intraOpThreads: number;
   readonly drainTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -89,6 +91,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'http2WindowBytes', flag: 'http2-window-bytes', env: 'INFERD_HTTP2_WINDOW_BYTES', kind: 'int', min: 65535, max: 2 ** 31 - 1, defaultValue: 4 * MIB, help: 'HTTP/2 receive window per connection and per stream; larger lets big tensors arrive without waiting on round trips' },
   { key: 'maxQueueSize', flag: 'max-queue-size', env: 'INFERD_MAX_QUEUE_SIZE', kind: 'int', min: 1, max: 10_000_000, defaultValue: 4096, help: 'requests that may wait per model version; past it, RESOURCE_EXHAUSTED' },
   { key: 'instances', flag: 'instances', env: 'INFERD_INSTANCES', kind: 'int', min: 1, max: 256, defaultValue: 1, help: 'sessions per model version, each on a worker thread of its own, where its config file does not say' },
+  { key: 'placement', flag: 'placement', env: 'INFERD_PLACEMENT', kind: 'choice', choices: ['auto', 'worker'], defaultValue: 'auto', help: 'where runs go, where a model\'s config file does not say: auto runs the small requests of a model timed at load under 0.2 ms a run on the main thread and the rest on its worker threads; worker: always on worker threads' },
   { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'INFERD_INTRA_OP_THREADS', kind: 'int', min: 1, max: 1024, defaultValue: 1, help: `ONNX Runtime threads per session, where its config file does not say (this machine has ${availableParallelism()} cores)` },
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'INFERD_DRAIN_TIMEOUT_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 30_000, help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off' },
   { key: 'dataDir', flag: 'data-dir', env: 'INFERD_DATA_DIR', kind: 'string', defaultValue: 'data', help: 'job store (jobs.sqlite) and batch files: input_uri and output_uri resolve inside it (created if missing)' },

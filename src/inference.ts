@@ -54,7 +54,7 @@ export class Inference {
    * `options.priority: 'background'` lets every real-time request go first.
    */
   run(model: ModelVersion, feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
-    return model.queue.submit(feeds, outputNames, signal, options);
+    return model.submit(feeds, outputNames, signal, options);
   }
 
   /**

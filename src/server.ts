@@ -63,6 +63,7 @@ export class InferdServer {
       root: config.models,
       defaults: {
         instances: config.instances,
+        placement: config.placement,
         maxQueueSize: config.maxQueueSize,
         session: { intraOpThreads: config.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' },
       },

@@ -8,6 +8,7 @@ describe('parseModelConfig', () => {
       {
         version_policy: { specific: [1, 3] },
         instances: 2,
+        placement: 'worker',
         session: { intra_op_threads: 2, inter_op_threads: 1, graph_optimization_level: 'basic', execution_mode: 'parallel' },
         max_batch_size: 8,
         dynamic_batching: { max_queue_delay_us: 500, preferred_batch_sizes: [4, 8], max_queue_size: 64 },
@@ -20,6 +21,7 @@ describe('parseModelConfig', () => {
       file: 'm/config.yaml',
       versionPolicy: { specific: ['1', '3'] },
       instances: 2,
+      placement: 'worker',
       session: { intraOpThreads: 2, interOpThreads: 1, graphOptimizationLevel: 'basic', executionMode: 'parallel' },
       maxBatchSize: 8,
       dynamicBatching: { maxQueueDelayUs: 500, preferredBatchSizes: [4, 8], maxQueueSize: 64 },
@@ -36,6 +38,7 @@ describe('parseModelConfig', () => {
     ['a negative preferred batch size', { dynamic_batching: { preferred_batch_sizes: [4, -1] } }, 'm/config.yaml: dynamic_batching.preferred_batch_sizes[1]: expected a whole number from 1 to 1048576, got -1'],
     ['warm-up values that do not fill the shape', { warmup: [{ inputs: { x: { shape: [2, 2], values: [1, 2, 3] } } }] }, 'm/config.yaml: warmup[0].inputs.x.values: shape [2,2] needs 4 values, got 3'],
     ['a warm-up input with two fills', { warmup: [{ inputs: { x: { shape: [1], zero: true, random: true } } }] }, 'm/config.yaml: warmup[0].inputs.x: expected exactly one of zero, random, values, got zero, random'],
+    ['an unknown placement', { placement: 'main' }, 'm/config.yaml: placement: expected one of auto, worker, got "main"'],
     ['an override without dims', { inputs: [{ name: 'x' }] }, 'm/config.yaml: inputs[0].dims: expected a list, got undefined'],
   ];
   for (const [what, doc, message] of bad) {

@@ -184,7 +184,7 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
   const log: Logger = pino({ level: 'error', base: { service: 'inferd-batch' } }, pino.destination(2));
   const repository = await ModelRepository.create({
     root: args.models,
-    defaults: { instances: 1, maxQueueSize: 4096, session: { intraOpThreads: args.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } },
+    defaults: { instances: 1, placement: 'auto', maxQueueSize: 4096, session: { intraOpThreads: args.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } },
     control: 'explicit',
     pollMs: 0,
     log,

@@ -38,12 +38,20 @@ export interface TensorOverride {
   readonly dims: readonly number[];
 }
 
+/**
+ * Where a model's runs go. auto: short requests of a model measured at load to run in at most
+ * MAIN_THREAD_MAX_RUN_US run on the main thread, the rest on the worker instances; worker: every
+ * run on a worker instance.
+ */
+export type Placement = 'auto' | 'worker';
+
 /** A model's config file as written (every field optional), after validation. */
 export interface ModelConfigFile {
   /** The file it came from; undefined when the model has none. */
   readonly file?: string;
   readonly versionPolicy?: VersionPolicy;
   readonly instances?: number;
+  readonly placement?: Placement;
   readonly session?: SessionConfig;
   readonly maxBatchSize?: number;
   readonly dynamicBatching?: DynamicBatchingConfig;
@@ -86,11 +94,12 @@ export async function readModelConfig(modelDir: string): Promise<ModelConfigFile
 /** Validates a parsed config document; throws ModelConfigError naming `file`, the field and the reason. */
 export function parseModelConfig(raw: unknown, file: string): ModelConfigFile {
   const r = new Reader(file);
-  const doc = r.object(raw, '', ['version_policy', 'instances', 'session', 'max_batch_size', 'dynamic_batching', 'warmup', 'inputs', 'outputs']);
+  const doc = r.object(raw, '', ['version_policy', 'instances', 'placement', 'session', 'max_batch_size', 'dynamic_batching', 'warmup', 'inputs', 'outputs']);
   const config: ModelConfigFile = {
     file,
     versionPolicy: r.optional(doc, 'version_policy', (v, at) => versionPolicy(r, v, at)),
     instances: r.optional(doc, 'instances', (v, at) => r.int(v, at, 1, 256)),
+    placement: r.optional(doc, 'placement', (v, at) => r.oneOf(v, at, ['auto', 'worker'] as const)),
     session: r.optional(doc, 'session', (v, at) => {
       const s = r.object(v, at, ['intra_op_threads', 'inter_op_threads', 'graph_optimization_level', 'execution_mode']);
       return {

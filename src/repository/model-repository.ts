@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
-import { ModelConfigError, readModelConfig, type ModelConfigFile, type VersionPolicy, type WarmupRequest } from './model-config';
+import { ModelConfigError, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
 import type { BatcherObserver } from '../scheduler/dynamic-batcher';
-import { ModelVersion } from './model-version';
+import { ModelVersion, type MainThreadUse } from './model-version';
 import { scanModel, type VersionOnDisk } from './scan-repository';
 import { selectVersions } from './version-policy';
 
@@ -28,6 +28,9 @@ export interface EffectiveConfig {
   readonly file: string | undefined;
   readonly versionPolicy: VersionPolicy;
   readonly instances: number;
+  readonly placement: Placement;
+  /** What the version decided at load about the main thread (measured run, request bytes taken). */
+  readonly mainThread: MainThreadUse;
   readonly session: SessionOptions;
   readonly maxBatchSize: number;
   readonly dynamicBatching: { readonly maxQueueDelayUs: number; readonly preferredBatchSizes: readonly number[]; readonly maxQueueSize: number };
@@ -40,7 +43,7 @@ export interface ModelRepositoryOptions {
   /** The repository folder: `<root>/<model>/<version>/model.onnx`. */
   readonly root: string;
   /** Used where a model's config file says nothing. */
-  readonly defaults: { readonly instances: number; readonly session: SessionOptions; readonly maxQueueSize: number };
+  readonly defaults: { readonly instances: number; readonly placement: Placement; readonly session: SessionOptions; readonly maxQueueSize: number };
   /** watch: follow changes on disk; explicit: change only through load() and unload(). */
   readonly control: 'watch' | 'explicit';
   /** In watch mode, how often to rescan in case a file-system event was missed; 0: never. */
@@ -335,8 +338,10 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     const session: SessionOptions = { ...d.session, ...definedOnly(config.session ?? {}) };
     const maxQueueSize = config.dynamicBatching?.maxQueueSize ?? d.maxQueueSize;
     try {
+      const placement = config.placement ?? d.placement;
       const loaded = await ModelVersion.create(entry.name, v.version, v.modelPath, {
         instances,
+        placement,
         session,
         maxQueueSize,
         overrides: { file: config.file, inputs: config.inputs ?? [], outputs: config.outputs ?? [] },
@@ -363,6 +368,8 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         file: config.file,
         versionPolicy: policy,
         instances,
+        placement,
+        mainThread: loaded.mainThread,
         session,
         maxBatchSize: loaded.maxBatchSize,
         dynamicBatching: {
@@ -375,7 +382,8 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         outputs: loaded.outputs,
       };
       this.setState(entry, e, 'READY', '');
-      log.info({ model: entry.name, version: v.version, instances, loadMs: Math.round(performance.now() - started), reload: replacing !== undefined }, 'model version ready');
+      const main = loaded.mainThread;
+      log.info({ model: entry.name, version: v.version, instances, runUs: main.measuredRunUs === undefined ? undefined : Math.round(main.measuredRunUs), mainThreadMaxBytes: main.maxRequestBytes, loadMs: Math.round(performance.now() - started), reload: replacing !== undefined }, 'model version ready');
       if (replacing !== undefined) void replacing.close();
     } catch (err) {
       e.failedStamp = stamp;

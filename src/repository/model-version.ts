@@ -1,15 +1,19 @@
+import { promises as fs } from 'node:fs';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
+import { MainThreadSession } from '../runtime/main-thread-session';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
-import { DynamicBatcher, type BatcherObserver } from '../scheduler/dynamic-batcher';
+import { addStats, DynamicBatcher, feedBytes, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
-import type { TensorSpec } from '../tensor/tensor-types';
-import { ModelConfigError, type TensorOverride, type WarmupRequest } from './model-config';
+import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import { ModelConfigError, type Placement, type TensorOverride, type WarmupRequest } from './model-config';
 import { warmupFeeds } from './warmup-feeds';
 
 export interface ModelVersionOptions {
   /** Sessions to run side by side, each on a worker thread of its own. */
   readonly instances: number;
+  /** Whether short requests of a model measured to run in microseconds go to the main thread (see MAIN_THREAD_MAX_RUN_US). */
+  readonly placement: Placement;
   readonly session: SessionOptions;
   readonly maxQueueSize: number;
   /**
@@ -41,18 +45,56 @@ export const DEFAULT_MAX_BATCH_SIZE = 32;
 export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 
 /**
- * One loaded version of a model: its sessions and the queue in front of them. Its inputs and
+ * With placement auto, the longest run (µs, the fastest of PROBE_TIMING's timed runs in a worker,
+ * on MAIN_THREAD_PROBE_ROWS rows of zeros, from the call to the outputs in hand) of a model whose short requests run on the main
+ * thread. Handing a run to a worker and back costs about 0.25 ms of CPU per request
+ * (docs/benchmarks.md); a request at most as large as the probe runs in less than that where the
+ * request already is, and holds the event loop no longer than a minor garbage collection does.
+ */
+export const MAIN_THREAD_MAX_RUN_US = 200;
+
+/** Rows of the timed run, along a first dimension of any size; requests up to its input bytes run on the main thread. */
+export const MAIN_THREAD_PROBE_ROWS = 64;
+
+/**
+ * Largest model file given a second session on the main thread: loading it there holds the event
+ * loop (a few ms at this size), and the session's memory is paid twice.
+ */
+export const MAIN_THREAD_MAX_MODEL_BYTES = 8 * 1024 * 1024;
+
+/** Runs timed at load (after as many untimed); the fastest decides. A first run past 10× the bound ends it. */
+const PROBE_TIMING = { warmupRuns: 30, timedRuns: 31, enoughUs: 10 * MAIN_THREAD_MAX_RUN_US };
+
+/** What a version decided at load about the main thread. */
+export interface MainThreadUse {
+  /** Fastest run of the probe, µs, as the worker measured it; undefined when not measured (placement worker, string inputs, a failed run). */
+  readonly measuredRunUs: number | undefined;
+  /** Requests with at most this many input bytes run on the main thread; 0: none do. */
+  readonly maxRequestBytes: number;
+}
+
+/** The main-thread session of a version and the queue in front of it (requests run one at a time, never batched). */
+interface MainThreadLane {
+  readonly session: MainThreadSession;
+  readonly queue: DynamicBatcher;
+  readonly maxRequestBytes: number;
+}
+
+/**
+ * One loaded version of a model: its sessions and the queues in front of them. Its inputs and
  * outputs are what the model declares, narrowed by the config's overrides.
  */
 export class ModelVersion {
   private closed: Promise<void> | undefined;
+  private lane: MainThreadLane | undefined;
+  private measuredRunUs: number | undefined;
 
   private constructor(
     readonly name: string,
     readonly version: string,
     private readonly sessions: readonly OnnxSession[],
-    /** The queue and batcher in front of the sessions. */
-    readonly queue: DynamicBatcher,
+    /** The queue and batcher in front of the worker sessions. */
+    private readonly queue: DynamicBatcher,
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
   ) {}
@@ -89,13 +131,98 @@ export class ModelVersion {
       });
       const model = new ModelVersion(name, version, sessions, queue, inputs, outputs);
       await model.warmUp(options);
-      queue.resetStats();
-      if (options.observer !== undefined) queue.observe(options.observer);
+      if (options.placement === 'auto') await model.openMainThreadLane(modelPath, options, batchable);
+      for (const q of model.queues()) {
+        q.resetStats();
+        if (options.observer !== undefined) q.observe(options.observer);
+      }
       return model;
     } catch (err) {
       await Promise.all(sessions.map((s) => s.close()));
       throw err;
     }
+  }
+
+  /**
+   * Times the model in a worker on MAIN_THREAD_PROBE_ROWS rows (or its fixed shape) of zeros; when
+   * the fastest run is at most MAIN_THREAD_MAX_RUN_US, opens a session on the main thread for
+   * requests no larger than that input. Models with string inputs, model files over
+   * MAIN_THREAD_MAX_MODEL_BYTES, and models whose probe run fails keep to the workers.
+   */
+  private async openMainThreadLane(modelPath: string, options: ModelVersionOptions, batchable: boolean): Promise<void> {
+    if (this.inputs.some((s) => s.type === 'string')) return;
+    if ((await fs.stat(modelPath)).size > MAIN_THREAD_MAX_MODEL_BYTES) return;
+    const probe: WarmupRequest = {
+      name: 'main-thread probe',
+      count: 1,
+      inputs: Object.fromEntries(this.inputs.map((s) => [s.name, { shape: s.dims.map((d, i) => (d >= 0 ? d : i === 0 && batchable ? MAIN_THREAD_PROBE_ROWS : 1)), fill: { zero: true } }])),
+    };
+    const outputNames = this.outputs.map((o) => o.name);
+    const feeds = warmupFeeds(this.inputs, probe);
+    const maxRequestBytes = feedBytes(feeds);
+    try {
+      this.measuredRunUs = await this.sessions[0]!.timeRuns(feeds, outputNames, PROBE_TIMING);
+    } catch (err) {
+      options.log.debug({ model: this.name, version: this.version, reason: (err as Error).message }, 'main-thread probe run failed; every run stays on the workers');
+      return;
+    }
+    if (this.measuredRunUs > MAIN_THREAD_MAX_RUN_US) return;
+    let session: MainThreadSession | undefined;
+    try {
+      session = await MainThreadSession.create(modelPath, options.session);
+      await session.run(warmupFeeds(this.inputs, probe), outputNames); // its first run, not a caller's
+    } catch (err) {
+      // The workers loaded and ran the same file: they can serve it alone.
+      await session?.close();
+      options.log.warn({ model: this.name, version: this.version, reason: (err as Error).message }, 'no session on the main thread; every run stays on the workers');
+      return;
+    }
+    const queue = new DynamicBatcher([session], {
+      maxBatchSize: 0,
+      preferredBatchSizes: [],
+      maxQueueDelayUs: 0,
+      maxQueueSize: options.maxQueueSize,
+      label: `model "${this.name}" version ${this.version}`,
+      instanceIds: ['main'],
+      // One run handed over while one is under way: measured 1.2× the requests/s of one at a
+      // time for tiny_mlp at concurrency 16, and more than one waiting did worse (docs/benchmarks.md).
+      pipeline: true,
+    });
+    this.lane = { session, queue, maxRequestBytes };
+  }
+
+  /** What the version decided at load about running on the main thread. */
+  get mainThread(): MainThreadUse {
+    return { measuredRunUs: this.measuredRunUs, maxRequestBytes: this.lane?.maxRequestBytes ?? 0 };
+  }
+
+  /**
+   * Queues one request: on the main thread when it is short enough (see MAIN_THREAD_MAX_RUN_US),
+   * otherwise on the workers' batcher. Settles as DynamicBatcher.submit does.
+   */
+  submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
+    const lane = this.lane;
+    const queue = lane !== undefined && feedBytes(feeds) <= lane.maxRequestBytes ? lane.queue : this.queue;
+    return queue.submit(feeds, outputNames, signal, options);
+  }
+
+  /** Requests waiting for an instance. */
+  get depth(): number {
+    return this.queues().reduce((n, q) => n + q.depth, 0);
+  }
+
+  /** Runs handed to instances and not finished. */
+  get inFlight(): number {
+    return this.queues().reduce((n, q) => n + q.inFlight, 0);
+  }
+
+  /** The counts of every run since the version took traffic. */
+  stats(): BatcherStats {
+    return this.queues().map((q) => q.stats()).reduce(addStats);
+  }
+
+  private queues(): DynamicBatcher[] {
+    return this.lane === undefined ? [this.queue] : [this.queue, this.lane.queue];
   }
 
   /** Most rows the batcher puts in one run; 0 when requests run alone. */
@@ -132,14 +259,14 @@ export class ModelVersion {
 
   /** Fails queued and running requests with `reason` at once (see OnnxSession.abandon). */
   abandon(reason: InferdError): void {
-    this.queue.failWaiting(reason);
+    for (const q of this.queues()) q.failWaiting(reason);
     for (const s of this.sessions) s.abandon(reason);
   }
 
   /** Waits for queued and running requests, then closes the sessions. Safe to call twice. */
   close(): Promise<void> {
-    this.closed ??= this.queue.whenIdle().then(async () => {
-      await Promise.all(this.sessions.map((s) => s.close()));
+    this.closed ??= Promise.all(this.queues().map((q) => q.whenIdle())).then(async () => {
+      await Promise.all([...this.sessions.map((s) => s.close()), this.lane?.session.close()]);
     });
     return this.closed;
   }

@@ -2,12 +2,14 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InferdError } from '../inferd-error';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import type { Timing } from './ort-session';
 import { SKIP_FLAGS, type FromWorker, type SessionOptions, type ToWorker, type WorkerStart } from './worker-messages';
 
 export type { SessionOptions } from './worker-messages';
 
 interface Pending {
-  resolve: (outputs: Record<string, HostTensor>) => void;
+  /** With a run's outputs, or a timing's fastest run in µs. */
+  resolve: (value: never) => void;
   reject: (err: unknown) => void;
   /** The run's skip signal, and its listener, when it has one. */
   signal: AbortSignal | undefined;
@@ -77,6 +79,19 @@ export class OnnxSession {
    * fires before the worker begins the run (which it then skips).
    */
   run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+    return this.send((id) => ({ kind: 'run', id, feeds, outputNames }), feeds, signal);
+  }
+
+  /**
+   * Times runs of the model on the same feeds (see Timing), in turn with other runs, and resolves
+   * with the fastest run's length in µs as the worker measures it (the hand-over to the worker
+   * excluded). The feeds' buffers are transferred, as with run().
+   */
+  timeRuns(feeds: Record<string, HostTensor>, outputNames: readonly string[], timing: Timing): Promise<number> {
+    return this.send((id) => ({ kind: 'time', id, feeds, outputNames, timing }), feeds, undefined);
+  }
+
+  private send<T>(message: (id: number) => ToWorker, feeds: Record<string, HostTensor>, signal: AbortSignal | undefined): Promise<T> {
     if (this.closing !== undefined || this.exited) {
       return Promise.reject(new InferdError('UNAVAILABLE', 'model instance is closed'));
     }
@@ -84,14 +99,13 @@ export class OnnxSession {
     const id = this.nextId++;
     const transfer = new Set<ArrayBuffer>();
     for (const t of Object.values(feeds)) if (!Array.isArray(t.data)) transfer.add(t.data.buffer as ArrayBuffer);
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const flag = id % SKIP_FLAGS;
       const onAbort = signal === undefined ? undefined : (): void => void Atomics.store(this.skipFlags, flag, 1);
-      this.pending.set(id, { resolve, reject, signal, onAbort });
+      this.pending.set(id, { resolve: resolve as (value: never) => void, reject, signal, onAbort });
       if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true });
       Atomics.store(this.skipFlags, flag, 0);
-      const message: ToWorker = { kind: 'run', id, feeds, outputNames };
-      this.worker.postMessage(message, [...transfer]);
+      this.worker.postMessage(message(id), [...transfer]);
     });
   }
 
@@ -142,11 +156,12 @@ export class OnnxSession {
       void this.worker.terminate();
       return;
     }
-    if (m.kind !== 'result' && m.kind !== 'run-failed' && m.kind !== 'skipped') return;
+    if (m.kind !== 'result' && m.kind !== 'timed' && m.kind !== 'run-failed' && m.kind !== 'skipped') return;
     const p = this.pending.get(m.id);
     if (p === undefined) return;
     this.settled(m.id, p);
-    if (m.kind === 'result') p.resolve(m.outputs);
+    if (m.kind === 'result') p.resolve(m.outputs as never);
+    else if (m.kind === 'timed') p.resolve(m.runUs as never);
     else if (m.kind === 'skipped') p.reject(p.signal?.reason ?? new InferdError('CANCELLED', 'model run skipped'));
     else p.reject(new InferdError('INTERNAL', `model run failed: ${m.message}`));
   }

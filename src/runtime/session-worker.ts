@@ -3,9 +3,8 @@
  * that the synchronous native run() never blocks the main thread. Started by OnnxSession.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
-import { elementTypeOfRuntime, type NumericArray } from '../tensor/element-types';
-import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import type * as ort from 'onnxruntime-node';
+import { openSession, runSession, timeRuns } from './ort-session';
 import { SKIP_FLAGS, type FromWorker, type ToWorker, type WorkerStart } from './worker-messages';
 
 const port = parentPort!;
@@ -16,44 +15,24 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
 
-function describe(values: readonly ort.InferenceSession.ValueMetadata[], kind: string): TensorSpec[] {
-  return values.map((v) => {
-    if (!v.isTensor) throw new Error(`${kind} "${v.name}" is not a tensor; inferd serves tensor inputs and outputs only`);
-    const info = elementTypeOfRuntime(v.type);
-    if (info === undefined) throw new Error(`${kind} "${v.name}" has element type ${v.type}, which inferd does not serve`);
-    return { name: v.name, type: info.type, dims: v.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
-  });
-}
+type Job = Exclude<ToWorker, { kind: 'close' }>;
 
 async function main(): Promise<void> {
   let session: ort.InferenceSession;
-  let inputs: TensorSpec[];
-  let outputs: TensorSpec[];
   try {
-    const o = start.options;
-    session = await ort.InferenceSession.create(start.modelPath, {
-      intraOpNumThreads: o.intraOpThreads,
-      interOpNumThreads: o.interOpThreads,
-      executionMode: o.executionMode,
-      graphOptimizationLevel: o.graphOptimizationLevel,
-      // Failures reach the caller (and our log) as errors; ORT's own stderr lines would repeat them.
-      logSeverityLevel: 4,
-      // Spinning threads would take CPU from the main thread's network work between runs.
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    });
-    inputs = describe(session.inputMetadata, 'input');
-    outputs = describe(session.outputMetadata, 'output');
+    const opened = await openSession(start.modelPath, start.options);
+    session = opened.session;
+    post({ kind: 'ready', inputs: opened.inputs, outputs: opened.outputs });
   } catch (err) {
     post({ kind: 'load-failed', message: err instanceof Error ? err.message : String(err) });
     port.close();
     return;
   }
-  post({ kind: 'ready', inputs, outputs });
 
   // Runs one at a time, in the order sent. Whether the main thread wants a run skipped is read
   // just before it begins, so a run handed over while another is in progress can still be
   // dropped until then.
-  const queue: Extract<ToWorker, { kind: 'run' }>[] = [];
+  const queue: Job[] = [];
   let drained: Promise<void> = Promise.resolve();
   let pumping = false;
   const pump = async (): Promise<void> => {
@@ -61,7 +40,7 @@ async function main(): Promise<void> {
     try {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
         if (Atomics.load(skipFlags, next.id % SKIP_FLAGS) === 1) post({ kind: 'skipped', id: next.id });
-        else await run(session, next.id, next.feeds, next.outputNames);
+        else await perform(session, next);
       }
     } finally {
       pumping = false;
@@ -83,22 +62,18 @@ async function main(): Promise<void> {
   });
 }
 
-async function run(session: ort.InferenceSession, id: number, feeds: Record<string, HostTensor>, outputNames: readonly string[]): Promise<void> {
+async function perform(session: ort.InferenceSession, job: Job): Promise<void> {
   try {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-    const results = await session.run(ortFeeds, outputNames as string[]);
-    const outputs: Record<string, HostTensor> = {};
-    const transfer = new Set<ArrayBuffer>();
-    for (const name of outputNames) {
-      const t = results[name] as ort.Tensor;
-      const data = t.data as NumericArray | string[];
-      outputs[name] = { type: t.type as HostTensor['type'], dims: t.dims, data };
-      if (!Array.isArray(data)) transfer.add(data.buffer as ArrayBuffer);
+    if (job.kind === 'time') {
+      post({ kind: 'timed', id: job.id, runUs: await timeRuns(session, job.feeds, job.outputNames, job.timing) });
+      return;
     }
-    post({ kind: 'result', id, outputs }, [...transfer]);
+    const outputs = await runSession(session, job.feeds, job.outputNames);
+    const transfer = new Set<ArrayBuffer>();
+    for (const t of Object.values(outputs)) if (!Array.isArray(t.data)) transfer.add(t.data.buffer as ArrayBuffer);
+    post({ kind: 'result', id: job.id, outputs }, [...transfer]);
   } catch (err) {
-    post({ kind: 'run-failed', id, message: err instanceof Error ? err.message : String(err) });
+    post({ kind: 'run-failed', id: job.id, message: err instanceof Error ? err.message : String(err) });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import type { Timing } from './ort-session';
 
 /** ONNX Runtime session settings for one model instance. */
 export interface SessionOptions {
@@ -26,12 +27,15 @@ export const SKIP_FLAGS = 1024;
 
 export type ToWorker =
   | { kind: 'run'; id: number; feeds: Record<string, HostTensor>; outputNames: readonly string[] }
+  /** Time runs on the same feeds (see timeRuns) and answer with the fastest run's length. */
+  | { kind: 'time'; id: number; feeds: Record<string, HostTensor>; outputNames: readonly string[]; timing: Timing }
   | { kind: 'close' };
 
 export type FromWorker =
   | { kind: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[] }
   | { kind: 'load-failed'; message: string }
   | { kind: 'result'; id: number; outputs: Record<string, HostTensor> }
+  | { kind: 'timed'; id: number; runUs: number }
   | { kind: 'run-failed'; id: number; message: string }
   | { kind: 'skipped'; id: number }
   | { kind: 'closed' };

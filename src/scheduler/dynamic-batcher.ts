@@ -43,6 +43,8 @@ export interface DynamicBatcherOptions extends BatchLimits {
    * after a round trip through the main thread. A partial batch still waits for a free instance.
    */
   readonly pipeline?: boolean;
+  /** How runs name each instance to the observer, in the order of the runners; default 0, 1, … */
+  readonly instanceIds?: readonly (number | string)[];
   readonly clock?: Clock;
 }
 
@@ -60,8 +62,8 @@ export interface SubmitOptions {
 
 /** One run as the observer sees it when it starts. */
 export interface RunStart {
-  /** Which of the version's instances runs it (0-based). */
-  readonly instance: number;
+  /** Which of the version's instances runs it: 0, 1, … for workers, "main" for the main thread. */
+  readonly instance: number | string;
   /** Rows in the run (its batch size). */
   readonly rows: number;
   /** Per request served, in batch order: how long it waited in the queue (ms) and its `trace`. */
@@ -159,7 +161,7 @@ export class DynamicBatcher {
   private idleWaiters: (() => void)[] = [];
   private delayTimer: unknown;
   private counts = emptyStats();
-  private readonly instanceOf = new Map<Runner, number>();
+  private readonly instanceOf = new Map<Runner, number | string>();
   private observer: BatcherObserver | undefined;
 
   constructor(
@@ -168,7 +170,7 @@ export class DynamicBatcher {
   ) {
     this.idleRunners = [...runners];
     runners.forEach((r, i) => {
-      this.instanceOf.set(r, i);
+      this.instanceOf.set(r, options.instanceIds?.[i] ?? i);
       this.handed.set(r, []);
     });
     this.clock = options.clock ?? REAL_CLOCK;
@@ -430,9 +432,35 @@ export class DynamicBatcher {
  * and the outputs asked for. Rows: the first dimension, when every input has the same one;
  * a request whose inputs disagree on it (or that has a scalar input) gets a key of its own.
  */
+/** Bytes of the feeds' elements (a string's length for string tensors). */
+export function feedBytes(feeds: Record<string, HostTensor>): number {
+  let bytes = 0;
+  for (const t of Object.values(feeds)) bytes += Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength;
+  return bytes;
+}
+
+/** The counts of two batchers as one. */
+export function addStats(a: BatcherStats, b: BatcherStats): BatcherStats {
+  const batchSizes: Record<number, number> = { ...a.batchSizes };
+  for (const [k, n] of Object.entries(b.batchSizes)) batchSizes[Number(k)] = (batchSizes[Number(k)] ?? 0) + n;
+  const batchComputeNs: Record<number, bigint> = { ...a.batchComputeNs };
+  for (const [k, ns] of Object.entries(b.batchComputeNs)) batchComputeNs[Number(k)] = (batchComputeNs[Number(k)] ?? 0n) + ns;
+  return {
+    success: a.success + b.success,
+    fail: a.fail + b.fail,
+    inferences: a.inferences + b.inferences,
+    executions: a.executions + b.executions,
+    queueNs: a.queueNs + b.queueNs,
+    computeNs: a.computeNs + b.computeNs,
+    batchSizes,
+    batchComputeNs,
+    lastInferenceMs: Math.max(a.lastInferenceMs, b.lastInferenceMs),
+  };
+}
+
 function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number; bytes: number } {
   const tensors = Object.entries(feeds);
-  const bytes = tensors.reduce((sum, [, t]) => sum + (Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength), 0);
+  const bytes = feedBytes(feeds);
   const rows = tensors[0]?.[1].dims[0];
   if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: `alone:${Math.random()}`, rows: 1, bytes };
   const parts = tensors.map(([name, t]) => `${name}:${t.type}[${t.dims.slice(1).join(',')}]`);

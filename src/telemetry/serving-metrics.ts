@@ -15,7 +15,7 @@ export interface VersionMetrics {
   readonly computeDuration: Histogram.Internal<string>;
   readonly batchSize: Histogram.Internal<string>;
   /** inferd_instance_busy_seconds_total for one instance. */
-  instanceBusy(instance: number): Counter.Internal;
+  instanceBusy(instance: number | string): Counter.Internal;
 }
 import type { ModelRepository, VersionState } from '../repository/model-repository';
 
@@ -42,7 +42,7 @@ export class ServingMetrics {
   readonly queueDuration = new Histogram({ name: 'inferd_queue_duration_seconds', help: 'Time each request waited in the queue before its run started.', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   readonly computeDuration = new Histogram({ name: 'inferd_compute_duration_seconds', help: 'Time each run took, as the main thread sees it (to and from the worker included).', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   readonly batchSize = new Histogram({ name: 'inferd_batch_size', help: 'Rows per run.', labelNames: MV, buckets: BATCH_BUCKETS, registers: [this.registry] });
-  readonly instanceBusy = new Counter({ name: 'inferd_instance_busy_seconds_total', help: 'Time each model instance (one worker thread) spent running; its rate is the worker utilisation.', labelNames: [...MV, 'instance'], registers: [this.registry] });
+  readonly instanceBusy = new Counter({ name: 'inferd_instance_busy_seconds_total', help: 'Time each model instance spent running (instance 0, 1, … a worker thread; "main" the main thread); its rate is the instance utilisation.', labelNames: [...MV, 'instance'], registers: [this.registry] });
   private repository: ModelRepository | undefined;
   private readonly versions = new Map<string, VersionMetrics>();
 
@@ -85,7 +85,7 @@ export class ServingMetrics {
     if (found === undefined) {
       const labels = { model, version };
       const byCode = new Map<string, Counter.Internal>();
-      const byInstance = new Map<number, Counter.Internal>();
+      const byInstance = new Map<number | string, Counter.Internal>();
       found = {
         requests: (code) => {
           let c = byCode.get(code);
@@ -132,7 +132,7 @@ export class ServingMetrics {
         } catch {
           continue; // stopped serving since the listing
         }
-        yield { model, version: v.version, depth: loaded.queue.depth, inFlight: loaded.queue.inFlight };
+        yield { model, version: v.version, depth: loaded.depth, inFlight: loaded.inFlight };
       }
     }
   }

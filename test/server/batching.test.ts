@@ -30,7 +30,7 @@ function repositoryWith(maxBatchSize: number | undefined): string {
 }
 
 function executions(t: TestServer, model: string): { executions: number; inferences: number } {
-  const stats = (t.server as unknown as { repository: ModelRepository }).repository.resolve(model, '').queue.stats();
+  const stats = (t.server as unknown as { repository: ModelRepository }).repository.resolve(model, '').stats();
   return { executions: stats.executions, inferences: stats.inferences };
 }
 
@@ -44,8 +44,10 @@ describe('dynamic batching', function () {
   before(async () => {
     batchedRepo = repositoryWith(undefined); // batching on by default: every first dimension is dynamic
     aloneRepo = repositoryWith(0);
-    batched = await startServer(batchedRepo);
-    alone = await startServer(aloneRepo);
+    // These are tests of the workers' batcher: with placement auto, the tiny model's small
+    // requests would run on the main thread, one at a time (see test/server/placement.test.ts).
+    batched = await startServer(batchedRepo, { placement: 'worker' });
+    alone = await startServer(aloneRepo, { placement: 'worker' });
   });
 
   after(async () => {
@@ -79,7 +81,7 @@ describe('dynamic batching', function () {
       expect(executions(alone, model).executions).to.be.at.least(48);
       if (model === 'ocr_cls') {
         // 110,592 bytes a row: the default 1 MiB of input a run holds at most 9 rows.
-        const sizes = Object.keys((batched.server as unknown as { repository: ModelRepository }).repository.resolve(model, '').queue.stats().batchSizes).map(Number);
+        const sizes = Object.keys((batched.server as unknown as { repository: ModelRepository }).repository.resolve(model, '').stats().batchSizes).map(Number);
         expect(Math.max(...sizes)).to.be.at.most(9);
       }
     });

@@ -226,20 +226,20 @@ describe('Predict', function () {
       const running = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
       // Wait until the first request has reached the worker and a second is handed to it to run
       // next (the instance's pipeline), so the next ones queue behind them.
-      const model = (small.server as unknown as { repository: { resolve(n: string, v: string): { queue: { inFlight: number; depth: number } } } }).repository.resolve('slow', '');
-      await until(() => model.queue.inFlight === 1, 'the first request running');
+      const model = (small.server as unknown as { repository: { resolve(n: string, v: string): { inFlight: number; depth: number } } }).repository.resolve('slow', '');
+      await until(() => model.inFlight === 1, 'the first request running');
       const next = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
-      await until(() => model.queue.inFlight === 2, 'the second request handed to the instance');
+      await until(() => model.inFlight === 2, 'the second request handed to the instance');
       const expiring = rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }, { deadlineMs: 100 }));
       const queued = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
-      await until(() => model.queue.depth === 2, 'two requests queued');
+      await until(() => model.depth === 2, 'two requests queued');
       const full = await rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }));
       expect(full.code).to.equal(status.RESOURCE_EXHAUSTED);
       expect(full.details).to.equal('model "slow" version 1: queue is full (2 requests waiting)');
       expect((await expiring).code).to.equal(status.DEADLINE_EXCEEDED);
       // Dropped from the queue without running: only the other queued request is left.
-      await until(() => model.queue.depth === 1, 'the expired request dropped');
-      expect(model.queue.inFlight).to.equal(2);
+      await until(() => model.depth === 1, 'the expired request dropped');
+      expect(model.inFlight).to.equal(2);
       await running;
       await next;
       await queued;

@@ -67,7 +67,7 @@ describe('tracing', function () {
     expect(names(children)).to.deep.equal(['decode', 'encode', 'model run', 'queue wait']);
     for (const c of children) expect(c.spanContext().traceId).to.equal(CALLER.traceId);
     const run = children.find((c) => c.name === 'model run')!;
-    expect(run.attributes).to.deep.include({ 'inferd.model.name': 'simple', 'inferd.model.version': '1', 'inferd.batch.size': 1, 'inferd.batch.requests': 1, 'inferd.model.instance': 0 });
+    expect(run.attributes).to.deep.include({ 'inferd.model.name': 'simple', 'inferd.model.version': '1', 'inferd.batch.size': 1, 'inferd.batch.requests': 1, 'inferd.model.instance': 'main' });
     expect(run.links.map((l) => l.context.spanId)).to.deep.equal([server.spanContext().spanId]);
     // Steps happen in order: decode, then the wait, then the run, then encode.
     const at = (name: string): ReadableSpan => children.find((c) => c.name === name)!;
@@ -138,7 +138,7 @@ describe('tracing', function () {
 
   it('makes a batched run one span linked to the span of every request it served', async () => {
     const repository = (t.server as unknown as { repository: ModelRepository }).repository;
-    const queue = repository.resolve('slow', '').queue;
+    const queue = repository.resolve('slow', '');
     const first = predict(t.prediction, slowRequest('first'), { metadata: callerMetadata() });
     // Once the single instance is busy with the first, the next three wait together.
     while (queue.inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 1));

@@ -111,6 +111,23 @@ export interface ModelConfig {
   /** As served: the model's declarations narrowed by the config file. */
   inputs: TensorMetadata[];
   outputs: TensorMetadata[];
+  /**
+   * "auto": small requests of a model timed at load to run in microseconds run on the main
+   * thread, the rest on the instances; "worker": every run on an instance's worker thread.
+   */
+  placement: string;
+  /** What the version decided at load, with placement "auto". */
+  mainThread: MainThreadUse | undefined;
+}
+
+export interface MainThreadUse {
+  /**
+   * Fastest of 31 runs of the timing probe (64 rows of zeros, or the model's fixed shape) on a
+   * worker, in microseconds; 0 when not timed.
+   */
+  measuredRunUs: number;
+  /** Requests with at most this many bytes of input run on the main thread; 0: none do. */
+  maxRequestBytes: bigint;
 }
 
 export interface VersionPolicy {
@@ -822,6 +839,8 @@ function createBaseModelConfig(): ModelConfig {
     warmup: [],
     inputs: [],
     outputs: [],
+    placement: "",
+    mainThread: undefined,
   };
 }
 
@@ -862,6 +881,12 @@ export const ModelConfig: MessageFns<ModelConfig> = {
     }
     for (const v of message.outputs) {
       TensorMetadata.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.placement !== "") {
+      writer.uint32(106).string(message.placement);
+    }
+    if (message.mainThread !== undefined) {
+      MainThreadUse.encode(message.mainThread, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -975,6 +1000,22 @@ export const ModelConfig: MessageFns<ModelConfig> = {
             message.outputs.push(TensorMetadata.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.placement = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.mainThread = MainThreadUse.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1010,6 +1051,82 @@ export const ModelConfig: MessageFns<ModelConfig> = {
     message.warmup = object.warmup?.map((e) => e) || [];
     message.inputs = object.inputs?.map((e) => TensorMetadata.fromPartial(e)) || [];
     message.outputs = object.outputs?.map((e) => TensorMetadata.fromPartial(e)) || [];
+    message.placement = object.placement ?? "";
+    message.mainThread = (object.mainThread !== undefined && object.mainThread !== null)
+      ? MainThreadUse.fromPartial(object.mainThread)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMainThreadUse(): MainThreadUse {
+  return { measuredRunUs: 0, maxRequestBytes: 0n };
+}
+
+export const MainThreadUse: MessageFns<MainThreadUse> = {
+  encode(message: MainThreadUse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.measuredRunUs !== 0) {
+      writer.uint32(9).double(message.measuredRunUs);
+    }
+    if (message.maxRequestBytes !== 0n) {
+      if (BigInt.asUintN(64, message.maxRequestBytes) !== message.maxRequestBytes) {
+        throw new globalThis.Error("value provided for field message.maxRequestBytes of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.maxRequestBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MainThreadUse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMainThreadUse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.measuredRunUs = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxRequestBytes = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<MainThreadUse>, I>>(base?: I): MainThreadUse {
+    return MainThreadUse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MainThreadUse>, I>>(object: I): MainThreadUse {
+    const message = createBaseMainThreadUse();
+    message.measuredRunUs = object.measuredRunUs ?? 0;
+    message.maxRequestBytes = (object.maxRequestBytes !== undefined && object.maxRequestBytes !== null)
+      ? BigInt(object.maxRequestBytes)
+      : 0n;
     return message;
   },
 };

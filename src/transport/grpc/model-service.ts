@@ -48,6 +48,8 @@ function modelConfig(c: EffectiveConfig): ModelConfig {
     warmup: c.warmup.map((w) => w.name),
     inputs: c.inputs.map(tensorMetadata),
     outputs: c.outputs.map(tensorMetadata),
+    placement: c.placement,
+    mainThread: { measuredRunUs: c.mainThread.measuredRunUs ?? 0, maxRequestBytes: BigInt(c.mainThread.maxRequestBytes) },
   };
 }
 

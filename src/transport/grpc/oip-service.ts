@@ -370,7 +370,7 @@ function refuseParameters(parameters: Readonly<Record<string, unknown>>, accepte
  * apart from the run.
  */
 function modelStatistics(model: ModelVersion): ModelStatistics {
-  const s = model.queue.stats();
+  const s = model.stats();
   const executions = BigInt(s.executions);
   return {
     name: model.name,

@@ -1,0 +1,62 @@
+import type * as ort from 'onnxruntime-node';
+import { InferdError } from '../inferd-error';
+import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import { openSession, runSession } from './ort-session';
+import type { SessionOptions } from './worker-messages';
+
+/**
+ * One ONNX Runtime session on the main thread, for models whose runs take microseconds: handing
+ * such a run to a worker and back costs the main thread more than the run itself (see
+ * docs/benchmarks.md). onnxruntime-node runs synchronously, from a setImmediate, so each run
+ * holds the event loop for its length; ModelVersion gives this session only models and requests
+ * it measured to be that short, and one run at a time.
+ */
+export class MainThreadSession {
+  private running = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputs: readonly TensorSpec[],
+    readonly outputs: readonly TensorSpec[],
+  ) {}
+
+  /** Loads the model on this thread; rejects with the runtime's reason. */
+  static async create(modelPath: string, options: SessionOptions): Promise<MainThreadSession> {
+    const { session, inputs, outputs } = await openSession(modelPath, options);
+    return new MainThreadSession(session, inputs, outputs);
+  }
+
+  /**
+   * Runs the model. Rejects with INTERNAL carrying the runtime's message when the run fails,
+   * UNAVAILABLE when the session is closed, and the signal's reason when `signal` has fired
+   * before the run begins.
+   */
+  async run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+    if (this.closed) throw new InferdError('UNAVAILABLE', 'model instance is closed');
+    if (signal?.aborted === true) throw signal.reason;
+    this.running++;
+    try {
+      return await runSession(this.session, feeds, outputNames);
+    } catch (err) {
+      throw new InferdError('INTERNAL', `model run failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.running--;
+    }
+  }
+
+  /** Runs in progress. */
+  get busy(): number {
+    return this.running;
+  }
+
+  /** Nothing to fail: a run here ends within the event-loop turn it began in. */
+  abandon(): void {}
+
+  /** Releases the session; a run in progress ends first. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.session.release();
+  }
+}
