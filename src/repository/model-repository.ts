@@ -6,7 +6,8 @@ import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
 import { ModelConfigError, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
 import type { BatcherObserver } from '../scheduler/dynamic-batcher';
-import { ModelVersion, type MainThreadUse } from './model-version';
+import type { MainThreadUse } from './main-thread-lane';
+import { ModelVersion } from './model-version';
 import { scanModel, type VersionOnDisk } from './scan-repository';
 import { selectVersions } from './version-policy';
 
@@ -383,7 +384,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       };
       this.setState(entry, e, 'READY', '');
       const main = loaded.mainThread;
-      log.info({ model: entry.name, version: v.version, instances, runUs: main.measuredRunUs === undefined ? undefined : Math.round(main.measuredRunUs), mainThreadMaxBytes: main.maxRequestBytes, loadMs: Math.round(performance.now() - started), reload: replacing !== undefined }, 'model version ready');
+      log.info({ model: entry.name, version: v.version, instances, runUs: main.measuredRunUs === undefined ? undefined : Math.round(main.measuredRunUs), mainThreadMaxRows: main.maxRows, mainThreadNote: main.note || undefined, loadMs: Math.round(performance.now() - started), reload: replacing !== undefined }, 'model version ready');
       if (replacing !== undefined) void replacing.close();
     } catch (err) {
       e.failedStamp = stamp;

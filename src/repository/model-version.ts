@@ -1,18 +1,17 @@
-import { promises as fs } from 'node:fs';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
-import { MainThreadSession } from '../runtime/main-thread-session';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
-import { addStats, DynamicBatcher, feedBytes, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
+import { addStats, DynamicBatcher, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from './main-thread-lane';
 import { ModelConfigError, type Placement, type TensorOverride, type WarmupRequest } from './model-config';
 import { warmupFeeds } from './warmup-feeds';
 
 export interface ModelVersionOptions {
   /** Sessions to run side by side, each on a worker thread of its own. */
   readonly instances: number;
-  /** Whether short requests of a model measured to run in microseconds go to the main thread (see MAIN_THREAD_MAX_RUN_US). */
+  /** auto: small requests of a model timed at load to run in microseconds go to the main thread (see MainThreadLane). */
   readonly placement: Placement;
   readonly session: SessionOptions;
   readonly maxQueueSize: number;
@@ -45,49 +44,13 @@ export const DEFAULT_MAX_BATCH_SIZE = 32;
 export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 
 /**
- * With placement auto, the longest run (µs, the fastest of PROBE_TIMING's timed runs in a worker,
- * on MAIN_THREAD_PROBE_ROWS rows of zeros, from the call to the outputs in hand) of a model whose short requests run on the main
- * thread. Handing a run to a worker and back costs about 0.25 ms of CPU per request
- * (docs/benchmarks.md); a request at most as large as the probe runs in less than that where the
- * request already is, and holds the event loop no longer than a minor garbage collection does.
- */
-export const MAIN_THREAD_MAX_RUN_US = 200;
-
-/** Rows of the timed run, along a first dimension of any size; requests up to its input bytes run on the main thread. */
-export const MAIN_THREAD_PROBE_ROWS = 64;
-
-/**
- * Largest model file given a second session on the main thread: loading it there holds the event
- * loop (a few ms at this size), and the session's memory is paid twice.
- */
-export const MAIN_THREAD_MAX_MODEL_BYTES = 8 * 1024 * 1024;
-
-/** Runs timed at load (after as many untimed); the fastest decides. A first run past 10× the bound ends it. */
-const PROBE_TIMING = { warmupRuns: 30, timedRuns: 31, enoughUs: 10 * MAIN_THREAD_MAX_RUN_US };
-
-/** What a version decided at load about the main thread. */
-export interface MainThreadUse {
-  /** Fastest run of the probe, µs, as the worker measured it; undefined when not measured (placement worker, string inputs, a failed run). */
-  readonly measuredRunUs: number | undefined;
-  /** Requests with at most this many input bytes run on the main thread; 0: none do. */
-  readonly maxRequestBytes: number;
-}
-
-/** The main-thread session of a version and the queue in front of it (requests run one at a time, never batched). */
-interface MainThreadLane {
-  readonly session: MainThreadSession;
-  readonly queue: DynamicBatcher;
-  readonly maxRequestBytes: number;
-}
-
-/**
  * One loaded version of a model: its sessions and the queues in front of them. Its inputs and
  * outputs are what the model declares, narrowed by the config's overrides.
  */
 export class ModelVersion {
   private closed: Promise<void> | undefined;
   private lane: MainThreadLane | undefined;
-  private measuredRunUs: number | undefined;
+  private mainThreadUse: MainThreadUse = WORKER_ONLY;
 
   private constructor(
     readonly name: string,
@@ -120,18 +83,28 @@ export class ModelVersion {
       if (typeof maxBatchSize === 'number' && maxBatchSize > 0 && !batchable) {
         throw new ModelConfigError(`${file}: max_batch_size: ${maxBatchSize} needs a first dimension of any size on every input and output; this model has ${[...inputs, ...outputs].map((s) => `"${s.name}" ${formatShape(s.dims)}`).join(', ')}`);
       }
+      const label = `model "${name}" version ${version}`;
       const queue = new DynamicBatcher(sessions, {
         ...options.batching,
         maxBatchSize: maxBatchSize === 'auto' ? (batchable ? DEFAULT_MAX_BATCH_SIZE : 0) : maxBatchSize,
         // A max_batch_size from the model's config is taken as it is: rows alone bound its runs.
         maxBatchBytes: maxBatchSize === 'auto' ? DEFAULT_MAX_BATCH_BYTES : 0,
         maxQueueSize: options.maxQueueSize,
-        label: `model "${name}" version ${version}`,
+        // The version's queues (workers, main thread) share one limit.
+        queueDepth: (): number => model.depth,
+        label,
         pipeline: true,
       });
-      const model = new ModelVersion(name, version, sessions, queue, inputs, outputs);
+      const model: ModelVersion = new ModelVersion(name, version, sessions, queue, inputs, outputs);
       await model.warmUp(options);
-      if (options.placement === 'auto') await model.openMainThreadLane(modelPath, options, batchable);
+      if (options.placement === 'auto') {
+        const { lane, use } = await MainThreadLane.open({
+          modelPath, inputs, outputs, batchable, worker: sessions[0]!, session: options.session, warmup: options.warmup,
+          maxQueueSize: options.maxQueueSize, queueDepth: (): number => model.depth, label, log: options.log,
+        });
+        model.lane = lane;
+        model.mainThreadUse = use;
+      }
       for (const q of model.queues()) {
         q.resetStats();
         if (options.observer !== undefined) q.observe(options.observer);
@@ -143,66 +116,18 @@ export class ModelVersion {
     }
   }
 
-  /**
-   * Times the model in a worker on MAIN_THREAD_PROBE_ROWS rows (or its fixed shape) of zeros; when
-   * the fastest run is at most MAIN_THREAD_MAX_RUN_US, opens a session on the main thread for
-   * requests no larger than that input. Models with string inputs, model files over
-   * MAIN_THREAD_MAX_MODEL_BYTES, and models whose probe run fails keep to the workers.
-   */
-  private async openMainThreadLane(modelPath: string, options: ModelVersionOptions, batchable: boolean): Promise<void> {
-    if (this.inputs.some((s) => s.type === 'string')) return;
-    if ((await fs.stat(modelPath)).size > MAIN_THREAD_MAX_MODEL_BYTES) return;
-    const probe: WarmupRequest = {
-      name: 'main-thread probe',
-      count: 1,
-      inputs: Object.fromEntries(this.inputs.map((s) => [s.name, { shape: s.dims.map((d, i) => (d >= 0 ? d : i === 0 && batchable ? MAIN_THREAD_PROBE_ROWS : 1)), fill: { zero: true } }])),
-    };
-    const outputNames = this.outputs.map((o) => o.name);
-    const feeds = warmupFeeds(this.inputs, probe);
-    const maxRequestBytes = feedBytes(feeds);
-    try {
-      this.measuredRunUs = await this.sessions[0]!.timeRuns(feeds, outputNames, PROBE_TIMING);
-    } catch (err) {
-      options.log.debug({ model: this.name, version: this.version, reason: (err as Error).message }, 'main-thread probe run failed; every run stays on the workers');
-      return;
-    }
-    if (this.measuredRunUs > MAIN_THREAD_MAX_RUN_US) return;
-    let session: MainThreadSession | undefined;
-    try {
-      session = await MainThreadSession.create(modelPath, options.session);
-      await session.run(warmupFeeds(this.inputs, probe), outputNames); // its first run, not a caller's
-    } catch (err) {
-      // The workers loaded and ran the same file: they can serve it alone.
-      await session?.close();
-      options.log.warn({ model: this.name, version: this.version, reason: (err as Error).message }, 'no session on the main thread; every run stays on the workers');
-      return;
-    }
-    const queue = new DynamicBatcher([session], {
-      maxBatchSize: 0,
-      preferredBatchSizes: [],
-      maxQueueDelayUs: 0,
-      maxQueueSize: options.maxQueueSize,
-      label: `model "${this.name}" version ${this.version}`,
-      instanceIds: ['main'],
-      // One run handed over while one is under way: measured 1.2× the requests/s of one at a
-      // time for tiny_mlp at concurrency 16, and more than one waiting did worse (docs/benchmarks.md).
-      pipeline: true,
-    });
-    this.lane = { session, queue, maxRequestBytes };
-  }
-
   /** What the version decided at load about running on the main thread. */
   get mainThread(): MainThreadUse {
-    return { measuredRunUs: this.measuredRunUs, maxRequestBytes: this.lane?.maxRequestBytes ?? 0 };
+    return this.mainThreadUse;
   }
 
   /**
-   * Queues one request: on the main thread when it is short enough (see MAIN_THREAD_MAX_RUN_US),
-   * otherwise on the workers' batcher. Settles as DynamicBatcher.submit does.
+   * Queues one request: on the main thread when it is shaped for the version's lane there (see
+   * MainThreadLane), otherwise on the workers' batcher. Settles as DynamicBatcher.submit does;
+   * the version's queues share one max_queue_size.
    */
   submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
-    const lane = this.lane;
-    const queue = lane !== undefined && feedBytes(feeds) <= lane.maxRequestBytes ? lane.queue : this.queue;
+    const queue = this.lane?.takes(feeds) === true ? this.lane.queue : this.queue;
     return queue.submit(feeds, outputNames, signal, options);
   }
 
@@ -266,7 +191,7 @@ export class ModelVersion {
   /** Waits for queued and running requests, then closes the sessions. Safe to call twice. */
   close(): Promise<void> {
     this.closed ??= Promise.all(this.queues().map((q) => q.whenIdle())).then(async () => {
-      await Promise.all([...this.sessions.map((s) => s.close()), this.lane?.session.close()]);
+      await Promise.all([...this.sessions.map((s) => s.close()), this.lane?.close()]);
     });
     return this.closed;
   }

@@ -12,8 +12,9 @@ import type { SessionOptions } from './worker-messages';
  * it measured to be that short, and one run at a time.
  */
 export class MainThreadSession {
-  private running = 0;
-  private closed = false;
+  /** Runs begun and not yet ended (onnxruntime-node begins each from a setImmediate). */
+  private readonly running = new Set<Promise<unknown>>();
+  private closed: Promise<void> | undefined;
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -33,30 +34,22 @@ export class MainThreadSession {
    * before the run begins.
    */
   async run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
-    if (this.closed) throw new InferdError('UNAVAILABLE', 'model instance is closed');
+    if (this.closed !== undefined) throw new InferdError('UNAVAILABLE', 'model instance is closed');
     if (signal?.aborted === true) throw signal.reason;
-    this.running++;
+    const run = runSession(this.session, feeds, outputNames);
+    this.running.add(run);
     try {
-      return await runSession(this.session, feeds, outputNames);
+      return await run;
     } catch (err) {
       throw new InferdError('INTERNAL', `model run failed: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      this.running--;
+      this.running.delete(run);
     }
   }
 
-  /** Runs in progress. */
-  get busy(): number {
-    return this.running;
-  }
-
-  /** Nothing to fail: a run here ends within the event-loop turn it began in. */
-  abandon(): void {}
-
-  /** Releases the session; a run in progress ends first. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.session.release();
+  /** Refuses new runs, lets those begun end, then releases the session. Safe to call twice. */
+  close(): Promise<void> {
+    this.closed ??= Promise.allSettled([...this.running]).then(() => this.session.release());
+    return this.closed;
   }
 }

@@ -79,7 +79,7 @@ export async function timeRuns(session: ort.InferenceSession, feeds: Record<stri
   const first = await runUs();
   if (first > timing.enoughUs) return first;
   for (let i = 0; i < timing.warmupRuns; i++) await runUs();
-  let fastest = first;
+  let fastest = Infinity;
   for (let i = 0; i < timing.timedRuns; i++) fastest = Math.min(fastest, await runUs());
-  return fastest;
+  return Number.isFinite(fastest) ? fastest : first;
 }

@@ -31,6 +31,11 @@ export interface DynamicBatcherOptions extends BatchLimits {
   /** Requests that may wait; past it, RESOURCE_EXHAUSTED. */
   readonly maxQueueSize: number;
   /**
+   * The count held against maxQueueSize, when this queue shares the limit with others (a model
+   * version's queues); default: the requests waiting in this one.
+   */
+  readonly queueDepth?: () => number;
+  /**
    * How long the oldest request may wait for a fuller batch while an instance is free; 0 runs
    * whatever waits as soon as an instance is free (greedy).
    */
@@ -121,8 +126,12 @@ interface Batch {
   readonly runner: Runner;
   readonly works: readonly Work[];
   readonly rows: number;
-  /** Fires when every request of a batch that has not begun is dropped: the instance skips it. */
-  readonly skip: AbortController;
+  /**
+   * Fires when every request of a batch that has not begun is dropped: the instance skips it.
+   * Made only for a batch handed to a busy instance (one that begins at once cannot be skipped):
+   * an AbortController costs ~10 µs, a measurable share of a tiny model's request.
+   */
+  readonly skip: AbortController | undefined;
   /** Requests dropped while the batch waited in the instance (answered already). */
   readonly dropped: Set<Work>;
   /** Per request: its listener while the batch waits in the instance. */
@@ -213,7 +222,7 @@ export class DynamicBatcher {
    */
   submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
     if (signal.aborted) return this.refuse(signal.reason);
-    if (this.waiting.length >= this.options.maxQueueSize) {
+    if ((this.options.queueDepth?.() ?? this.waiting.length) >= this.options.maxQueueSize) {
       return this.refuse(new InferdError('RESOURCE_EXHAUSTED', `${this.options.label}: queue is full (${this.options.maxQueueSize} requests waiting)`));
     }
     return new Promise((resolve, reject) => {
@@ -310,7 +319,7 @@ export class DynamicBatcher {
   private start(runner: Runner, works: Work[], rows: number): void {
     this.running++;
     const queue = this.handed.get(runner)!;
-    const batch: Batch = { runner, works, rows, skip: new AbortController(), dropped: new Set(), onAbort: new Map(), startedNs: undefined, ended: undefined };
+    const batch: Batch = { runner, works, rows, skip: queue.length > 0 ? new AbortController() : undefined, dropped: new Set(), onAbort: new Map(), startedNs: undefined, ended: undefined };
     for (const w of works) w.signal.removeEventListener('abort', w.onAbort);
     queue.push(batch);
     if (queue.length > 1) {
@@ -323,7 +332,7 @@ export class DynamicBatcher {
     }
     let run: Promise<Record<string, HostTensor>>;
     try {
-      run = runner.run(stackFeeds(works.map((w) => w.feeds)), works[0]!.outputNames, batch.skip.signal);
+      run = runner.run(stackFeeds(works.map((w) => w.feeds)), works[0]!.outputNames, batch.skip?.signal);
     } catch (err) {
       run = Promise.reject(err);
     }
@@ -335,7 +344,7 @@ export class DynamicBatcher {
     // The instance is handed its next batch before this batch's answers are split, encoded and
     // sent, so that it runs while the main thread does that work instead of waiting for it.
     const release = (): void => {
-      if (batch.startedNs !== undefined && !batch.skip.signal.aborted) {
+      if (batch.startedNs !== undefined && batch.skip?.signal.aborted !== true) {
         const tookNs = process.hrtime.bigint() - batch.startedNs;
         this.counts.computeNs += tookNs;
         this.counts.batchComputeNs[rows] = (this.counts.batchComputeNs[rows] ?? 0n) + tookNs;
@@ -381,7 +390,7 @@ export class DynamicBatcher {
     batch.startedNs = startedNs;
     for (const [w, onAbort] of batch.onAbort) w.signal.removeEventListener('abort', onAbort);
     batch.onAbort.clear();
-    if (batch.skip.signal.aborted) return; // every request was dropped: the instance skips it
+    if (batch.skip?.signal.aborted === true) return; // every request was dropped: the instance skips it
     const live = batch.works.filter((w) => !batch.dropped.has(w));
     for (const w of live) this.counts.queueNs += startedNs - w.enqueuedNs;
     this.counts.executions++;
@@ -401,7 +410,7 @@ export class DynamicBatcher {
     batch.onAbort.delete(w);
     this.counts.fail++;
     w.reject(w.signal.reason);
-    if (batch.dropped.size === batch.works.length) batch.skip.abort(w.signal.reason);
+    if (batch.dropped.size === batch.works.length) batch.skip?.abort(w.signal.reason);
   }
 
   private failBatch(batch: Batch, err: unknown, ended: (err: unknown) => void): void {
@@ -427,13 +436,8 @@ export class DynamicBatcher {
   }
 }
 
-/**
- * What decides which requests can share a run: types and non-batch dimensions of every input,
- * and the outputs asked for. Rows: the first dimension, when every input has the same one;
- * a request whose inputs disagree on it (or that has a scalar input) gets a key of its own.
- */
 /** Bytes of the feeds' elements (a string's length for string tensors). */
-export function feedBytes(feeds: Record<string, HostTensor>): number {
+function feedBytes(feeds: Record<string, HostTensor>): number {
   let bytes = 0;
   for (const t of Object.values(feeds)) bytes += Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength;
   return bytes;
@@ -458,6 +462,11 @@ export function addStats(a: BatcherStats, b: BatcherStats): BatcherStats {
   };
 }
 
+/**
+ * What decides which requests can share a run: types and non-batch dimensions of every input,
+ * and the outputs asked for. Rows: the first dimension, when every input has the same one;
+ * a request whose inputs disagree on it (or that has a scalar input) gets a key of its own.
+ */
 function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number; bytes: number } {
   const tensors = Object.entries(feeds);
   const bytes = feedBytes(feeds);

@@ -129,7 +129,7 @@ describe('the model repository', function () {
       const { versionPolicy, mainThread, ...c } = await configOf(t.models, 'plain');
       expect(versionPolicy?.latest).to.equal(1);
       // Timed at load: 64 rows of two 16-wide int32 inputs run in well under 0.2 ms.
-      expect(mainThread?.maxRequestBytes).to.equal(8192n);
+      expect(mainThread?.maxRows).to.equal(64);
       expect(mainThread?.measuredRunUs).to.be.above(0);
       expect(c).to.deep.equal({
         name: 'plain', version: '3', platform: 'onnxruntime', sourceFile: '', instances: 1, placement: 'auto',

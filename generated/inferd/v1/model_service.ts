@@ -122,12 +122,18 @@ export interface ModelConfig {
 
 export interface MainThreadUse {
   /**
-   * Fastest of 31 runs of the timing probe (64 rows of zeros, or the model's fixed shape) on a
-   * worker, in microseconds; 0 when not timed.
+   * Fastest of 31 timed runs (after 30 untimed ones) of the probe on a worker: 64 rows of zeros
+   * (fewer when 64 pass 64 KiB), each dimension of any size other than the first taken as 1; in
+   * microseconds, 0 when not timed.
    */
   measuredRunUs: number;
-  /** Requests with at most this many bytes of input run on the main thread; 0: none do. */
-  maxRequestBytes: bigint;
+  /** Requests shaped like the probe with at most this many rows run on the main thread; 0: none do. */
+  maxRows: number;
+  /**
+   * Why none do: placement worker, string inputs, a model file over 8 MiB, an operator whose
+   * work depends on input values, a probe run over 200 µs. Empty when some do.
+   */
+  note: string;
 }
 
 export interface VersionPolicy {
@@ -1060,7 +1066,7 @@ export const ModelConfig: MessageFns<ModelConfig> = {
 };
 
 function createBaseMainThreadUse(): MainThreadUse {
-  return { measuredRunUs: 0, maxRequestBytes: 0n };
+  return { measuredRunUs: 0, maxRows: 0, note: "" };
 }
 
 export const MainThreadUse: MessageFns<MainThreadUse> = {
@@ -1068,11 +1074,11 @@ export const MainThreadUse: MessageFns<MainThreadUse> = {
     if (message.measuredRunUs !== 0) {
       writer.uint32(9).double(message.measuredRunUs);
     }
-    if (message.maxRequestBytes !== 0n) {
-      if (BigInt.asUintN(64, message.maxRequestBytes) !== message.maxRequestBytes) {
-        throw new globalThis.Error("value provided for field message.maxRequestBytes of type uint64 too large");
-      }
-      writer.uint32(16).uint64(message.maxRequestBytes);
+    if (message.maxRows !== 0) {
+      writer.uint32(16).uint32(message.maxRows);
+    }
+    if (message.note !== "") {
+      writer.uint32(26).string(message.note);
     }
     return writer;
   },
@@ -1103,7 +1109,15 @@ export const MainThreadUse: MessageFns<MainThreadUse> = {
               break;
             }
 
-            message.maxRequestBytes = reader.uint64() as bigint;
+            message.maxRows = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.note = reader.string();
             continue;
           }
         }
@@ -1124,9 +1138,8 @@ export const MainThreadUse: MessageFns<MainThreadUse> = {
   fromPartial<I extends Exact<DeepPartial<MainThreadUse>, I>>(object: I): MainThreadUse {
     const message = createBaseMainThreadUse();
     message.measuredRunUs = object.measuredRunUs ?? 0;
-    message.maxRequestBytes = (object.maxRequestBytes !== undefined && object.maxRequestBytes !== null)
-      ? BigInt(object.maxRequestBytes)
-      : 0n;
+    message.maxRows = object.maxRows ?? 0;
+    message.note = object.note ?? "";
     return message;
   },
 };

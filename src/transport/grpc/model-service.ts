@@ -49,7 +49,7 @@ function modelConfig(c: EffectiveConfig): ModelConfig {
     inputs: c.inputs.map(tensorMetadata),
     outputs: c.outputs.map(tensorMetadata),
     placement: c.placement,
-    mainThread: { measuredRunUs: c.mainThread.measuredRunUs ?? 0, maxRequestBytes: BigInt(c.mainThread.maxRequestBytes) },
+    mainThread: { measuredRunUs: c.mainThread.measuredRunUs ?? 0, maxRows: c.mainThread.maxRows, note: c.mainThread.note },
   };
 }
 
