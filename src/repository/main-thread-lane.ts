@@ -22,6 +22,15 @@ export const MAIN_THREAD_MAX_RUN_US = 200;
 /** Rows of the probe, along a first dimension of any size (fewer when 64 would pass MAIN_THREAD_MAX_PROBE_BYTES). */
 export const MAIN_THREAD_PROBE_ROWS = 64;
 
+/**
+ * Rows per run on the main thread. Each run costs onnxruntime-node ~50 µs whatever its size, so
+ * a few requests a run save main-thread time; but a run that takes every waiting request makes
+ * client and server take turns, each idle while the other works. Measured at concurrency 16
+ * (docs/benchmarks.md): 4–8 rows did better than 1, 2 or 16. A request of more rows (up to the
+ * probe's) runs alone, so no run is larger than the probe.
+ */
+export const MAIN_THREAD_MAX_BATCH_ROWS = 8;
+
 /** Most input bytes in the probe, so that timing a model with large rows stays cheap. */
 export const MAIN_THREAD_MAX_PROBE_BYTES = 64 * 1024;
 
@@ -66,7 +75,8 @@ export interface LaneOptions {
 
 /**
  * A session on the main thread for the small requests of a model that runs in microseconds, and
- * the queue in front of it: each request runs alone (one handed over while another runs). It
+ * the queue in front of it: runs of at most MAIN_THREAD_MAX_BATCH_ROWS rows (a larger request
+ * alone), one handed over while another runs. It
  * takes only requests shaped like the probe it was timed with (the same non-batch dimensions, at
  * most as many rows), and only models whose every operator's work depends on shapes alone
  * (SHAPE_BOUND_OPS), so no request it takes runs much longer than the probe did.
@@ -106,7 +116,7 @@ export class MainThreadLane {
       session = await MainThreadSession.create(o.modelPath, o.session);
       await session.run(probe(), outputNames); // its first run, not a caller's
       const queue = new DynamicBatcher([session], {
-        maxBatchSize: 0,
+        maxBatchSize: o.batchable ? Math.min(MAIN_THREAD_MAX_BATCH_ROWS, rows) : 0,
         preferredBatchSizes: [],
         maxQueueDelayUs: 0,
         maxQueueSize: o.maxQueueSize,

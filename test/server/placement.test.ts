@@ -20,6 +20,14 @@ function modelConfig(t: TestServer, modelName: string): Promise<ModelConfig> {
   });
 }
 
+/** One sample of /metrics for a model version of tiny_mlp-like labels, e.g. inferd_batch_size_count. */
+async function metric(t: TestServer, name: string, model: string, extra = ''): Promise<number> {
+  const { body } = await httpGet(t.server.httpPort, '/metrics');
+  const labels = extra === '' ? `model="${model}",version="1"` : `${extra},model="${model}",version="1"`;
+  const line = body.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
 /** Seconds each instance of a model version spent running, from /metrics, by instance label. */
 async function busySeconds(t: TestServer, model: string): Promise<Record<string, number>> {
   const { body } = await httpGet(t.server.httpPort, '/metrics');
@@ -131,11 +139,18 @@ describe('placement: small requests of fast models on the main thread', function
     const requests = Array.from({ length: 200 }, (_, i) => mlpRequest(mlpRows(1 + (i % 4), i)));
     const answers = async (t: TestServer): Promise<number[][]> =>
       (await Promise.all(requests.map((r) => predict(t.prediction, r)))).map((r) => floatsOf(r.outputs['y']!.rawData));
+    const runsOf = async (): Promise<number[]> =>
+      Promise.all([metric(auto, 'inferd_batch_size_count', 'tiny_mlp'), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="8"'), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="4"')]);
     const before = await busySeconds(auto, 'tiny_mlp');
+    const [runs0, upTo8Rows0, upTo4Rows0] = await runsOf();
     const [onMain, onWorker] = await Promise.all([answers(auto), answers(worker)]);
     const after = await busySeconds(auto, 'tiny_mlp');
+    const [runs1, upTo8Rows1, upTo4Rows1] = await runsOf();
     expect(after['main'], 'the main thread ran them').to.be.above(before['main'] ?? 0);
     expect(after['0'] ?? 0, 'the worker ran none of them').to.equal(before['0'] ?? 0);
+    // Runs on the main thread hold at most 8 rows (requests here have 1–4), and some hold more than one request.
+    expect(upTo8Rows1 - upTo8Rows0, 'runs of at most 8 rows').to.equal(runs1 - runs0);
+    expect(upTo4Rows1 - upTo4Rows0, 'runs of at most 4 rows').to.be.below(runs1 - runs0);
     expect(onMain).to.deep.equal(onWorker);
     expect(onMain[7]).to.deep.equal(mlpRows(4, 7).flatMap(tinyMlpReference));
   });
