@@ -133,12 +133,13 @@ export class ModelVersion {
 
   /** Requests waiting for an instance. */
   get depth(): number {
-    return this.queues().reduce((n, q) => n + q.depth, 0);
+    // On every request's path (the queues' shared limit): no array made.
+    return this.queue.depth + (this.lane?.queue.depth ?? 0);
   }
 
   /** Runs handed to instances and not finished. */
   get inFlight(): number {
-    return this.queues().reduce((n, q) => n + q.inFlight, 0);
+    return this.queue.inFlight + (this.lane?.queue.inFlight ?? 0);
   }
 
   /** The counts of every run since the version took traffic. */

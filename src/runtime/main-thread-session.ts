@@ -1,6 +1,6 @@
 import type * as ort from 'onnxruntime-node';
 import { InferdError } from '../inferd-error';
-import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import type { HostTensor } from '../tensor/tensor-types';
 import { openSession, runSession } from './ort-session';
 import type { SessionOptions } from './worker-messages';
 
@@ -8,24 +8,19 @@ import type { SessionOptions } from './worker-messages';
  * One ONNX Runtime session on the main thread, for models whose runs take microseconds: handing
  * such a run to a worker and back costs the main thread more than the run itself (see
  * docs/benchmarks.md). onnxruntime-node runs synchronously, from a setImmediate, so each run
- * holds the event loop for its length; ModelVersion gives this session only models and requests
- * it measured to be that short, and one run at a time.
+ * holds the event loop for its length; MainThreadLane gives this session only models and requests
+ * it timed to be that short.
  */
 export class MainThreadSession {
   /** Runs begun and not yet ended (onnxruntime-node begins each from a setImmediate). */
   private readonly running = new Set<Promise<unknown>>();
   private closed: Promise<void> | undefined;
 
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly inputs: readonly TensorSpec[],
-    readonly outputs: readonly TensorSpec[],
-  ) {}
+  private constructor(private readonly session: ort.InferenceSession) {}
 
   /** Loads the model on this thread; rejects with the runtime's reason. */
   static async create(modelPath: string, options: SessionOptions): Promise<MainThreadSession> {
-    const { session, inputs, outputs } = await openSession(modelPath, options);
-    return new MainThreadSession(session, inputs, outputs);
+    return new MainThreadSession((await openSession(modelPath, options)).session);
   }
 
   /**
