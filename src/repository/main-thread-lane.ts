@@ -101,10 +101,10 @@ export class MainThreadLane {
     try {
       const refusal = await unfit(o);
       if (refusal !== undefined) return none(refusal);
-      const rowBytes = o.inputs.reduce((sum, s) => sum + elementType(s.type).bytes * s.dims.slice(o.batchable ? 1 : 0).reduce((a, d) => a * Math.max(d, 1), 1), 0);
+      const shapes = new Map(o.inputs.map((s) => [s.name, s.dims.slice(o.batchable ? 1 : 0).map((d) => Math.max(d, 1))]));
+      const rowBytes = o.inputs.reduce((sum, s) => sum + elementType(s.type).bytes * shapes.get(s.name)!.reduce((a, d) => a * d, 1), 0);
       const rows = o.batchable ? Math.min(MAIN_THREAD_PROBE_ROWS, Math.floor(MAIN_THREAD_MAX_PROBE_BYTES / Math.max(rowBytes, 1))) : 1;
       if (rows < 1 || (!o.batchable && rowBytes > MAIN_THREAD_MAX_PROBE_BYTES)) return none(`a request is larger than ${MAIN_THREAD_MAX_PROBE_BYTES} bytes`);
-      const shapes = new Map(o.inputs.map((s) => [s.name, s.dims.slice(o.batchable ? 1 : 0).map((d) => Math.max(d, 1))]));
       const probe = (): Record<string, HostTensor> =>
         Object.fromEntries(o.inputs.map((s) => {
           const dims = o.batchable ? [rows, ...shapes.get(s.name)!] : shapes.get(s.name)!;
@@ -131,7 +131,8 @@ export class MainThreadLane {
       for (const w of o.warmup) {
         const feeds = warmupFeeds(o.inputs, w);
         if (!lane.takes(feeds)) continue;
-        for (let i = 0; i < w.count; i++) await session.run(warmupFeeds(o.inputs, w), outputNames);
+        // A run on this thread reads its feeds without taking them: the same feeds serve each run.
+        for (let i = 0; i < w.count; i++) await session.run(feeds, outputNames);
       }
       return { lane, use: { measuredRunUs: runUs, maxRows: lane.maxRows, note: '' } };
     } catch (err) {
@@ -143,10 +144,10 @@ export class MainThreadLane {
 
   /** Whether a request is shaped for this lane: each input's non-batch dimensions as probed, at most maxRows rows. */
   takes(feeds: Record<string, HostTensor>): boolean {
+    const offset = this.batchable ? 1 : 0;
     for (const [name, dims] of this.shapes) {
       const t = feeds[name];
       if (t === undefined) return false;
-      const offset = this.batchable ? 1 : 0;
       if (t.dims.length !== dims.length + offset) return false;
       if (this.batchable && t.dims[0]! > this.maxRows) return false;
       for (let i = 0; i < dims.length; i++) if (t.dims[i + offset] !== dims[i]) return false;

@@ -30,7 +30,7 @@ export interface EffectiveConfig {
   readonly versionPolicy: VersionPolicy;
   readonly instances: number;
   readonly placement: Placement;
-  /** What the version decided at load about the main thread (measured run, request bytes taken). */
+  /** What the version decided at load about the main thread (measured run, rows it takes there, or why none). */
   readonly mainThread: MainThreadUse;
   readonly session: SessionOptions;
   readonly maxBatchSize: number;

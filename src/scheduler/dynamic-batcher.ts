@@ -436,13 +436,6 @@ export class DynamicBatcher {
   }
 }
 
-/** Bytes of the feeds' elements (a string's length for string tensors). */
-function feedBytes(feeds: Record<string, HostTensor>): number {
-  let bytes = 0;
-  for (const t of Object.values(feeds)) bytes += Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength;
-  return bytes;
-}
-
 /** The counts of two batchers as one. */
 export function addStats(a: BatcherStats, b: BatcherStats): BatcherStats {
   const batchSizes: Record<number, number> = { ...a.batchSizes };
@@ -469,7 +462,7 @@ export function addStats(a: BatcherStats, b: BatcherStats): BatcherStats {
  */
 function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): { key: string; rows: number; bytes: number } {
   const tensors = Object.entries(feeds);
-  const bytes = feedBytes(feeds);
+  const bytes = tensors.reduce((sum, [, t]) => sum + (Array.isArray(t.data) ? t.data.reduce((n, s) => n + s.length, 0) : t.data.byteLength), 0);
   const rows = tensors[0]?.[1].dims[0];
   if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: `alone:${Math.random()}`, rows: 1, bytes };
   const parts = tensors.map(([name, t]) => `${name}:${t.type}[${t.dims.slice(1).join(',')}]`);
