@@ -79,20 +79,21 @@ describe('connection limits', () => {
   });
 
   it('sends GOAWAY to a connection older than --max-connection-age-ms, while calls go on unbroken', async () => {
-    const session = await rawSession(t.server.port);
+    // Taken before connecting: the server's clock for the connection starts later, however long connecting takes.
     const started = Date.now();
+    const session = await rawSession(t.server.port);
     const away = await goaway(session);
     expect(away.errorCode).to.equal(constants.NGHTTP2_NO_ERROR);
-    expect(Date.now() - started).to.be.within(200, 5_000);
+    // Not before its age: 400 ms less grpc-js's jitter of up to 10%, less a little for timer granularity.
+    expect(Date.now() - started).to.be.at.least(350);
     session.destroy();
-    // A client calling across several connection ages sees no failure: it reconnects.
+    // A client calling across several connection ages (and for at least 6 calls) sees no failure: it reconnects.
     const until = Date.now() + 1_500;
     let calls = 0;
-    while (Date.now() < until) {
+    while (Date.now() < until || calls < 6) {
       expectSimpleAnswer(await predict(t.prediction, SIMPLE_REQUEST));
       calls++;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(calls).to.be.greaterThan(5);
   });
 });

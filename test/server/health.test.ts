@@ -7,7 +7,9 @@ import {
   type HealthClient,
   type HealthListResponse,
 } from '../../generated/grpc/health/v1/health';
-import { SLOW_MODEL_SIDE, simpleModel, slowModel, tinyMlpModel } from '../../src/example-models/example-models';
+import { simpleModel, tinyMlpModel } from '../../src/example-models/example-models';
+import { calibrateSlowRun, type SlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 
 /** Calls Health/Check; resolves with the serving status or rejects with the ServiceError. */
@@ -30,24 +32,21 @@ function row(step: number, offset: number): number[] {
   return Array.from({ length: 16 }, (_, i) => i * step + offset);
 }
 
-/** A request for slowModel: x = 1/N, for which y = N exactly (every partial sum is a power-of-two multiple). */
-const SLOW_REQUEST = {
-  modelName: 'slow',
-  inputs: { x: tensor({ shape: [1n, 1n], floatData: [1 / SLOW_MODEL_SIDE] }) },
-  id: 'slow-1',
-};
+/** A request for slowModel with the work of `side`: x = 1, for which y = side exactly. */
+function slowRequest(side: number) {
+  return { modelName: 'slow', inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) }, id: 'slow-1' };
+}
 
-/** Bound on any one answer while a model runs; far above a normal answer (~1 ms), far below one inference (~1 s). */
-const RESPONSIVE_MS = 250;
 /** Gap between two health probes during an inference. */
 const PROBE_INTERVAL_MS = 10;
 
-describe('grpc.health.v1.Health', () => {
+describe('grpc.health.v1.Health', function () {
+  this.timeout(60_000);
   let repo: string;
   let t: TestServer;
 
   before(async () => {
-    repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 1 }), tiny_mlp: tinyMlpModel() });
+    repo = writeRepository({ simple: simpleModel(), slow: slowModel(), tiny_mlp: tinyMlpModel() });
     t = await startServer(repo);
   });
 
@@ -137,30 +136,38 @@ describe('grpc.health.v1.Health', () => {
   });
 
   describe('while a model runs (inference is off the main thread)', () => {
-    it(`answers every Check within ${RESPONSIVE_MS} ms for as long as a ~1 s inference runs`, async () => {
-      let slowSettled = false;
-      const slow = predict(t.prediction, SLOW_REQUEST).finally(() => (slowSettled = true));
+    /** Runs of a second or more on this machine: what inferd must not hold the main thread for. */
+    let slow: SlowRun;
 
+    before(async () => {
+      slow = await calibrateSlowRun((side) => predict(t.prediction, slowRequest(side)), 1_000);
+    });
+
+    it('answers Check after Check for as long as an inference runs, none of them waiting for the run', async () => {
+      let slowSettled = false;
+      const running = predict(t.prediction, slowRequest(slow.side)).finally(() => (slowSettled = true));
+
+      // Were the run on the main thread, no Check could be answered before it ended.
       const latencies: number[] = [];
       while (!slowSettled) {
         const before = performance.now();
         expect(await check(t.health, 'slow')).to.equal(Serving.SERVING);
-        latencies.push(performance.now() - before);
+        if (!slowSettled) latencies.push(performance.now() - before);
         // Pacing, not waiting for anything: probes spread over the whole run, leaving the CPU to the model.
         await sleep(PROBE_INTERVAL_MS);
       }
-      const response = await slow;
+      const response = await running;
 
-      expect(response.outputs['y']!.floatData).to.deep.equal([SLOW_MODEL_SIDE]);
-      expect(latencies.length).to.be.at.least(20);
-      expect(Math.max(...latencies)).to.be.below(RESPONSIVE_MS);
+      expect(response.outputs['y']!.floatData).to.deep.equal([slow.side]);
+      expect(latencies.length, 'Checks answered while the model ran').to.be.at.least(5);
+      // The bound comes from the run measured on this machine: a Check that waited for the run would take up to a whole one.
+      expect(Math.max(...latencies), `slowest Check (ms), against a run of ${slow.runMs.toFixed(0)} ms`).to.be.below(slow.runMs / 2);
     });
 
     it('answers a Predict on another model while a slow one runs, before the slow one finishes', async () => {
       let slowSettled = false;
       // Both calls go over one channel, so the slow request reaches the server first.
-      const slow = predict(t.prediction, SLOW_REQUEST).finally(() => (slowSettled = true));
-      const before = performance.now();
+      const running = predict(t.prediction, slowRequest(slow.side)).finally(() => (slowSettled = true));
       const fast = await predict(t.prediction, {
         modelName: 'simple',
         id: 'fast-1',
@@ -169,15 +176,13 @@ describe('grpc.health.v1.Health', () => {
           INPUT1: tensor({ shape: [1n, 16n], int32Data: row(-2, 7) }),
         },
       });
-      const fastMs = performance.now() - before;
       const slowWasRunning = !slowSettled;
 
       expect(fast.id).to.equal('fast-1');
       expect(fast.outputs['OUTPUT0']!.int32Data).to.deep.equal(row(1, -13));
       expect(fast.outputs['OUTPUT1']!.int32Data).to.deep.equal(row(5, -27));
       expect(slowWasRunning).to.equal(true);
-      expect(fastMs).to.be.below(RESPONSIVE_MS);
-      expect((await slow).outputs['y']!.floatData).to.deep.equal([SLOW_MODEL_SIDE]);
+      expect((await running).outputs['y']!.floatData).to.deep.equal([slow.side]);
     });
   });
 });

@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { JobState } from '../../generated/inferd/v1/job_service';
-import { SLOW_MODEL_SIDE, slowModel } from '../../src/example-models/example-models';
+import { credentials } from '@grpc/grpc-js';
+import { PredictionServiceClient } from '../../generated/inferd/v1/prediction_service';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
 import { jobsClient } from '../support/jobs';
 import { children, serve } from '../support/serve-process';
-import { removeFolder, writeRepository } from '../support/test-server';
+import { slowModel } from '../support/slow-model';
+import { predict, removeFolder, tensor, writeRepository } from '../support/test-server';
 import { until } from '../support/until';
 
 const ROWS = 40;
@@ -18,10 +21,8 @@ describe('batch jobs across a crash', function () {
   let data: string;
 
   before(() => {
-    // About 60 ms a record on one thread: long enough to kill the server midway.
-    repo = writeRepository({ slow: slowModel({ workScale: 0.05 }) });
+    repo = writeRepository({ slow: slowModel() });
     data = mkdtempSync(path.join(tmpdir(), 'inferd-crash-'));
-    writeFileSync(path.join(data, 'in.jsonl'), jsonl(Array.from({ length: ROWS }, (_, i) => ({ key: `r${i + 1}`, x: [1 / SLOW_MODEL_SIDE] }))));
   });
 
   after(() => {
@@ -33,6 +34,12 @@ describe('batch jobs across a crash', function () {
   it('resumes a job killed with SIGKILL from its last checkpoint, and the output has every input row exactly once, in order', async () => {
     const flags = ['--data-dir', data, '--log-level', 'info'];
     const first = await serve(repo, flags);
+    // Records of 100 ms or more on this machine: the job is far from done when the kill comes, 31 records after the 9th at the latest.
+    const prediction = new PredictionServiceClient(`127.0.0.1:${first.port}`, credentials.createInsecure());
+    const slowInputs = (side: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) });
+    const { side } = await calibrateSlowRun((n) => predict(prediction, { modelName: 'slow', inputs: slowInputs(n) }), 100);
+    prediction.close();
+    writeFileSync(path.join(data, 'in.jsonl'), jsonl(Array.from({ length: ROWS }, (_, i) => ({ key: `r${i + 1}`, x: [1], side: [side] }))));
     const jobs = jobsClient(`127.0.0.1:${first.port}`);
     const submitted = await jobs.submitBatch({ modelName: 'slow', inputUri: 'in.jsonl', outputUri: 'out.jsonl', batchSize: 3 });
     await until(async () => (await jobs.get(submitted.id)).processed >= 9n, 'the job to pass row 9');
@@ -56,7 +63,7 @@ describe('batch jobs across a crash', function () {
       second.child.kill('SIGTERM');
       await second.exited;
     }
-    const expected = jsonl(Array.from({ length: ROWS }, (_, i) => ({ row: i + 1, key: `r${i + 1}`, outputs: { y: [SLOW_MODEL_SIDE] } })));
+    const expected = jsonl(Array.from({ length: ROWS }, (_, i) => ({ row: i + 1, key: `r${i + 1}`, outputs: { y: [side] } })));
     expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(expected);
     expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
   });

@@ -5,9 +5,11 @@ import { status } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { JobKind, JobState } from '../../generated/inferd/v1/job_service';
-import { SLOW_MODEL_SIDE, simpleModel, slowModel, tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
+import { simpleModel, tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
 import { jobsClient, type Jobs } from '../support/jobs';
-import { rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
+import { slowModel } from '../support/slow-model';
+import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 import { until } from '../support/until';
 
 const range = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
@@ -22,13 +24,19 @@ describe('JobService', function () {
   let outside: string;
   let t: TestServer;
   let jobs: Jobs;
+  /** The side of a `slow` record whose run takes half a second or more on this machine: long next to a watch or a cancel getting there. */
+  let side: number;
+  /** One `slow` record: x = 1, so y = side. */
+  const slowRecord = (): { x: number[]; side: number[] } => ({ x: [1], side: [side] });
 
   before(async () => {
-    repo = writeRepository({ simple: simpleModel(), tiny_mlp: tinyMlpModel(), slow: slowModel({ workScale: 0.05 }) });
+    repo = writeRepository({ simple: simpleModel(), tiny_mlp: tinyMlpModel(), slow: slowModel() });
     data = mkdtempSync(path.join(tmpdir(), 'inferd-jobs-'));
     outside = mkdtempSync(path.join(tmpdir(), 'inferd-outside-'));
     t = await startServer(repo, { dataDir: data });
     jobs = jobsClient(t.address);
+    const slowInputs = (n: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(n)] }) });
+    side = (await calibrateSlowRun((n) => predict(t.prediction, { modelName: 'slow', inputs: slowInputs(n) }), 500)).side;
   });
 
   after(async () => {
@@ -85,13 +93,13 @@ describe('JobService', function () {
     });
 
     it('WatchJob streams the job from QUEUED or RUNNING until SUCCEEDED, then ends the stream', async () => {
-      const submitted = await jobs.submitPrediction({ modelName: 'slow', inputs: { x: tensor({ shape: [1n, 1n], floatData: [1 / SLOW_MODEL_SIDE] }) } });
+      const submitted = await jobs.submitPrediction({ modelName: 'slow', inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) } });
       const seen = await jobs.watch(submitted.id);
       expect(seen.length).to.be.greaterThan(1);
       expect(seen.slice(0, -1).every((j) => j.state === JobState.JOB_STATE_QUEUED || j.state === JobState.JOB_STATE_RUNNING)).to.equal(true);
       const last = seen[seen.length - 1]!;
       expect(last.state).to.equal(JobState.JOB_STATE_SUCCEEDED);
-      expect(last.result!.outputs['y']!.floatData).to.deep.equal([SLOW_MODEL_SIDE]);
+      expect(last.result!.outputs['y']!.floatData).to.deep.equal([side]);
     });
   });
 
@@ -258,18 +266,18 @@ describe('JobService', function () {
     });
 
     it('WatchJob streams a batch job\'s progress, rows done only growing, until it SUCCEEDED', async () => {
-      write('watch/in.jsonl', jsonl(range(5, () => ({ x: [1 / SLOW_MODEL_SIDE] }))));
+      write('watch/in.jsonl', jsonl(range(5, slowRecord)));
       const submitted = await jobs.submitBatch({ modelName: 'slow', inputUri: 'watch/in.jsonl', outputUri: 'watch/out.jsonl', batchSize: 1 });
       const seen = await jobs.watch(submitted.id);
       const processed = seen.map((j) => Number(j.processed));
       expect(processed).to.deep.equal([...processed].sort((a, b) => a - b));
       expect(seen.some((j) => j.state === JobState.JOB_STATE_RUNNING && j.processed > 0n && j.processed < 5n)).to.equal(true);
       expect(seen[seen.length - 1]).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, total: 5n, processed: 5n });
-      expect(read('watch/out.jsonl')).to.equal(jsonl(range(5, (i) => ({ row: i + 1, key: null, outputs: { y: [SLOW_MODEL_SIDE] } }))));
+      expect(read('watch/out.jsonl')).to.equal(jsonl(range(5, (i) => ({ row: i + 1, key: null, outputs: { y: [side] } }))));
     });
 
     it('CancelJob stops a running batch job: it answers CANCELLED at once, and no output or part file is left', async () => {
-      write('cancel/in.jsonl', jsonl(range(400, () => ({ x: [1 / SLOW_MODEL_SIDE] }))));
+      write('cancel/in.jsonl', jsonl(range(400, slowRecord)));
       const submitted = await jobs.submitBatch({ modelName: 'slow', inputUri: 'cancel/in.jsonl', outputUri: 'cancel/out.jsonl', batchSize: 1 });
       await until(async () => (await jobs.get(submitted.id)).processed > 0n, 'the job to make progress');
       const cancelled = await jobs.cancel(submitted.id);

@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { credentials, Metadata, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import {
   GRPCInferenceServiceClient,
@@ -20,8 +19,10 @@ import {
 } from '../../generated/inference/grpc_service';
 import { DataType, ModelConfig, ModelInstanceGroup_Kind } from '../../generated/inference/model_config';
 import type { ListModelsResponse } from '../../generated/inferd/v1/model_service';
-import { identityModel, simpleModel, slowModel, SLOW_MODEL_SIDE } from '../../src/example-models/example-models';
+import { identityModel, simpleModel } from '../../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../../src/package-root';
+import { calibrateSlowRun, type SlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
 import { rejection, removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
 
 const BUF = path.join(PACKAGE_ROOT, 'node_modules', '.bin', 'buf');
@@ -759,30 +760,27 @@ describe('inference.GRPCInferenceService repository control', function () {
 });
 
 describe('inference.GRPCInferenceService with a slow model', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let repo: string;
   let t: TestServer;
   let client: GRPCInferenceServiceClient;
-  let runMs: number;
+  /** A run of at least a second on this machine, as loaded when the tests start. */
+  let slow: SlowRun;
 
-  /** x = 1/N gives y = N exactly (see slowModel). */
-  const slowRequest = (id: string, parameters: Record<string, InferParameter> = {}): Partial<ModelInferRequest> => ({
+  /** x = 1 gives y = side exactly (see slowModel). */
+  const slowRequest = (id: string, side = slow.side, parameters: Record<string, InferParameter> = {}): Partial<ModelInferRequest> => ({
     modelName: 'slow',
     id,
     parameters,
-    inputs: [input('x', 'FP32', [1, 1], { fp32Contents: [1 / SLOW_MODEL_SIDE] })],
+    inputs: [input('x', 'FP32', [1, 1], { fp32Contents: [1] }), input('side', 'INT64', [1, 1], { int64Contents: [BigInt(side)] })],
   });
   const y = (r: ModelInferResponse): number[] => Array.from(new Float32Array(new Uint8Array(r.rawOutputContents[0]!).buffer));
 
   before(async () => {
-    repo = writeRepository({ slow: slowModel({ workScale: 0.5 }), simple: simpleModel() });
+    repo = writeRepository({ slow: slowModel(), simple: simpleModel() });
     t = await startServer(repo);
     client = new GRPCInferenceServiceClient(t.address, credentials.createInsecure());
-    // Warm up, then time one run.
-    await infer(client, slowRequest('warm-up'));
-    const started = performance.now();
-    await infer(client, slowRequest('timed'));
-    runMs = performance.now() - started;
+    slow = await calibrateSlowRun((side) => infer(client, slowRequest('calibrate', side)), 1_000);
   });
 
   after(async () => {
@@ -792,17 +790,19 @@ describe('inference.GRPCInferenceService with a slow model', function () {
   });
 
   it('drops a request whose timeout parameter expires while it waits in the queue, with DEADLINE_EXCEEDED, without running it', async () => {
-    const timeoutUs = 20_000n; // 20 ms, against a run of several hundred
-    expect(runMs, 'one run of the slow model, in ms').to.be.above(10 * Number(timeoutUs / 1000n));
+    // 50 ms, against a run of a second or more measured on this machine just before.
+    const timeoutUs = 50_000n;
     const statsBefore = (await unary<ModelStatisticsResponse>((cb) => client.modelStatistics({ name: 'slow', version: '' }, cb))).modelStats[0]!;
 
     // One channel: the first request reaches the server first and takes the single instance.
-    const running = infer(client, slowRequest('running'));
-    const timedOut = infer(client, slowRequest('queued', { timeout: { int64Param: timeoutUs } }));
+    let runningAnswered = false;
+    const running = infer(client, slowRequest('running')).finally(() => (runningAnswered = true));
+    const timedOut = infer(client, slowRequest('queued', slow.side, { timeout: { int64Param: timeoutUs } }));
     const err = await rejection(timedOut);
+    expect(runningAnswered, 'the run it waited behind still going').to.equal(false);
     expect(err.code).to.equal(status.DEADLINE_EXCEEDED);
-    expect(err.details).to.equal('Request timeout expired: the timeout parameter (20000 µs) passed while the request waited in the queue of model "slow" version 1');
-    expect(y(await running)).to.deep.equal([SLOW_MODEL_SIDE]);
+    expect(err.details).to.equal('Request timeout expired: the timeout parameter (50000 µs) passed while the request waited in the queue of model "slow" version 1');
+    expect(y(await running)).to.deep.equal([slow.side]);
 
     const after = (await unary<ModelStatisticsResponse>((cb) => client.modelStatistics({ name: 'slow', version: '' }, cb))).modelStats[0]!;
     expect(after.executionCount - statsBefore.executionCount, 'runs').to.equal(1n);
@@ -826,8 +826,8 @@ describe('inference.GRPCInferenceService with a slow model', function () {
       // Read at once, the fast requests would be answered first (they do not wait for the slow model's instance).
       expect(responses[0]!.inferResponse!.id, 'the first response').to.equal('slow-0');
       const byId = new Map(responses.map((r) => [r.inferResponse!.id, r.inferResponse!]));
-      expect(y(byId.get('slow-0')!)).to.deep.equal([SLOW_MODEL_SIDE]);
-      expect(y(byId.get('slow-1')!)).to.deep.equal([SLOW_MODEL_SIDE]);
+      expect(y(byId.get('slow-0')!)).to.deep.equal([slow.side]);
+      expect(y(byId.get('slow-1')!)).to.deep.equal([slow.side]);
       for (let i = 0; i < fast; i++) expectSimpleAnswer(byId.get(`fast-${i}`)!, `fast-${i}`, operands[i]!, operands[i]!);
     } finally {
       ownClient.close();
@@ -859,7 +859,7 @@ describe('inference.GRPCInferenceService with a slow model', function () {
       await closing;
       expect(responses.map((r) => [r.inferResponse!.id, r.errorMessage])).to.deep.equal([['probe', ''], ['in-flight', '']]);
       expectSimpleAnswer(responses[0]!.inferResponse!, 'probe', a, a);
-      expect(y(responses[1]!.inferResponse!)).to.deep.equal([SLOW_MODEL_SIDE]);
+      expect(y(responses[1]!.inferResponse!)).to.deep.equal([slow.side]);
       expect(end.code).to.equal(status.UNAVAILABLE);
     } finally {
       ownClient.close();

@@ -3,7 +3,10 @@ import { performance } from 'node:perf_hooks';
 import { status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { PredictRequest, PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
 import type { Tensor } from '../../generated/inferd/v1/tensor';
-import { simpleModel, slowModel, SLOW_MODEL_SIDE } from '../../src/example-models/example-models';
+import { simpleModel } from '../../src/example-models/example-models';
+import type { ModelRepository } from '../../src/repository/model-repository';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
 import { predict, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 import { RawPredictStream } from '../support/raw-predict-stream';
 
@@ -62,22 +65,35 @@ function expectSimpleAnswer(r: PredictStreamResponse | undefined, id: string, i:
   expect(int32Values(response.outputs['OUTPUT1']!), `OUTPUT1 of ${id}`).to.deep.equal(a.map((x, k) => x - b[k]!));
 }
 
-/**
- * A request to `slow` with x = `units`/N (N = SLOW_MODEL_SIDE). For units 0 and 1 every product
- * and partial sum is a power-of-two fraction, so y is exact: 0 for 0, N for 1.
- */
-function slowRequest(id: string, units: 0 | 1): PredictRequest {
-  return { modelName: 'slow', modelVersion: '', id, outputNames: [], inputs: { x: tensor({ shape: [1n, 1n], floatData: [units / SLOW_MODEL_SIDE] }) } };
+/** A request to `slow` (slowModel) with x = `units` and the work of `side`: y is exactly 0 for units 0, `side` for 1. */
+function slowRequest(id: string, units: 0 | 1, side: number): PredictRequest {
+  return {
+    modelName: 'slow',
+    modelVersion: '',
+    id,
+    outputNames: [],
+    inputs: { x: tensor({ shape: [1n, 1n], floatData: [units] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) },
+  };
 }
 
-function expectSlowAnswer(r: PredictStreamResponse | undefined, id: string, units: 0 | 1): void {
+function expectSlowAnswer(r: PredictStreamResponse | undefined, id: string, units: 0 | 1, side: number): void {
   expect(r, `response to ${id}`).to.not.equal(undefined);
   expect(r!.id).to.equal(id);
   expect(r!.error, `error of ${id}`).to.equal(undefined);
   expect(r!.response!.id).to.equal(id);
   expect(r!.response!.modelName).to.equal('slow');
   expect(r!.response!.outputs['y']!.shape).to.deep.equal([1n, 1n]);
-  expect(r!.response!.outputs['y']!.floatData).to.deep.equal([units * SLOW_MODEL_SIDE]);
+  expect(r!.response!.outputs['y']!.floatData).to.deep.equal([units * side]);
+}
+
+/** The side of `slow` at which one run through `s` takes at least `atLeastMs` on this machine now. */
+async function slowSide(s: TestServer, atLeastMs: number): Promise<number> {
+  return (await calibrateSlowRun((side) => predict(s.prediction, slowRequest('calibrate', 0, side)), atLeastMs)).side;
+}
+
+/** Runs of `slow` so far (on the worker: it never runs on the main thread). */
+function slowRuns(s: TestServer): number {
+  return (s.server as unknown as { repository: ModelRepository }).repository.resolve('slow', '').stats().executions;
 }
 
 interface StreamEnd extends StatusObject {
@@ -119,17 +135,6 @@ function byId(responses: readonly PredictStreamResponse[]): Map<string, PredictS
   const map = new Map<string, PredictStreamResponse[]>();
   for (const r of responses) map.set(r.id, [...(map.get(r.id) ?? []), r]);
   return map;
-}
-
-/** Milliseconds one `slow` run takes once warm: the later of two runs through the server. */
-async function timeSlowRun(s: TestServer): Promise<number> {
-  let ms = 0;
-  for (let i = 0; i < 2; i++) {
-    const started = performance.now();
-    await predict(s.prediction, slowRequest(`calibrate-${i}`, 0));
-    ms = performance.now() - started;
-  }
-  return ms;
 }
 
 /** Settles with `count()` once it has stayed the same for `quietMs`. */
@@ -246,7 +251,7 @@ describe('PredictStream', () => {
     let s: TestServer;
 
     before(async () => {
-      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.5 }) });
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
       s = await startServer(repo);
     });
 
@@ -256,11 +261,21 @@ describe('PredictStream', () => {
     });
 
     it('answers in completion order, not request order: fast requests sent after a slow one come back first, each under its own id', async () => {
+      const fast = 20;
+      const fastRequests = Array.from({ length: fast }, (_, i) => simpleRequest(`fast-${i}`, i));
+      // The baseline: the fast requests alone on a stream. The slow run takes ten times as long, and a second at least.
+      const started = performance.now();
+      const alone = s.prediction.predictStream();
+      const aloneRecording = record(alone);
+      for (const r of fastRequests) alone.write(r);
+      alone.end();
+      expect((await aloneRecording.ended).answered).to.equal(fast);
+      const side = await slowSide(s, Math.max(1_000, 10 * (performance.now() - started)));
+
       const call = s.prediction.predictStream();
       const recording = record(call);
-      call.write(slowRequest('slow', 1));
-      const fast = 20;
-      for (let i = 0; i < fast; i++) call.write(simpleRequest(`fast-${i}`, i));
+      call.write(slowRequest('slow', 1, side));
+      for (const r of fastRequests) call.write(r);
       call.end();
       const ended = await recording.ended;
 
@@ -271,7 +286,7 @@ describe('PredictStream', () => {
       expect(new Set(ids.slice(0, fast))).to.deep.equal(new Set(Array.from({ length: fast }, (_, i) => `fast-${i}`)));
       const answers = byId(recording.responses);
       for (let i = 0; i < fast; i++) expectSimpleAnswer(answers.get(`fast-${i}`)?.[0], `fast-${i}`, i);
-      expectSlowAnswer(answers.get('slow')?.[0], 'slow', 1);
+      expectSlowAnswer(answers.get('slow')?.[0], 'slow', 1, side);
     });
   });
 
@@ -279,12 +294,13 @@ describe('PredictStream', () => {
     const queued = 8;
     let repo: string;
     let s: TestServer;
-    let runMs: number;
+    /** Runs of a second or more, far longer than it takes to queue them and cancel. */
+    let side: number;
 
     before(async () => {
-      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.4 }) });
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
       s = await startServer(repo);
-      runMs = await timeSlowRun(s);
+      side = await slowSide(s, 1_000);
     });
 
     after(async () => {
@@ -293,15 +309,15 @@ describe('PredictStream', () => {
     });
 
     it('ends the call with CANCELLED, drops the queued work without running it, and keeps serving', async () => {
+      const runsBefore = slowRuns(s);
       const call = s.prediction.predictStream();
       const recording = record(call);
       // One slow request runs on the model's single instance; the others wait behind it.
-      for (let i = 0; i <= queued; i++) call.write(slowRequest(`slow-${i}`, 0));
+      for (let i = 0; i <= queued; i++) call.write(slowRequest(`slow-${i}`, 0, side));
       // The server reads a stream in order: once this is answered, every slow request has been read and queued.
       call.write(simpleRequest('probe', 7));
       expectSimpleAnswer(await recording.answer('probe'), 'probe', 7);
 
-      const cancelledAt = performance.now();
       call.cancel();
       const ended = await recording.ended;
       expect(ended.code).to.equal(status.CANCELLED);
@@ -311,22 +327,24 @@ describe('PredictStream', () => {
       const after = await predict(s.prediction, simpleRequest('after', 42));
       expectSimpleAnswer({ id: 'after', response: after }, 'after', 42);
 
-      // The slow instance finishes at most the one run it had started, then takes this one:
-      // about 2 runs, where running the queued requests too would take more than `queued` runs.
-      const next = await predict(s.prediction, slowRequest('next', 1));
-      const elapsedMs = performance.now() - cancelledAt;
-      expectSlowAnswer({ id: 'next', response: next }, 'next', 1);
-      expect(elapsedMs, `ms after the cancel, with one run taking ${runMs.toFixed(0)} ms`).to.be.below(4 * runMs);
+      // The slow instance finishes the one run it had started, then takes this one: none of the
+      // queued requests ran.
+      const next = await predict(s.prediction, slowRequest('next', 1, side));
+      expectSlowAnswer({ id: 'next', response: next }, 'next', 1, side);
+      expect(slowRuns(s) - runsBefore, 'runs of the slow model: the one under way at the cancel, and the next').to.equal(2);
     });
   });
 
   describe('when the client half-closes with requests in flight', () => {
     let repo: string;
     let s: TestServer;
+    /** Runs long enough to be in flight when the half-close arrives. */
+    let side: number;
 
     before(async () => {
-      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.25 }) });
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
       s = await startServer(repo);
+      side = await slowSide(s, 300);
     });
 
     after(async () => {
@@ -339,7 +357,7 @@ describe('PredictStream', () => {
       const recording = record(call);
       const slow = 3;
       const fast = 5;
-      for (let i = 0; i < slow; i++) call.write(slowRequest(`slow-${i}`, (i % 2) as 0 | 1));
+      for (let i = 0; i < slow; i++) call.write(slowRequest(`slow-${i}`, (i % 2) as 0 | 1, side));
       for (let i = 0; i < fast; i++) call.write(simpleRequest(`fast-${i}`, i, { raw: true }));
       call.end();
       const ended = await recording.ended;
@@ -350,7 +368,7 @@ describe('PredictStream', () => {
       expect(answers.size).to.equal(slow + fast);
       for (let i = 0; i < slow; i++) {
         expect(answers.get(`slow-${i}`)).to.have.length(1);
-        expectSlowAnswer(answers.get(`slow-${i}`)![0], `slow-${i}`, (i % 2) as 0 | 1);
+        expectSlowAnswer(answers.get(`slow-${i}`)![0], `slow-${i}`, (i % 2) as 0 | 1, side);
       }
       for (let i = 0; i < fast; i++) {
         expect(answers.get(`fast-${i}`)).to.have.length(1);
@@ -363,14 +381,17 @@ describe('PredictStream', () => {
     const maxStreamInFlight = 4;
     let repo: string;
     let s: TestServer;
+    /** Runs long enough that fast requests, were they read, would be answered before the first of them. */
+    let side: number;
 
     before(async () => {
-      repo = writeRepository({ simple: simpleModel(), slow: slowModel({ workScale: 0.1 }) });
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
       // A queue that holds no more than one stream's bound: a server that read past the bound would answer RESOURCE_EXHAUSTED.
       // HTTP/2's own 64 KiB windows, so that what the server takes in while it reads nothing
       // is its in-flight bound plus one small window (with the default 4 MiB window the
       // transport alone holds some two thousand of these requests, which is still bounded).
       s = await startServer(repo, { maxStreamInFlight, maxQueueSize: maxStreamInFlight, http2WindowBytes: 65535 });
+      side = await slowSide(s, 300);
     });
 
     after(async () => {
@@ -381,7 +402,7 @@ describe('PredictStream', () => {
     it('reads no further while 4 requests are in flight: fast requests behind 4 slow ones are answered only after the first slow one', async () => {
       const call = s.prediction.predictStream();
       const recording = record(call);
-      for (let i = 0; i < maxStreamInFlight; i++) call.write(slowRequest(`slow-${i}`, 1));
+      for (let i = 0; i < maxStreamInFlight; i++) call.write(slowRequest(`slow-${i}`, 1, side));
       const fast = 20;
       for (let i = 0; i < fast; i++) call.write(simpleRequest(`fast-${i}`, i));
       call.end();
@@ -392,7 +413,7 @@ describe('PredictStream', () => {
       expect(recording.responses[0]!.id, 'the first response').to.equal('slow-0');
       const answers = byId(recording.responses);
       expect(answers.size).to.equal(maxStreamInFlight + fast);
-      for (let i = 0; i < maxStreamInFlight; i++) expectSlowAnswer(answers.get(`slow-${i}`)?.[0], `slow-${i}`, 1);
+      for (let i = 0; i < maxStreamInFlight; i++) expectSlowAnswer(answers.get(`slow-${i}`)?.[0], `slow-${i}`, 1, side);
       for (let i = 0; i < fast; i++) expectSimpleAnswer(answers.get(`fast-${i}`)?.[0], `fast-${i}`, i);
     });
 

@@ -3,7 +3,10 @@ import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { DataType, type Tensor } from '../../generated/inferd/v1/tensor';
 import type { OnnxElemType } from '../../src/example-models/encode-onnx-model';
-import { identityModel, simpleModel, slowModel, tinyMlpModel, tinyMlpReference, writeExampleRepository } from '../../src/example-models/example-models';
+import { identityModel, simpleModel, tinyMlpModel, tinyMlpReference, writeExampleRepository } from '../../src/example-models/example-models';
+import type { ModelRepository } from '../../src/repository/model-repository';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 import { until } from '../support/until';
 import { reshapeModel } from '../support/test-models';
@@ -202,10 +205,11 @@ describe('Predict', function () {
   describe('limits', () => {
     let small: TestServer;
     let slowRepo: string;
-    const slowX = (): Record<string, Tensor> => ({ x: tensor({ shape: [1n, 1n], floatData: [0] }) });
+    /** A request for slowModel of side `side`: x = 1, so y = side. */
+    const slowInputs = (side: number): Record<string, Tensor> => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) });
 
     before(async () => {
-      slowRepo = writeRepository({ slow: slowModel({ workScale: 0.5 }), simple: simpleModel() });
+      slowRepo = writeRepository({ slow: slowModel(), simple: simpleModel() });
       small = await startServer(slowRepo, { maxMessageBytes: 64 * 1024, maxQueueSize: 2 });
     });
 
@@ -223,26 +227,30 @@ describe('Predict', function () {
     });
 
     it('answers RESOURCE_EXHAUSTED when the model queue is full, and DEADLINE_EXCEEDED for work whose deadline passed while queued', async () => {
-      const running = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
+      // Runs of a second or more on this machine: the queue below fills while two of them go on.
+      const { side, runMs } = await calibrateSlowRun((s) => predict(small.prediction, { modelName: 'slow', inputs: slowInputs(s) }), 1_000);
+      const slow = (deadlineMs?: number) => predict(small.prediction, { modelName: 'slow', inputs: slowInputs(side) }, { deadlineMs });
+      const model = (small.server as unknown as { repository: ModelRepository }).repository.resolve('slow', '');
+      const before = model.stats();
+      const running = slow();
       // Wait until the first request has reached the worker and a second is handed to it to run
       // next (the instance's pipeline), so the next ones queue behind them.
-      const model = (small.server as unknown as { repository: { resolve(n: string, v: string): { inFlight: number; depth: number } } }).repository.resolve('slow', '');
       await until(() => model.inFlight === 1, 'the first request running');
-      const next = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
+      const next = slow();
       await until(() => model.inFlight === 2, 'the second request handed to the instance');
-      const expiring = rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }, { deadlineMs: 100 }));
-      const queued = predict(small.prediction, { modelName: 'slow', inputs: slowX() });
+      const queued = slow();
+      await until(() => model.depth === 1, 'a request queued');
+      // Half a run: it passes while the request waits behind at least two whole runs.
+      const expiring = rejection(slow(Math.round(runMs / 2)));
       await until(() => model.depth === 2, 'two requests queued');
-      const full = await rejection(predict(small.prediction, { modelName: 'slow', inputs: slowX() }));
+      const full = await rejection(slow());
       expect(full.code).to.equal(status.RESOURCE_EXHAUSTED);
       expect(full.details).to.equal('model "slow" version 1: queue is full (2 requests waiting)');
       expect((await expiring).code).to.equal(status.DEADLINE_EXCEEDED);
-      // Dropped from the queue without running: only the other queued request is left.
-      await until(() => model.depth === 1, 'the expired request dropped');
-      expect(model.inFlight).to.equal(2);
-      await running;
-      await next;
-      await queued;
+      for (const done of await Promise.all([running, next, queued])) expect(done.outputs['y']!.floatData).to.deep.equal([side]);
+      // Dropped from the queue without running: three runs for the three answered requests.
+      const after = model.stats();
+      expect([after.executions - before.executions, after.success - before.success, after.fail - before.fail], 'runs, successes, failures').to.deep.equal([3, 3, 2]);
     });
   });
 });

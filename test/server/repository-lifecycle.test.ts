@@ -14,7 +14,10 @@ import {
 } from '../../generated/inferd/v1/model_service';
 import type { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { DataType } from '../../generated/inferd/v1/tensor';
-import { SLOW_MODEL_SIDE, simpleModel, slowModel, tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
+import { simpleModel, tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
+import { memoryTracing, spansWhen } from '../support/telemetry';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 import { reshapeModel } from '../support/test-models';
 
@@ -48,15 +51,11 @@ function put(repo: string, relative: string, content: string | Uint8Array): void
 /** 16 INT32 values, i * step + offset. */
 const row = (step: number, offset: number): number[] => Array.from({ length: 16 }, (_, i) => i * step + offset);
 
-/** A request for slowModel: x = 1/N, for which y = N exactly (every partial sum is a power-of-two multiple). */
-const slowRequest = (modelName: string): Partial<PredictRequest> => ({ modelName, inputs: { x: tensor({ shape: [1n, 1n], floatData: [1 / SLOW_MODEL_SIDE] }) } });
-
-/** Wall-clock milliseconds `work` takes to settle. */
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return performance.now() - started;
-}
+/** A request for slowModel with the work of `side`: x = 1, for which y = side exactly. */
+const slowRequest = (modelName: string, side: number): Partial<PredictRequest> => ({
+  modelName,
+  inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) },
+});
 
 /** The PaddleOCR text-direction classifier (float32 x [-1,3,-1,-1] → softmax [-1,2]), ~0.6 MB. */
 const OCR_CLS_MODEL = path.join(__dirname, '..', '..', '..', 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
@@ -80,7 +79,9 @@ describe('model repository lifecycle', function () {
       removeFolder(repo);
     });
 
-    it('loads, runs and unloads the OCR classifier 50 times while resident memory settles instead of growing per cycle', async () => {
+    it('loads, runs and unloads the OCR classifier 50 times while resident memory settles instead of growing per cycle', async function () {
+      // 50 loads of a real model: over a minute on one busy core (69 s pinned beside a busy loop).
+      this.timeout(600_000);
       const CYCLES = 50;
       const image = Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => ((i * 37) % 255) / 255 - 0.5);
       const request: Partial<PredictRequest> = { modelName: 'ocr_cls', inputs: { x: tensor({ shape: [1n, 3n, 48n, 192n], floatData: [...image] }) } };
@@ -220,15 +221,18 @@ describe('model repository lifecycle', function () {
   describe('instances', () => {
     let repo: string;
     let t: TestServer;
+    const memory = memoryTracing();
 
     before(async () => {
-      repo = writeRepository({ slow_one: slowModel({ workScale: 0.5 }), slow_two: slowModel({ workScale: 0.5 }) });
+      repo = writeRepository({ slow_one: slowModel(), slow_two: slowModel() });
       put(repo, 'slow_two/config.yaml', 'instances: 2\n');
-      t = await startServer(repo, { modelControl: 'explicit' });
+      // Traced, so that each run is a "model run" span saying which instance ran it, and when.
+      t = await startServer(repo, { modelControl: 'explicit' }, { tracing: memory.tracing });
     });
 
     after(async () => {
       await t?.close();
+      await memory.provider.shutdown();
       removeFolder(repo);
     });
 
@@ -240,36 +244,29 @@ describe('model repository lifecycle', function () {
     });
 
     it('runs two requests side by side on two instances, and one after the other on one', async () => {
-      const y = async (model: string): Promise<number> => {
-        expect((await predict(t.prediction, slowRequest(model))).outputs['y']!.floatData).to.deep.equal([SLOW_MODEL_SIDE]);
-        return performance.now();
+      // Runs of 300 ms or more on this machine: far longer than two requests sent together take to arrive apart.
+      const { side } = await calibrateSlowRun((n) => predict(t.prediction, slowRequest('slow_one', n)), 300);
+      /** Two requests at once: the runs that served them, in the order they began. */
+      const pair = async (model: string): Promise<{ instance: unknown; startMs: number; endMs: number }[]> => {
+        memory.exporter.reset();
+        const answers = await Promise.all([predict(t.prediction, slowRequest(model, side)), predict(t.prediction, slowRequest(model, side))]);
+        for (const a of answers) expect(a.outputs['y']!.floatData).to.deep.equal([side]);
+        const spans = await spansWhen(memory.exporter, (all) => all.filter((s) => s.name === 'model run').length === 2);
+        const ms = ([s, ns]: [number, number]): number => s * 1e3 + ns / 1e6;
+        return spans
+          .filter((s) => s.name === 'model run')
+          .map((s) => ({ instance: s.attributes['inferd.model.instance'], startMs: ms(s.startTime), endMs: ms(s.endTime) }))
+          .sort((a, b) => a.startMs - b.startMs);
       };
-      /** Two requests at once: how long both take, and how far apart their answers come. */
-      const pair = async (model: string): Promise<{ totalMs: number; gapMs: number }> => {
-        const started = performance.now();
-        const [a, b] = await Promise.all([y(model), y(model)]);
-        return { totalMs: Math.max(a, b) - started, gapMs: Math.abs(a - b) };
-      };
-      // The machine (2 cores) is shared: each figure is the best of three rounds, measured in
-      // turn, so that a stretch of outside load inflates none of them alone.
-      let single = Infinity;
-      const two = { totalMs: Infinity, gapMs: Infinity };
-      const one = { totalMs: Infinity, gapMs: Infinity };
-      for (let round = 0; round < 3; round++) {
-        single = Math.min(single, await timed(() => y('slow_one')), await timed(() => y('slow_two')));
-        for (const [model, best] of [['slow_two', two], ['slow_one', one]] as const) {
-          const p = await pair(model);
-          best.totalMs = Math.min(best.totalMs, p.totalMs);
-          best.gapMs = Math.min(best.gapMs, p.gapMs);
-        }
-      }
-      const x = (ms: number): string => `${ms.toFixed(0)} ms (${(ms / single).toFixed(2)}x)`;
-      console.log(`      instances: one run ${single.toFixed(0)} ms; two at once on 2 instances ${x(two.totalMs)}, answers ${x(two.gapMs)} apart; on 1 instance ${x(one.totalMs)}, answers ${x(one.gapMs)} apart`);
-      // Side by side, the two answers come together; in turn, the second needs a whole run more.
-      // (The gap, unlike the total, holds whatever else loads the machine: when other processes
-      // take its 2 cores, two runs side by side take as long as two in turn, but still end together.)
-      expect(two.gapMs / single, 'gap between the answers on 2 instances, in single runs').to.be.below(0.4);
-      expect(one.gapMs / single, 'gap between the answers on 1 instance, in single runs').to.be.at.least(0.6);
+      // Side by side: one run on each instance, the second begun before the first ended.
+      const [a, b] = await pair('slow_two');
+      expect([a!.instance, b!.instance].sort(), 'instances of slow_two that ran').to.deep.equal([0, 1]);
+      expect(b!.startMs, 'the second run began before the first ended').to.be.below(a!.endMs);
+      // In turn: both on the one instance, the second begun once the first had ended.
+      const [c, d] = await pair('slow_one');
+      expect([c!.instance, d!.instance], 'instances of slow_one that ran').to.deep.equal([0, 0]);
+      // (Less a millisecond: the SDK reads the end of a span whose start it was given off Date.now().)
+      expect(d!.startMs, 'the second run began once the first had ended').to.be.at.least(c!.endMs - 1);
     });
   });
 

@@ -2,7 +2,6 @@ import { request, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Metadata } from '@grpc/grpc-js';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { encodeOnnxModel } from '../../src/example-models/encode-onnx-model';
 import { Tracing } from '../../src/telemetry/tracing';
 
 /** Tracing into memory: every span is in `exporter` as soon as it ends. */
@@ -30,32 +29,6 @@ export async function spansWhen(exporter: InMemorySpanExporter, ready: (spans: R
     if (Date.now() > until) throw new Error(`spans never matched; have: ${spans.map((s) => s.name).join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-/**
- * A slow model that batches: float32 `x` ["batch", 1] → `y` = x (["batch", 1]), after
- * `matmuls` chained 1024×1024 MatMuls of zeros that depend on x (so nothing folds at load time).
- * Each run takes the same time whatever its batch size.
- */
-export function slowBatchableModel(matmuls: number): Uint8Array {
-  const nodes = [
-    { opType: 'ReduceSum', inputs: ['x'], outputs: ['s'], name: 'sum_x' },
-    { opType: 'Mul', inputs: ['s', 'zero'], outputs: ['z'], name: 'zero_it' },
-    { opType: 'Expand', inputs: ['z', 'side_by_side'], outputs: ['m0'], name: 'expand' },
-  ];
-  for (let i = 1; i <= matmuls; i++) nodes.push({ opType: 'MatMul', inputs: [`m${i - 1}`, 'm0'], outputs: [`m${i}`], name: `matmul${i}` });
-  nodes.push({ opType: 'ReduceSum', inputs: [`m${matmuls}`], outputs: ['r'], name: 'sum_m' });
-  nodes.push({ opType: 'Add', inputs: ['x', 'r'], outputs: ['y'], name: 'add' });
-  return encodeOnnxModel({
-    graphName: 'slow_batchable',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims: ['batch', 1] }],
-    outputs: [{ name: 'y', elemType: 'FLOAT', dims: ['batch', 1] }],
-    initializers: [
-      { name: 'side_by_side', dims: [2], data: BigInt64Array.of(1024n, 1024n) },
-      { name: 'zero', dims: [1], data: Float32Array.of(0) },
-    ],
-    nodes,
-  });
 }
 
 export interface GetOptions {

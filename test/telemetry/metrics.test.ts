@@ -1,10 +1,15 @@
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import * as path from 'node:path';
 import { expect } from 'chai';
+import * as ort from 'onnxruntime-node';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { GRPCInferenceServiceClient, InferTensorContents, ModelInferRequest, ModelInferRequest_InferInputTensor as InputTensor, type ModelInferResponse } from '../../generated/inference/grpc_service';
 import { PredictRequest, type PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../src/example-models/example-models';
-import { httpGet, slowBatchableModel } from '../support/telemetry';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
+import { httpGet } from '../support/telemetry';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 
 /** The samples of a Prometheus text exposition: `name{labels}` → value, labels as written. */
@@ -126,7 +131,13 @@ describe('HTTP health while starting', function () {
   this.timeout(120_000);
 
   it('answers /healthz 200 and /readyz 503 while models load, then /readyz 200', async () => {
-    const repo = writeRepository({ slow: slowBatchableModel(48) }); // its warm-up run takes a while
+    // A warm-up of a second or more, timed on a session of this process first: the model loads long after the HTTP port is bound.
+    const model = slowModel();
+    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const feeds = (side: number) => ({ x: new ort.Tensor('float32', Float32Array.of(1), [1, 1]), side: new ort.Tensor('int64', BigInt64Array.of(BigInt(side)), [1, 1]) });
+    const { side } = await calibrateSlowRun((n) => session.run(feeds(n)), 1_000).finally(() => session.release());
+    const repo = writeRepository({ slow: model });
+    writeFileSync(path.join(repo, 'slow', 'config.yaml'), `warmup:\n  - name: long\n    inputs:\n      x: { shape: [1, 1], values: [1] }\n      side: { shape: [1, 1], values: [${side}] }\n`);
     const httpPort = await freePort();
     const starting = startServer(repo, { httpPort });
     try {
@@ -151,20 +162,25 @@ describe('HTTP health during shutdown', function () {
   let repo: string;
 
   before(() => {
-    repo = writeRepository({ slow: slowBatchableModel(24) });
+    repo = writeRepository({ slow: slowModel() });
   });
   after(() => removeFolder(repo));
 
   it('answers /readyz 503 and /healthz 200 while draining, then stops listening', async () => {
     const t = await startServer(repo, { drainTimeoutMs: 60_000 });
     const port = t.server.httpPort;
-    const running = predict(t.prediction, { modelName: 'slow', inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }) } });
+    const slowInputs = (side: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) });
+    // A run of a second or more on this machine: it is still going when both answers come.
+    const { side } = await calibrateSlowRun((n) => predict(t.prediction, { modelName: 'slow', inputs: slowInputs(n) }), 1_000);
+    let runEnded = false;
+    const running = predict(t.prediction, { modelName: 'slow', inputs: slowInputs(side) }).finally(() => (runEnded = true));
     const repository = (t.server as unknown as { repository: import('../../src/repository/model-repository').ModelRepository }).repository;
     while (repository.resolve('slow', '').inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     const closed = t.close();
     expect((await httpGet(port, '/readyz')).status).to.equal(503);
     expect((await httpGet(port, '/healthz')).status).to.equal(200);
-    await running;
+    expect(runEnded, 'the run still going').to.equal(false);
+    expect((await running).outputs['y']!.floatData).to.deep.equal([side]);
     await closed;
     const err = await httpGet(port, '/healthz').then(() => undefined, (e: NodeJS.ErrnoException) => e);
     expect(err?.code).to.equal('ECONNREFUSED');

@@ -6,7 +6,9 @@ import { HealthCheckRequest, type HealthCheckResponse } from '../../generated/gr
 import { PredictRequest, type PredictStreamResponse } from '../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../src/example-models/example-models';
 import type { ModelRepository } from '../../src/repository/model-repository';
-import { CALLER, callerMetadata, memoryTracing, slowBatchableModel, spansWhen } from '../support/telemetry';
+import { calibrateSlowRun } from '../support/calibrate-slow-run';
+import { slowModel } from '../support/slow-model';
+import { CALLER, callerMetadata, memoryTracing, spansWhen } from '../support/telemetry';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 
 const PREDICT = 'inferd.v1.PredictionService/Predict';
@@ -20,8 +22,9 @@ function simpleRequest(id: string, i: number): Partial<PredictRequest> {
   };
 }
 
-function slowRequest(id: string): Partial<PredictRequest> {
-  return { modelName: 'slow', id, inputs: { x: tensor({ shape: [1n, 1n], floatData: [2] }) } };
+/** A request to the batchable slowModel with the work of `side`. */
+function slowRequest(id: string, side: number): Partial<PredictRequest> {
+  return { modelName: 'slow', id, inputs: { x: tensor({ shape: [1n, 1n], floatData: [2] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) } };
 }
 
 const childrenOf = (spans: ReadableSpan[], parent: ReadableSpan): ReadableSpan[] =>
@@ -33,10 +36,13 @@ describe('tracing', function () {
   let repo: string;
   let t: TestServer;
   const memory = memoryTracing();
+  /** A run of a second or more on this machine: far longer than it takes three more requests to queue. */
+  let slowSide: number;
 
   before(async () => {
-    repo = writeRepository({ simple: simpleModel(), slow: slowBatchableModel(12) });
+    repo = writeRepository({ simple: simpleModel(), slow: slowModel({ batchable: true }) });
     t = await startServer(repo, {}, { tracing: memory.tracing });
+    slowSide = (await calibrateSlowRun((side) => predict(t.prediction, slowRequest('calibrate', side)), 1_000)).side;
   });
 
   after(async () => {
@@ -139,10 +145,10 @@ describe('tracing', function () {
   it('makes a batched run one span linked to the span of every request it served', async () => {
     const repository = (t.server as unknown as { repository: ModelRepository }).repository;
     const queue = repository.resolve('slow', '');
-    const first = predict(t.prediction, slowRequest('first'), { metadata: callerMetadata() });
+    const first = predict(t.prediction, slowRequest('first', slowSide), { metadata: callerMetadata() });
     // Once the single instance is busy with the first, the next three wait together.
     while (queue.inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    const rest = ['b1', 'b2', 'b3'].map((id) => predict(t.prediction, slowRequest(id)));
+    const rest = ['b1', 'b2', 'b3'].map((id) => predict(t.prediction, slowRequest(id, slowSide)));
     while (queue.depth < 3 && queue.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
     expect(queue.depth, 'the three requests queued behind the slow run').to.equal(3);
     await Promise.all([first, ...rest]);
