@@ -78,35 +78,59 @@ async function serve(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const log = pino({ level: config.logLevel, base: { service: 'inferd' } });
-  // Traces go where the standard OTEL_* variables say; nowhere when they say nothing.
-  const traces = startTracing(process.env);
-  let server: InferdServer;
+  // Listening from before the server starts: a signal sent as soon as "serving" is logged stops it
+  // gracefully rather than kill it; one sent while it starts stops it once it has started.
+  const signals = listenForSignals();
   try {
-    server = await InferdServer.create(config, log, { tracing: traces.tracing });
-  } catch (err) {
-    log.fatal({ err }, 'cannot start');
-    await traces.shutdown().catch(() => undefined);
-    return 1;
+    // Traces go where the standard OTEL_* variables say; nowhere when they say nothing.
+    const traces = startTracing(process.env);
+    const starting = InferdServer.create(config, log, { tracing: traces.tracing });
+    let server: InferdServer | undefined;
+    try {
+      server = await Promise.race([starting, signals.second.then(() => undefined)]);
+    } catch (err) {
+      log.fatal({ err }, 'cannot start');
+      await traces.shutdown().catch(() => undefined);
+      return 1;
+    }
+    const exitNow = signals.second.then((signal) => {
+      log.warn({ signal }, 'second signal: exiting now');
+      return 1;
+    });
+    if (server === undefined) {
+      starting.catch(() => undefined); // the process exits now; a failure to start no longer matters
+      return await exitNow;
+    }
+    const signal = await signals.first;
+    log.info({ signal }, 'stopping');
+    const stopped = server.close().then(
+      () => traces.shutdown().catch((err: unknown) => log.warn({ err }, 'cannot export the last traces')).then(() => 0),
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        return 1;
+      },
+    );
+    return await Promise.race([stopped, exitNow]);
+  } finally {
+    signals.dispose();
   }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      server.close().then(
-        () => traces.shutdown().catch((err: unknown) => log.warn({ err }, 'cannot export the last traces')).then(() => resolve(0)),
-        (err: unknown) => {
-          log.error({ err }, 'error while stopping');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+}
+
+/** SIGTERM and SIGINT, the first and the second (either kind), from now until dispose(). */
+function listenForSignals(): { first: Promise<NodeJS.Signals>; second: Promise<NodeJS.Signals>; dispose(): void } {
+  const received: ((signal: NodeJS.Signals) => void)[] = [];
+  const first = new Promise<NodeJS.Signals>((resolve) => received.push(resolve));
+  const second = new Promise<NodeJS.Signals>((resolve) => received.push(resolve));
+  let count = 0;
+  const on = (signal: NodeJS.Signals): void => received[count++]?.(signal);
+  process.on('SIGTERM', on);
+  process.on('SIGINT', on);
+  return {
+    first,
+    second,
+    dispose: () => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+    },
+  };
 }
