@@ -1,8 +1,10 @@
+import { writeSync } from 'node:fs';
 import pino from 'pino';
 import { benchCommand } from './bench/bench-command';
 import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config';
 import { batchCommand } from './jobs/batch-command';
 import { InferdServer } from './server';
+import { LogDestination } from './telemetry/log-destination';
 import { startTracing } from './telemetry/start-tracing';
 
 const USAGE = `inferd: serve ONNX models over gRPC
@@ -38,6 +40,15 @@ Options (flags win over environment variables, which win over the --config file)
 ${lines.join('\n')}
   ${'--help'.padEnd(28)} this text
 `;
+}
+
+/** Writes to stderr if it can: when stderr is gone too (EPIPE), the note is dropped rather than thrown. */
+function note(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // Nowhere left to say it.
+  }
 }
 
 /** Runs the command line; resolves with the exit code (serve resolves only when stopped). */
@@ -77,7 +88,13 @@ async function serve(argv: readonly string[]): Promise<number> {
     process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
     return 2;
   }
-  const log = pino({ level: config.logLevel, base: { service: 'inferd' } });
+  const output = new LogDestination({
+    fd: 1,
+    format: 'json',
+    colorize: false,
+    onLost: (err) => note(`inferd: log output lost (${err.code ?? err.message}): later log lines are dropped; serving goes on\n`),
+  });
+  const log = pino({ level: config.logLevel, base: { service: 'inferd' } }, output);
   // Listening from before the server starts: a signal sent as soon as "serving" is logged stops it
   // gracefully rather than kill it; one sent while it starts stops it once it has started.
   const signals = listenForSignals();
