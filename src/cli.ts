@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import pino from 'pino';
 import { benchCommand } from './bench/bench-command';
 import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config';
@@ -88,10 +89,11 @@ async function serve(argv: readonly string[]): Promise<number> {
     process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
     return 2;
   }
+  const terminal = isatty(1);
   const output = new LogDestination({
     fd: 1,
-    format: 'json',
-    colorize: false,
+    format: config.logFormat === 'auto' ? (terminal ? 'pretty' : 'json') : config.logFormat,
+    colorize: terminal && !process.env['NO_COLOR'],
     onLost: (err) => note(`inferd: log output lost (${err.code ?? err.message}): later log lines are dropped; serving goes on\n`),
   });
   const log = pino({ level: config.logLevel, base: { service: 'inferd' } }, output);
