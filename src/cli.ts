@@ -1,8 +1,11 @@
+import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import pino from 'pino';
 import { benchCommand } from './bench/bench-command';
 import { ConfigError, parseServeConfig, SERVE_OPTIONS } from './config';
 import { batchCommand } from './jobs/batch-command';
 import { InferdServer } from './server';
+import { LogDestination } from './telemetry/log-destination';
 import { startTracing } from './telemetry/start-tracing';
 
 const USAGE = `inferd: serve ONNX models over gRPC
@@ -38,6 +41,15 @@ Options (flags win over environment variables, which win over the --config file)
 ${lines.join('\n')}
   ${'--help'.padEnd(28)} this text
 `;
+}
+
+/** Writes to stderr if it can: when stderr is gone too (EPIPE), the note is dropped rather than thrown. */
+function note(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // Nowhere left to say it.
+  }
 }
 
 /** Runs the command line; resolves with the exit code (serve resolves only when stopped). */
@@ -77,36 +89,67 @@ async function serve(argv: readonly string[]): Promise<number> {
     process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
     return 2;
   }
-  const log = pino({ level: config.logLevel, base: { service: 'inferd' } });
-  // Traces go where the standard OTEL_* variables say; nowhere when they say nothing.
-  const traces = startTracing(process.env);
-  let server: InferdServer;
-  try {
-    server = await InferdServer.create(config, log, { tracing: traces.tracing });
-  } catch (err) {
-    log.fatal({ err }, 'cannot start');
-    await traces.shutdown().catch(() => undefined);
-    return 1;
-  }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      server.close().then(
-        () => traces.shutdown().catch((err: unknown) => log.warn({ err }, 'cannot export the last traces')).then(() => resolve(0)),
-        (err: unknown) => {
-          log.error({ err }, 'error while stopping');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+  const terminal = isatty(1);
+  const output = new LogDestination({
+    fd: 1,
+    format: config.logFormat === 'auto' ? (terminal ? 'pretty' : 'json') : config.logFormat,
+    colorize: terminal && !process.env['NO_COLOR'],
+    onLost: (err) => note(`inferd: log output lost (${err.code ?? err.message}): later log lines are dropped; serving goes on\n`),
   });
+  const log = pino({ level: config.logLevel, base: { service: 'inferd' } }, output);
+  // Listening from before the server starts: a signal sent as soon as "serving" is logged stops it
+  // gracefully rather than kill it; one sent while it starts stops it once it has started.
+  const signals = listenForSignals();
+  try {
+    // Traces go where the standard OTEL_* variables say; nowhere when they say nothing.
+    const traces = startTracing(process.env);
+    const starting = InferdServer.create(config, log, { tracing: traces.tracing });
+    let server: InferdServer | undefined;
+    try {
+      server = await Promise.race([starting, signals.second.then(() => undefined)]);
+    } catch (err) {
+      log.fatal({ err }, 'cannot start');
+      await traces.shutdown().catch(() => undefined);
+      return 1;
+    }
+    const exitNow = signals.second.then((signal) => {
+      log.warn({ signal }, 'second signal: exiting now');
+      return 1;
+    });
+    if (server === undefined) {
+      starting.catch(() => undefined); // the process exits now; a failure to start no longer matters
+      return await exitNow;
+    }
+    const signal = await signals.first;
+    log.info({ signal }, 'stopping');
+    const stopped = server.close().then(
+      () => traces.shutdown().catch((err: unknown) => log.warn({ err }, 'cannot export the last traces')).then(() => 0),
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        return 1;
+      },
+    );
+    return await Promise.race([stopped, exitNow]);
+  } finally {
+    signals.dispose();
+  }
+}
+
+/** SIGTERM and SIGINT, the first and the second (either kind), from now until dispose(). */
+function listenForSignals(): { first: Promise<NodeJS.Signals>; second: Promise<NodeJS.Signals>; dispose(): void } {
+  const received: ((signal: NodeJS.Signals) => void)[] = [];
+  const first = new Promise<NodeJS.Signals>((resolve) => received.push(resolve));
+  const second = new Promise<NodeJS.Signals>((resolve) => received.push(resolve));
+  let count = 0;
+  const on = (signal: NodeJS.Signals): void => received[count++]?.(signal);
+  process.on('SIGTERM', on);
+  process.on('SIGINT', on);
+  return {
+    first,
+    second,
+    dispose: () => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+    },
+  };
 }

@@ -24,6 +24,8 @@ export interface ServeConfig {
   readonly intraOpThreads: number;
   readonly drainTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** auto: pretty when standard output is a terminal, json otherwise. */
+  readonly logFormat: LogFormat;
   readonly dataDir: string;
   readonly jobRetentionHours: number;
   readonly maxBatchJobs: number;
@@ -53,6 +55,8 @@ export interface ServeConfig {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 interface OptionSpec {
   readonly key: Exclude<keyof ServeConfig, 'schedules'>;
@@ -116,6 +120,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'INFERD_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 0, help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)' },
   { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 30_000, help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut' },
   { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'logFormat', flag: 'log-format', env: 'INFERD_LOG_FORMAT', kind: 'choice', choices: LOG_FORMATS, defaultValue: 'auto', help: 'log lines on stdout: json, one object per line; pretty, readable (time, level, message, fields); auto: pretty when stdout is a terminal, json otherwise' },
 ];
 
 /** Thrown with every problem found, one per line. */

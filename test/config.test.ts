@@ -35,6 +35,13 @@ describe('parseServeConfig', () => {
     ]);
   });
 
+  it('takes the log format from --log-format or INFERD_LOG_FORMAT: auto unless given, json or pretty, nothing else', () => {
+    expect(parseServeConfig({ argv: [], env: {} }).logFormat).to.equal('auto');
+    expect(parseServeConfig({ argv: [], env: { INFERD_LOG_FORMAT: 'json' } }).logFormat).to.equal('json');
+    expect(parseServeConfig({ argv: ['--log-format', 'pretty'], env: { INFERD_LOG_FORMAT: 'json' } }).logFormat).to.equal('pretty');
+    expect(problems(() => parseServeConfig({ argv: ['--log-format', 'text'], env: {} }))).to.deep.equal(['--log-format: expected one of auto, json, pretty, got "text"']);
+  });
+
   it('keeps security off by default: plaintext, no authentication, reflection open', () => {
     expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({
       tlsCert: '',

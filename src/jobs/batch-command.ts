@@ -1,10 +1,12 @@
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
+import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { Inference } from '../inference';
 import { ModelRepository } from '../repository/model-repository';
+import { LogDestination } from '../telemetry/log-destination';
 import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, readClientSecurity, type ClientSecurity } from '../transport/grpc/client-channel';
 import { JobClient, type RemoteJob } from '../transport/grpc/job-client';
 import { BATCH_SIZE } from './batch-size';
@@ -181,7 +183,7 @@ function absolute(request: BatchRequest): BatchRequest {
 }
 
 async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupted: AbortSignal): Promise<number> {
-  const log: Logger = pino({ level: 'error', base: { service: 'inferd-batch' } }, pino.destination(2));
+  const log: Logger = pino({ level: 'error', base: { service: 'inferd-batch' } }, new LogDestination({ fd: 2, format: isatty(2) ? 'pretty' : 'json', colorize: isatty(2) }));
   const repository = await ModelRepository.create({
     root: args.models,
     defaults: { instances: 1, placement: 'auto', maxQueueSize: 4096, session: { intraOpThreads: args.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } },
