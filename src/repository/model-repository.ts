@@ -230,8 +230,13 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       const why = newest === undefined ? 'it has no version folders' : `version ${newest.version} is ${newest.state}${newest.reason ? `: ${newest.reason}` : ''}`;
       throw new InferdError('UNAVAILABLE', `model "${name}" has no ready version: ${why}`);
     }
-    const e = entry.versions.get(/^\d+$/.test(version) ? String(BigInt(version)) : version);
-    if (e === undefined) throw new InferdError('NOT_FOUND', `unknown version "${version}" of model "${name}"`);
+    const e = entry.versions.get(version);
+    if (e === undefined) {
+      // A version is named by its number alone: "01" names nothing, so that one version has one name.
+      const canonical = /^\d+$/.test(version) ? String(BigInt(version)) : undefined;
+      const hint = canonical !== undefined && canonical !== version ? `; a version is written as its whole number without leading zeros ("${canonical}")` : '';
+      throw new InferdError('NOT_FOUND', `unknown version ${JSON.stringify(version)} of model "${name}"${hint}`);
+    }
     if (!isServing(e)) throw new InferdError('UNAVAILABLE', `model "${name}" version ${e.version} is ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
     return e;
   }
