@@ -159,9 +159,10 @@ export class ModelVersion {
   }
 
   /**
-   * Runs each warm-up request `count` times per instance (so each session is warm), with one run
-   * per instance in flight at a time: each run's feeds are made just before it is queued (they
-   * are handed over to a worker), so a warm-up holds as much input as `instances` requests do.
+   * Runs each warm-up request `count` × instances times, as `instances` runs in flight at once
+   * (idle instances take work first, so each session is warmed): each run's feeds are made just
+   * before it is queued (they are handed over to a worker), so a warm-up holds as much input as
+   * `instances` requests do, whatever its count.
    */
   private async warmUp(options: ModelVersionOptions): Promise<void> {
     const never = new AbortController().signal;
