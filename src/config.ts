@@ -5,13 +5,14 @@ import { CronSchedules, type Schedule } from './jobs/cron-schedules';
 import { BATCH_SIZE } from './jobs/batch-size';
 import { parseOutputUri } from './jobs/parse-output-uri';
 import { MAX_PING_STRIKES } from './security/ping-strikes';
-import type { Placement } from './repository/model-config';
+import { DEFAULT_MAX_MODEL_CONFIG_BYTES, type Placement } from './repository/model-config';
 
 /** Everything `inferd serve` is configured by, validated and frozen. */
 export interface ServeConfig {
   readonly models: string;
   readonly modelControl: 'watch' | 'explicit';
   readonly repositoryPollMs: number;
+  readonly maxModelConfigBytes: number;
   readonly host: string;
   readonly port: number;
   readonly httpPort: number;
@@ -87,6 +88,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'models', flag: 'models', env: 'INFERD_MODELS', kind: 'string', defaultValue: 'models', help: 'model repository folder: <dir>/<model>/<version>/model.onnx' },
   { key: 'modelControl', flag: 'model-control', env: 'INFERD_MODEL_CONTROL', kind: 'choice', choices: ['watch', 'explicit'], defaultValue: 'watch', help: 'watch: load, reload and unload as the repository folder changes; explicit: only at start and through LoadModel/UnloadModel' },
   { key: 'repositoryPollMs', flag: 'repository-poll-ms', env: 'INFERD_REPOSITORY_POLL_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 2000, help: 'in watch mode, also rescan the repository this often, in case a file-system event is missed (0: never)' },
+  { key: 'maxModelConfigBytes', flag: 'max-model-config-bytes', env: 'INFERD_MAX_MODEL_CONFIG_BYTES', kind: 'int', min: 1024, max: MIB, defaultValue: DEFAULT_MAX_MODEL_CONFIG_BYTES, help: 'largest model config file (or MLmodel) read; a larger one fails its model\'s versions (parsing YAML takes ~500 bytes of memory per byte)' },
   { key: 'host', flag: 'host', env: 'INFERD_HOST', kind: 'string', defaultValue: '127.0.0.1', help: 'address to listen on (0.0.0.0 or :: for every interface)' },
   { key: 'port', flag: 'port', env: 'INFERD_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8001, help: 'gRPC port (0 picks a free one)' },
   { key: 'httpPort', flag: 'http-port', env: 'INFERD_HTTP_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8002, help: 'HTTP port of /metrics (Prometheus), /healthz and /readyz, on the same host (0 picks a free one)' },

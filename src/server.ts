@@ -69,6 +69,9 @@ export class InferdServer {
       },
       control: config.modelControl,
       pollMs: config.repositoryPollMs,
+      maxConfigFileBytes: config.maxModelConfigBytes,
+      // A warm-up input is a request the server makes itself: no larger than one a client may send.
+      maxWarmupInputBytes: config.maxMessageBytes,
       log,
     }).catch(async (err: unknown) => {
       await http.close();

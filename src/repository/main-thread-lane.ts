@@ -66,6 +66,8 @@ export interface LaneOptions {
   readonly session: SessionOptions;
   /** Warm-up requests of the model's config: those shaped for the lane warm its session too. */
   readonly warmup: readonly WarmupRequest[];
+  /** The largest warm-up input, bytes (see warmupFeeds). */
+  readonly maxWarmupInputBytes: number;
   readonly maxQueueSize: number;
   /** What the lane's queue counts against maxQueueSize: the version's requests waiting in all its queues. */
   readonly queueDepth: () => number;
@@ -129,7 +131,7 @@ export class MainThreadLane {
       });
       const lane = new MainThreadLane(session, queue, shapes, o.batchable, o.batchable ? rows : 1);
       for (const w of o.warmup) {
-        const feeds = warmupFeeds(o.inputs, w);
+        const feeds = warmupFeeds(o.inputs, w, { maxInputBytes: o.maxWarmupInputBytes });
         if (!lane.takes(feeds)) continue;
         // A run on this thread reads its feeds without taking them: the same feeds serve each run.
         for (let i = 0; i < w.count; i++) await session.run(feeds, outputNames);

@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { MAX_DIMENSION } from '../tensor/check-shape';
+import { readBoundedFile } from './read-bounded-file';
 
 /** Which versions on disk are served. */
 export type VersionPolicy = { readonly latest: number } | { readonly all: true } | { readonly specific: readonly string[] };
@@ -47,7 +49,7 @@ export type Placement = 'auto' | 'worker';
 
 /** A model's config file as written (every field optional), after validation. */
 export interface ModelConfigFile {
-  /** The file it came from; undefined when the model has none. */
+  /** The file it came from, relative to the model repository; undefined when the model has none. */
   readonly file?: string;
   readonly versionPolicy?: VersionPolicy;
   readonly instances?: number;
@@ -67,23 +69,33 @@ export class ModelConfigError extends Error {
 
 export const CONFIG_FILES = ['config.yaml', 'config.yml', 'config.json'] as const;
 
+/** Default of --max-model-config-bytes: the largest config file (or MLmodel) read. */
+export const DEFAULT_MAX_MODEL_CONFIG_BYTES = 64 * 1024;
+
 /**
- * Reads `<modelDir>/config.yaml` (or .yml, .json), if there is one, and validates it. Rejects
- * with a ModelConfigError naming the file, the field and the reason; resolves `{}` when the
- * model has no config file.
+ * Reads `<root>/<model>/config.yaml` (or .yml, .json), if there is one, and validates it. Rejects
+ * with a ModelConfigError naming the file (relative to `root`), the field and the reason, among
+ * them a file larger than `maxFileBytes`; resolves `{}` when the model has no config file.
  */
-export async function readModelConfig(modelDir: string): Promise<ModelConfigFile> {
+export async function readModelConfig(root: string, model: string, options: { readonly maxFileBytes: number }): Promise<ModelConfigFile> {
   const present: string[] = [];
   for (const name of CONFIG_FILES) {
-    const file = path.join(modelDir, name);
-    if (await fs.stat(file).then((s) => s.isFile(), () => false)) present.push(file);
+    const file = path.join(model, name);
+    if (await fs.stat(path.join(root, file)).then((s) => s.isFile(), () => false)) present.push(file);
   }
   if (present.length === 0) return {};
   if (present.length > 1) throw new ModelConfigError(`${present.join(' and ')}: a model takes one config file, found ${present.length}`);
   const file = present[0]!;
+  let text: string;
+  try {
+    text = await readBoundedFile(path.join(root, file), options.maxFileBytes);
+  } catch (err) {
+    // The file system's own message names the whole path; its code says enough.
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ModelConfigError(`${file}: ${code === undefined ? (err as Error).message : `cannot read: ${code}`}`);
+  }
   let raw: unknown;
   try {
-    const text = await fs.readFile(file, 'utf8');
     raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new ModelConfigError(`${file}: cannot parse: ${(err as Error).message}`);
@@ -146,7 +158,7 @@ function warmupRequest(r: Reader, v: unknown, at: string): WarmupRequest {
   for (const [name, spec] of Object.entries(inputs)) {
     const a = `${at}.inputs.${name}`;
     const s = r.object(spec, a, ['shape', 'zero', 'random', 'values']);
-    const shape = r.array(s['shape'], `${a}.shape`).map((d, i) => r.int(d, `${a}.shape[${i}]`, 0, 1 << 30));
+    const shape = r.array(s['shape'], `${a}.shape`).map((d, i) => r.int(d, `${a}.shape[${i}]`, 0, MAX_DIMENSION));
     const fills = ['zero', 'random', 'values'].filter((k) => k in s);
     if (fills.length !== 1) throw r.fail(a, `expected exactly one of zero, random, values, got ${fills.length === 0 ? 'none' : fills.join(', ')}`);
     let fill: WarmupFill;
@@ -176,7 +188,7 @@ function override(r: Reader, v: unknown, at: string): TensorOverride {
   const t = r.object(v, at, ['name', 'dims']);
   return {
     name: r.string(t['name'], `${at}.name`),
-    dims: r.array(t['dims'], `${at}.dims`).map((d, i) => r.int(d, `${at}.dims[${i}]`, -1, Number.MAX_SAFE_INTEGER)),
+    dims: r.array(t['dims'], `${at}.dims`).map((d, i) => r.int(d, `${at}.dims[${i}]`, -1, MAX_DIMENSION)),
   };
 }
 

@@ -1,14 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
-import { ModelConfigError, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
+import { DEFAULT_MAX_MODEL_CONFIG_BYTES, ModelConfigError, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
 import type { BatcherObserver } from '../scheduler/dynamic-batcher';
 import type { MainThreadUse } from './main-thread-lane';
 import { ModelVersion } from './model-version';
-import { scanModel, type VersionOnDisk } from './scan-repository';
+import { scanModel, type ModelOnDisk, type VersionOnDisk } from './scan-repository';
 import { selectVersions } from './version-policy';
 
 export type VersionState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE' | 'FAILED';
@@ -25,7 +26,7 @@ export interface EffectiveConfig {
   readonly name: string;
   readonly version: string;
   readonly platform: 'onnxruntime';
-  /** The config file, or undefined when everything came from the model and the defaults. */
+  /** The config file (relative to the repository), or undefined when everything came from the model and the defaults. */
   readonly file: string | undefined;
   readonly versionPolicy: VersionPolicy;
   readonly instances: number;
@@ -52,6 +53,24 @@ export interface ModelRepositoryOptions {
   readonly log: Logger;
   /** The observer of each loaded version's runs (metrics, tracing); none by default. */
   readonly observe?: (model: string, version: string) => BatcherObserver;
+  /** Largest config file (or MLmodel) read, bytes: --max-model-config-bytes; DEFAULT_MAX_MODEL_CONFIG_BYTES by default. */
+  readonly maxConfigFileBytes?: number;
+  /** Largest warm-up input, bytes: --max-message-bytes, the most a request may carry; DEFAULT_MAX_WARMUP_INPUT_BYTES by default. */
+  readonly maxWarmupInputBytes?: number;
+}
+
+/** The default of --max-message-bytes, which bounds warm-up inputs where the server gives no other. */
+export const DEFAULT_MAX_WARMUP_INPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Why a name cannot be a model's: a model is a folder directly in the repository, and the
+ * scan passes over hidden ones. Undefined for a name that may be one.
+ */
+function unfitModelName(name: string): string | undefined {
+  if (name === '') return 'a model name may not be empty';
+  if (/[/\\\0]/.test(name)) return 'a model name is a folder name, without "/", "\\" or NUL';
+  if (name.startsWith('.')) return 'a model name does not start with "." (hidden folders, "." and ".." are not models)';
+  return undefined;
 }
 
 interface VersionEntry {
@@ -156,7 +175,9 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
    * UNAVAILABLE naming each version's reason when none could be made ready.
    */
   async load(name: string): Promise<void> {
-    if (!(await this.existsOnDisk(name))) throw new InferdError('NOT_FOUND', `unknown model "${name}": no folder ${this.options.root}/${name}`);
+    const unfit = unfitModelName(name);
+    if (unfit !== undefined) throw new InferdError('NOT_FOUND', `unknown model ${JSON.stringify(name)}: ${unfit}`);
+    if ((await this.scan(name)) === undefined) throw new InferdError('NOT_FOUND', `unknown model "${name}": the model repository has no folder "${name}"`);
     const entry = this.models.get(name);
     if (entry !== undefined) {
       entry.unloaded = false;
@@ -172,7 +193,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
   /** Unloads every version of a model (after their requests in flight) until load() is called. Rejects with NOT_FOUND for an unknown model. */
   async unload(name: string): Promise<void> {
     const entry = this.models.get(name);
-    if (entry === undefined) throw new InferdError('NOT_FOUND', `unknown model "${name}"`);
+    if (entry === undefined) throw new InferdError('NOT_FOUND', `unknown model ${JSON.stringify(name)}`);
     entry.unloaded = true;
     await this.sync(name);
   }
@@ -209,8 +230,13 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       const why = newest === undefined ? 'it has no version folders' : `version ${newest.version} is ${newest.state}${newest.reason ? `: ${newest.reason}` : ''}`;
       throw new InferdError('UNAVAILABLE', `model "${name}" has no ready version: ${why}`);
     }
-    const e = entry.versions.get(/^\d+$/.test(version) ? String(BigInt(version)) : version);
-    if (e === undefined) throw new InferdError('NOT_FOUND', `unknown version "${version}" of model "${name}"`);
+    const e = entry.versions.get(version);
+    if (e === undefined) {
+      // A version is named by its number alone: "01" names nothing, so that one version has one name.
+      const canonical = /^\d+$/.test(version) ? String(BigInt(version)) : undefined;
+      const hint = canonical !== undefined && canonical !== version ? `; a version is written as its whole number without leading zeros ("${canonical}")` : '';
+      throw new InferdError('NOT_FOUND', `unknown version ${JSON.stringify(version)} of model "${name}"${hint}`);
+    }
     if (!isServing(e)) throw new InferdError('UNAVAILABLE', `model "${name}" version ${e.version} is ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
     return e;
   }
@@ -254,7 +280,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
   }
 
   private async syncModel(name: string): Promise<void> {
-    const onDisk = await scanModel(this.options.root, name);
+    const onDisk = await this.scan(name);
     let entry = this.models.get(name);
     if (onDisk === undefined) {
       if (entry === undefined) return;
@@ -272,11 +298,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
 
     let config: ModelConfigFile;
     try {
-      config = await readModelConfig(onDisk.dir);
+      config = await readModelConfig(this.options.root, name, { maxFileBytes: this.maxConfigFileBytes });
       entry.badConfigStamp = undefined;
     } catch (err) {
       const reason = (err as Error).message;
-      if (entry.badConfigStamp !== onDisk.configStamp) this.options.log.error({ model: name, reason }, 'model config is invalid');
+      if (entry.badConfigStamp !== onDisk.configStamp) this.options.log.error({ model: name, reason, dir: onDisk.dir }, 'model config is invalid');
       entry.badConfigStamp = onDisk.configStamp;
       this.configFailed(entry, onDisk.versions, reason);
       return;
@@ -304,7 +330,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       if (!target.has(v.version)) {
         if (!e.loaded) this.setState(entry, e, 'UNAVAILABLE', entry.unloaded ? 'unloaded by request' : 'not served: the version policy does not pick it');
       } else if (v.problem !== undefined || v.stamp === '') {
-        if (!e.loaded) this.setState(entry, e, 'FAILED', v.problem ?? `no model.onnx in ${v.dir}`);
+        if (!e.loaded) this.setState(entry, e, 'FAILED', v.problem ?? `no model.onnx in ${path.dirname(v.shownPath)}`);
         e.failedStamp = stamp;
       } else if ((e.loaded === undefined || e.loadedStamp !== stamp) && e.failedStamp !== stamp) {
         loads.push(this.loadVersion(entry, e, v, config, policy, stamp));
@@ -347,6 +373,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         maxQueueSize,
         overrides: { file: config.file, inputs: config.inputs ?? [], outputs: config.outputs ?? [] },
         warmup: config.warmup ?? [],
+        maxWarmupInputBytes: this.options.maxWarmupInputBytes ?? DEFAULT_MAX_WARMUP_INPUT_BYTES,
         batching: {
           maxBatchSize: config.maxBatchSize ?? 'auto',
           maxQueueDelayUs: config.dynamicBatching?.maxQueueDelayUs ?? 0,
@@ -389,10 +416,12 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     } catch (err) {
       e.failedStamp = stamp;
       // A config fault names its file already; anything else is about loading the model file.
-      const reason = err instanceof ModelConfigError ? err.message : `cannot load ${v.modelPath}: ${(err as Error).message}`;
+      // Clients see paths relative to the repository; the runtime's messages name the whole path.
+      const message = (err as Error).message.split(v.modelPath).join(v.shownPath);
+      const reason = err instanceof ModelConfigError ? message : `cannot load ${v.shownPath}: ${message}`;
       if (replacing !== undefined) e.reason = `still serving the earlier file: ${reason}`;
       else this.setState(entry, e, 'FAILED', reason);
-      log.error({ model: entry.name, version: v.version, reason }, 'model version failed to load');
+      log.error({ model: entry.name, version: v.version, reason, path: v.modelPath }, 'model version failed to load');
       this.emit('change', entry.name);
     }
   }
@@ -426,9 +455,13 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     this.emit('change', entry.name);
   }
 
-  private async existsOnDisk(name: string): Promise<boolean> {
-    if (name === '' || name.includes('/') || name.includes('\\') || name.startsWith('.')) return false;
-    return (await scanModel(this.options.root, name)) !== undefined;
+  /** A model's folder as it is on disk; undefined when it is not there. */
+  private scan(name: string): Promise<ModelOnDisk | undefined> {
+    return scanModel(this.options.root, name, { maxFileBytes: this.maxConfigFileBytes });
+  }
+
+  private get maxConfigFileBytes(): number {
+    return this.options.maxConfigFileBytes ?? DEFAULT_MAX_MODEL_CONFIG_BYTES;
   }
 }
 

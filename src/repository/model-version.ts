@@ -25,6 +25,8 @@ export interface ModelVersionOptions {
   readonly overrides: { readonly file?: string; readonly inputs: readonly TensorOverride[]; readonly outputs: readonly TensorOverride[] };
   /** Warm-up runs; empty: one best-effort run of zeros per instance. */
   readonly warmup: readonly WarmupRequest[];
+  /** The largest warm-up input, bytes (the most a request may carry): a larger one fails the load, or skips the default warm-up. */
+  readonly maxWarmupInputBytes: number;
   readonly log: Logger;
   /** Told of every run after warm-up (metrics, tracing). */
   readonly observer?: BatcherObserver;
@@ -99,7 +101,7 @@ export class ModelVersion {
       await model.warmUp(options);
       if (options.placement === 'auto') {
         const { lane, use } = await MainThreadLane.open({
-          modelPath, inputs, outputs, batchable, worker: sessions[0]!, session: options.session, warmup: options.warmup,
+          modelPath, inputs, outputs, batchable, worker: sessions[0]!, session: options.session, warmup: options.warmup, maxWarmupInputBytes: options.maxWarmupInputBytes,
           maxQueueSize: options.maxQueueSize, queueDepth: (): number => model.depth, label, log: options.log,
         });
         model.lane = lane;
@@ -156,15 +158,30 @@ export class ModelVersion {
     return this.queue.maxBatchSize;
   }
 
-  /** Runs each warm-up request `count` times on every instance (so each session is warm). */
+  /**
+   * Runs each warm-up request `count` × instances times, as `instances` runs in flight at once
+   * (idle instances take work first, so each session is warmed): each run's feeds are made just
+   * before it is queued (they are handed over to a worker), so a warm-up holds as much input as
+   * `instances` requests do, whatever its count.
+   */
   private async warmUp(options: ModelVersionOptions): Promise<void> {
     const never = new AbortController().signal;
     const outputNames = this.outputs.map((o) => o.name);
-    const runs = (request: WarmupRequest | undefined, count: number): Promise<unknown>[] =>
-      Array.from({ length: count * this.sessions.length }, () => this.queue.submit(warmupFeeds(this.inputs, request), outputNames, never));
+    const limits = { maxInputBytes: options.maxWarmupInputBytes };
+    const runs = async (request: WarmupRequest | undefined, count: number): Promise<void> => {
+      const first = warmupFeeds(this.inputs, request, limits); // a bad input throws before any run
+      const lane = async (firstFeeds: Record<string, HostTensor> | undefined): Promise<void> => {
+        let feeds = firstFeeds;
+        for (let i = 0; i < count; i++) {
+          await this.queue.submit(feeds ?? warmupFeeds(this.inputs, request, limits), outputNames, never);
+          feeds = undefined;
+        }
+      };
+      await Promise.all(this.sessions.map((_, k) => lane(k === 0 ? first : undefined)));
+    };
     if (options.warmup.length === 0) {
       try {
-        await Promise.all(runs(undefined, 1));
+        await runs(undefined, 1);
       } catch (err) {
         options.log.warn({ model: this.name, version: this.version, reason: (err as Error).message }, 'default warm-up run failed; add a warmup entry to the model config');
       }
@@ -172,7 +189,7 @@ export class ModelVersion {
     }
     for (const request of options.warmup) {
       try {
-        await Promise.all(runs(request, request.count));
+        await runs(request, request.count);
       } catch (err) {
         // Inputs that do not fit the model are the config file's fault; a failing run is the model's.
         if (err instanceof InferdError && err.code === 'INVALID_ARGUMENT') {

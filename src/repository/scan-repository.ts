@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_FILES } from './model-config';
+import { readBoundedFile } from './read-bounded-file';
 
 export interface VersionOnDisk {
   /** The version folder's number, without leading zeros. */
@@ -9,6 +10,8 @@ export interface VersionOnDisk {
   readonly dir: string;
   /** The ONNX file to load: `model.onnx`, or the file an MLflow `MLmodel` names. */
   readonly modelPath: string;
+  /** modelPath relative to the repository, as messages to clients name it. */
+  readonly shownPath: string;
   /** Changes whenever the model file (or MLmodel) changes: size and modification time. */
   readonly stamp: string;
   /** Why the folder cannot be served as it is, when it cannot. */
@@ -27,24 +30,33 @@ export interface ModelOnDisk {
 const MODEL_FILE = 'model.onnx';
 const MLMODEL_FILE = 'MLmodel';
 
+export interface ScanOptions {
+  /** The largest MLmodel file read, bytes (the bound on config files). */
+  readonly maxFileBytes: number;
+}
+
 /**
  * Reads a model repository laid out as `<root>/<model>/<version>/model.onnx`, where a version
  * is a folder named by a whole number. Hidden entries and other files are passed over. Rejects
  * when the root is not a readable folder.
  */
-export async function scanRepository(root: string): Promise<ModelOnDisk[]> {
+export async function scanRepository(root: string, options: ScanOptions): Promise<ModelOnDisk[]> {
   const entries = await fs.readdir(root, { withFileTypes: true });
   const models: ModelOnDisk[] = [];
   for (const entry of entries) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-    const model = await scanModel(root, entry.name);
+    const model = await scanModel(root, entry.name, options);
     if (model !== undefined) models.push(model);
   }
   return models.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** One model's folder; undefined when it is not there (any more). */
-export async function scanModel(root: string, name: string): Promise<ModelOnDisk | undefined> {
+/**
+ * One model's folder; undefined when it is not there (any more). A version folder is named by a
+ * whole number; one with leading zeros ("01") is that number's version ("1"), and two folders of
+ * one number make that version's problem.
+ */
+export async function scanModel(root: string, name: string, options: ScanOptions): Promise<ModelOnDisk | undefined> {
   const dir = path.join(root, name);
   let entries;
   try {
@@ -52,36 +64,54 @@ export async function scanModel(root: string, name: string): Promise<ModelOnDisk
   } catch {
     return undefined;
   }
-  const versions: VersionOnDisk[] = [];
+  const folders = new Map<string, string[]>();
   for (const e of entries) {
-    if (e.isDirectory() && /^\d+$/.test(e.name)) versions.push(await scanVersion(path.join(dir, e.name), String(BigInt(e.name))));
+    if (!e.isDirectory() || !/^\d+$/.test(e.name)) continue;
+    const version = String(BigInt(e.name));
+    folders.set(version, [...(folders.get(version) ?? []), e.name].sort());
+  }
+  const versions: VersionOnDisk[] = [];
+  for (const [version, names] of folders) {
+    const found = await scanVersion(root, path.join(name, names.includes(version) ? version : names[0]!), version, options);
+    if (names.length === 1) versions.push(found);
+    else versions.push({ ...found, problem: `folders ${names.map((n) => path.join(name, n)).join(' and ')} are all version ${version}; keep one` });
   }
   versions.sort((a, b) => (BigInt(b.version) > BigInt(a.version) ? 1 : BigInt(b.version) < BigInt(a.version) ? -1 : 0));
   const configStamp = (await Promise.all(CONFIG_FILES.map((f) => stampOf(path.join(dir, f))))).join('|');
   return { name, dir, versions, configStamp };
 }
 
-async function scanVersion(dir: string, version: string): Promise<VersionOnDisk> {
-  const mlmodel = path.join(dir, MLMODEL_FILE);
-  const mlmodelStamp = await stampOf(mlmodel);
+/** A version folder, `folder` relative to `root`. */
+async function scanVersion(root: string, folder: string, version: string, options: ScanOptions): Promise<VersionOnDisk> {
+  const dir = path.join(root, folder);
+  const mlmodel = path.join(folder, MLMODEL_FILE);
+  const mlmodelStamp = await stampOf(path.join(root, mlmodel));
   if (mlmodelStamp === '') {
-    const modelPath = path.join(dir, MODEL_FILE);
-    return { version, dir, modelPath, stamp: await stampOf(modelPath) };
+    const shownPath = path.join(folder, MODEL_FILE);
+    return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: await stampOf(path.join(root, shownPath)) };
   }
   // An MLflow model folder: the onnx flavour names the ONNX file.
+  const failed = (problem: string): VersionOnDisk => ({ version, dir, modelPath: path.join(root, mlmodel), shownPath: mlmodel, stamp: mlmodelStamp, problem: `${mlmodel}: ${problem}` });
+  let text: string;
+  try {
+    text = await readBoundedFile(path.join(root, mlmodel), options.maxFileBytes);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code; // the file system's own message names the whole path
+    return failed(code === undefined ? (err as Error).message : `cannot read: ${code}`);
+  }
   let data: unknown;
   try {
-    const doc = parseYaml(await fs.readFile(mlmodel, 'utf8')) as { flavors?: { onnx?: { data?: unknown } } } | null;
+    const doc = parseYaml(text) as { flavors?: { onnx?: { data?: unknown } } } | null;
     data = doc?.flavors?.onnx?.data;
-    if (doc?.flavors?.onnx === undefined) return { version, dir, modelPath: mlmodel, stamp: mlmodelStamp, problem: `${mlmodel} has no onnx flavor` };
+    if (doc?.flavors?.onnx === undefined) return failed('has no onnx flavor');
   } catch (err) {
-    return { version, dir, modelPath: mlmodel, stamp: mlmodelStamp, problem: `${mlmodel}: cannot parse: ${(err as Error).message}` };
+    return failed(`cannot parse: ${(err as Error).message}`);
   }
   if (typeof data !== 'string' || data === '' || path.isAbsolute(data) || data.split(/[\\/]/).includes('..')) {
-    return { version, dir, modelPath: mlmodel, stamp: mlmodelStamp, problem: `${mlmodel}: flavors.onnx.data must name a file inside the folder, got ${JSON.stringify(data)}` };
+    return failed(`flavors.onnx.data must name a file inside the folder, got ${JSON.stringify(data)}`);
   }
-  const modelPath = path.join(dir, data);
-  return { version, dir, modelPath, stamp: `${mlmodelStamp}|${await stampOf(modelPath)}` };
+  const shownPath = path.join(folder, data);
+  return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: `${mlmodelStamp}|${await stampOf(path.join(root, shownPath))}` };
 }
 
 /** Size and modification time of a file; '' when it is not there. */

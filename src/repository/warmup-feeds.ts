@@ -1,15 +1,28 @@
 import { InferdError } from '../inferd-error';
+import { checkShape } from '../tensor/check-shape';
 import { decodeTensor } from '../tensor/decode-tensor';
-import { elementType } from '../tensor/element-types';
+import { elementType, type ElementTypeInfo } from '../tensor/element-types';
+import { toFloat16Bits } from '../tensor/float16';
+import { formatShape } from '../tensor/format-shape';
 import type { HostTensor, TensorSpec, WireTensor } from '../tensor/tensor-types';
 import type { WarmupInput, WarmupRequest } from './model-config';
 
 /**
- * The feeds of one warm-up run, checked like any request (a bad warm-up input throws
- * INVALID_ARGUMENT naming the input; the caller names the warm-up). Without a request, every input is zeros with each dimension of
- * any size taken as 1.
+ * What one STRING element counts for against a warm-up input's bound: the size of the
+ * std::string ONNX Runtime keeps for each (a JavaScript string in an array costs about as much).
  */
-export function warmupFeeds(inputs: readonly TensorSpec[], request: WarmupRequest | undefined): Record<string, HostTensor> {
+export const WARMUP_STRING_ELEMENT_BYTES = 32;
+
+/**
+ * The feeds of one warm-up run, checked like any request (a bad warm-up input throws
+ * INVALID_ARGUMENT naming the input; the caller names the warm-up). Without a request, every
+ * input is zeros with each dimension of any size taken as 1.
+ *
+ * An input larger than `maxInputBytes` (the most a request may carry: --max-message-bytes) throws
+ * INVALID_ARGUMENT before anything is allocated: a config file's shape, or a model's declared
+ * one, may be of any size.
+ */
+export function warmupFeeds(inputs: readonly TensorSpec[], request: WarmupRequest | undefined, options: { readonly maxInputBytes: number }): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {};
   for (const name of Object.keys(request?.inputs ?? {})) {
     if (!inputs.some((s) => s.name === name)) throw new InferdError('INVALID_ARGUMENT', `the model has no input "${name}"`);
@@ -18,52 +31,70 @@ export function warmupFeeds(inputs: readonly TensorSpec[], request: WarmupReques
     const given: WarmupInput | undefined = request?.inputs[spec.name];
     if (request !== undefined && given === undefined) throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}"`);
     const input: WarmupInput = given ?? { shape: spec.dims.map((d) => (d < 0 ? 1 : d)), fill: { zero: true } };
-    feeds[spec.name] = decodeTensor(`input "${spec.name}"`, wireTensor(spec, input), spec);
+    feeds[spec.name] = warmupTensor(`input "${spec.name}"`, spec, input, options.maxInputBytes);
   }
   return feeds;
 }
 
-function wireTensor(spec: TensorSpec, input: WarmupInput): WireTensor {
+function warmupTensor(what: string, spec: TensorSpec, input: WarmupInput, maxBytes: number): HostTensor {
   const info = elementType(spec.type);
-  const count = input.shape.reduce((a, b) => a * b, 1);
-  const pick = (i: number): number | string | boolean => {
-    if ('values' in input.fill) return input.fill.values[i]!;
-    if ('zero' in input.fill) return 0;
-    return Math.random();
-  };
+  const dims = checkShape(what, input.shape.map(BigInt), spec.dims);
+  const count = dims.reduce((a, b) => a * b, 1);
+  const bytes = count * (info.type === 'string' ? WARMUP_STRING_ELEMENT_BYTES : info.bytes);
+  if (bytes > maxBytes) {
+    throw new InferdError('INVALID_ARGUMENT', `${what}: shape ${formatShape(dims)} of ${info.label} takes ${bytes} bytes, expected at most ${maxBytes} (--max-message-bytes)`);
+  }
+  // Values come from the config file (whose size is bounded): checked as a request's would be.
+  if ('values' in input.fill) return decodeTensor(what, valuesTensor(what, info, input.shape, input.fill.values), spec);
+  return filled(info, dims, count, 'random' in input.fill);
+}
+
+/** Zeros (empty strings), or random values in a small range that fits the type. */
+function filled(info: ElementTypeInfo, dims: readonly number[], count: number, random: boolean): HostTensor {
+  if (info.type === 'string') return { type: info.type, dims, data: Array.from({ length: count }, () => (random ? String(Math.random()) : '')) };
+  const data = info.allocate(count);
+  if (!random) return { type: info.type, dims, data };
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+    for (let i = 0; i < count; i++) data[i] = BigInt(Math.round(Math.random() * 100));
+  } else {
+    const value = info.type === 'float16' ? (): number => toFloat16Bits(Math.random())
+      : info.type === 'float32' || info.type === 'float64' ? Math.random
+      : info.type === 'bool' ? (): number => (Math.random() >= 0.5 ? 1 : 0)
+      : (): number => Math.round(Math.random() * Math.min(info.range?.[1] ?? 100, 100));
+    for (let i = 0; i < count; i++) data[i] = value();
+  }
+  return { type: info.type, dims, data };
+}
+
+/** The config's values in the type's typed field of a wire tensor. */
+function valuesTensor(what: string, info: ElementTypeInfo, shape: readonly number[], values: readonly (number | string | boolean)[]): WireTensor {
   const wire: WireTensor = {
-    datatype: info.wire, shape: input.shape.map(BigInt), rawData: new Uint8Array(0),
+    datatype: info.wire, shape: shape.map(BigInt), rawData: new Uint8Array(0),
     floatData: [], doubleData: [], int32Data: [], int64Data: [], uint64Data: [], boolData: [], stringData: [],
   };
-  for (let i = 0; i < count; i++) {
-    const v = pick(i);
+  values.forEach((v, i) => {
+    if (info.typedField !== 'stringData' && !Number.isFinite(Number(v))) {
+      throw new InferdError('INVALID_ARGUMENT', `${what}: value ${i} is ${JSON.stringify(v)}, expected a number for ${info.label}`);
+    }
     switch (info.typedField) {
       case 'stringData':
-        wire.stringData.push(Buffer.from(String(v === 0 ? '' : v)));
+        wire.stringData.push(Buffer.from(String(v)));
         break;
       case 'boolData':
         wire.boolData.push(typeof v === 'boolean' ? v : Number(v) >= 0.5);
         break;
       case 'int64Data':
-        wire.int64Data.push(BigInt(Math.round(scaled(info.range, v))));
+        wire.int64Data.push(BigInt(Math.round(Number(v))));
         break;
       case 'uint64Data':
-        wire.uint64Data.push(BigInt(Math.round(Math.abs(scaled(undefined, v)))));
+        wire.uint64Data.push(BigInt(Math.round(Math.abs(Number(v)))));
         break;
       case 'int32Data':
-        wire.int32Data.push(Math.round(scaled(info.range, v)));
+        wire.int32Data.push(Math.round(Number(v)));
         break;
       default:
         wire[info.typedField].push(Number(v));
     }
-  }
+  });
   return wire;
-}
-
-/** A number for an integer field: random values in [0,1) are spread over a small range that fits the type. */
-function scaled(range: readonly [number, number] | undefined, v: number | string | boolean): number {
-  const n = Number(v);
-  if (Number.isInteger(n)) return n;
-  const hi = Math.min(range?.[1] ?? 100, 100);
-  return n * hi;
 }

@@ -1,6 +1,6 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { HealthCheckResponse_ServingStatus as Serving, type HealthClient } from '../../generated/grpc/health/v1/health';
 import {
@@ -17,6 +17,8 @@ import {
   type UnloadModelRequest,
   type UnloadModelResponse,
 } from '../../generated/inferd/v1/model_service';
+import { GRPCInferenceServiceClient, ModelInferRequest, InferTensorContents, ModelInferRequest_InferInputTensor as InputTensor } from '../../generated/inference/grpc_service';
+import type { GetModelMetadataRequest, GetModelMetadataResponse } from '../../generated/inferd/v1/model_service';
 import type { PredictionServiceClient } from '../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../src/example-models/example-models';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
@@ -142,7 +144,7 @@ describe('the model repository', function () {
 
     it('shows the config file and its policy in the effective config', async () => {
       const c = await configOf(t.models, 'specific', '1');
-      expect(c.sourceFile).to.equal(path.join(repo, 'specific', 'config.yaml'));
+      expect(c.sourceFile).to.equal('specific/config.yaml');
       expect(c.versionPolicy?.specific).to.deep.equal({ versions: ['1', '3'] });
       expect(c.version).to.equal('1');
     });
@@ -174,7 +176,7 @@ describe('the model repository', function () {
       it(`fails to load ${name.replace('_', ' ')}, naming the file, the field and the reason`, async () => {
         const [state, why] = (await states(t.models, name))['1']!;
         expect(state).to.equal(State.MODEL_VERSION_STATE_FAILED);
-        expect(why).to.contain(`${path.join(repo, name, file)}: ${reason}`);
+        expect(why).to.contain(`${name}/${file}: ${reason}`);
         const err = await rejection(predictSimple(t.prediction, name));
         expect(err.code).to.equal(status.UNAVAILABLE);
         expect(err.details).to.contain(reason);
@@ -227,7 +229,8 @@ describe('the model repository', function () {
       writeVersion(repo, 'simple', '2', new TextEncoder().encode('not a model'));
       await until(async () => (await states(t.models, 'simple'))['2']?.[0] === State.MODEL_VERSION_STATE_FAILED, 'version 2 failed');
       const s = await states(t.models, 'simple');
-      expect(s['2']![1]).to.contain(`cannot load ${path.join(repo, 'simple', '2', 'model.onnx')}: `);
+      expect(s['2']![1]).to.match(/^cannot load simple\/2\/model\.onnx: /);
+      expect(s['2']![1]).to.not.contain(repo);
       expect(s['1']).to.deep.equal([State.MODEL_VERSION_STATE_READY, 'still serving: no version the policy picks could be loaded']);
       expect((await predictSimple(t.prediction, 'simple')).modelVersion).to.equal('1');
       // Mended in place, the new version loads and takes over.
@@ -265,7 +268,7 @@ describe('the model repository', function () {
     it('keeps serving when the config file is edited into something invalid, and applies it once mended', async () => {
       writeFileSync(path.join(repo, 'simple', 'config.yaml'), 'instances: 0\n');
       await until(async () => (await states(t.models, 'simple'))['1']![1].startsWith('still serving'), 'bad config noticed');
-      expect((await states(t.models, 'simple'))['1']![1]).to.equal(`still serving: ${path.join(repo, 'simple', 'config.yaml')}: instances: expected a whole number from 1 to 256, got 0`);
+      expect((await states(t.models, 'simple'))['1']![1]).to.equal('still serving: simple/config.yaml: instances: expected a whole number from 1 to 256, got 0');
       expect((await predictSimple(t.prediction, 'simple')).modelVersion).to.equal('1');
       writeFileSync(path.join(repo, 'simple', 'config.yaml'), 'instances: 2\n');
       await until(async () => (await configOf(t.models, 'simple')).instances === 2, 'config applied');
@@ -309,7 +312,7 @@ describe('the model repository', function () {
     it('answers NOT_FOUND for loading or unloading a model that does not exist', async () => {
       const load = await rejection(loadModel(t.models, 'nope'));
       expect(load.code).to.equal(status.NOT_FOUND);
-      expect(load.details).to.equal(`unknown model "nope": no folder ${repo}/nope`);
+      expect(load.details).to.equal('unknown model "nope": the model repository has no folder "nope"');
       const unload = await rejection(unloadModel(t.models, 'nope'));
       expect(unload.code).to.equal(status.NOT_FOUND);
     });
@@ -317,7 +320,8 @@ describe('the model repository', function () {
     it('answers UNAVAILABLE, with the reason, when LoadModel cannot make a version ready', async () => {
       const err = await rejection(loadModel(t.models, 'broken'));
       expect(err.code).to.equal(status.UNAVAILABLE);
-      expect(err.details).to.contain(`model "broken" failed to load: version 1 FAILED: cannot load ${path.join(repo, 'broken', '1', 'model.onnx')}`);
+      expect(err.details).to.contain('model "broken" failed to load: version 1 FAILED: cannot load broken/1/model.onnx: ');
+      expect(err.details).to.not.contain(repo);
     });
 
     it('picks up a new folder only when asked to', async () => {
@@ -327,6 +331,112 @@ describe('the model repository', function () {
       expect(await statusOf(t.models, 'later')).to.equal(undefined);
       await loadModel(t.models, 'later');
       expect((await predictSimple(t.prediction, 'later')).modelVersion).to.equal('1');
+    });
+  });
+
+  describe('model names and versions as clients write them', () => {
+    let repo: string;
+    let outside: string;
+    let t: TestServer;
+    let oip: GRPCInferenceServiceClient;
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel(), '.hidden': simpleModel() });
+      writeVersion(repo, 'padded', '007', simpleModel());
+      writeVersion(repo, 'twice', '1', simpleModel());
+      writeVersion(repo, 'twice', '2', simpleModel());
+      writeVersion(repo, 'twice', '02', simpleModel());
+      // A model folder beside the repository, which no name may reach.
+      outside = mkdtempSync(path.join(path.dirname(repo), 'inferd-outside-'));
+      writeVersion(outside, 'm', '1', simpleModel());
+      t = await startServer(repo, { modelControl: 'explicit' });
+      oip = new GRPCInferenceServiceClient(t.address, credentials.createInsecure());
+    });
+
+    after(async () => {
+      oip?.close();
+      await t?.close();
+      removeFolder(repo);
+      removeFolder(outside);
+    });
+
+    const notAFolder = 'a model name is a folder name, without "/", "\\" or NUL';
+    const hidden = 'a model name does not start with "." (hidden folders, "." and ".." are not models)';
+    const refused: [string, string][] = [
+      ['..', hidden],
+      ['.', hidden],
+      ['.hidden', hidden],
+      ['simple/../simple', notAFolder],
+      ['/etc', notAFolder],
+      ['a\\b', notAFolder],
+      ['a\u0000b', notAFolder],
+      ['', 'a model name may not be empty'],
+    ];
+    it('refuses LoadModel of a name that is no folder in the repository with NOT_FOUND, naming no path of the server, and goes on serving', async () => {
+      for (const [name, reason] of [...refused, [`../${path.basename(outside)}/m`, notAFolder] as [string, string]]) {
+        const err = await rejection(loadModel(t.models, name));
+        expect(err.code, name).to.equal(status.NOT_FOUND);
+        expect(err.details, name).to.equal(`unknown model ${JSON.stringify(name)}: ${reason}`);
+        expect(err.details, name).to.not.contain(path.dirname(repo));
+      }
+      const missing = await rejection(loadModel(t.models, 'missing'));
+      expect(missing.details).to.equal('unknown model "missing": the model repository has no folder "missing"');
+      expect((await listModels(t.models)).models.map((m) => m.name)).to.deep.equal(['padded', 'simple', 'twice']);
+      expect((await predictSimple(t.prediction, 'simple')).modelVersion).to.equal('1');
+    });
+
+    it('refuses RepositoryModelLoad (Open Inference Protocol) of ".." the same way', async () => {
+      const err = await rejection(new Promise((resolve, reject) => oip.repositoryModelLoad({ repositoryName: '', modelName: '..', parameters: {} }, new Metadata(), (e, r) => (e ? reject(e) : resolve(r)))));
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.details).to.equal(`failed to load '..': unknown model "..": ${hidden}`);
+    });
+
+    it('answers NOT_FOUND for a version written with leading zeros, saying how it is written, on Predict and GetModelMetadata', async () => {
+      expect((await predictSimple(t.prediction, 'simple', '1')).modelVersion).to.equal('1');
+      const err = await rejection(predictSimple(t.prediction, 'simple', '01'));
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.details).to.equal('unknown version "01" of model "simple"; a version is written as its whole number without leading zeros ("1")');
+      const meta = await rejection(call<GetModelMetadataRequest, GetModelMetadataResponse>(t.models.getModelMetadata.bind(t.models), { modelName: 'simple', modelVersion: '01' }));
+      expect(meta.code).to.equal(status.NOT_FOUND);
+      expect(meta.details).to.equal(err.details);
+      for (const version of ['+1', ' 1', '1.0', '0x1']) {
+        const other = await rejection(predictSimple(t.prediction, 'simple', version));
+        expect(other.code, version).to.equal(status.NOT_FOUND);
+        expect(other.details, version).to.equal(`unknown version ${JSON.stringify(version)} of model "simple"`);
+      }
+    });
+
+    it('answers NOT_FOUND for a version with leading zeros on ModelInfer, and not ready on ModelReady (Open Inference Protocol)', async () => {
+      const ints = (v: number): InferTensorContents => InferTensorContents.fromPartial({ intContents: new Array(16).fill(v) });
+      const request = (modelVersion: string): ModelInferRequest =>
+        ModelInferRequest.fromPartial({
+          modelName: 'simple',
+          modelVersion,
+          inputs: ['INPUT0', 'INPUT1'].map((name) => InputTensor.fromPartial({ name, datatype: 'INT32', shape: [1n, 16n], contents: ints(1) })),
+        });
+      const infer = (version: string): Promise<unknown> => new Promise((resolve, reject) => oip.modelInfer(request(version), new Metadata(), (e, r) => (e ? reject(e) : resolve(r))));
+      await infer('1');
+      const err = await rejection(infer('01'));
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.details).to.equal("Request for unknown model: 'simple' version 01 is not found");
+      const ready = (version: string): Promise<unknown> => new Promise((resolve, reject) => oip.modelReady({ name: 'simple', version }, new Metadata(), (e, r) => (e ? reject(e) : resolve(r))));
+      expect(await ready('1')).to.deep.equal({ ready: true });
+      expect(await ready('01')).to.deep.equal({ ready: false });
+    });
+
+    it('serves a folder named 007 as version 7, and answers "007" as it answers "01"', async () => {
+      expect(await states(t.models, 'padded')).to.deep.equal({ '7': [State.MODEL_VERSION_STATE_READY, ''] });
+      expect((await predictSimple(t.prediction, 'padded', '7')).modelVersion).to.equal('7');
+      const err = await rejection(predictSimple(t.prediction, 'padded', '007'));
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.details).to.equal('unknown version "007" of model "padded"; a version is written as its whole number without leading zeros ("7")');
+    });
+
+    it('fails a version two folders name (2 and 02), naming both', async () => {
+      expect(await states(t.models, 'twice')).to.deep.equal({
+        '2': [State.MODEL_VERSION_STATE_FAILED, 'folders twice/02 and twice/2 are all version 2; keep one'],
+        '1': [State.MODEL_VERSION_STATE_UNAVAILABLE, 'not served: the version policy does not pick it'],
+      });
     });
   });
 });

@@ -51,8 +51,25 @@ describe('decodeTensor', () => {
     expect(failure(() => decodeTensor('input "x"', wire({ datatype: 99, shape: [1n, 2n], floatData: [1, 2] }), f32)).message).to.equal('input "x": unknown datatype 99');
   });
 
-  it('refuses a negative dimension', () => {
-    expect(failure(() => decodeTensor('input "x"', wire({ shape: [-1n, 2n] }), f32)).message).to.equal('input "x": dimension -1 in shape [-1,2] is out of range');
+  it('refuses a negative dimension, naming it', () => {
+    expect(failure(() => decodeTensor('input "x"', wire({ shape: [-1n, 2n] }), f32)).message).to.equal('input "x": dimension 0 of shape [-1,2] is -1, expected 0 to 4294967295');
+  });
+
+  it('refuses a dimension past what ONNX Runtime takes even in an empty tensor, whose element count is 0', () => {
+    const err = failure(() => decodeTensor('input "x"', wire({ shape: [0n, 4294967296n] }), { name: 'x', type: 'float32', dims: [-1, -1] }));
+    expect(err.code).to.equal('INVALID_ARGUMENT');
+    expect(err.message).to.equal('input "x": dimension 1 of shape [0,4294967296] is 4294967296, expected 0 to 4294967295');
+  });
+
+  it('takes an empty tensor whose other dimension is the largest ONNX Runtime takes', () => {
+    const t = decodeTensor('input "x"', wire({ shape: [0n, 4294967295n] }), { name: 'x', type: 'float32', dims: [-1, -1] });
+    expect(t.dims).to.deep.equal([0, 4294967295]);
+    expect(t.data).to.have.length(0);
+  });
+
+  it('names a shape of the wrong rank without spelling out every dimension of it', () => {
+    const err = failure(() => decodeTensor('input "x"', wire({ shape: new Array<bigint>(100_000).fill(1n) }), f32));
+    expect(err.message).to.equal(`input "x": expected shape [-1,2], got [1,1,1,1,1,1,1,1,...] (rank 100000)`);
   });
 
   it('refuses a tensor with elements in its shape but no content', () => {
