@@ -4,7 +4,7 @@ import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
 import { addStats, DynamicBatcher, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
-import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from './main-thread-lane';
+import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from '../scheduler/main-thread-lane';
 import { ModelConfigError, type Placement, type TensorOverride, type WarmupRequest } from './model-config';
 import { warmupFeeds } from './warmup-feeds';
 

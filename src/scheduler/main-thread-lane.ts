@@ -4,11 +4,11 @@ import { MainThreadSession } from '../runtime/main-thread-session';
 import type { OnnxSession, SessionOptions } from '../runtime/onnx-session';
 import { readModelOps, SHAPE_BOUND_OPS } from '../runtime/onnx-ops';
 import type { Timing } from '../runtime/ort-session';
-import { DynamicBatcher } from '../scheduler/dynamic-batcher';
 import { elementType } from '../tensor/element-types';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
-import type { WarmupRequest } from './model-config';
-import { warmupFeeds } from './warmup-feeds';
+import type { WarmupRequest } from '../repository/model-config';
+import { warmupFeeds } from '../repository/warmup-feeds';
+import { DynamicBatcher } from './dynamic-batcher';
 
 /**
  * With placement auto, the longest run (µs: the fastest of PROBE_TIMING's timed runs on a worker,
