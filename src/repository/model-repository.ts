@@ -7,7 +7,7 @@ import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
 import { DEFAULT_MAX_MODEL_CONFIG_BYTES, ModelConfigError, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
 import type { BatcherObserver } from '../scheduler/dynamic-batcher';
-import type { MainThreadUse } from './main-thread-lane';
+import type { MainThreadUse } from '../scheduler/main-thread-lane';
 import { ModelVersion } from './model-version';
 import { scanModel, type ModelOnDisk, type VersionOnDisk } from './scan-repository';
 import { selectVersions } from './version-policy';

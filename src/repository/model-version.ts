@@ -4,7 +4,7 @@ import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
 import { addStats, DynamicBatcher, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
 import { formatShape } from '../tensor/format-shape';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
-import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from './main-thread-lane';
+import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from '../scheduler/main-thread-lane';
 import { ModelConfigError, type Placement, type TensorOverride, type WarmupRequest } from './model-config';
 import { warmupFeeds } from './warmup-feeds';
 
@@ -129,19 +129,19 @@ export class ModelVersion {
    * the version's queues share one max_queue_size.
    */
   submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
-    const queue = this.lane?.takes(feeds) === true ? this.lane.queue : this.queue;
+    const queue = this.lane?.fits(feeds) === true ? this.lane.batcher : this.queue;
     return queue.submit(feeds, outputNames, signal, options);
   }
 
   /** Requests waiting for an instance. */
   get depth(): number {
     // On every request's path (the queues' shared limit): no array made.
-    return this.queue.depth + (this.lane?.queue.depth ?? 0);
+    return this.queue.depth + (this.lane?.batcher.depth ?? 0);
   }
 
   /** Runs handed to instances and not finished. */
   get inFlight(): number {
-    return this.queue.inFlight + (this.lane?.queue.inFlight ?? 0);
+    return this.queue.inFlight + (this.lane?.batcher.inFlight ?? 0);
   }
 
   /** The counts of every run since the version took traffic. */
@@ -150,7 +150,7 @@ export class ModelVersion {
   }
 
   private queues(): DynamicBatcher[] {
-    return this.lane === undefined ? [this.queue] : [this.queue, this.lane.queue];
+    return this.lane === undefined ? [this.queue] : [this.queue, this.lane.batcher];
   }
 
   /** Most rows the batcher puts in one run; 0 when requests run alone. */

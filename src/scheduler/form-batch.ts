@@ -1,7 +1,10 @@
 /** What the batcher knows of a waiting request when it forms a batch. */
 export interface BatchCandidate {
-  /** Requests with different keys (element types, non-batch dimensions, outputs) never share a run. */
-  readonly key: string;
+  /**
+   * Requests with different keys (element types, non-batch dimensions, outputs) never share a
+   * run; a request without one never shares a run at all.
+   */
+  readonly key: string | undefined;
   /** Rows along the batch (first) dimension. */
   readonly rows: number;
   /** Bytes of its input tensors' elements. */
@@ -25,13 +28,13 @@ export interface BatchLimits {
  * Picks the requests for the next run: the first waiting one, then, in order, every later one
  * with the same key that still fits within maxBatchSize and maxBatchBytes. With preferred sizes, the batch is
  * trimmed from its end to the largest preferred size it can reach exactly. Returns indices
- * into `waiting`, ascending; empty when nothing waits. A request larger than maxBatchSize runs
- * alone.
+ * into `waiting`, ascending; empty when nothing waits. A request larger than maxBatchSize, or
+ * without a key, runs by itself.
  */
 export function formBatch(waiting: readonly BatchCandidate[], limits: BatchLimits): number[] {
   const head = waiting[0];
   if (head === undefined) return [];
-  if (limits.maxBatchSize <= 1 || head.rows >= limits.maxBatchSize) return [0];
+  if (head.key === undefined || limits.maxBatchSize <= 1 || head.rows >= limits.maxBatchSize) return [0];
   const maxBytes = limits.maxBatchBytes !== undefined && limits.maxBatchBytes > 0 ? limits.maxBatchBytes : Infinity;
   const picked = [0];
   let rows = head.rows;

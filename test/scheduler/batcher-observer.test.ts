@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { DynamicBatcher, type RunStart, type Runner } from '../../src/scheduler/dynamic-batcher';
+import { DynamicBatcher, type RunStart } from '../../src/scheduler/dynamic-batcher';
+import type { Runner } from '../../src/scheduler/runner';
 import type { HostTensor } from '../../src/tensor/tensor-types';
 
 /** A runner whose runs finish (or fail) when the test says so. */
@@ -26,15 +27,15 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 describe('DynamicBatcher observer', () => {
   it('reports each run with its instance, rows and the wait and trace of every request it serves, then its end', async () => {
     const runners = [new ManualRunner(), new ManualRunner()];
-    const queue = new DynamicBatcher(runners, { maxQueueSize: 10, label: 'm', maxBatchSize: 8, preferredBatchSizes: [], maxQueueDelayUs: 0 });
+    const batcher = new DynamicBatcher(runners, { maxQueueSize: 10, label: 'm', maxBatchSize: 8, preferredBatchSizes: [], maxQueueDelayUs: 0 });
     const runs: RunStart[] = [];
     const ends: unknown[] = [];
-    queue.observe({ runStarting: (run) => (runs.push(run), (err) => ends.push(err)) });
+    batcher.observe({ runStarting: (run) => (runs.push(run), (err) => ends.push(err)) });
     const traceA = { name: 'a' };
     const traceB = { name: 'b' };
-    const first = queue.submit(rows(1), ['y'], never, { trace: traceA }); // instance 1 (the last idle one)
-    const second = queue.submit(rows(2), ['y'], never); // instance 0
-    const queued = [queue.submit(rows(1), ['y'], never, { trace: traceB }), queue.submit(rows(3), ['y'], never)];
+    const first = batcher.submit(rows(1), ['y'], never, { trace: traceA }); // instance 1 (the last idle one)
+    const second = batcher.submit(rows(2), ['y'], never); // instance 0
+    const queued = [batcher.submit(rows(1), ['y'], never, { trace: traceB }), batcher.submit(rows(3), ['y'], never)];
     expect(runs.map((r) => ({ instance: r.instance, rows: r.rows, traces: r.requests.map((q) => q.trace) }))).to.deep.equal([
       { instance: 1, rows: 1, traces: [traceA] },
       { instance: 0, rows: 2, traces: [undefined] },
@@ -58,10 +59,10 @@ describe('DynamicBatcher observer', () => {
 
   it('reports nothing before observe() (warm-up is not traffic)', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], { maxQueueSize: 10, label: 'm', maxBatchSize: 0, preferredBatchSizes: [], maxQueueDelayUs: 0 });
-    const before = queue.submit(rows(1), ['y'], never);
+    const batcher = new DynamicBatcher([runner], { maxQueueSize: 10, label: 'm', maxBatchSize: 0, preferredBatchSizes: [], maxQueueDelayUs: 0 });
+    const before = batcher.submit(rows(1), ['y'], never);
     const runs: RunStart[] = [];
-    queue.observe({ runStarting: (run) => (runs.push(run), () => undefined) });
+    batcher.observe({ runStarting: (run) => (runs.push(run), () => undefined) });
     runner.finishOne();
     await before;
     expect(runs).to.deep.equal([]);

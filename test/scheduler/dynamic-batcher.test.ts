@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { InferdError } from '../../src/inferd-error';
-import { DynamicBatcher, type DynamicBatcherOptions, type Runner } from '../../src/scheduler/dynamic-batcher';
+import { DynamicBatcher, type DynamicBatcherOptions } from '../../src/scheduler/dynamic-batcher';
+import type { Runner } from '../../src/scheduler/runner';
 import type { HostTensor } from '../../src/tensor/tensor-types';
 
 /** A runner whose runs finish when the test says so. */
@@ -25,11 +26,11 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 describe('DynamicBatcher', () => {
   it('runs one request per instance and queues the rest in arrival order', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], unbatched(10, 'm'));
+    const batcher = new DynamicBatcher([runner], unbatched(10, 'm'));
     const never = new AbortController().signal;
-    const done = ['a', 'b', 'c'].map((tag) => queue.submit(feeds(tag), [], never));
+    const done = ['a', 'b', 'c'].map((tag) => batcher.submit(feeds(tag), [], never));
     expect(runner.started).to.deep.equal(['a']);
-    expect(queue.depth).to.equal(2);
+    expect(batcher.depth).to.equal(2);
     runner.finishOne();
     await done[0];
     await tick();
@@ -43,14 +44,14 @@ describe('DynamicBatcher', () => {
 
   it('drops a request whose signal fires while queued, without running it', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], unbatched(10, 'm'));
-    const first = queue.submit(feeds('first'), [], new AbortController().signal);
+    const batcher = new DynamicBatcher([runner], unbatched(10, 'm'));
+    const first = batcher.submit(feeds('first'), [], new AbortController().signal);
     const controller = new AbortController();
-    const dropped = queue.submit(feeds('dropped'), [], controller.signal).catch((e: unknown) => e);
+    const dropped = batcher.submit(feeds('dropped'), [], controller.signal).catch((e: unknown) => e);
     controller.abort(new InferdError('DEADLINE_EXCEEDED', 'too late'));
     const err = (await dropped) as InferdError;
     expect(err.code).to.equal('DEADLINE_EXCEEDED');
-    expect(queue.depth).to.equal(0);
+    expect(batcher.depth).to.equal(0);
     runner.finishOne();
     await first;
     await tick();
@@ -58,20 +59,20 @@ describe('DynamicBatcher', () => {
   });
 
   it('refuses a request whose signal already fired', async () => {
-    const queue = new DynamicBatcher([new ManualRunner()], unbatched(10, 'm'));
+    const batcher = new DynamicBatcher([new ManualRunner()], unbatched(10, 'm'));
     const controller = new AbortController();
     controller.abort(new InferdError('CANCELLED', 'gone'));
-    const err = (await queue.submit(feeds('x'), [], controller.signal).catch((e: unknown) => e)) as InferdError;
+    const err = (await batcher.submit(feeds('x'), [], controller.signal).catch((e: unknown) => e)) as InferdError;
     expect(err.code).to.equal('CANCELLED');
   });
 
   it('answers RESOURCE_EXHAUSTED past maxQueueSize waiting requests', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], unbatched(1, 'model "m" version 1'));
+    const batcher = new DynamicBatcher([runner], unbatched(1, 'model "m" version 1'));
     const never = new AbortController().signal;
-    const running = queue.submit(feeds('a'), [], never);
-    const waiting = queue.submit(feeds('b'), [], never);
-    const err = (await queue.submit(feeds('c'), [], never).catch((e: unknown) => e)) as InferdError;
+    const running = batcher.submit(feeds('a'), [], never);
+    const waiting = batcher.submit(feeds('b'), [], never);
+    const err = (await batcher.submit(feeds('c'), [], never).catch((e: unknown) => e)) as InferdError;
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
     expect(err.message).to.equal('model "m" version 1: queue is full (1 requests waiting)');
     runner.finishOne();
@@ -83,12 +84,12 @@ describe('DynamicBatcher', () => {
 
   it('settles whenIdle only after queued and running work is done', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], unbatched(10, 'm'));
+    const batcher = new DynamicBatcher([runner], unbatched(10, 'm'));
     const never = new AbortController().signal;
-    void queue.submit(feeds('a'), [], never);
-    void queue.submit(feeds('b'), [], never);
+    void batcher.submit(feeds('a'), [], never);
+    void batcher.submit(feeds('b'), [], never);
     let idle = false;
-    void queue.whenIdle().then(() => (idle = true));
+    void batcher.whenIdle().then(() => (idle = true));
     runner.finishOne();
     await tick();
     expect(idle).to.equal(false);
@@ -102,18 +103,18 @@ describe('DynamicBatcher', () => {
 describe('DynamicBatcher statistics', () => {
   it('counts successes, failures and runs, and sums queue and run time', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], unbatched(1, 'm'));
+    const batcher = new DynamicBatcher([runner], unbatched(1, 'm'));
     const never = new AbortController().signal;
-    const a = queue.submit(feeds('a'), [], never);
-    const b = queue.submit(feeds('b'), [], never);
-    await queue.submit(feeds('c'), [], never).catch(() => undefined); // queue full
+    const a = batcher.submit(feeds('a'), [], never);
+    const b = batcher.submit(feeds('b'), [], never);
+    await batcher.submit(feeds('c'), [], never).catch(() => undefined); // queue full
     runner.finishOne();
     await a;
     await tick();
     runner.finishOne();
     await b;
     await tick();
-    const s = queue.stats();
+    const s = batcher.stats();
     expect({ success: s.success, fail: s.fail, executions: s.executions }).to.deep.equal({ success: 2, fail: 1, executions: 2 });
     expect(s.queueNs > 0n).to.equal(true);
     expect(s.computeNs > 0n).to.equal(true);
@@ -124,14 +125,14 @@ describe('DynamicBatcher statistics', () => {
 describe('DynamicBatcher priorities', () => {
   it('runs every waiting real-time request before background work, in arrival order within each', async () => {
     const runner = new ManualRunner();
-    const queue = new DynamicBatcher([runner], unbatched(10, 'm'));
+    const batcher = new DynamicBatcher([runner], unbatched(10, 'm'));
     const never = new AbortController().signal;
     const all = [
-      queue.submit(feeds('first'), [], never),
-      queue.submit(feeds('job-1'), [], never, { priority: 'background' }),
-      queue.submit(feeds('rt-1'), [], never),
-      queue.submit(feeds('job-2'), [], never, { priority: 'background' }),
-      queue.submit(feeds('rt-2'), [], never, { priority: 'realtime' }),
+      batcher.submit(feeds('first'), [], never),
+      batcher.submit(feeds('job-1'), [], never, { priority: 'background' }),
+      batcher.submit(feeds('rt-1'), [], never),
+      batcher.submit(feeds('job-2'), [], never, { priority: 'background' }),
+      batcher.submit(feeds('rt-2'), [], never, { priority: 'realtime' }),
     ];
     for (let i = 0; i < all.length; i++) {
       runner.finishOne();
@@ -286,14 +287,14 @@ describe('DynamicBatcher batching', () => {
  */
 class PipelinedRunner implements Runner {
   /** Rows (x values) of every batch handed over, and of every batch that began. */
-  readonly handed: number[][] = [];
+  readonly received: number[][] = [];
   readonly begun: number[][] = [];
   private readonly queue: { x: number[]; signal: AbortSignal | undefined; resolve: (o: Record<string, HostTensor>) => void; reject: (e: unknown) => void; y: HostTensor }[] = [];
 
   run(feeds: Record<string, HostTensor>, _outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
     const x = feeds['x']!;
     const values = Array.from(x.data as Float32Array);
-    this.handed.push(values);
+    this.received.push(values);
     const y: HostTensor = { type: 'float32', dims: x.dims, data: (x.data as Float32Array).map((v) => v * 2) };
     return new Promise((resolve, reject) => {
       this.queue.push({ x: values, signal, resolve, reject, y });
@@ -327,9 +328,9 @@ describe('DynamicBatcher pipeline', () => {
     const batcher = new DynamicBatcher([runner], piped());
     const a = batcher.submit(row(1), ['y'], never);
     const b = batcher.submit(row(2), ['y'], never);
-    expect(runner.handed).to.deep.equal([[1]]);
+    expect(runner.received).to.deep.equal([[1]]);
     const c = batcher.submit(row(3), ['y'], never);
-    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(runner.received).to.deep.equal([[1], [2, 3]]);
     expect(batcher.depth).to.equal(0);
     const d = batcher.submit(row(4), ['y'], never);
     expect(batcher.depth).to.equal(1);
@@ -337,11 +338,11 @@ describe('DynamicBatcher pipeline', () => {
     await a;
     await tick();
     expect(runner.begun).to.deep.equal([[1], [2, 3]]);
-    expect(runner.handed).to.deep.equal([[1], [2, 3]]); // [4] is not full: it waits for a free instance
+    expect(runner.received).to.deep.equal([[1], [2, 3]]); // [4] is not full: it waits for a free instance
     runner.finishOne();
     await Promise.all([b, c]);
     await tick();
-    expect(runner.handed.at(-1)).to.deep.equal([4]);
+    expect(runner.received.at(-1)).to.deep.equal([4]);
     runner.finishOne();
     expect(Array.from((await d)['y']!.data as Float32Array)).to.deep.equal([8]);
     expect(batcher.stats()).to.deep.include({ executions: 3, inferences: 4, success: 4, fail: 0 });
@@ -354,7 +355,7 @@ describe('DynamicBatcher pipeline', () => {
     const pipelined = [row(2), row(3)].map((f) => batcher.submit(f, ['y'], never));
     const deadline = new AbortController();
     const late = batcher.submit(row(9), ['y'], deadline.signal).catch((e: unknown) => e);
-    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(runner.received).to.deep.equal([[1], [2, 3]]);
     expect(batcher.depth).to.equal(1);
     deadline.abort(tooLate());
     expect(((await late) as InferdError).code).to.equal('DEADLINE_EXCEEDED');
@@ -365,7 +366,7 @@ describe('DynamicBatcher pipeline', () => {
     await Promise.all(pipelined);
     await tick();
     expect(runner.begun).to.deep.equal([[1], [2, 3]]);
-    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(runner.received).to.deep.equal([[1], [2, 3]]);
     expect(batcher.stats()).to.deep.include({ success: 3, fail: 1, executions: 2 });
   });
 
@@ -377,7 +378,7 @@ describe('DynamicBatcher pipeline', () => {
     const second = new AbortController();
     const p2 = batcher.submit(row(2), ['y'], first.signal).catch((e: unknown) => e);
     const p3 = batcher.submit(row(3), ['y'], second.signal).catch((e: unknown) => e);
-    expect(runner.handed).to.deep.equal([[1], [2, 3]]);
+    expect(runner.received).to.deep.equal([[1], [2, 3]]);
     first.abort(tooLate());
     expect(((await p2) as InferdError).code).to.equal('DEADLINE_EXCEEDED');
     second.abort(new InferdError('CANCELLED', 'the client cancelled the call'));

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { batchKey } from '../../src/scheduler/batch-key';
 import { formBatch, type BatchCandidate } from '../../src/scheduler/form-batch';
+import type { HostTensor } from '../../src/tensor/tensor-types';
 
 const c = (rows: number, key = 'a', bytes = 4 * rows): BatchCandidate => ({ key, rows, bytes });
 
@@ -40,5 +42,21 @@ describe('formBatch', () => {
   it('trims a batch to the largest preferred size it reaches', () => {
     expect(formBatch([c(1), c(1), c(1), c(1), c(1), c(1)], { maxBatchSize: 8, preferredBatchSizes: [2, 4] })).to.deep.equal([0, 1, 2, 3]);
     expect(formBatch([c(1), c(1), c(1)], { maxBatchSize: 8, preferredBatchSizes: [4] })).to.deep.equal([0, 1, 2]);
+  });
+});
+
+describe('batchKey', () => {
+  const t = (dims: number[]): HostTensor => ({ type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) });
+
+  it('keys a request by its inputs\' types and non-batch dimensions and its outputs, with its rows and bytes', () => {
+    expect(batchKey({ a: t([3, 2]), b: t([3]) }, ['y'])).to.deep.equal({ key: 'a:float32[2];b:float32[]->y', rows: 3, bytes: 36 });
+  });
+
+  it('gives no key to a request whose inputs disagree on the first dimension, or that has a scalar input: it runs by itself', () => {
+    const disagree = batchKey({ a: t([3, 2]), b: t([2]) }, ['y']);
+    const scalar = batchKey({ a: t([]) }, ['y']);
+    expect([disagree, scalar]).to.deep.equal([{ key: undefined, rows: 1, bytes: 32 }, { key: undefined, rows: 1, bytes: 4 }]);
+    expect(formBatch([disagree, disagree, c(1)], { maxBatchSize: 8, preferredBatchSizes: [] })).to.deep.equal([0]);
+    expect(formBatch([c(1), disagree, c(1)], { maxBatchSize: 8, preferredBatchSizes: [] })).to.deep.equal([0, 2]);
   });
 });

@@ -7,7 +7,7 @@ import { status } from '@grpc/grpc-js';
 import { encodeOnnxModel } from '../../src/example-models/encode-onnx-model';
 import { tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../../src/package-root';
-import { MAIN_THREAD_MAX_RUN_US, MAIN_THREAD_PROBE_ROWS } from '../../src/repository/main-thread-lane';
+import { MAIN_THREAD_MAX_RUN_US, MAIN_THREAD_PROBE_ROWS } from '../../src/scheduler/main-thread-lane';
 import { httpGet } from '../support/telemetry';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../support/test-server';
 

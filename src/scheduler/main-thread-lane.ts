@@ -4,11 +4,11 @@ import { MainThreadSession } from '../runtime/main-thread-session';
 import type { OnnxSession, SessionOptions } from '../runtime/onnx-session';
 import { readModelOps, SHAPE_BOUND_OPS } from '../runtime/onnx-ops';
 import type { Timing } from '../runtime/ort-session';
-import { DynamicBatcher } from '../scheduler/dynamic-batcher';
 import { elementType } from '../tensor/element-types';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
-import type { WarmupRequest } from './model-config';
-import { warmupFeeds } from './warmup-feeds';
+import type { WarmupRequest } from '../repository/model-config';
+import { warmupFeeds } from '../repository/warmup-feeds';
+import { DynamicBatcher } from './dynamic-batcher';
 
 /**
  * With placement auto, the longest run (µs: the fastest of PROBE_TIMING's timed runs on a worker,
@@ -23,11 +23,11 @@ export const MAIN_THREAD_MAX_RUN_US = 200;
 export const MAIN_THREAD_PROBE_ROWS = 64;
 
 /**
- * Rows per run on the main thread. Each run costs onnxruntime-node ~50 µs whatever its size, so
- * a few requests a run save main-thread time; but a run that takes every waiting request makes
- * client and server take turns, each idle while the other works. Measured at concurrency 16
- * (docs/benchmarks.md): 4–8 rows did better than 1, 2 or 16. A request of more rows (up to the
- * probe's) runs alone, so no run is larger than the probe.
+ * Rows per run on the main thread. Each run costs onnxruntime-node a fixed overhead whatever its
+ * size, so a few requests a run save main-thread time; but a run that takes every waiting request
+ * makes client and server take turns, each idle while the other works (docs/benchmarks.md
+ * compares sizes). A request of more rows (up to the probe's) runs by itself, so no run is larger
+ * than the probe.
  */
 export const MAIN_THREAD_MAX_BATCH_ROWS = 8;
 
@@ -36,7 +36,7 @@ export const MAIN_THREAD_MAX_PROBE_BYTES = 64 * 1024;
 
 /**
  * Largest model file given a second session on the main thread: loading it there holds the event
- * loop (a few ms at this size), and the session's memory is paid twice.
+ * loop, and the session's memory is paid twice.
  */
 export const MAIN_THREAD_MAX_MODEL_BYTES = 8 * 1024 * 1024;
 
@@ -69,7 +69,7 @@ export interface LaneOptions {
   /** The largest warm-up input, bytes (see warmupFeeds). */
   readonly maxWarmupInputBytes: number;
   readonly maxQueueSize: number;
-  /** What the lane's queue counts against maxQueueSize: the version's requests waiting in all its queues. */
+  /** What the lane's batcher counts against maxQueueSize: the version's requests waiting in all its batchers. */
   readonly queueDepth: () => number;
   readonly label: string;
   readonly log: Logger;
@@ -77,16 +77,16 @@ export interface LaneOptions {
 
 /**
  * A session on the main thread for the small requests of a model that runs in microseconds, and
- * the queue in front of it: runs of at most MAIN_THREAD_MAX_BATCH_ROWS rows (a larger request
- * alone), one handed over while another runs. It
- * takes only requests shaped like the probe it was timed with (the same non-batch dimensions, at
- * most as many rows), and only models whose every operator's work depends on shapes alone
- * (SHAPE_BOUND_OPS), so no request it takes runs much longer than the probe did.
+ * the batcher in front of it: runs of at most MAIN_THREAD_MAX_BATCH_ROWS rows (a larger request
+ * by itself), one handed over while another runs. It fits only requests shaped like the probe it
+ * was timed with (the same non-batch dimensions, at most as many rows), and only models whose
+ * every operator's work depends on shapes alone (SHAPE_BOUND_OPS), so no request it serves runs
+ * much longer than the probe did.
  */
 export class MainThreadLane {
   private constructor(
     private readonly session: MainThreadSession,
-    readonly queue: DynamicBatcher,
+    readonly batcher: DynamicBatcher,
     /** Per input, its dimensions after the first (all of them when not batchable). */
     private readonly shapes: ReadonlyMap<string, readonly number[]>,
     private readonly batchable: boolean,
@@ -117,7 +117,7 @@ export class MainThreadLane {
       if (runUs > MAIN_THREAD_MAX_RUN_US) return none(`a run of ${rows} row(s) took ${Math.round(runUs)} µs, over ${MAIN_THREAD_MAX_RUN_US}`, runUs);
       session = await MainThreadSession.create(o.modelPath, o.session);
       await session.run(probe(), outputNames); // its first run, not a caller's
-      const queue = new DynamicBatcher([session], {
+      const batcher = new DynamicBatcher([session], {
         maxBatchSize: o.batchable ? Math.min(MAIN_THREAD_MAX_BATCH_ROWS, rows) : 0,
         preferredBatchSizes: [],
         maxQueueDelayUs: 0,
@@ -129,10 +129,10 @@ export class MainThreadLane {
         // time, and more than one waiting did worse (docs/benchmarks.md).
         pipeline: true,
       });
-      const lane = new MainThreadLane(session, queue, shapes, o.batchable, o.batchable ? rows : 1);
+      const lane = new MainThreadLane(session, batcher, shapes, o.batchable, o.batchable ? rows : 1);
       for (const w of o.warmup) {
         const feeds = warmupFeeds(o.inputs, w, { maxInputBytes: o.maxWarmupInputBytes });
-        if (!lane.takes(feeds)) continue;
+        if (!lane.fits(feeds)) continue;
         // A run on this thread reads its feeds without taking them: the same feeds serve each run.
         for (let i = 0; i < w.count; i++) await session.run(feeds, outputNames);
       }
@@ -145,7 +145,7 @@ export class MainThreadLane {
   }
 
   /** Whether a request is shaped for this lane: each input's non-batch dimensions as probed, at most maxRows rows. */
-  takes(feeds: Record<string, HostTensor>): boolean {
+  fits(feeds: Record<string, HostTensor>): boolean {
     const offset = this.batchable ? 1 : 0;
     for (const [name, dims] of this.shapes) {
       const t = feeds[name];
@@ -157,7 +157,7 @@ export class MainThreadLane {
     return true;
   }
 
-  /** Releases the session; call once the queue is idle. */
+  /** Releases the session; call once the batcher is idle. */
   close(): Promise<void> {
     return this.session.close();
   }

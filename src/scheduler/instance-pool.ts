@@ -1,0 +1,161 @@
+import type { HostTensor } from '../tensor/tensor-types';
+import type { Runner } from './runner';
+
+/** What the pool needs of a request in a batch. */
+export interface BatchedRequest {
+  /** Fires when the request is no longer wanted (client cancel, deadline, shutdown). */
+  readonly signal: AbortSignal;
+  reject(reason: unknown): void;
+}
+
+/** A batch handed to an instance: running, or waiting in the instance behind the run before it. */
+export interface AssignedBatch<R extends BatchedRequest> {
+  readonly instance: Runner;
+  /** How runs name the instance (RunStart.instance). */
+  readonly instanceId: number | string;
+  readonly requests: readonly R[];
+  readonly rows: number;
+  /** Requests dropped while the batch waited behind another run, each answered already. */
+  readonly dropped: ReadonlySet<R>;
+  /** The run's outputs (buffers the caller owns), or its error: the runner's, or the skip's reason. */
+  readonly outputs: Promise<Record<string, HostTensor>>;
+}
+
+export interface InstancePoolEvents<R extends BatchedRequest> {
+  /**
+   * A batch's run begins: it is first in its instance. Returns what to call when the run ends.
+   * Not called for a batch skipped because every request in it was dropped.
+   */
+  runBegins(batch: AssignedBatch<R>): ((err: unknown) => void) | undefined;
+  /** A request's signal fired while its batch waited behind another run: it was rejected with the signal's reason. */
+  requestDropped(request: R): void;
+}
+
+/** The dropped set of a batch that began at once: nothing can be dropped from it. */
+const NONE_DROPPED: Set<never> = new Set();
+
+interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
+  dropped: Set<R>;
+  /**
+   * Made only for a batch that waits behind another run (one that begins at once cannot be
+   * skipped): its signal, handed to the runner, fires once every request is dropped. Making one
+   * costs a measurable share of a tiny model's request.
+   */
+  readonly skip: AbortController | undefined;
+  /** Per request, its abort listener while the batch waits behind another run. */
+  readonly listeners: Map<R, () => void> | undefined;
+  begun: boolean;
+  ended: ((err: unknown) => void) | undefined;
+}
+
+/**
+ * The instances of one model version and the batches handed to each. An instance runs one batch
+ * at a time; batches handed to a busy instance wait in it, in order (the runner keeps them). A
+ * request in a waiting batch stays droppable until the batch begins; a batch whose requests are
+ * all dropped is skipped by the runner, never run.
+ */
+export class InstancePool<R extends BatchedRequest> {
+  /** Per instance, the batches handed to it, in order; the first one runs. */
+  private readonly batchesOf = new Map<Runner, Batch<R>[]>();
+  /** Instances with nothing handed to them; the one freed last is used first. */
+  private readonly idle: Runner[];
+  private readonly ids = new Map<Runner, number | string>();
+  private assignedCount = 0;
+
+  /** `instanceIds`: how runs name each instance, in the order of the runners; default 0, 1, … */
+  constructor(
+    runners: readonly Runner[],
+    private readonly events: InstancePoolEvents<R>,
+    instanceIds: readonly (number | string)[] = [],
+  ) {
+    this.idle = [...runners];
+    runners.forEach((r, i) => {
+      this.batchesOf.set(r, []);
+      this.ids.set(r, instanceIds[i] ?? i);
+    });
+  }
+
+  /** Batches handed over and not ended: running, or waiting behind a run. */
+  get inFlight(): number {
+    return this.assignedCount;
+  }
+
+  /** The instance to use next among those with nothing to do; undefined when all are busy. */
+  idleInstance(): Runner | undefined {
+    return this.idle.at(-1);
+  }
+
+  /** The first instance, in instance order, that runs a batch and has none waiting behind it. */
+  instanceWithNothingBehind(): Runner | undefined {
+    for (const [instance, batches] of this.batchesOf) if (batches.length === 1) return instance;
+    return undefined;
+  }
+
+  /**
+   * Hands a batch to an instance (idle or busy): calls its runner at once with `feeds`. The
+   * batch's run ends with release(); until then it counts as in flight.
+   */
+  assign(instance: Runner, requests: readonly R[], rows: number, feeds: Record<string, HostTensor>, outputNames: readonly string[]): AssignedBatch<R> {
+    const batches = this.batchesOf.get(instance)!;
+    const behind = batches.length > 0;
+    if (!behind) this.idle.splice(this.idle.lastIndexOf(instance), 1);
+    const skip = behind ? new AbortController() : undefined;
+    let outputs: Promise<Record<string, HostTensor>>;
+    try {
+      outputs = instance.run(feeds, outputNames, skip?.signal);
+    } catch (err) {
+      outputs = Promise.reject(err);
+    }
+    const batch: Batch<R> = {
+      instance, instanceId: this.ids.get(instance)!, requests, rows, outputs, skip,
+      dropped: behind ? new Set() : NONE_DROPPED, listeners: behind ? new Map() : undefined, begun: false, ended: undefined,
+    };
+    batches.push(batch);
+    this.assignedCount++;
+    if (behind) {
+      for (const r of requests) {
+        const onAbort = (): void => this.drop(batch, r);
+        batch.listeners!.set(r, onAbort);
+        r.signal.addEventListener('abort', onAbort, { once: true });
+      }
+    } else {
+      this.begin(batch);
+    }
+    return batch;
+  }
+
+  /**
+   * The batch's run settled (with `err` when it failed or was skipped): the observer of its run
+   * is told, then its instance begins the next batch handed to it, or is idle.
+   */
+  release(assigned: AssignedBatch<R>, err: unknown): void {
+    const batch = assigned as Batch<R>;
+    const ended = batch.ended;
+    batch.ended = undefined;
+    ended?.(err);
+    this.assignedCount--;
+    const batches = this.batchesOf.get(batch.instance)!;
+    batches.splice(batches.indexOf(batch), 1);
+    if (batches.length === 0) this.idle.push(batch.instance);
+    else if (!batches[0]!.begun) this.begin(batches[0]!);
+  }
+
+  private begin(batch: Batch<R>): void {
+    batch.begun = true;
+    if (batch.listeners !== undefined) {
+      for (const [r, onAbort] of batch.listeners) r.signal.removeEventListener('abort', onAbort);
+      batch.listeners.clear();
+    }
+    if (batch.skip?.signal.aborted === true) return;
+    batch.ended = this.events.runBegins(batch);
+  }
+
+  private drop(batch: Batch<R>, request: R): void {
+    if (batch.begun || batch.dropped.has(request)) return;
+    batch.dropped.add(request);
+    batch.listeners!.delete(request);
+    request.reject(request.signal.reason);
+    this.events.requestDropped(request);
+    if (batch.dropped.size === batch.requests.length) batch.skip!.abort(request.signal.reason);
+  }
+}
