@@ -28,7 +28,7 @@ const HOSTILE: Record<string, { files: Record<string, string | Uint8Array>; stat
   big: {
     files: { '1/model.onnx': tinyMlpModel(), 'config.yaml': 'warmup: [{ name: big, count: 1, inputs: { x: { shape: [100000000, 4], zero: true } } }]\n' },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'big/config.yaml: warm-up "big": input "x": shape [100000000,4] of FLOAT32 takes 1600000000 bytes, expected at most 67108864 (--max-message-bytes)',
+    reason: 'big/config.yaml: warm-up "big": input "x": shape [100000000,4] of FLOAT32 takes 1600000000 bytes, expected at most 33554432 (--max-message-bytes)',
   },
   zero_hides: {
     files: { '1/model.onnx': identityModel('FLOAT', { dims: ['a', 'b'] }), 'config.yaml': 'warmup: [{ inputs: { x: { shape: [0, 1000000000000000], zero: true } } }]\n' },
@@ -38,12 +38,12 @@ const HOSTILE: Record<string, { files: Record<string, string | Uint8Array>; stat
   huge_config: {
     files: { '1/model.onnx': tinyMlpModel(), 'config.yaml': HUGE_YAML },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'huge_config/config.yaml: is larger than 65536 bytes (--max-model-config-bytes)',
+    reason: 'huge_config/config.yaml: is larger than 32768 bytes (--max-model-config-bytes)',
   },
   huge_mlmodel: {
     files: { '1/MLmodel': `flavors:\n  onnx:\n    data: model.onnx\n# ${HUGE_YAML}`, '1/model.onnx': tinyMlpModel() },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'huge_mlmodel/1/MLmodel: is larger than 65536 bytes (--max-model-config-bytes)',
+    reason: 'huge_mlmodel/1/MLmodel: is larger than 32768 bytes (--max-model-config-bytes)',
   },
   // A model file that declares a 1.6 GB input: its default warm-up (best effort) is left out.
   huge_declared: {
@@ -68,7 +68,8 @@ describe('hostile model folders dropped into a watched repository', function () 
 
   before(async () => {
     repo = writeRepository({ simple: simpleModel(), tiny_mlp: tinyMlpModel(), other: tinyMlpModel() });
-    server = await serve(repo, ['--repository-poll-ms', '200', '--log-level', 'info']);
+    // Both bounds set by their flags (the defaults: 64 MiB and 64 KiB).
+    server = await serve(repo, ['--repository-poll-ms', '200', '--log-level', 'info', '--max-message-bytes', String(32 * 1024 * 1024), '--max-model-config-bytes', String(32 * 1024)]);
     const address = `127.0.0.1:${server.port}`;
     prediction = new PredictionServiceClient(address, credentials.createInsecure());
     models = new ModelServiceClient(address, credentials.createInsecure());
