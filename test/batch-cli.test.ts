@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tinyMlpModel, tinyMlpReference } from '../src/example-models/example-models';
@@ -78,6 +78,26 @@ describe('inferd batch', function () {
     const usage = await inferd(work, 'batch', '--model', 'tiny_mlp', '--batch-size', 'many');
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.equal('inferd batch: --input is required\n  --output is required\n  --batch-size: expected a whole number from 1 to 65536, got "many"\n\nRun "inferd batch --help" for the options.\n');
+  });
+
+  it('refuses an output that is the input or lies inside the input folder, exits 1 naming both, and leaves the input as it was', async () => {
+    const input = jsonl([{ x: mlpRow(1) }]);
+    writeFileSync(path.join(work, 'same.jsonl'), input);
+    mkdirSync(path.join(work, 'folder'));
+    writeFileSync(path.join(work, 'folder', 'a.jsonl'), input);
+    const own = ': the job would write over its own input';
+    const abs = (name: string): string => path.join(work, name);
+    const cases: [string, string, string][] = [
+      ['same.jsonl', 'same.jsonl', `output "${abs('same.jsonl')}" is the input "${abs('same.jsonl')}"${own}`],
+      ['same.jsonl', 'sqlite:./same.jsonl#t', `output "sqlite:${abs('same.jsonl')}#t" is the input "${abs('same.jsonl')}"${own}`],
+      ['folder', 'folder/out.jsonl', `output "${abs('folder/out.jsonl')}" lies inside the input folder "${abs('folder')}"${own}`],
+    ];
+    for (const [input, output, message] of cases) {
+      const run = await inferd(work, 'batch', '--models', repo, '--model', 'tiny_mlp', '--input', input, '--output', output, '--data-dir', 'state');
+      expect([run.code, run.stderr], output).to.deep.equal([1, `inferd batch: ${message}\n`]);
+    }
+    expect(readFileSync(path.join(work, 'same.jsonl'), 'utf8')).to.equal(input);
+    expect(readdirSync(path.join(work, 'folder'))).to.deep.equal(['a.jsonl']);
   });
 
   describe('--server HOST:PORT', () => {

@@ -52,7 +52,8 @@ INFERD_TOKEN environment variable, so that it shows in no process list.
 
 Progress goes to stderr: a bar with the rate and the time left on a terminal, a line every
 few seconds otherwise. Exits 0 when the job succeeded (its summary says how many records
-failed), 1 when it failed or could not start, 2 for a usage error, 130 when interrupted.
+failed), 1 when it failed or could not start (an output that is the input, or lies inside the
+input folder, is refused), 2 for a usage error, 130 when interrupted.
 `;
 
 /** The standalone run's job store, in --data-dir (apart from a server's jobs.sqlite, so a server never takes its job). */

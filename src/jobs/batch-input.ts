@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InferdError } from '../inferd-error';
+import type { DataPaths } from './data-paths';
 import { parseCsvLine } from './parse-csv-line';
 import { MalformedLineError, readLines } from './read-lines';
 
@@ -8,6 +9,7 @@ export type InputFormat = 'jsonl' | 'csv';
 
 /** One file of an input, as it was when the job first read it. */
 export interface InputFile {
+  /** Its real path (a symbolic link in a folder resolved). */
   readonly path: string;
   /** The file as messages name it: the input as submitted, or "<folder>/<file>". */
   readonly name: string;
@@ -55,14 +57,20 @@ export function inputFormatOf(file: string): InputFormat | undefined {
  * record per line. Records are numbered from 1 across the whole input.
  */
 export class BatchInput {
-  private constructor(readonly files: readonly InputFile[]) {}
+  private constructor(
+    readonly files: readonly InputFile[],
+    /** Whether the input is a folder of files. */
+    readonly folder: boolean,
+  ) {}
 
   /**
-   * Looks at the input at `file` (already resolved), named `uri` in messages. Throws NOT_FOUND
-   * when it does not exist, INVALID_ARGUMENT when it is not a .jsonl/.ndjson/.csv file or a
-   * folder holding some.
+   * Looks at the input at `file` (already resolved by `paths`), named `uri` in messages. Throws
+   * NOT_FOUND when it does not exist, INVALID_ARGUMENT when it is not a .jsonl/.ndjson/.csv file
+   * or a folder holding some. In a folder, files whose names start with "." and sub-folders are
+   * skipped; a symbolic link is followed (resolved by `paths`, so on the server one leading out
+   * of the data directory is INVALID_ARGUMENT, naming it, as is one leading nowhere).
    */
-  static async open(file: string, uri: string): Promise<BatchInput> {
+  static async open(file: string, uri: string, paths: DataPaths): Promise<BatchInput> {
     const s = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new InferdError('NOT_FOUND', `input "${uri}" does not exist`);
       throw new InferdError('INVALID_ARGUMENT', `input "${uri}" cannot be read: ${err.code ?? err.message}`);
@@ -70,22 +78,26 @@ export class BatchInput {
     if (s.isFile()) {
       const format = inputFormatOf(file);
       if (format === undefined) throw new InferdError('INVALID_ARGUMENT', `input "${uri}": expected a .jsonl, .ndjson or .csv file or a folder of them`);
-      return new BatchInput([{ path: file, name: uri, format, size: s.size, mtimeMs: s.mtimeMs }]);
+      return new BatchInput([{ path: file, name: uri, format, size: s.size, mtimeMs: s.mtimeMs }], false);
     }
     if (!s.isDirectory()) throw new InferdError('INVALID_ARGUMENT', `input "${uri}" is neither a file nor a folder`);
-    const names = (await fs.readdir(file, { withFileTypes: true }))
-      .filter((e) => e.isFile() && !e.name.startsWith('.') && inputFormatOf(e.name) !== undefined)
-      .map((e) => e.name)
-      .sort();
-    if (names.length === 0) throw new InferdError('INVALID_ARGUMENT', `input folder "${uri}" holds no .jsonl, .ndjson or .csv file`);
-    const files = await Promise.all(
-      names.map(async (name) => {
-        const p = path.join(file, name);
-        const st = await fs.stat(p);
-        return { path: p, name: `${uri.replace(/\/+$/, '')}/${name}`, format: inputFormatOf(name)!, size: st.size, mtimeMs: st.mtimeMs };
-      }),
-    );
-    return new BatchInput(files);
+    const entries = (await fs.readdir(file, { withFileTypes: true }))
+      .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && inputFormatOf(e.name) !== undefined)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const files: InputFile[] = [];
+    for (const e of entries) {
+      const name = `${uri.replace(/\/+$/, '')}/${e.name}`;
+      let p = path.join(file, e.name);
+      const st = await fs.stat(p).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new InferdError('INVALID_ARGUMENT', `input "${name}" is a symbolic link to nothing`);
+        throw new InferdError('INVALID_ARGUMENT', `input "${name}" cannot be read: ${err.code ?? err.message}`);
+      });
+      if (!st.isFile()) continue; // a link to a folder is skipped, as a sub-folder is
+      if (e.isSymbolicLink()) p = paths.resolve(name, 'input');
+      files.push({ path: p, name, format: inputFormatOf(e.name)!, size: st.size, mtimeMs: st.mtimeMs });
+    }
+    if (files.length === 0) throw new InferdError('INVALID_ARGUMENT', `input folder "${uri}" holds no .jsonl, .ndjson or .csv file`);
+    return new BatchInput(files, true);
   }
 
   /** What the files were when first read, to tell on resume whether they changed. */

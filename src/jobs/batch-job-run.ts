@@ -4,6 +4,7 @@ import { selectOutputs, type Inference } from '../inference';
 import type { ModelVersion } from '../repository/model-version';
 import { formatShape } from '../tensor/format-shape';
 import type { HostTensor } from '../tensor/tensor-types';
+import { BatchFiles } from './batch-files';
 import { BatchInput, type InputPosition, type InputRecord } from './batch-input';
 import type { BatchWriter, OutputColumn, OutputRow } from './batch-writer';
 import { CsvWriter } from './csv-writer';
@@ -98,7 +99,9 @@ export class BatchJobRun {
     const inputPath = paths.resolve(spec.inputUri, 'input');
     const outputPath = paths.resolve(target.path, 'output');
     const errorsPath = paths.resolve(target.errorsPath, 'errors file');
-    const input = await BatchInput.open(inputPath, spec.inputUri);
+    const input = await BatchInput.open(inputPath, spec.inputUri, paths);
+    // Checked at submit too; again here for a job queued by an older inferd, or a link added to the folder since.
+    BatchFiles.of(spec, paths, input).checkOwn();
     const fingerprint = input.fingerprint();
 
     let model = this.model();

@@ -1005,7 +1005,10 @@ export const JobServiceService = {
   },
   /**
    * Queues the scoring of a whole input file (or folder) into an output. Paths are under the
-   * server's data directory; one that resolves outside it is INVALID_ARGUMENT.
+   * server's data directory; one that resolves outside it is INVALID_ARGUMENT, as is an output
+   * (or its errors file) that is the input or lies inside the input folder, or that another
+   * QUEUED or RUNNING job reads or writes, or an input that such a job writes (the message
+   * names both paths, and the other job).
    */
   submitBatchJob: {
     path: "/inferd.v1.JobService/SubmitBatchJob" as const,
@@ -1073,7 +1076,10 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   submitPrediction: handleUnaryCall<SubmitPredictionRequest, Job>;
   /**
    * Queues the scoring of a whole input file (or folder) into an output. Paths are under the
-   * server's data directory; one that resolves outside it is INVALID_ARGUMENT.
+   * server's data directory; one that resolves outside it is INVALID_ARGUMENT, as is an output
+   * (or its errors file) that is the input or lies inside the input folder, or that another
+   * QUEUED or RUNNING job reads or writes, or an input that such a job writes (the message
+   * names both paths, and the other job).
    */
   submitBatchJob: handleUnaryCall<SubmitBatchJobRequest, Job>;
   /** The job as it is now; NOT_FOUND for an unknown id. */
@@ -1114,7 +1120,10 @@ export interface JobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Queues the scoring of a whole input file (or folder) into an output. Paths are under the
-   * server's data directory; one that resolves outside it is INVALID_ARGUMENT.
+   * server's data directory; one that resolves outside it is INVALID_ARGUMENT, as is an output
+   * (or its errors file) that is the input or lies inside the input folder, or that another
+   * QUEUED or RUNNING job reads or writes, or an input that such a job writes (the message
+   * names both paths, and the other job).
    */
   submitBatchJob(
     request: SubmitBatchJobRequest,
