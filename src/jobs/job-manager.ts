@@ -118,7 +118,7 @@ export class JobManager {
    * may not call, an output (or errors file) that is the input or lies inside the input folder,
    * or one that is what another QUEUED or RUNNING job reads or writes, or an input that another
    * such job writes; NOT_FOUND for a missing input or an unknown model; UNAVAILABLE for a model
-   * not ready. A malformed input fails the job once it runs, naming the line.
+   * not ready. A fault of an input file (a CSV header missing) fails the job once it runs.
    */
   submitBatch(request: BatchRequest, callbackUrl: string, schedule = ''): Promise<Job> {
     const turn = this.submitting.then(async () => {
@@ -248,6 +248,8 @@ export class JobManager {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > BATCH_SIZE.max) {
       throw new InferdError('INVALID_ARGUMENT', `batch_size ${request.batchSize} is out of range: 1 to ${BATCH_SIZE.max}, or 0 for ${BATCH_SIZE.default}`);
     }
+    const max = request.maxBadRecords;
+    if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new InferdError('INVALID_ARGUMENT', `max_bad_records ${max}: expected a whole number, 0 or more`);
     const target = parseOutputUri(request.outputUri);
     const output = this.paths.resolve(target.path, 'output');
     this.paths.resolve(target.errorsPath, 'errors file');
@@ -293,6 +295,7 @@ export class JobManager {
       batchSize: s.batchSize,
       inputColumns: s.inputColumns,
       outputNames: s.outputNames,
+      maxBadRecords: s.maxBadRecords,
     };
     try {
       const job = await this.submitBatch(request, s.callbackUrl, s.name);
