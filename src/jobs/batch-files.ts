@@ -12,6 +12,8 @@ interface FileUse {
   readonly label: string;
   /** Its real path (links resolved). */
   readonly path: string;
+  /** The path with a separator after it: what the paths inside it start with. */
+  readonly prefix: string;
   /** For a SQLite output, its table in lower case (SQLite's names ignore case): jobs may share a database, not a table. */
   readonly table: string | undefined;
   /** Its device and inode, when it exists, so that a hard link or a case-insensitive name cannot hide it. */
@@ -34,12 +36,12 @@ function use(label: string, real: string, table?: string): FileUse {
     if (id !== undefined) folders.push(id);
     if (path.dirname(dir) === dir) break;
   }
-  return { label, path: real, table: table?.toLowerCase(), identity: identity(real), folders };
+  return { label, path: real, prefix: real.endsWith(path.sep) ? real : `${real}${path.sep}`, table: table?.toLowerCase(), identity: identity(real), folders };
 }
 
+/** Whether `p` lies inside `folder` (both paths are absolute and normalised, so a prefix test is exact). */
 function inside(folder: FileUse, p: FileUse): boolean {
-  const rel = path.relative(folder.path, p.path);
-  if (rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel)) return true;
+  if (p.path.startsWith(folder.prefix)) return true;
   return folder.identity !== undefined && p.folders.includes(folder.identity);
 }
 
@@ -96,13 +98,16 @@ export class BatchFiles {
    * reads or writes, or read what it writes.
    */
   checkAgainst(other: BatchFiles, job: { readonly id: string; readonly state: string }): void {
-    const pairs: [FileUse, FileUse][] = [
-      ...this.writes.flatMap((w) => [...other.reads, ...other.writes].map((o): [FileUse, FileUse] => [w, o])),
-      ...this.reads.flatMap((r) => other.writes.map((o): [FileUse, FileUse] => [r, o])),
-    ];
-    for (const [mine, theirs] of pairs) {
-      const how = relation(mine, theirs);
-      if (how !== undefined) throw new InferdError('INVALID_ARGUMENT', `${mine.label} ${how} the ${theirs.label} of job ${job.id} (${job.state}): wait for that job to end, or cancel it`);
+    // Plain loops: a submission runs this once per unfinished job.
+    for (const mine of this.writes) {
+      for (const theirs of other.reads) clash(mine, theirs, job);
+      for (const theirs of other.writes) clash(mine, theirs, job);
     }
+    for (const mine of this.reads) for (const theirs of other.writes) clash(mine, theirs, job);
   }
+}
+
+function clash(mine: FileUse, theirs: FileUse, job: { readonly id: string; readonly state: string }): void {
+  const how = relation(mine, theirs);
+  if (how !== undefined) throw new InferdError('INVALID_ARGUMENT', `${mine.label} ${how} the ${theirs.label} of job ${job.id} (${job.state}): wait for that job to end, or cancel it`);
 }

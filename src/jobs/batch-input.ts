@@ -158,50 +158,48 @@ export class BatchInput {
       try {
         if (file.format === 'jsonl') {
           for await (const line of readLines(file.path, { fromOffset: start.offset, fromLine: start.line, maxLineBytes: MAX_LINE_BYTES })) {
-            const base = { row, where: `${file.name} line ${line.number}`, after: { file: index, offset: line.end, line: line.number } };
+            if (line.malformed === undefined && line.text.trim() === '') continue;
+            const where = `${file.name} line ${line.number}`;
+            const after = { file: index, offset: line.end, line: line.number };
             if (line.malformed !== undefined) {
-              row++;
-              yield { kind: 'bad', ...base, key: null, reason: line.malformed };
+              yield { kind: 'bad', row: row++, where, key: null, reason: line.malformed, after };
               continue;
             }
-            if (line.text.trim() === '') continue;
-            row++;
             let value: unknown;
             try {
               value = JSON.parse(line.text);
             } catch (err) {
-              yield { kind: 'bad', ...base, key: null, reason: `not valid JSON (${(err as Error).message})` };
+              yield { kind: 'bad', row: row++, where, key: null, reason: `not valid JSON (${(err as Error).message})`, after };
               continue;
             }
             if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-              yield { kind: 'bad', ...base, key: null, reason: `expected a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` };
+              yield { kind: 'bad', row: row++, where, key: null, reason: `expected a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`, after };
               continue;
             }
             const record = value as Record<string, unknown>;
-            yield { kind: 'json', ...base, key: record['key'] ?? null, value: record };
+            yield { kind: 'json', row: row++, where, key: record['key'] ?? null, value: record, after };
           }
         } else {
           const header = await readHeader(file, malformed);
           const keyColumn = header.names.indexOf('key');
           const begin = start.offset === 0 ? { fromOffset: header.end, fromLine: 1 } : { fromOffset: start.offset, fromLine: start.line };
           for await (const line of readLines(file.path, { ...begin, maxLineBytes: MAX_LINE_BYTES })) {
-            const base = { row, where: `${file.name} line ${line.number}`, after: { file: index, offset: line.end, line: line.number } };
+            if (line.malformed === undefined && line.text.trim() === '') continue;
+            const where = `${file.name} line ${line.number}`;
+            const after = { file: index, offset: line.end, line: line.number };
             if (line.malformed !== undefined) {
-              row++;
-              yield { kind: 'bad', ...base, key: null, reason: line.malformed };
+              yield { kind: 'bad', row: row++, where, key: null, reason: line.malformed, after };
               continue;
             }
-            if (line.text.trim() === '') continue;
-            row++;
             let cells: string[];
             try {
               cells = parseCsvLine(line.text);
             } catch (err) {
-              yield { kind: 'bad', ...base, key: null, reason: (err as Error).message };
+              yield { kind: 'bad', row: row++, where, key: null, reason: (err as Error).message, after };
               continue;
             }
             const key = keyColumn >= 0 ? (cells[keyColumn] ?? null) : null;
-            yield { kind: 'csv', ...base, key, header: header.names, cells };
+            yield { kind: 'csv', row: row++, where, key, header: header.names, cells, after };
           }
         }
       } catch (err) {

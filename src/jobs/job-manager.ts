@@ -60,6 +60,12 @@ export class JobManager {
   private stopped: Promise<void> | undefined;
   /** Batch submissions, one at a time, so that two cannot both pass the check against each other's files. */
   private submitting: Promise<unknown> = Promise.resolve();
+  /**
+   * The files of QUEUED and RUNNING batch jobs as they were resolved when each was submitted (or
+   * first needed after a restart), so that a submission compares against many jobs without
+   * resolving their paths again. A job's own files are checked again when it starts.
+   */
+  private readonly filesOfJobs = new Map<string, BatchFiles>();
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -125,6 +131,7 @@ export class JobManager {
       const { spec, files } = await this.checkBatch(request, callbackUrl);
       await this.checkOthers(files);
       const job = this.store.insert({ spec, callbackUrl, schedule });
+      this.filesOfJobs.set(job.id, files);
       this.runner.kick();
       return job;
     });
@@ -265,15 +272,21 @@ export class JobManager {
 
   /** Throws INVALID_ARGUMENT when `files` clash with those of a QUEUED or RUNNING batch job (see BatchFiles.checkAgainst). */
   private async checkOthers(files: BatchFiles): Promise<void> {
-    const unfinished = [...this.store.inState('RUNNING', 'batch', Number.MAX_SAFE_INTEGER), ...this.store.inState('QUEUED', 'batch', Number.MAX_SAFE_INTEGER)];
+    const unfinished = this.store.unfinished('batch');
+    const ids = new Set(unfinished.map((j) => j.id));
+    for (const id of this.filesOfJobs.keys()) if (!ids.has(id)) this.filesOfJobs.delete(id);
     for (const job of unfinished) {
-      if (job.spec.kind !== 'batch') continue;
-      let theirs: BatchFiles;
-      try {
-        const input = await BatchInput.open(this.paths.resolve(job.spec.inputUri, 'input'), job.spec.inputUri, this.paths).catch(() => undefined);
-        theirs = BatchFiles.of(job.spec, this.paths, input);
-      } catch {
-        continue; // its paths no longer resolve: it fails on its own when it runs
+      let theirs = this.filesOfJobs.get(job.id);
+      if (theirs === undefined) {
+        const spec = this.store.get(job.id)?.spec;
+        if (spec?.kind !== 'batch') continue;
+        try {
+          const input = await BatchInput.open(this.paths.resolve(spec.inputUri, 'input'), spec.inputUri, this.paths).catch(() => undefined);
+          theirs = BatchFiles.of(spec, this.paths, input);
+        } catch {
+          continue; // its paths no longer resolve: it fails on its own when it runs
+        }
+        this.filesOfJobs.set(job.id, theirs);
       }
       files.checkAgainst(theirs, job);
     }
