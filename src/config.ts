@@ -282,7 +282,7 @@ function checkSecurity(values: Record<string, unknown>, problems: string[]): voi
   if (!auth && values['reflection'] === 'auth') problems.push('--reflection auth needs authentication on (--auth-tokens or --auth-jwks)');
 }
 
-const SCHEDULE_KEYS = ['name', 'cron', 'timezone', 'modelName', 'modelVersion', 'inputUri', 'outputUri', 'batchSize', 'inputColumns', 'outputNames', 'callbackUrl'];
+const SCHEDULE_KEYS = ['name', 'cron', 'timezone', 'modelName', 'modelVersion', 'inputUri', 'outputUri', 'batchSize', 'inputColumns', 'outputNames', 'maxBadRecords', 'callbackUrl'];
 
 /** The "schedules" of the config file: every problem of every entry is reported, each under its index. */
 function readSchedules(value: unknown, where: string, problems: string[]): Schedule[] {
@@ -339,6 +339,10 @@ function readSchedules(value: unknown, where: string, problems: string[]): Sched
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 0 || batchSize > BATCH_SIZE.max) {
       problems.push(`${at}.batchSize: expected a whole number from 1 to ${BATCH_SIZE.max} (0 or none: ${BATCH_SIZE.default}), got ${JSON.stringify(batchSize)}`);
     }
+    const maxBadRecords = e['maxBadRecords'];
+    if (maxBadRecords !== undefined && (typeof maxBadRecords !== 'number' || !Number.isInteger(maxBadRecords) || maxBadRecords < 0 || maxBadRecords > 0xffffffff)) {
+      problems.push(`${at}.maxBadRecords: expected a whole number from 0 to ${0xffffffff} (none: no limit), got ${JSON.stringify(maxBadRecords)}`);
+    }
     const schedule: Schedule = {
       name,
       cron,
@@ -351,6 +355,7 @@ function readSchedules(value: unknown, where: string, problems: string[]): Sched
       inputColumns: list('inputColumns'),
       outputNames: list('outputNames'),
       callbackUrl: text('callbackUrl', false),
+      ...(typeof maxBadRecords === 'number' ? { maxBadRecords } : {}),
     };
     if (problems.length === before) schedules.push(Object.freeze(schedule));
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tinyMlpModel, tinyMlpReference } from '../src/example-models/example-models';
@@ -41,7 +41,7 @@ describe('inferd batch', function () {
     const run = await inferd(work, 'batch', '--help');
     expect(run.code).to.equal(0);
     expect(run.stdout).to.match(/^Usage: inferd batch --model NAME --input PATH --output PATH/);
-    for (const flag of ['--model', '--model-version', '--input', '--output', '--models', '--server', '--tls-ca', '--tls-cert', '--tls-key', '--batch-size', '--input-columns', '--output-names', '--data-dir', '--intra-op-threads', '--quiet']) {
+    for (const flag of ['--model', '--model-version', '--input', '--output', '--models', '--server', '--tls-ca', '--tls-cert', '--tls-key', '--batch-size', '--input-columns', '--output-names', '--max-bad-records', '--data-dir', '--intra-op-threads', '--quiet']) {
       expect(run.stdout).to.match(new RegExp(`^ {2}${flag} `, 'm'), flag);
     }
   });
@@ -80,6 +80,60 @@ describe('inferd batch', function () {
     expect(usage.stderr).to.equal('inferd batch: --input is required\n  --output is required\n  --batch-size: expected a whole number from 1 to 65536, got "many"\n\nRun "inferd batch --help" for the options.\n');
   });
 
+  it('refuses an output that is the input or lies inside the input folder, exits 1 naming both, and leaves the input as it was', async () => {
+    const input = jsonl([{ x: mlpRow(1) }]);
+    writeFileSync(path.join(work, 'same.jsonl'), input);
+    mkdirSync(path.join(work, 'folder'));
+    writeFileSync(path.join(work, 'folder', 'a.jsonl'), input);
+    const own = ': the job would write over its own input';
+    const abs = (name: string): string => path.join(work, name);
+    const cases: [string, string, string][] = [
+      ['same.jsonl', 'same.jsonl', `output "${abs('same.jsonl')}" is the input "${abs('same.jsonl')}"${own}`],
+      ['same.jsonl', 'sqlite:./same.jsonl#t', `output "sqlite:${abs('same.jsonl')}#t" is the input "${abs('same.jsonl')}"${own}`],
+      ['folder', 'folder/out.jsonl', `output "${abs('folder/out.jsonl')}" lies inside the input folder "${abs('folder')}"${own}`],
+    ];
+    for (const [input, output, message] of cases) {
+      const run = await inferd(work, 'batch', '--models', repo, '--model', 'tiny_mlp', '--input', input, '--output', output, '--data-dir', 'state');
+      expect([run.code, run.stderr], output).to.deep.equal([1, `inferd batch: ${message}\n`]);
+    }
+    expect(readFileSync(path.join(work, 'same.jsonl'), 'utf8')).to.equal(input);
+    expect(readdirSync(path.join(work, 'folder'))).to.deep.equal(['a.jsonl']);
+  });
+
+  it('writes a malformed line to the errors file with its line number and goes on; past --max-bad-records the job fails, exit 1, naming the count', async () => {
+    const notJson = '{"x": [1, 2';
+    writeFileSync(path.join(work, 'mixed.jsonl'), `${JSON.stringify({ x: mlpRow(1) })}\n${notJson}\n${JSON.stringify({ x: mlpRow(2) })}\n[]\n`);
+    const parseError = ((): string => {
+      try {
+        JSON.parse(notJson);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('parsed');
+    })();
+    const args = ['batch', '--models', repo, '--model', 'tiny_mlp', '--input', 'mixed.jsonl', '--quiet', '--data-dir', 'state'];
+    const run = await inferd(work, ...args, '--output', 'mixed-out.jsonl');
+    expect([run.code, run.stderr]).to.deep.equal([0, 'inferd batch: 2 of 4 rows written to mixed-out.jsonl; 2 failed, see mixed-out.jsonl.errors.jsonl\n']);
+    expect(readFileSync(path.join(work, 'mixed-out.jsonl'), 'utf8')).to.equal(jsonl([[1, 1], [3, 2]].map(([row, i]) => ({ row, key: null, outputs: { y: tinyMlpReference(mlpRow(i!)) } }))));
+    const where = (line: number): string => `${path.join(work, 'mixed.jsonl')} line ${line}`;
+    expect(readFileSync(path.join(work, 'mixed-out.jsonl.errors.jsonl'), 'utf8')).to.equal(
+      jsonl([
+        { row: 2, key: null, where: where(2), error: `not valid JSON (${parseError})` },
+        { row: 4, key: null, where: where(4), error: 'expected a JSON object, got an array' },
+      ]),
+    );
+
+    const limited = await inferd(work, ...args, '--output', 'limited.jsonl', '--max-bad-records', '1');
+    expect(limited.code).to.equal(1);
+    const reason = `2 records of input "${path.join(work, 'mixed.jsonl')}" are malformed, more than max_bad_records (1) allows; the first: ${where(2)}: not valid JSON (${parseError})`;
+    expect(limited.stderr).to.match(/^inferd batch: job [0-9a-f-]{36} FAILED: /);
+    expect(limited.stderr.replace(/^inferd batch: job [0-9a-f-]{36} FAILED: /, '')).to.equal(`${reason}\n`);
+    expect(existsSync(path.join(work, 'limited.jsonl'))).to.equal(false);
+
+    const usage = await inferd(work, ...args, '--output', 'x.jsonl', '--max-bad-records=some');
+    expect([usage.code, usage.stderr]).to.deep.equal([2, 'inferd batch: --max-bad-records: expected a whole number from 0 to 4294967295, got "some"\n\nRun "inferd batch --help" for the options.\n']);
+  });
+
   describe('--server HOST:PORT', () => {
     let data: string;
     let t: TestServer;
@@ -101,6 +155,16 @@ describe('inferd batch', function () {
       expect(run.stderr).to.match(new RegExp(`^inferd batch: job [0-9a-f-]{36} submitted to ${t.address.replace(/\./g, '\\.')}\n`));
       expect(run.stderr).to.match(/\ninferd batch: 3 of 3 rows written to out\.jsonl\n$/);
       expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(jsonl([0, 1, 2].map((i) => ({ row: i + 1, key: i, outputs: { y: tinyMlpReference(mlpRow(i)) } }))));
+    });
+
+    it('passes --max-bad-records to the server, which fails the job past it', async () => {
+      writeFileSync(path.join(data, 'bad.jsonl'), `${JSON.stringify({ x: mlpRow(1) })}\n[1]\n`);
+      const run = await inferd(work, 'batch', '--server', t.address, '--model', 'tiny_mlp', '--input', 'bad.jsonl', '--output', 'bad-out.jsonl', '--max-bad-records', '0', '--quiet');
+      expect(run.code).to.equal(1);
+      const id = /^inferd batch: job ([0-9a-f-]{36}) submitted to /.exec(run.stderr)?.[1];
+      expect(run.stderr).to.equal(
+        `inferd batch: job ${id} submitted to ${t.address}\ninferd batch: job ${id} FAILED: 1 record of input "bad.jsonl" is malformed, more than max_bad_records (0) allows; the first: bad.jsonl line 2: expected a JSON object, got an array\n`,
+      );
     });
 
     it('exits 1 with the server\'s reason when it refuses the job', async () => {

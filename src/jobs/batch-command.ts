@@ -19,8 +19,9 @@ import { SYSTEM_WALL_CLOCK } from './wall-clock';
 export const BATCH_USAGE = `Usage: inferd batch --model NAME --input PATH --output PATH [--models DIR | --server HOST:PORT] [options]
 
 Scores every record of the input with a model and writes one result per record, in input
-order. Records that fail (a wrong shape, a value of the wrong type) go, with their reason, to
-the output's errors file (OUTPUT.errors.jsonl); the others are scored all the same.
+order. Records that fail (a line that is not a record, a wrong shape, a value of the wrong
+type) go, with their line and reason, to the output's errors file (OUTPUT.errors.jsonl); the
+others are scored all the same, unless more fail than --max-bad-records allows.
 
 Without --server the model is loaded in this process from --models; a run that is killed or
 interrupted (Ctrl-C) resumes where it stopped when the same command is run again. With
@@ -43,6 +44,7 @@ Options:
 ${CLIENT_SECURITY_USAGE}  --batch-size N            records per model run (default ${BATCH_SIZE.default}, at most ${BATCH_SIZE.max})
   --input-columns A,B,...   CSV input: the columns that form the input (default: all but "key")
   --output-names A,B,...    the outputs to write (default: all)
+  --max-bad-records N       fail the job once more than N records failed (default: no limit)
   --data-dir DIR            standalone: folder of the job store that makes resuming possible
                             (DIR/batch.sqlite; default data)
   --intra-op-threads N      standalone: ONNX Runtime threads (default ${availableParallelism()}, the cores)
@@ -54,7 +56,8 @@ INFERD_TOKEN environment variable, so that it shows in no process list.
 
 Progress goes to stderr: a bar with the rate and the time left on a terminal, a line every
 few seconds otherwise. Exits 0 when the job succeeded (its summary says how many records
-failed), 1 when it failed or could not start, 2 for a usage error, 130 when interrupted.
+failed), 1 when it failed or could not start (an output that is the input, or lies inside the
+input folder, is refused), 2 for a usage error, 130 when interrupted.
 `;
 
 /** The standalone run's job store, in --data-dir (apart from a server's jobs.sqlite, so a server never takes its job). */
@@ -94,6 +97,7 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
         'batch-size': { type: 'string' },
         'input-columns': { type: 'string' },
         'output-names': { type: 'string' },
+        'max-bad-records': { type: 'string' },
         'data-dir': { type: 'string' },
         'intra-op-threads': { type: 'string' },
         quiet: { type: 'boolean' },
@@ -118,6 +122,7 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
   };
   const batchSize = whole('batch-size', values['batch-size'], 1, BATCH_SIZE.max, 0);
   const intraOpThreads = whole('intra-op-threads', values['intra-op-threads'], 1, 1024, availableParallelism());
+  const maxBadRecords = values['max-bad-records'] === undefined ? undefined : whole('max-bad-records', values['max-bad-records'], 0, 0xffffffff, 0);
   if (problems.length > 0) return problems;
   return {
     request: {
@@ -128,6 +133,7 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
       batchSize,
       inputColumns: list(values['input-columns']),
       outputNames: list(values['output-names']),
+      maxBadRecords,
     },
     models: values.models ?? 'models',
     server: values.server,

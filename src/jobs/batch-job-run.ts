@@ -4,6 +4,7 @@ import { selectOutputs, type Inference } from '../inference';
 import type { ModelVersion } from '../repository/model-version';
 import { formatShape } from '../tensor/format-shape';
 import type { HostTensor } from '../tensor/tensor-types';
+import { BatchFiles } from './batch-files';
 import { BatchInput, type InputPosition, type InputRecord } from './batch-input';
 import type { BatchWriter, OutputColumn, OutputRow } from './batch-writer';
 import { CsvWriter } from './csv-writer';
@@ -47,7 +48,7 @@ interface Writers {
 }
 
 interface Scored {
-  readonly record: InputRecord;
+  readonly record: Exclude<InputRecord, { readonly kind: 'bad' }>;
   readonly feeds: Record<string, HostTensor>;
 }
 
@@ -60,8 +61,9 @@ const BUSY_RETRY_MAX_MS = 2000;
  * until its signal fires. Reads records in batches of batch_size, scores them at background
  * priority, appends results and failed records to their files, and checkpoints after every
  * batch: input position, counts and the writers' lengths, in one store transaction. A record
- * that does not fit the model, or that the runtime fails on, fails alone; the job fails only for
- * what makes every record fail (a malformed input file, an unknown model).
+ * that is malformed (a line that is not a record), that does not fit the model, or that the
+ * runtime fails on, fails alone; the job fails for what makes every record fail (a fault of a
+ * whole file, an unknown model), or once more records failed than max_bad_records allows.
  */
 export class BatchJobRun {
   private readonly spec: BatchSpec;
@@ -98,7 +100,9 @@ export class BatchJobRun {
     const inputPath = paths.resolve(spec.inputUri, 'input');
     const outputPath = paths.resolve(target.path, 'output');
     const errorsPath = paths.resolve(target.errorsPath, 'errors file');
-    const input = await BatchInput.open(inputPath, spec.inputUri);
+    const input = await BatchInput.open(inputPath, spec.inputUri, paths);
+    // Checked at submit too; again here for a job queued by an older inferd, or a link added to the folder since.
+    BatchFiles.of(spec, paths, input).checkOwn();
     const fingerprint = input.fingerprint();
 
     let model = this.model();
@@ -126,11 +130,14 @@ export class BatchJobRun {
     }
     let writers: Writers;
     if (checkpoint === undefined) {
-      const total = await input.scan(signal);
+      const count = await input.scan(signal);
+      if (spec.maxBadRecords !== undefined && count.bad > spec.maxBadRecords) {
+        throw new InferdError('INVALID_ARGUMENT', `${count.bad} ${count.bad === 1 ? 'record' : 'records'} of input "${spec.inputUri}" ${count.bad === 1 ? 'is' : 'are'} malformed, more than max_bad_records (${spec.maxBadRecords}) allows; the first: ${count.firstBad}`);
+      }
       writers = await open(undefined);
       try {
         checkpoint = await start(writers);
-        store.progress(this.job.id, { total, processed: 0, failed: 0, checkpoint });
+        store.progress(this.job.id, { total: count.records, processed: 0, failed: 0, checkpoint });
       } catch (err) {
         await Promise.allSettled([writers.output.discard(), writers.errors.discard()]);
         throw err;
@@ -174,6 +181,13 @@ export class BatchJobRun {
         processed += batch.length;
         failed += failures.length;
         const last = batch[batch.length - 1]!;
+        if (spec.maxBadRecords !== undefined && failed > spec.maxBadRecords) {
+          // The output is dropped; the errors file is kept, to show what went wrong.
+          await writers.output.discard();
+          await writers.errors.finish();
+          store.progress(this.job.id, { processed, failed });
+          throw new InferdError('INVALID_ARGUMENT', `${failed} ${failed === 1 ? 'record' : 'records'} failed by row ${last.row}, more than max_bad_records (${spec.maxBadRecords}) allows; they are in "${target.errorsPath}"`);
+        }
         checkpoint = await this.checkpointOf(fingerprint, last.after, last.row + 1, processed, failed, writers);
         store.progress(this.job.id, { processed, failed, checkpoint });
       }
@@ -212,6 +226,10 @@ export class BatchJobRun {
     };
     const scored: Scored[] = [];
     for (const record of batch) {
+      if (record.kind === 'bad') {
+        failures.push({ row: record.row, key: null, where: record.where, error: record.reason });
+        continue;
+      }
       try {
         scored.push({ record, feeds: layout.feeds(record, this.spec.inputColumns) });
       } catch (err) {

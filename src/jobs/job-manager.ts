@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { decodeInputs, selectOutputs, type Inference, type PredictInput } from '../inference';
 import { decodeTensor } from '../tensor/decode-tensor';
+import { BatchFiles } from './batch-files';
 import { BatchInput } from './batch-input';
 import { BATCH_SIZE } from './batch-size';
 import { CallbackPolicy } from './callback-policy';
@@ -57,6 +58,14 @@ export type BatchRequest = Omit<BatchSpec, 'batchSize'> & { readonly batchSize: 
 export class JobManager {
   private sweepTimer: unknown;
   private stopped: Promise<void> | undefined;
+  /** Batch submissions, one at a time, so that two cannot both pass the check against each other's files. */
+  private submitting: Promise<unknown> = Promise.resolve();
+  /**
+   * The files of QUEUED and RUNNING batch jobs as they were resolved when each was submitted (or
+   * first needed after a restart), so that a submission compares against many jobs without
+   * resolving their paths again. A job's own files are checked again when it starts.
+   */
+  private readonly filesOfJobs = new Map<string, BatchFiles>();
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -111,24 +120,34 @@ export class JobManager {
   /**
    * Queues a batch job after checking what can be checked before reading the input:
    * INVALID_ARGUMENT for a path outside the data directory, an input or output format it does
-   * not know, a batch size out of range, output names the model lacks or a callback URL the
-   * server may not call; NOT_FOUND for a missing input or an unknown model; UNAVAILABLE for a
-   * model not ready. A malformed input fails the job once it runs, naming the line.
+   * not know, a batch size out of range, output names the model lacks, a callback URL the server
+   * may not call, an output (or errors file) that is the input or lies inside the input folder,
+   * or one that is what another QUEUED or RUNNING job reads or writes, or an input that another
+   * such job writes; NOT_FOUND for a missing input or an unknown model; UNAVAILABLE for a model
+   * not ready. A fault of an input file (a CSV header missing) fails the job once it runs.
    */
-  async submitBatch(request: BatchRequest, callbackUrl: string, schedule = ''): Promise<Job> {
-    const spec = await this.checkBatch(request, callbackUrl);
-    const job = this.store.insert({ spec, callbackUrl, schedule });
-    this.runner.kick();
-    return job;
+  submitBatch(request: BatchRequest, callbackUrl: string, schedule = ''): Promise<Job> {
+    const turn = this.submitting.then(async () => {
+      const { spec, files } = await this.checkBatch(request, callbackUrl);
+      await this.checkOthers(files);
+      const job = this.store.insert({ spec, callbackUrl, schedule });
+      this.filesOfJobs.set(job.id, files);
+      this.runner.kick();
+      return job;
+    });
+    this.submitting = turn.catch(() => undefined);
+    return turn;
   }
 
   /**
    * Running alone (the standalone command line): resumes the unfinished job with the same request
    * if the store has one (a run that was killed or interrupted), else submits it; then runs it.
-   * Rejects as submitBatch does.
+   * Rejects as submitBatch does, but for the check against other jobs: the store of a standalone
+   * run holds only runs that were stopped, which nothing runs until their command is given again
+   * (and which no CancelJob can end).
    */
   async runAlone(request: BatchRequest): Promise<Job> {
-    const spec = await this.checkBatch(request, '');
+    const { spec } = await this.checkBatch(request, '');
     const same = JSON.stringify(spec);
     const unfinished = this.store.list({ states: ['QUEUED', 'RUNNING'], pageSize: MAX_PAGE_SIZE }).jobs;
     const job = unfinished.find((j) => JSON.stringify(j.spec) === same) ?? this.store.insert({ spec });
@@ -230,20 +249,47 @@ export class JobManager {
     if (callbackUrl !== '') this.policy.check(callbackUrl);
   }
 
-  private async checkBatch(request: BatchRequest, callbackUrl: string): Promise<BatchSpec & { readonly kind: 'batch' }> {
+  private async checkBatch(request: BatchRequest, callbackUrl: string): Promise<{ spec: BatchSpec & { readonly kind: 'batch' }; files: BatchFiles }> {
     this.checkCallback(callbackUrl);
     const batchSize = request.batchSize === 0 ? BATCH_SIZE.default : request.batchSize;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > BATCH_SIZE.max) {
       throw new InferdError('INVALID_ARGUMENT', `batch_size ${request.batchSize} is out of range: 1 to ${BATCH_SIZE.max}, or 0 for ${BATCH_SIZE.default}`);
     }
+    const max = request.maxBadRecords;
+    if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new InferdError('INVALID_ARGUMENT', `max_bad_records ${max}: expected a whole number, 0 or more`);
     const target = parseOutputUri(request.outputUri);
     const output = this.paths.resolve(target.path, 'output');
     this.paths.resolve(target.errorsPath, 'errors file');
     if (isStoreFile(output, this.options.storeFile)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
-    await BatchInput.open(this.paths.resolve(request.inputUri, 'input'), request.inputUri);
+    const input = await BatchInput.open(this.paths.resolve(request.inputUri, 'input'), request.inputUri, this.paths);
+    const files = BatchFiles.of(request, this.paths, input);
+    files.checkOwn();
     const model = this.inference.resolve(request.modelName, request.modelVersion);
     selectOutputs(model, request.outputNames);
-    return { kind: 'batch', ...request, batchSize, inputColumns: [...request.inputColumns], outputNames: [...request.outputNames] };
+    const spec = { kind: 'batch' as const, ...request, batchSize, inputColumns: [...request.inputColumns], outputNames: [...request.outputNames] };
+    return { spec, files };
+  }
+
+  /** Throws INVALID_ARGUMENT when `files` clash with those of a QUEUED or RUNNING batch job (see BatchFiles.checkAgainst). */
+  private async checkOthers(files: BatchFiles): Promise<void> {
+    const unfinished = this.store.unfinished('batch');
+    const ids = new Set(unfinished.map((j) => j.id));
+    for (const id of this.filesOfJobs.keys()) if (!ids.has(id)) this.filesOfJobs.delete(id);
+    for (const job of unfinished) {
+      let theirs = this.filesOfJobs.get(job.id);
+      if (theirs === undefined) {
+        const spec = this.store.get(job.id)?.spec;
+        if (spec?.kind !== 'batch') continue;
+        try {
+          const input = await BatchInput.open(this.paths.resolve(spec.inputUri, 'input'), spec.inputUri, this.paths).catch(() => undefined);
+          theirs = BatchFiles.of(spec, this.paths, input);
+        } catch {
+          continue; // its paths no longer resolve: it fails on its own when it runs
+        }
+        this.filesOfJobs.set(job.id, theirs);
+      }
+      files.checkAgainst(theirs, job);
+    }
   }
 
   /** One run of a schedule: an ordinary batch job, or a FAILED one saying why it could not be queued. Skipped while the last run is still going. */
@@ -262,6 +308,7 @@ export class JobManager {
       batchSize: s.batchSize,
       inputColumns: s.inputColumns,
       outputNames: s.outputNames,
+      maxBadRecords: s.maxBadRecords,
     };
     try {
       const job = await this.submitBatch(request, s.callbackUrl, s.name);

@@ -208,6 +208,11 @@ export class JobStore extends EventEmitter<{ change: [job: Job] }> {
     return rows.map(toJob);
   }
 
+  /** The ids and states of the QUEUED and RUNNING jobs of a kind, RUNNING first, then oldest first; no more is read. */
+  unfinished(kind: JobSpec['kind']): { id: string; state: JobState }[] {
+    return this.db.prepare("SELECT id, state FROM jobs WHERE state IN ('RUNNING', 'QUEUED') AND kind = ? ORDER BY state = 'RUNNING' DESC, seq").all(kind) as { id: string; state: JobState }[];
+  }
+
   /** True when a job of the schedule is QUEUED or RUNNING. */
   scheduleActive(schedule: string): boolean {
     return this.db.prepare("SELECT 1 FROM jobs WHERE schedule = ? AND state IN ('QUEUED', 'RUNNING') LIMIT 1").get(schedule) !== undefined;

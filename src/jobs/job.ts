@@ -27,6 +27,11 @@ export interface BatchSpec {
   readonly inputColumns: readonly string[];
   /** [] = every output of the model. */
   readonly outputNames: readonly string[];
+  /**
+   * The most records that may fail (malformed lines included) before the job fails; undefined
+   * (absent from specs stored before it existed) = no limit.
+   */
+  readonly maxBadRecords?: number | undefined;
 }
 
 export type JobSpec = { readonly kind: 'prediction'; readonly request: PredictInput } | ({ readonly kind: 'batch' } & BatchSpec);

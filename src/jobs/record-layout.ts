@@ -73,7 +73,7 @@ export class RecordLayout {
    * that does not fit, a value that is not of the input's type, a CSV line whose cell count is
    * not the header's.
    */
-  feeds(record: InputRecord, columns: readonly string[]): Record<string, HostTensor> {
+  feeds(record: Exclude<InputRecord, { readonly kind: 'bad' }>, columns: readonly string[]): Record<string, HostTensor> {
     const where = `model "${this.model.name}" version ${this.model.version}`;
     const takes = this.model.inputs.map((s) => `"${s.name}"`).join(', ');
     const feeds: Record<string, HostTensor> = {};

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { InferdError } from '../../src/inferd-error';
+import { BatchInput, type InputRecord } from '../../src/jobs/batch-input';
 import { CallbackPolicy } from '../../src/jobs/callback-policy';
 import { DataPaths } from '../../src/jobs/data-paths';
 import { parseCsvLine } from '../../src/jobs/parse-csv-line';
-import { MalformedLineError, readLines, type Line } from '../../src/jobs/read-lines';
+import { readLines, type Line } from '../../src/jobs/read-lines';
 import { recordTensor } from '../../src/jobs/record-tensor';
 import { tensorRows } from '../../src/jobs/tensor-rows';
 import { tensorValues } from '../../src/jobs/tensor-values';
@@ -60,15 +61,49 @@ describe('batch input and output', () => {
       }
     });
 
-    it('throws MalformedLineError naming the line for bytes that are not UTF-8, and for a line too long', async () => {
+    it('yields a line of bytes that are not UTF-8, or longer than the most, as malformed with its number and end, and reads on', async () => {
       const file = path.join(dir, 'bad.txt');
-      writeFileSync(file, Buffer.concat([Buffer.from('ok\nok\nbad '), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]));
-      const err = await all(readLines(file, { fromOffset: 0, fromLine: 0, maxLineBytes: 100 })).catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(MalformedLineError);
-      expect((err as MalformedLineError).message).to.equal('line 3: not valid UTF-8');
-      writeFileSync(file, `short\n${'y'.repeat(40)}\n`);
-      const long = await all(readLines(file, { fromOffset: 0, fromLine: 0, maxLineBytes: 10, chunkBytes: 8 })).catch((e: unknown) => e);
-      expect((long as Error).message).to.equal('line 2: longer than 10 bytes');
+      writeFileSync(file, Buffer.concat([Buffer.from('ok\nbad '), Buffer.from([0xff, 0xfe]), Buffer.from(`\nshort\n${'y'.repeat(40)}\nafter\n${'z'.repeat(11)}`)]));
+      for (const chunkBytes of [4, 8, 1024]) {
+        const lines = await all(readLines(file, { fromOffset: 0, fromLine: 0, maxLineBytes: 10, chunkBytes }));
+        expect(lines, `chunks of ${chunkBytes}`).to.deep.equal([
+          { text: 'ok', number: 1, end: 3 },
+          { text: '', number: 2, end: 10, malformed: 'not valid UTF-8' },
+          { text: 'short', number: 3, end: 16 },
+          { text: '', number: 4, end: 57, malformed: 'longer than 10 bytes' },
+          { text: 'after', number: 5, end: 63 },
+          { text: '', number: 6, end: 74, malformed: 'longer than 10 bytes' },
+        ]);
+        const rest = await all(readLines(file, { fromOffset: 57, fromLine: 4, maxLineBytes: 10, chunkBytes }));
+        expect(rest).to.deep.equal(lines.slice(4));
+      }
+    });
+  });
+
+  describe('BatchInput', () => {
+    it('yields a line that is not a record as a bad record with its row, and starts again exactly after any record, bad ones included', async () => {
+      const folder = path.join(dir, 'records');
+      mkdirSync(folder);
+      writeFileSync(path.join(folder, 'a.jsonl'), Buffer.concat([Buffer.from('{"key":1}\n[]\n\n'), Buffer.from([0xc3]), Buffer.from('\n{"key":2}')]));
+      writeFileSync(path.join(folder, 'b.csv'), 'key,v\nk3,1\nk4,"2\n\nk5,3\n');
+      const input = await BatchInput.open(folder, 'records', new DataPaths({ root: dir, confine: true }));
+      const records: InputRecord[] = [];
+      for await (const r of input.records({ file: 0, offset: 0, line: 0 }, 1)) records.push(r);
+      expect(records.map((r) => [r.row, r.kind, r.where, r.key, r.kind === 'bad' ? r.reason : ''])).to.deep.equal([
+        [1, 'json', 'records/a.jsonl line 1', 1, ''],
+        [2, 'bad', 'records/a.jsonl line 2', null, 'expected a JSON object, got an array'],
+        [3, 'bad', 'records/a.jsonl line 4', null, 'not valid UTF-8'],
+        [4, 'json', 'records/a.jsonl line 5', 2, ''],
+        [5, 'csv', 'records/b.csv line 2', 'k3', ''],
+        [6, 'bad', 'records/b.csv line 3', null, 'a quoted cell (cell 2) is not closed on its line'],
+        [7, 'csv', 'records/b.csv line 5', 'k5', ''],
+      ]);
+      for (const [i, r] of records.entries()) {
+        const rest: InputRecord[] = [];
+        for await (const next of input.records(r.after, r.row + 1)) rest.push(next);
+        expect(rest, `after row ${r.row}`).to.deep.equal(records.slice(i + 1));
+      }
+      expect(await input.scan(new AbortController().signal)).to.deep.equal({ records: 7, bad: 3, firstBad: 'records/a.jsonl line 2: expected a JSON object, got an array' });
     });
   });
 

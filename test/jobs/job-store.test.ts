@@ -123,6 +123,20 @@ describe('JobStore', () => {
     expect(store.list({ states: ['RUNNING'], pageSize: 10 }).jobs.map((j) => j.id)).to.deep.equal([ids[1]]);
   });
 
+  it('tells the ids and states of the unfinished jobs of a kind, RUNNING first, then oldest first', () => {
+    const ids = Array.from({ length: 5 }, (_, i) => store.insert({ spec: batch(`${i}.jsonl`) }).id);
+    store.insert({ spec: { kind: 'prediction', request: { modelName: 'm', modelVersion: '', inputs: {}, outputNames: [], id: '' } } });
+    store.start(ids[3]!);
+    store.start(ids[0]!);
+    store.finish(ids[0]!, 'FAILED', { error: { code: 'INTERNAL', message: 'x' } });
+    store.finish(ids[2]!, 'CANCELLED', {});
+    expect(store.unfinished('batch')).to.deep.equal([
+      { id: ids[3], state: 'RUNNING' },
+      { id: ids[1], state: 'QUEUED' },
+      { id: ids[4], state: 'QUEUED' },
+    ]);
+  });
+
   it('refuses a file written by a newer inferd, naming it', () => {
     store.close();
     const file = path.join(dir, 'jobs.sqlite');

@@ -98,9 +98,18 @@ describe('job configuration', () => {
 
   it('reads schedules from the --config file', () => {
     const file = path.join(dir, 'ok.json');
-    writeFileSync(file, JSON.stringify({ schedules: [{ name: 'nightly', cron: '0 2 * * *', modelName: 'tiny_mlp', inputUri: 'in.csv', outputUri: 'out/{time}.jsonl', batchSize: 128 }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        schedules: [
+          { name: 'nightly', cron: '0 2 * * *', modelName: 'tiny_mlp', inputUri: 'in.csv', outputUri: 'out/{time}.jsonl', batchSize: 128 },
+          { name: 'strict', cron: '0 3 * * *', modelName: 'tiny_mlp', inputUri: 'in.csv', outputUri: 'strict/{time}.jsonl', maxBadRecords: 0 },
+        ],
+      }),
+    );
     expect(parseServeConfig({ argv: ['--config', file], env: {} }).schedules).to.deep.equal([
       { name: 'nightly', cron: '0 2 * * *', timezone: '', modelName: 'tiny_mlp', modelVersion: '', inputUri: 'in.csv', outputUri: 'out/{time}.jsonl', batchSize: 128, inputColumns: [], outputNames: [], callbackUrl: '' },
+      { name: 'strict', cron: '0 3 * * *', timezone: '', modelName: 'tiny_mlp', modelVersion: '', inputUri: 'in.csv', outputUri: 'strict/{time}.jsonl', batchSize: 0, inputColumns: [], outputNames: [], callbackUrl: '', maxBadRecords: 0 },
     ]);
   });
 
@@ -111,7 +120,7 @@ describe('job configuration', () => {
       JSON.stringify({
         schedules: [
           { name: 'a', cron: '61 * * * *', modelName: 'm', inputUri: 'in.jsonl', outputUri: 'out.txt' },
-          { name: 'a', cron: '* * * * *', modelName: '', inputUri: 'in.jsonl', outputUri: 'o.jsonl', batchSize: -1, colour: 'red' },
+          { name: 'a', cron: '* * * * *', modelName: '', inputUri: 'in.jsonl', outputUri: 'o.jsonl', batchSize: -1, maxBadRecords: -1, colour: 'red' },
           { name: 'b', cron: '0 * * * *', modelName: 'm', inputUri: 'in.jsonl', outputUri: 'o.jsonl', callbackUrl: 'http://elsewhere.example/h' },
         ],
       }),
@@ -119,9 +128,10 @@ describe('job configuration', () => {
     expect(problems(() => parseServeConfig({ argv: ['--config', file, '--webhook-allow', 'ok.example,bad host'], env: {} }))).to.deep.equal([
       `${file}: "schedules"[0].cron: "61 * * * *": CronPattern: Invalid value for minute: 61`,
       `${file}: "schedules"[0].outputUri: output "out.txt": expected a .jsonl, .ndjson or .csv file, or sqlite:PATH#TABLE`,
-      `${file}: "schedules"[1]: unknown key "colour" (a schedule has name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, callbackUrl)`,
+      `${file}: "schedules"[1]: unknown key "colour" (a schedule has name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, maxBadRecords, callbackUrl)`,
       `${file}: "schedules"[1].name: "a" is taken by an earlier schedule`,
       `${file}: "schedules"[1].batchSize: expected a whole number from 1 to 65536 (0 or none: 64), got -1`,
+      `${file}: "schedules"[1].maxBadRecords: expected a whole number from 0 to 4294967295 (none: no limit), got -1`,
       `${file}: "schedules"[1].modelName: expected a non-empty string, got ""`,
       '--webhook-allow: expected host[:port] entries, got "bad host"',
       '--webhook-allow is set but no secret is: set INFERD_WEBHOOK_SECRET (or --webhook-secret) to sign callbacks with',

@@ -76,7 +76,11 @@ export interface Job {
   schedule: string;
   createTime: Timestamp | undefined;
   startTime: Timestamp | undefined;
-  endTime: Timestamp | undefined;
+  endTime:
+    | Timestamp
+    | undefined;
+  /** A batch job's max_bad_records as submitted; unset: no limit. */
+  maxBadRecords?: number | undefined;
 }
 
 export interface SubmitPredictionRequest {
@@ -103,6 +107,13 @@ export interface SubmitBatchJobRequest {
   inputColumns: string[];
   /** The outputs to write; empty: all of them. */
   outputNames: string[];
+  /**
+   * The most records that may fail (a line that is not a record: not a JSON object, a CSV
+   * quote left open, bytes that are not UTF-8; a record that does not fit the model; one the
+   * runtime fails on) before the job fails; each goes to the errors file and the job goes on.
+   * Unset: no limit; 0: the first failed record fails the job.
+   */
+  maxBadRecords?: number | undefined;
 }
 
 export interface GetJobRequest {
@@ -153,6 +164,7 @@ function createBaseJob(): Job {
     createTime: undefined,
     startTime: undefined,
     endTime: undefined,
+    maxBadRecords: undefined,
   };
 }
 
@@ -223,6 +235,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.endTime !== undefined) {
       Timestamp.encode(message.endTime, writer.uint32(154).fork()).join();
+    }
+    if (message.maxBadRecords !== undefined) {
+      writer.uint32(160).uint32(message.maxBadRecords);
     }
     return writer;
   },
@@ -392,6 +407,14 @@ export const Job: MessageFns<Job> = {
             message.endTime = Timestamp.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.maxBadRecords = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -436,6 +459,7 @@ export const Job: MessageFns<Job> = {
     message.endTime = (object.endTime !== undefined && object.endTime !== null)
       ? Timestamp.fromPartial(object.endTime)
       : undefined;
+    message.maxBadRecords = object.maxBadRecords ?? undefined;
     return message;
   },
 };
@@ -519,6 +543,7 @@ function createBaseSubmitBatchJobRequest(): SubmitBatchJobRequest {
     callbackUrl: "",
     inputColumns: [],
     outputNames: [],
+    maxBadRecords: undefined,
   };
 }
 
@@ -547,6 +572,9 @@ export const SubmitBatchJobRequest: MessageFns<SubmitBatchJobRequest> = {
     }
     for (const v of message.outputNames) {
       writer.uint32(66).string(v!);
+    }
+    if (message.maxBadRecords !== undefined) {
+      writer.uint32(72).uint32(message.maxBadRecords);
     }
     return writer;
   },
@@ -628,6 +656,14 @@ export const SubmitBatchJobRequest: MessageFns<SubmitBatchJobRequest> = {
             message.outputNames.push(reader.string());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.maxBadRecords = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -653,6 +689,7 @@ export const SubmitBatchJobRequest: MessageFns<SubmitBatchJobRequest> = {
     message.callbackUrl = object.callbackUrl ?? "";
     message.inputColumns = object.inputColumns?.map((e) => e) || [];
     message.outputNames = object.outputNames?.map((e) => e) || [];
+    message.maxBadRecords = object.maxBadRecords ?? undefined;
     return message;
   },
 };
@@ -1005,7 +1042,10 @@ export const JobServiceService = {
   },
   /**
    * Queues the scoring of a whole input file (or folder) into an output. Paths are under the
-   * server's data directory; one that resolves outside it is INVALID_ARGUMENT.
+   * server's data directory; one that resolves outside it is INVALID_ARGUMENT, as is an output
+   * (or its errors file) that is the input or lies inside the input folder, or that another
+   * QUEUED or RUNNING job reads or writes, or an input that such a job writes (the message
+   * names both paths, and the other job).
    */
   submitBatchJob: {
     path: "/inferd.v1.JobService/SubmitBatchJob" as const,
@@ -1073,7 +1113,10 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   submitPrediction: handleUnaryCall<SubmitPredictionRequest, Job>;
   /**
    * Queues the scoring of a whole input file (or folder) into an output. Paths are under the
-   * server's data directory; one that resolves outside it is INVALID_ARGUMENT.
+   * server's data directory; one that resolves outside it is INVALID_ARGUMENT, as is an output
+   * (or its errors file) that is the input or lies inside the input folder, or that another
+   * QUEUED or RUNNING job reads or writes, or an input that such a job writes (the message
+   * names both paths, and the other job).
    */
   submitBatchJob: handleUnaryCall<SubmitBatchJobRequest, Job>;
   /** The job as it is now; NOT_FOUND for an unknown id. */
@@ -1114,7 +1157,10 @@ export interface JobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Queues the scoring of a whole input file (or folder) into an output. Paths are under the
-   * server's data directory; one that resolves outside it is INVALID_ARGUMENT.
+   * server's data directory; one that resolves outside it is INVALID_ARGUMENT, as is an output
+   * (or its errors file) that is the input or lies inside the input folder, or that another
+   * QUEUED or RUNNING job reads or writes, or an input that such a job writes (the message
+   * names both paths, and the other job).
    */
   submitBatchJob(
     request: SubmitBatchJobRequest,

@@ -53,6 +53,7 @@ export function wireJob(job: Job): WireJob {
     createTime: timestamp(job.createdMs),
     startTime: timestamp(job.startedMs),
     endTime: timestamp(job.finishedMs),
+    maxBadRecords: batch?.maxBadRecords,
   };
 }
 
@@ -100,7 +101,16 @@ export class JobService {
         const r = call.request;
         this.jobs
           .submitBatch(
-            { modelName: r.modelName, modelVersion: r.modelVersion, inputUri: r.inputUri, outputUri: r.outputUri, batchSize: r.batchSize, inputColumns: r.inputColumns, outputNames: r.outputNames },
+            {
+              modelName: r.modelName,
+              modelVersion: r.modelVersion,
+              inputUri: r.inputUri,
+              outputUri: r.outputUri,
+              batchSize: r.batchSize,
+              inputColumns: r.inputColumns,
+              outputNames: r.outputNames,
+              maxBadRecords: r.maxBadRecords,
+            },
             r.callbackUrl,
           )
           .then(
