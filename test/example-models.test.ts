@@ -7,14 +7,12 @@ import * as ort from 'onnxruntime-node';
 import { OnnxElemType } from '../src/example-models/encode-onnx-model';
 import {
   identityModel,
-  SLOW_MODEL_MATMULS,
-  SLOW_MODEL_SIDE,
   simpleModel,
-  slowModel,
   tinyMlpModel,
   tinyMlpReference,
   writeExampleRepository,
 } from '../src/example-models/example-models';
+import { SLOW_MODEL_MATMULS, slowModel } from './support/slow-model';
 
 /** How many nodes of each operator the graph of an ONNX model holds (ModelProto.graph = 7, GraphProto.node = 1, NodeProto.op_type = 4). */
 function opCounts(model: Uint8Array): Record<string, number> {
@@ -162,24 +160,27 @@ describe('example models', () => {
     });
   });
 
-  describe('slowModel', () => {
+  describe('slowModel (test/support)', () => {
     // What the work is, not how long it takes: that depends on the machine (tests that need a
     // run of some length size it at run time, see test/support/calibrate-slow-run.ts).
-    it(`chains ${SLOW_MODEL_MATMULS} MatMuls of ${SLOW_MODEL_SIDE}×${SLOW_MODEL_SIDE} matrices and returns y = N exactly for x = 1/N`, async () => {
-      const bytes = slowModel();
-      expect(opCounts(bytes)).to.deep.equal({ Expand: 1, MatMul: SLOW_MODEL_MATMULS, ReduceSum: 1 });
-      const session = await load('slow', bytes);
-      const out = await session.run({ x: new ort.Tensor('float32', Float32Array.of(1 / SLOW_MODEL_SIDE), [1, 1]) });
-      expect(out.y.dims).to.deep.equal([1, 1]);
-      expect(Array.from(out.y.data as Float32Array)).to.deep.equal([SLOW_MODEL_SIDE]);
+    const inputs = (x: number[], side: number[]) => ({
+      x: new ort.Tensor('float32', Float32Array.from(x), [x.length, 1]),
+      side: new ort.Tensor('int64', BigInt64Array.from(side.map(BigInt)), [side.length, 1]),
     });
 
-    it('shrinks its work with workScale', async () => {
-      const bytes = slowModel({ workScale: 0.05 });
-      expect(opCounts(bytes)).to.deep.equal({ Expand: 1, MatMul: Math.round(SLOW_MODEL_MATMULS * 0.05), ReduceSum: 1 });
-      const session = await load('slow_small', bytes);
-      const out = await session.run({ x: new ort.Tensor('float32', Float32Array.of(0), [1, 1]) });
-      expect(Array.from(out.y.data as Float32Array)).to.deep.equal([0]);
+    it(`chains ${SLOW_MODEL_MATMULS} MatMuls of side×side matrices and returns y = side exactly for x = 1, 0 for x = 0`, async () => {
+      const bytes = slowModel();
+      expect(opCounts(bytes)['MatMul']).to.equal(SLOW_MODEL_MATMULS);
+      const session = await load('slow', bytes);
+      expect(Array.from((await session.run(inputs([1], [7]))).y.data as Float32Array)).to.deep.equal([7]);
+      expect(Array.from((await session.run(inputs([0], [7]))).y.data as Float32Array)).to.deep.equal([0]);
+    });
+
+    it('batchable: answers y = x row for row', async () => {
+      const session = await load('slow_batchable', slowModel({ batchable: true }));
+      const out = await session.run(inputs([1, 0, 3], [2, 2, 2]));
+      expect(out.y.dims).to.deep.equal([3, 1]);
+      expect(Array.from(out.y.data as Float32Array)).to.deep.equal([1, 0, 3]);
     });
   });
 

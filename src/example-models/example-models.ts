@@ -85,33 +85,6 @@ export function identityModel(elemType: OnnxElemType, opts: { dims?: readonly On
   });
 }
 
-/** Side of the square matrix {@link slowModel} multiplies. */
-export const SLOW_MODEL_SIDE = 1024;
-/** MatMuls {@link slowModel} chains at `workScale` 1 (about 1 s on one intra-op thread here). */
-export const SLOW_MODEL_MATMULS = 32;
-
-/**
- * A model that burns CPU: float32 `x` [1,1] is expanded to an N×N matrix A (N = SLOW_MODEL_SIDE),
- * then `round(SLOW_MODEL_MATMULS * workScale)` (at least 1) chained MatMuls compute A^(k+1), whose
- * sum is `y` [1,1] = x^(k+1)·N^(k+2). Everything depends on `x`, so nothing folds at load time.
- * Feed x = 0 (y = 0) or x = 1/N (y ≈ N) to keep the output finite.
- */
-export function slowModel(opts: { workScale?: number } = {}): Uint8Array {
-  const matmuls = Math.max(1, Math.round(SLOW_MODEL_MATMULS * (opts.workScale ?? 1)));
-  const nodes = [{ opType: 'Expand', inputs: ['x', 'side_by_side'], outputs: ['m0'], name: 'expand' }];
-  for (let i = 1; i <= matmuls; i++) {
-    nodes.push({ opType: 'MatMul', inputs: [`m${i - 1}`, 'm0'], outputs: [`m${i}`], name: `matmul${i}` });
-  }
-  nodes.push({ opType: 'ReduceSum', inputs: [`m${matmuls}`], outputs: ['y'], name: 'sum' });
-  return encodeOnnxModel({
-    graphName: 'slow',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims: [1, 1] }],
-    outputs: [{ name: 'y', elemType: 'FLOAT', dims: [1, 1] }],
-    initializers: [{ name: 'side_by_side', dims: [2], data: BigInt64Array.of(BigInt(SLOW_MODEL_SIDE), BigInt(SLOW_MODEL_SIDE)) }],
-    nodes,
-  });
-}
-
 /** One model version {@link writeExampleRepository} wrote. */
 export interface WrittenExampleModel {
   readonly model: string;

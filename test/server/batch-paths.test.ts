@@ -4,17 +4,19 @@ import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { JobState, type SubmitBatchJobRequest } from '../../generated/inferd/v1/job_service';
-import { SLOW_MODEL_SIDE, slowModel, tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
+import { tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
 import { jobsClient, type Jobs } from '../support/jobs';
+import { slowModel } from '../support/slow-model';
 import { rejection, removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
 import { until } from '../support/until';
 
 const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 /**
  * Records enough to keep the slow model busy far longer than any test here, however fast the
- * machine (each is a chain of 1024×1024 matrix products); the tests cancel the job.
+ * machine (each is a chain of 32 products of 256×256 matrices); the tests cancel the job.
  */
 const LONG_ROWS = 100_000;
+const LONG_SIDE = 256;
 
 describe('batch jobs: what a job reads and writes', function () {
   this.timeout(60_000);
@@ -25,12 +27,12 @@ describe('batch jobs: what a job reads and writes', function () {
   let jobs: Jobs;
 
   before(async () => {
-    repo = writeRepository({ tiny_mlp: tinyMlpModel(), slow: slowModel({ workScale: 0.05 }) });
+    repo = writeRepository({ tiny_mlp: tinyMlpModel(), slow: slowModel() });
     data = mkdtempSync(path.join(tmpdir(), 'inferd-batch-paths-'));
     outside = mkdtempSync(path.join(tmpdir(), 'inferd-outside-'));
     t = await startServer(repo, { dataDir: data });
     jobs = jobsClient(t.address);
-    write('long.jsonl', jsonl(Array.from({ length: LONG_ROWS }, () => ({ x: [1 / SLOW_MODEL_SIDE] }))));
+    write('long.jsonl', jsonl(Array.from({ length: LONG_ROWS }, () => ({ x: [1], side: [LONG_SIDE] }))));
   });
 
   afterEach(async () => {
