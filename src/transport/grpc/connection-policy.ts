@@ -1,4 +1,4 @@
-import { constants, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, type Http2Server, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
 import { TLSSocket } from 'node:tls';
 import type { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -27,6 +27,10 @@ export interface ConnectionPolicyOptions {
  *   gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (which gRPC clients answer by pinging less)
  *   and the connection is closed; like gRPC's servers, calls still open on it fail on the
  *   client. grpc-js servers answer every ping, however many.
+ * - Responses that cannot be sent reset their call. When Node refuses the headers or trailers
+ *   grpc-js sends (it throws), the stream gets RST_STREAM INTERNAL_ERROR, so that the client
+ *   fails at once instead of waiting for its deadline; nothing is thrown into grpc-js, which
+ *   sends trailers from an event listener, where a throw would end the process.
  * - The verified client certificate's subject (mutual TLS) goes to the debug log per connection.
  *
  * It reaches the http2 servers grpc-js keeps (a private field, present through 1.14): call it
@@ -38,8 +42,11 @@ export function applyConnectionPolicy(server: Server, options: ConnectionPolicyO
     options.log.warn({}, 'cannot reach grpc-js connections: keeping 64 KiB HTTP/2 windows and no keepalive enforcement');
     return;
   }
+  const guard = responseGuard(options.log);
   for (const http2Server of servers.keys()) {
     http2Server.on('session', (session: ServerHttp2Session) => {
+      // Before grpc-js's own listener, which may answer at once.
+      session.prependListener('stream', guard);
       session.setLocalWindowSize(options.http2WindowBytes);
       session.settings({ initialWindowSize: options.http2WindowBytes });
       if (options.minPingIntervalMs > 0) policePings(session, options.minPingIntervalMs, options.log);
@@ -49,6 +56,36 @@ export function applyConnectionPolicy(server: Server, options: ConnectionPolicyO
       }
     });
   }
+}
+
+/**
+ * What makes a server stream reset itself when its headers or trailers cannot be sent: own
+ * `respond` and `sendTrailers` methods (shared by every stream) that call Node's and, when it
+ * throws, log the error and close the stream with INTERNAL_ERROR.
+ */
+function responseGuard(log: Logger): (stream: ServerHttp2Stream) => void {
+  const reset = (stream: ServerHttp2Stream, err: unknown): void => {
+    log.error({ err, streamId: stream.id }, 'cannot send the headers or status of a call: resetting it');
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  };
+  function respond(this: ServerHttp2Stream, headers?: OutgoingHttpHeaders, options?: ServerStreamResponseOptions): void {
+    try {
+      (Object.getPrototypeOf(this) as ServerHttp2Stream).respond.call(this, headers, options);
+    } catch (err) {
+      reset(this, err);
+    }
+  }
+  function sendTrailers(this: ServerHttp2Stream, headers: OutgoingHttpHeaders): void {
+    try {
+      (Object.getPrototypeOf(this) as ServerHttp2Stream).sendTrailers.call(this, headers);
+    } catch (err) {
+      reset(this, err);
+    }
+  }
+  return (stream) => {
+    stream.respond = respond;
+    stream.sendTrailers = sendTrailers;
+  };
 }
 
 /** Bytes of one PING acknowledgement frame: what the server writes between two pings when it sends nothing else. */
