@@ -32,7 +32,7 @@ describe('applyConnectionPolicy: a response Node refuses to send', () => {
     server.addService(HealthService, handlers);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
     const log = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
-    applyConnectionPolicy(server, { http2WindowBytes: 65_535, minPingIntervalMs: 0, log });
+    applyConnectionPolicy(server, { http2WindowBytes: 65_535, minPingIntervalMs: 0, handshakeTimeoutMs: 10_000, log });
     client = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure());
   });
 
