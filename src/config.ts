@@ -50,6 +50,8 @@ export interface ServeConfig {
   readonly keepaliveMinPingIntervalMs: number;
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
+  readonly connectionIdleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
   /** Batch jobs run on cron expressions; only from the --config file (key "schedules"). */
   readonly schedules: readonly Schedule[];
 }
@@ -121,6 +123,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'keepaliveMinPingIntervalMs', flag: 'keepalive-min-ping-interval-ms', env: 'INFERD_KEEPALIVE_MIN_PING_INTERVAL_MS', kind: 'int', min: 0, max: 86_400_000, defaultValue: 300_000, help: `a client that pings sooner than this after its previous ping, with no data sent to it in between, ${MAX_PING_STRIKES + 1} times gets GOAWAY too_many_pings and its connection closed (0: any rate; 5 minutes as in gRPC's own servers)` },
   { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'INFERD_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 0, help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)' },
   { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 30_000, help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut' },
+  { key: 'connectionIdleTimeoutMs', flag: 'connection-idle-timeout-ms', env: 'INFERD_CONNECTION_IDLE_TIMEOUT_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 300_000, help: 'send GOAWAY to gRPC connections with no call open for this long, and close them (clients reconnect at their next call), so that idle and half-dead connections give back their descriptors; HTTP keep-alive connections wait 5 s, or this if shorter (0: never)' },
+  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'INFERD_HANDSHAKE_TIMEOUT_MS', kind: 'int', min: 1, max: MAX_TIMER_MS, defaultValue: 10_000, help: 'close a connection that has not completed its TLS handshake and sent its HTTP/2 preface and SETTINGS (on the HTTP port: a whole request) this long after it opened' },
   { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'logFormat', flag: 'log-format', env: 'INFERD_LOG_FORMAT', kind: 'choice', choices: LOG_FORMATS, defaultValue: 'auto', help: 'log lines on stdout: json, one object per line; pretty, readable (time, level, message, fields); auto: pretty when stdout is a terminal, json otherwise' },
 ];

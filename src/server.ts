@@ -54,7 +54,7 @@ export class InferdServer {
     const telemetry = new Telemetry({ tracing: options.tracing });
     const security = openSecurity(config, log);
     // First up and last down: /healthz answers while models load and while the server drains.
-    const http = await MetricsHttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', tls: security.tls, auth: security.auth, log }).catch((err: unknown) => {
+    const http = await MetricsHttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', tls: security.tls, auth: security.auth, handshakeTimeoutMs: config.handshakeTimeoutMs, connectionIdleTimeoutMs: config.connectionIdleTimeoutMs, log }).catch((err: unknown) => {
       security.close();
       throw err;
     });
@@ -122,6 +122,8 @@ export class InferdServer {
           keepaliveMinPingIntervalMs: config.keepaliveMinPingIntervalMs,
           maxConnectionAgeMs: config.maxConnectionAgeMs,
           maxConnectionAgeGraceMs: config.maxConnectionAgeGraceMs,
+          connectionIdleTimeoutMs: config.connectionIdleTimeoutMs,
+          handshakeTimeoutMs: config.handshakeTimeoutMs,
           tls: security.tls,
           auth: security.auth,
           reflection: config.reflection,

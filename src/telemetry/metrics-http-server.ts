@@ -19,8 +19,17 @@ export interface MetricsHttpServerOptions {
   readonly tls: TlsFiles | undefined;
   /** With it, /metrics needs a caller with the scope "metrics" (health stays open). */
   readonly auth: Authenticator | undefined;
+  /** A connection that has not sent a whole request (after its TLS handshake) this long after opening or after its previous answer is closed (408). */
+  readonly handshakeTimeoutMs: number;
+  /** Keep-alive connections are closed after KEEP_ALIVE_MS without a request, or this if shorter; 0: no more than that. */
+  readonly connectionIdleTimeoutMs: number;
   readonly log: Logger;
 }
+
+/** How long a keep-alive connection waits for its next request (Node's default). */
+const KEEP_ALIVE_MS = 5_000;
+/** How often, at most, Node checks connections for their request timeout. */
+const TIMEOUT_CHECK_MS = 1_000;
 
 /**
  * The HTTP port for what does not speak gRPC: GET /metrics (Prometheus text format), /healthz
@@ -31,6 +40,11 @@ export interface MetricsHttpServerOptions {
  * which seldom hold client certificates or tokens; /metrics asks what the gRPC port asks: a
  * verified client certificate under mutual TLS (else 401), and the scope "metrics" under
  * authentication (401 without credentials, 403 without the scope, 429 past the caller's rate).
+ *
+ * Connections do not linger: a client gets `handshakeTimeoutMs` for its TLS handshake and then
+ * for each request (else 408 and the connection is closed), and a keep-alive connection is closed
+ * after 5 s without a request (`connectionIdleTimeoutMs` if shorter). A client that closes its
+ * side (FIN) has its connection closed once the answer to a request in flight is sent.
  */
 export class MetricsHttpServer {
   private closed: Promise<void> | undefined;
@@ -44,13 +58,19 @@ export class MetricsHttpServer {
   /** Binds the port. Rejects when the address cannot be bound. */
   static async create(options: MetricsHttpServerOptions): Promise<MetricsHttpServer> {
     const handle = (req: IncomingMessage, res: ServerResponse): void => void answer(req, res, options);
+    const timeouts = {
+      headersTimeout: options.handshakeTimeoutMs,
+      requestTimeout: options.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, options.handshakeTimeoutMs),
+      keepAliveTimeout: options.connectionIdleTimeoutMs > 0 ? Math.min(KEEP_ALIVE_MS, options.connectionIdleTimeoutMs) : KEEP_ALIVE_MS,
+    };
     const tls = options.tls;
     let server: Server;
-    if (tls === undefined) server = createServer(handle);
+    if (tls === undefined) server = createServer(timeouts, handle);
     else {
       const context = (m = tls.current): { cert: Buffer; key: Buffer; ca: Buffer | undefined } => ({ cert: m.cert, key: m.key, ca: m.clientCa });
       // Client certificates are asked for but not required at the handshake, so probes without one reach /healthz.
-      const secure = createSecureServer({ ...context(), requestCert: tls.mutual, rejectUnauthorized: false }, handle);
+      const secure = createSecureServer({ ...context(), ...timeouts, handshakeTimeout: options.handshakeTimeoutMs, requestCert: tls.mutual, rejectUnauthorized: false }, handle);
       tls.onChange((m) => secure.setSecureContext(context(m)));
       server = secure;
     }

@@ -4,7 +4,7 @@ import { InferdError } from '../../inferd-error';
 import type { Authenticator, Principal } from '../../security/authenticator';
 import { certificateIdentity } from '../../security/certificate-identity';
 import { methodAccess, type ReflectionAccess } from './method-scopes';
-import { STATUS_FOR } from './status-for';
+import { STATUS_FOR, statusDetails } from './status-for';
 
 export interface AuthInterceptorOptions {
   readonly reflection: ReflectionAccess;
@@ -40,7 +40,7 @@ export function authInterceptor(auth: Authenticator, options: AuthInterceptorOpt
       const e = err instanceof InferdError ? err : new InferdError('UNAUTHENTICATED', 'credentials could not be checked');
       if (!(err instanceof InferdError)) options.log.error({ err, method: method.path }, 'unexpected error while checking credentials');
       options.log.info({ method: method.path, caller: principal?.name, code: e.code, reason: e.message }, 'call refused');
-      call.sendStatus({ code: STATUS_FOR[e.code], details: e.message, metadata: new Metadata() });
+      call.sendStatus({ code: STATUS_FOR[e.code], details: statusDetails(e.message), metadata: new Metadata() });
     };
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {

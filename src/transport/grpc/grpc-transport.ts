@@ -42,6 +42,10 @@ export interface GrpcTransportOptions {
   /** Connections older than this get GOAWAY, and are cut after the grace; 0: never. */
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
+  /** Connections with no call open this long get GOAWAY and are closed; 0: never. */
+  readonly connectionIdleTimeoutMs: number;
+  /** Connections that have not completed their TLS handshake and sent their HTTP/2 preface and SETTINGS this long after opening are closed. */
+  readonly handshakeTimeoutMs: number;
   /** TLS (mutual when it has a client CA); plaintext when undefined. */
   readonly tls: TlsFiles | undefined;
   /** Every call but health's is authenticated and authorised; open when undefined. */
@@ -95,6 +99,7 @@ export class GrpcTransport {
       'grpc.max_send_message_length': options.maxMessageBytes,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams,
       ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
+      ...(options.connectionIdleTimeoutMs > 0 ? { 'grpc.max_connection_idle_ms': options.connectionIdleTimeoutMs } : {}),
       interceptors,
     });
     const prediction = new PredictionService(parts.inference, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
@@ -117,7 +122,7 @@ export class GrpcTransport {
       const credentials = options.tls === undefined ? ServerCredentials.createInsecure() : tlsServerCredentials(options.tls);
       server.bindAsync(address, credentials, (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
     });
-    applyConnectionPolicy(server, { http2WindowBytes: options.http2WindowBytes, minPingIntervalMs: options.keepaliveMinPingIntervalMs, log: options.log });
+    applyConnectionPolicy(server, { http2WindowBytes: options.http2WindowBytes, minPingIntervalMs: options.keepaliveMinPingIntervalMs, handshakeTimeoutMs: options.handshakeTimeoutMs, log: options.log });
     return new GrpcTransport(server, prediction, oip, health, jobs, port, services);
   }
 

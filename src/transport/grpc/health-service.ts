@@ -6,6 +6,7 @@ import {
   type HealthCheckResponse,
   type HealthServer,
 } from '../../../generated/grpc/health/v1/health';
+import { clipText } from '../../clip-text';
 import type { HealthRegistry, ServingStatus } from '../../health/health-registry';
 
 const WIRE: Readonly<Record<ServingStatus, Serving>> = { SERVING: Serving.SERVING, NOT_SERVING: Serving.NOT_SERVING };
@@ -23,7 +24,7 @@ export class HealthService {
     return {
       check: (call, callback) => {
         const s = this.registry.get(call.request.service);
-        if (s === undefined) callback({ code: status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
+        if (s === undefined) callback({ code: status.NOT_FOUND, details: `unknown service "${clipText(call.request.service)}"` });
         else callback(null, { status: WIRE[s] });
       },
       list: (_call, callback) => {

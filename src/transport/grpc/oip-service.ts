@@ -13,6 +13,7 @@ import {
 } from '../../../generated/inference/grpc_service';
 import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput, type ModelVersionPolicy } from '../../../generated/inference/model_config';
 import type { HealthRegistry } from '../../health/health-registry';
+import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
 import { decodeInputs, selectOutputs, type Inference } from '../../inference';
 import { PACKAGE_ROOT } from '../../package-root';
@@ -160,7 +161,7 @@ export class OipService {
           await repository.load(request.modelName);
         } catch (err) {
           // Triton's clients look for "failed to load".
-          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${request.modelName}': ${err.message}`, { cause: err });
+          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${clipText(request.modelName)}': ${err.message}`, { cause: err });
           throw err;
         }
         return {};
@@ -242,10 +243,10 @@ export class OipService {
     const { timeoutUs } = oipParameters(request.parameters);
     for (const input of request.inputs) {
       const asked = SHARED_MEMORY_PARAMETERS.find((p) => input.parameters[p] !== undefined);
-      if (asked !== undefined) throw new InferdError('INVALID_ARGUMENT', `input "${input.name}": shared memory is not supported (parameter "${asked}"); send the elements in the request`);
+      if (asked !== undefined) throw new InferdError('INVALID_ARGUMENT', `input "${clipText(input.name)}": shared memory is not supported (parameter "${asked}"); send the elements in the request`);
     }
     for (const output of request.outputs) {
-      if (output.parameters['classification'] !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${output.name}": the classification parameter is not supported`);
+      if (output.parameters['classification'] !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clipText(output.name)}": the classification parameter is not supported`);
     }
     const feeds = decodeInputs(model, oipInputs(request.inputs, request.rawInputContents), decodeOipTensor);
     const outputNames = selectOutputs(model, request.outputs.map((o) => o.name));
@@ -262,14 +263,14 @@ export class OipService {
       return opts.serving ? this.parts.inference.resolve(name, version) : this.parts.repository.resolve(name, version);
     } catch (err) {
       if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') throw err;
-      const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${name}'` : `'${name}' version ${version}`;
+      const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${clipText(name)}'` : `'${clipText(name)}' version ${clipText(version)}`;
       throw new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause: err });
     }
   }
 
   /** Throws NOT_FOUND, in Triton's words, when the repository has no model of this name. */
   private resolveModel(name: string): void {
-    if (this.parts.repository.versions(name) === undefined) throw new InferdError('NOT_FOUND', `Request for unknown model: '${name}' is not found`);
+    if (this.parts.repository.versions(name) === undefined) throw new InferdError('NOT_FOUND', `Request for unknown model: '${clipText(name)}' is not found`);
   }
 
   private readyVersions(name: string): string[] {
@@ -281,7 +282,7 @@ export class OipService {
    * version of the model. A named version that is not ready is UNAVAILABLE.
    */
   private statistics(name: string, version: string): ModelStatistics[] {
-    if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${version}" given without a model name`);
+    if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${clipText(version)}" given without a model name`);
     const models: ModelVersion[] = [];
     for (const model of name === '' ? this.parts.repository.modelNames() : [name]) {
       if (version !== '') {
@@ -360,7 +361,7 @@ function modelConfig(c: EffectiveConfig): ModelConfig {
 function refuseParameters(parameters: Readonly<Record<string, unknown>>, accepted: readonly string[]): void {
   const refused = Object.keys(parameters).filter((k) => !accepted.includes(k));
   if (refused.length > 0) {
-    throw new InferdError('INVALID_ARGUMENT', `parameter "${refused[0]}" is not supported: inferd loads models and their config files from the repository folder`);
+    throw new InferdError('INVALID_ARGUMENT', `parameter "${clipText(refused[0]!)}" is not supported: inferd loads models and their config files from the repository folder`);
   }
 }
 
