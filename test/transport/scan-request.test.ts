@@ -5,6 +5,7 @@ import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { MODEL_INFER_REQUEST, PREDICT_REQUEST, SUBMIT_PREDICTION_REQUEST } from '../../src/transport/grpc/request-layouts';
 import { scanRequest, type RequestLimits } from '../../src/transport/grpc/scan-request';
+import { delimited, emptyStringsRequest, int32ZerosRequest, varint } from '../support/wire-requests';
 
 const OPEN: RequestLimits = { maxRequestElements: 1_000_000, maxRequestStrings: 1_000_000 };
 
@@ -20,26 +21,6 @@ function inferBytes(inputs: (Partial<Omit<ModelInferRequest_InferInputTensor, 'c
 
 const elementsMessage = (limit: number, holds: string): string =>
   `the request carries more than ${limit} elements outside raw bytes, the limit per request (--max-request-elements): ${holds}; numeric tensors sent as raw bytes are not counted`;
-
-/** Bytes of a varint. */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
-  out.push(n);
-  return out;
-}
-
-/** A length-delimited field. */
-function delimited(field: number, bytes: readonly number[]): number[] {
-  return [...varint((field << 3) | 2), ...varint(bytes.length), ...bytes];
-}
-
-/** PredictRequest { inputs: { x: { shape: [n], int32_data: n zeros } } } as PredictRequest.encode makes it, without n numbers in between. */
-function int32Zeros(n: number): Buffer {
-  const tensor = Buffer.concat([Buffer.from([...delimited(2, varint(n)), 0x32, ...varint(n)]), Buffer.alloc(n)]);
-  const entry = Buffer.concat([Buffer.from([...delimited(1, [0x78]), 0x12, ...varint(tensor.length)]), tensor]);
-  return Buffer.concat([Buffer.from([0x1a, ...varint(entry.length)]), entry]);
-}
 
 describe('scanRequest', () => {
   it('lets through a request within the limits and reads its id', () => {
@@ -69,8 +50,8 @@ describe('scanRequest', () => {
   });
 
   it('counts the exact number of packed varints, whatever their sizes, and refuses 16,000,000 int32 zeros naming the count', () => {
-    expect(PredictRequest.decode(int32Zeros(3)).inputs['x']).to.deep.include({ shape: [3n], int32Data: [0, 0, 0] });
-    const bytes = int32Zeros(16_000_000);
+    expect(PredictRequest.decode(int32ZerosRequest('m', 3, 'r')).inputs['x']).to.deep.include({ datatype: 6, shape: [3n], int32Data: [0, 0, 0] });
+    const bytes = int32ZerosRequest('m', 16_000_000);
     const { refusal } = scanRequest(bytes, PREDICT_REQUEST, { ...OPEN, maxRequestElements: 1_048_576 });
     expect(refusal?.message).to.equal(elementsMessage(1_048_576, 'int32_data of input "x" holds 16000000'));
   });
@@ -84,10 +65,11 @@ describe('scanRequest', () => {
   });
 
   it('refuses more STRING elements than --max-request-strings, stopping its count there', () => {
-    const bytes = predictBytes({ s: { shape: [8n], stringData: new Array<Uint8Array>(8).fill(new Uint8Array(0)) } });
+    const bytes = emptyStringsRequest('m', 8, 'r');
+    expect(PredictRequest.decode(bytes).inputs['x']?.stringData).to.deep.equal(new Array(8).fill(new Uint8Array(0)));
     const { refusal } = scanRequest(bytes, PREDICT_REQUEST, { ...OPEN, maxRequestStrings: 5 });
     expect(refusal?.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(refusal?.message).to.equal('the request carries more than 5 STRING elements, the limit per request (--max-request-strings): string_data of input "s" holds at least 6');
+    expect(refusal?.message).to.equal('the request carries more than 5 STRING elements, the limit per request (--max-request-strings): string_data of input "x" holds at least 6');
     expect(scanRequest(bytes, PREDICT_REQUEST, { ...OPEN, maxRequestStrings: 8 }).refusal).to.equal(undefined);
   });
 
