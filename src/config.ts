@@ -17,6 +17,8 @@ export interface ServeConfig {
   readonly port: number;
   readonly httpPort: number;
   readonly maxMessageBytes: number;
+  readonly maxRequestElements: number;
+  readonly maxRequestStrings: number;
   readonly maxStreamInFlight: number;
   readonly http2WindowBytes: number;
   readonly maxQueueSize: number;
@@ -95,6 +97,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'INFERD_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8001, help: 'gRPC port (0 picks a free one)' },
   { key: 'httpPort', flag: 'http-port', env: 'INFERD_HTTP_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8002, help: 'HTTP port of /metrics (Prometheus), /healthz and /readyz, on the same host (0 picks a free one)' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'INFERD_MAX_MESSAGE_BYTES', kind: 'int', min: 1024, max: 2 ** 31 - 1, defaultValue: 64 * MIB, help: 'largest request or response message; larger ones get RESOURCE_EXHAUSTED' },
+  { key: 'maxRequestElements', flag: 'max-request-elements', env: 'INFERD_MAX_REQUEST_ELEMENTS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: MIB, help: 'elements one request may carry outside raw bytes (typed fields such as float_data and string_data, shape dimensions, names), counted before decoding; past it, RESOURCE_EXHAUSTED' },
+  { key: 'maxRequestStrings', flag: 'max-request-strings', env: 'INFERD_MAX_REQUEST_STRINGS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: 256 * 1024, help: 'STRING (BYTES) tensor elements one request may carry, counted before decoding; past it, RESOURCE_EXHAUSTED' },
   { key: 'maxStreamInFlight', flag: 'max-stream-in-flight', env: 'INFERD_MAX_STREAM_IN_FLIGHT', kind: 'int', min: 1, max: 1_000_000, defaultValue: 256, help: 'requests one PredictStream may have in flight before the server stops reading it' },
   { key: 'http2WindowBytes', flag: 'http2-window-bytes', env: 'INFERD_HTTP2_WINDOW_BYTES', kind: 'int', min: 65535, max: 2 ** 31 - 1, defaultValue: 4 * MIB, help: 'HTTP/2 receive window per connection and per stream; larger lets big tensors arrive without waiting on round trips' },
   { key: 'maxQueueSize', flag: 'max-queue-size', env: 'INFERD_MAX_QUEUE_SIZE', kind: 'int', min: 1, max: 10_000_000, defaultValue: 4096, help: 'requests that may wait per model version; past it, RESOURCE_EXHAUSTED' },

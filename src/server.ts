@@ -116,6 +116,7 @@ export class InferdServer {
           host: config.host,
           port: config.port,
           maxMessageBytes: config.maxMessageBytes,
+          requestLimits: { maxRequestElements: config.maxRequestElements, maxRequestStrings: config.maxRequestStrings },
           maxStreamInFlight: config.maxStreamInFlight,
           http2WindowBytes: config.http2WindowBytes,
           maxConcurrentStreams: config.maxConcurrentStreams,

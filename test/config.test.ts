@@ -12,6 +12,13 @@ describe('parseServeConfig', () => {
     expect(Object.isFrozen(c)).to.equal(true);
   });
 
+  it('bounds what one request may cost to decode: 1,048,576 elements outside raw bytes and 262,144 strings, by default', () => {
+    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ maxRequestElements: 1_048_576, maxRequestStrings: 262_144 });
+    const c = parseServeConfig({ argv: ['--max-request-elements', '5000000'], env: { INFERD_MAX_REQUEST_STRINGS: '1000' } });
+    expect(c).to.deep.include({ maxRequestElements: 5_000_000, maxRequestStrings: 1000 });
+    expect(problems(() => parseServeConfig({ argv: ['--max-request-strings', '0'], env: {} }))).to.deep.equal(['--max-request-strings: expected a whole number from 1 to 2147483647, got "0"']);
+  });
+
   it('lets a file, then the environment, then flags override', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'inferd-config-'));
     try {

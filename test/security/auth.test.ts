@@ -118,6 +118,17 @@ describe('authentication and authorisation', () => {
     }
   });
 
+  it('tells an anonymous caller UNAUTHENTICATED before it looks at the bytes it sent; an authorised caller hears that they cannot be decoded', async () => {
+    const garbage = Buffer.from([0x0f]);
+    for (const path of ['/inferd.v1.PredictionService/Predict', '/inferd.v1.ModelService/ListModels']) {
+      const method = ALL_METHODS.find((m) => m.path === path)!;
+      const anonymous = await rawCall(t.address, method, new Metadata(), undefined, garbage);
+      expect(anonymous.code, path).to.equal(status.UNAUTHENTICATED);
+      const allowed = await rawCall(t.address, method, bearer(ONLY[methodAccess(path, 'open') as Scope]), undefined, garbage);
+      expect(allowed.code, path).to.equal(status.INVALID_ARGUMENT);
+    }
+  });
+
   describe('bearer tokens', () => {
     it('answers Predict exactly with a "predict" token', async () => {
       expectSimpleAnswer(await predict(t.prediction, SIMPLE_REQUEST, { metadata: bearer(ONLY.predict) }));

@@ -27,25 +27,29 @@ export interface CallOutcome {
 const bytes = (b: Buffer): Buffer => b;
 
 /**
- * Calls `method` with an empty request message (valid for every request type) and resolves with
- * the status it ends with. A server stream that answers with a message counts as OK and is
- * cancelled; a client stream is half-closed at once.
+ * Calls `method` with the request message `body` (by default empty, valid for every request
+ * type) and resolves with the status it ends with. A server stream that answers with a message
+ * counts as OK and is cancelled; a client stream is half-closed once it has sent `body`.
  */
-export function rawCall(address: string, method: MethodShape, metadata: Metadata = new Metadata(), creds: ChannelCredentials = credentials.createInsecure()): Promise<CallOutcome> {
+export function rawCall(address: string, method: MethodShape, metadata: Metadata = new Metadata(), creds: ChannelCredentials = credentials.createInsecure(), body: Buffer = Buffer.alloc(0)): Promise<CallOutcome> {
   const client = new Client(address, creds, LOCALHOST_NAME);
   const options = { deadline: Date.now() + 10_000 };
   return new Promise<CallOutcome>((resolve) => {
     if (!method.requestStream && !method.responseStream) {
-      client.makeUnaryRequest(method.path, bytes, bytes, Buffer.alloc(0), metadata, options, (err) => resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '' }));
+      client.makeUnaryRequest(method.path, bytes, bytes, body, metadata, options, (err) => resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '' }));
       return;
     }
-    const call = method.requestStream ? client.makeBidiStreamRequest(method.path, bytes, bytes, metadata, options) : client.makeServerStreamRequest(method.path, bytes, bytes, Buffer.alloc(0), metadata, options);
+    const call = method.requestStream ? client.makeBidiStreamRequest(method.path, bytes, bytes, metadata, options) : client.makeServerStreamRequest(method.path, bytes, bytes, body, metadata, options);
     call.on('data', () => {
       resolve({ code: status.OK, details: 'answered' });
       call.cancel();
     });
     call.on('error', () => undefined);
     call.on('status', (s: { code: status; details: string }) => resolve({ code: s.code, details: s.details }));
-    if (method.requestStream) (call as unknown as { end(): void }).end();
+    if (method.requestStream) {
+      const stream = call as unknown as { write(b: Buffer): void; end(): void };
+      if (body.length > 0) stream.write(body);
+      stream.end();
+    }
   }).finally(() => client.close());
 }

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServerInterceptor } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { HealthService as HealthDefinition } from '../../../generated/grpc/health/v1/health';
 import { ServerReflectionService as ReflectionV1 } from '../../../generated/grpc/reflection/v1/reflection';
@@ -25,6 +25,9 @@ import { tlsServerCredentials } from './tls-server-credentials';
 import type { Authenticator } from '../../security/authenticator';
 import type { TlsFiles } from '../../security/tls-files';
 import { INFERENCE_SERVICE, PREDICTION_SERVICE } from './zero-copy-services';
+import { guardedService } from './guarded-service';
+import { refusedRequestInterceptor } from './refused-request-interceptor';
+import type { RequestLimits } from './scan-request';
 
 export interface GrpcTransportOptions {
   readonly host: string;
@@ -32,6 +35,8 @@ export interface GrpcTransportOptions {
   readonly port: number;
   /** Largest message received or sent; larger ones get RESOURCE_EXHAUSTED. */
   readonly maxMessageBytes: number;
+  /** What one request that carries tensors may cost to decode; past it, RESOURCE_EXHAUSTED before decoding. */
+  readonly requestLimits: RequestLimits;
   readonly maxStreamInFlight: number;
   /** HTTP/2 receive window per connection and per stream. */
   readonly http2WindowBytes: number;
@@ -94,6 +99,7 @@ export class GrpcTransport {
   static async create(parts: GrpcTransportParts, options: GrpcTransportOptions): Promise<GrpcTransport> {
     routeGrpcJsLogs(options.log);
     const interceptors: ServerInterceptor[] = options.auth === undefined ? [] : [authInterceptor(options.auth, { reflection: options.reflection, log: options.log })];
+    interceptors.push(refusedRequestInterceptor());
     const server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
@@ -108,15 +114,17 @@ export class GrpcTransport {
     const jobs = new JobService(parts.jobs, { log: options.log });
     const services = GRPC_SERVICES.filter((name) => options.reflection !== 'off' || !name.startsWith('grpc.reflection.'));
     const reflection = ReflectionService.load(services);
-    server.addService(PREDICTION_SERVICE, prediction.handlers());
-    server.addService(ModelServiceService, traceUnaryCalls(ModelServiceService, modelService(parts.repository, options.log), parts.telemetry));
-    server.addService(JobServiceService, traceUnaryCalls(JobServiceService, jobs.handlers(), parts.telemetry));
-    server.addService(HealthDefinition, health.handlers());
+    // Every request deserializer refuses instead of throwing (which grpc-js answers INTERNAL).
+    const guard = <S extends ServiceDefinition>(definition: S): S => guardedService(definition, options.requestLimits);
+    server.addService(guard(PREDICTION_SERVICE), prediction.handlers());
+    server.addService(guard(ModelServiceService), traceUnaryCalls(ModelServiceService, modelService(parts.repository, options.log), parts.telemetry));
+    server.addService(guard(JobServiceService), traceUnaryCalls(JobServiceService, jobs.handlers(), parts.telemetry));
+    server.addService(guard(HealthDefinition), health.handlers());
     if (options.reflection !== 'off') {
-      server.addService(ReflectionV1, reflection.handlers());
-      server.addService(ReflectionV1Alpha, reflection.handlers());
+      server.addService(guard(ReflectionV1), reflection.handlers());
+      server.addService(guard(ReflectionV1Alpha), reflection.handlers());
     }
-    server.addService(INFERENCE_SERVICE, oip.handlers());
+    server.addService(guard(INFERENCE_SERVICE), oip.handlers());
     const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
       const credentials = options.tls === undefined ? ServerCredentials.createInsecure() : tlsServerCredentials(options.tls);

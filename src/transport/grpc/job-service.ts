@@ -13,6 +13,7 @@ import type { Job, JobState } from '../../jobs/job';
 import type { JobManager } from '../../jobs/job-manager';
 import { parseOutputUri } from '../../jobs/parse-output-uri';
 import { callSignal } from './call-signal';
+import { RefusedRequest } from './refused-request';
 import { STATUS_FOR, statusFor } from './status-for';
 
 /** Job states on the wire, both ways. */
@@ -92,7 +93,7 @@ export class JobService {
     return {
       submitPrediction: (call, callback) => {
         answer(callback, () => {
-          const { request, callbackUrl } = call.request;
+          const { request, callbackUrl } = RefusedRequest.check(call.request);
           if (request === undefined) throw new InferdError('INVALID_ARGUMENT', 'request: a PredictRequest is required');
           return wireJob(this.jobs.submitPrediction(request, callbackUrl));
         });

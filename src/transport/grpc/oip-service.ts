@@ -30,6 +30,7 @@ import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
 import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
 import { oipParameters } from './oip-parameters';
+import { RefusedRequest } from './refused-request';
 import { statusFor } from './status-for';
 import { timeoutSignal } from './timeout-signal';
 
@@ -122,7 +123,7 @@ export class OipService {
       modelInfer: (call, callback) => {
         const traced = telemetry.startCall(SERVICE, 'ModelInfer', () => traceHeaders(call.metadata));
         const { signal, dispose } = callSignal(call);
-        void answerUnary(traced, log, (scope) => this.infer(call.request, signal, scope), callback).finally(dispose);
+        void answerUnary(traced, log, async (scope) => this.infer(RefusedRequest.check(call.request), signal, scope), callback).finally(dispose);
       },
       modelStreamInfer: (call) => {
         const traced = telemetry.startCall(SERVICE, 'ModelStreamInfer', () => traceHeaders(call.metadata));
@@ -132,7 +133,7 @@ export class OipService {
             const scope = traced.message();
             const outcome = new RequestOutcome(scope, log);
             try {
-              const inferResponse = await this.infer(request, signal, scope);
+              const inferResponse = await this.infer(RefusedRequest.check(request), signal, scope);
               outcome.succeeded();
               return { errorMessage: '', inferResponse };
             } catch (err) {

@@ -6,6 +6,7 @@ import type { Telemetry } from '../../telemetry/telemetry';
 import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
 import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
+import { RefusedRequest } from './refused-request';
 import { statusFor } from './status-for';
 
 const SERVICE = 'inferd.v1.PredictionService';
@@ -37,7 +38,7 @@ export class PredictionService {
       predict: (call, callback) => {
         const traced = telemetry.startCall(SERVICE, 'Predict', () => traceHeaders(call.metadata));
         const { signal, dispose } = callSignal(call);
-        void answerUnary(traced, log, (scope) => this.inference.predict(call.request, signal, scope), callback).finally(dispose);
+        void answerUnary(traced, log, async (scope) => this.inference.predict(RefusedRequest.check(call.request), signal, scope), callback).finally(dispose);
       },
       predictStream: (call) => {
         const traced = telemetry.startCall(SERVICE, 'PredictStream', () => traceHeaders(call.metadata));
@@ -47,7 +48,7 @@ export class PredictionService {
             const scope = traced.message();
             const outcome = new RequestOutcome(scope, log);
             try {
-              const response = await this.inference.predict(request, signal, scope);
+              const response = await this.inference.predict(RefusedRequest.check(request), signal, scope);
               outcome.succeeded();
               return { id: request.id, response };
             } catch (err) {
