@@ -145,6 +145,7 @@ export class DynamicBatcher {
         signal,
         resolve,
         reject,
+        onAbort: undefined,
       });
       this.dispatch();
     });

@@ -6,6 +6,8 @@ export interface BatchedRequest {
   /** Fires when the request is no longer wanted (client cancel, deadline, shutdown). */
   readonly signal: AbortSignal;
   reject(reason: unknown): void;
+  /** Its abort listener while its batch waits behind another run (see QueuedRequest.onAbort). */
+  onAbort: (() => void) | undefined;
 }
 
 /** A batch handed to an instance: running, or waiting in the instance behind the run before it. */
@@ -42,8 +44,6 @@ interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
    * costs a measurable share of a tiny model's request.
    */
   readonly skip: AbortController | undefined;
-  /** Per request, its abort listener while the batch waits behind another run. */
-  readonly listeners: Map<R, () => void> | undefined;
   begun: boolean;
   ended: ((err: unknown) => void) | undefined;
 }
@@ -108,15 +108,14 @@ export class InstancePool<R extends BatchedRequest> {
     }
     const batch: Batch<R> = {
       instance, instanceId: this.ids.get(instance)!, requests, rows, outputs, skip,
-      dropped: behind ? new Set() : NONE_DROPPED, listeners: behind ? new Map() : undefined, begun: false, ended: undefined,
+      dropped: behind ? new Set() : NONE_DROPPED, begun: false, ended: undefined,
     };
     batches.push(batch);
     this.assignedCount++;
     if (behind) {
       for (const r of requests) {
-        const onAbort = (): void => this.drop(batch, r);
-        batch.listeners!.set(r, onAbort);
-        r.signal.addEventListener('abort', onAbort, { once: true });
+        r.onAbort = (): void => this.drop(batch, r);
+        r.signal.addEventListener('abort', r.onAbort, { once: true });
       }
     } else {
       this.begin(batch);
@@ -142,9 +141,12 @@ export class InstancePool<R extends BatchedRequest> {
 
   private begin(batch: Batch<R>): void {
     batch.begun = true;
-    if (batch.listeners !== undefined) {
-      for (const [r, onAbort] of batch.listeners) r.signal.removeEventListener('abort', onAbort);
-      batch.listeners.clear();
+    if (batch.skip !== undefined) {
+      for (const r of batch.requests) {
+        if (r.onAbort === undefined) continue;
+        r.signal.removeEventListener('abort', r.onAbort);
+        r.onAbort = undefined;
+      }
     }
     if (batch.skip?.signal.aborted === true) return;
     batch.ended = this.events.runBegins(batch);
@@ -153,7 +155,7 @@ export class InstancePool<R extends BatchedRequest> {
   private drop(batch: Batch<R>, request: R): void {
     if (batch.begun || batch.dropped.has(request)) return;
     batch.dropped.add(request);
-    batch.listeners!.delete(request);
+    request.onAbort = undefined;
     request.reject(request.signal.reason);
     this.events.requestDropped(request);
     if (batch.dropped.size === batch.requests.length) batch.skip!.abort(request.signal.reason);

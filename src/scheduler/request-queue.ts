@@ -9,17 +9,22 @@ export interface QueuedRequest extends BatchCandidate {
   /** Fires when the request is no longer wanted (client cancel, deadline, shutdown). */
   readonly signal: AbortSignal;
   reject(reason: unknown): void;
+  /**
+   * Its abort listener while it waits, kept on the request itself (a Map beside it costs
+   * measurably on a tiny model's path): set and removed by whoever holds the request, the queue
+   * and then, if its batch waits behind another run, the InstancePool.
+   */
+  onAbort: (() => void) | undefined;
 }
 
 /**
  * The requests waiting for an instance, in the order they are to run: every real-time request
  * before any background one, in arrival order within each. A request whose signal fires while it
  * waits is taken out at once and rejected with the signal's reason; `onDropped` is then told.
- * Until then the queue holds one abort listener per request, removed when it leaves.
+ * While a request waits the queue holds an abort listener on its signal, removed when it leaves.
  */
 export class RequestQueue<R extends QueuedRequest> {
   private readonly requests: R[] = [];
-  private readonly listeners = new Map<R, () => void>();
   /** Index of the first background request; the length when there is none. */
   private backgroundFrom = 0;
 
@@ -36,9 +41,8 @@ export class RequestQueue<R extends QueuedRequest> {
 
   /** Queues a request (whose signal has not fired) behind those of its priority. */
   add(request: R): void {
-    const onAbort = (): void => this.drop(request);
-    this.listeners.set(request, onAbort);
-    request.signal.addEventListener('abort', onAbort, { once: true });
+    request.onAbort = (): void => this.drop(request);
+    request.signal.addEventListener('abort', request.onAbort, { once: true });
     if (request.priority === 'background') {
       this.requests.push(request);
     } else {
@@ -70,7 +74,7 @@ export class RequestQueue<R extends QueuedRequest> {
     const i = this.requests.indexOf(request);
     if (i < 0) return;
     this.removeAt(i);
-    this.listeners.delete(request);
+    request.onAbort = undefined;
     request.reject(request.signal.reason);
     this.onDropped(request);
   }
@@ -81,8 +85,8 @@ export class RequestQueue<R extends QueuedRequest> {
   }
 
   private unlisten(request: R): void {
-    const onAbort = this.listeners.get(request);
-    this.listeners.delete(request);
-    if (onAbort !== undefined) request.signal.removeEventListener('abort', onAbort);
+    if (request.onAbort === undefined) return;
+    request.signal.removeEventListener('abort', request.onAbort);
+    request.onAbort = undefined;
   }
 }

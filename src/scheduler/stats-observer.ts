@@ -38,17 +38,19 @@ export class StatsObserver implements BatcherObserver {
   runStarting(run: RunStart): (err: unknown) => void {
     const startedNs = process.hrtime.bigint();
     const c = this.counts;
+    const rows = run.rows;
     c.executions++;
-    c.inferences += run.rows;
-    c.batchSizes[run.rows] = (c.batchSizes[run.rows] ?? 0) + 1;
+    c.inferences += rows;
+    c.batchSizes[rows] = (c.batchSizes[rows] ?? 0) + 1;
     // Back to whole ns: exact for any wait under weeks (waitedMs is ns / 1e6 as a double).
     for (const r of run.requests) c.queueNs += BigInt(Math.round(r.waitedMs * 1e6));
+    // The closure keeps numbers only, not `run`: what lives until a run ends costs the collector.
     return () => {
       // Counts reset meanwhile (after warm-up) leave this run out of the new ones.
       if (this.counts !== c) return;
       const tookNs = process.hrtime.bigint() - startedNs;
       c.computeNs += tookNs;
-      c.batchComputeNs[run.rows] = (c.batchComputeNs[run.rows] ?? 0n) + tookNs;
+      c.batchComputeNs[rows] = (c.batchComputeNs[rows] ?? 0n) + tookNs;
       c.lastInferenceMs = Date.now();
     };
   }

@@ -25,6 +25,7 @@ function request(name: string, o: { priority?: Priority; clock?: FakeWallClock; 
     signal: controller.signal,
     controller,
     reject: (reason) => (r.rejected = reason),
+    onAbort: undefined,
   };
   return r;
 }
