@@ -46,7 +46,9 @@ describe('connection limits', () => {
   });
 
   it('forgives two early pings, and answers a third with GOAWAY ENHANCE_YOUR_CALM "too_many_pings"', async () => {
-    const session = await rawSession(t.server.port);
+    // A server of its own: no connection age to end the connection first on a slow machine.
+    const own = await startServer(repo, { keepaliveMinPingIntervalMs: 60_000 });
+    const session = await rawSession(own.server.port);
     const away = goaway(session);
     let goneAway = false;
     void away.then(() => (goneAway = true));
@@ -56,6 +58,7 @@ describe('connection limits', () => {
     await ping(session).catch(() => undefined); // strike 3
     expect(await away).to.deep.equal({ errorCode: constants.NGHTTP2_ENHANCE_YOUR_CALM, opaqueData: 'too_many_pings' });
     session.destroy();
+    await own.close();
   });
 
   it('does not count pings while the server sends data (a client keepalive at 50 ms on a busy stream)', async () => {
