@@ -7,7 +7,7 @@ import { ModelServiceClient, type GetModelMetadataResponse } from '../../generat
 import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { elementType, elementTypeOfWire } from '../tensor/element-types';
-import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientChannel, readClientSecurity } from '../transport/grpc/client-channel';
+import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientChannel, readClientSecurity } from '../client/client-channel';
 import type { HostTensor } from '../tensor/tensor-types';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from './load-generator';
 import { runtimeBaseline } from './runtime-baseline';

@@ -1,10 +1,10 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { JobServiceClient, JobState as WireState, type Job as WireJob } from '../../../generated/inferd/v1/job_service';
-import { ERROR_CODES, InferdError, type ErrorCode } from '../../inferd-error';
-import type { JobState } from '../../jobs/job';
-import type { BatchRequest } from '../../jobs/job-manager';
+import { JobServiceClient, JobState as WireState, type Job as WireJob } from '../../generated/inferd/v1/job_service';
+import { ERROR_CODES, InferdError, type ErrorCode } from '../inferd-error';
+import type { JobState } from '../jobs/job';
+import type { BatchRequest } from '../jobs/job-manager';
 import { clientChannel, type ClientSecurity } from './client-channel';
-import { STATUS_FOR } from './status-for';
+import { STATUS_FOR } from '../transport/grpc/status-for';
 
 /** What the command line follows of a job on a server. */
 export interface RemoteJob {
