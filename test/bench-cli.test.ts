@@ -61,7 +61,7 @@ describe('inferd bench', function () {
 
   it('exits 1 with the server\'s reason without a token, and 2 for TLS flags without --server', async () => {
     const refused = await bench({}, '--model', 'simple', '--server', `localhost:${secured.server.port}`, '--tls-ca', keys.file('ca.crt'), '--concurrency', '1', '--duration-s', '1');
-    expect([refused.code, refused.stderr]).to.deep.equal([1, 'inferd bench: 16 UNAUTHENTICATED: this call needs credentials: send the metadata "authorization: Bearer <token>"\n']);
+    expect([refused.code, refused.stderr]).to.deep.equal([1, 'inferd bench: UNAUTHENTICATED: this call needs credentials: send the metadata "authorization: Bearer <token>"\n']);
     const usage = await bench({}, '--model', 'simple', '--models', repo, '--tls-ca', keys.file('ca.crt'));
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.equal('inferd bench: --tls-ca, --tls-cert and --tls-key are for --server\n');

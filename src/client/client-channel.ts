@@ -1,76 +1,67 @@
-import { readFileSync } from 'node:fs';
-import { credentials, InterceptingCall, type ChannelCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
+import { isIPv4, isIPv6 } from 'node:net';
+import { credentials, Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { ClientTls } from './client-types';
+import { InferdClientError } from './inferd-client-error';
 
-/** How a command-line client reaches a server that may use TLS and authentication. */
-export interface ClientSecurity {
-  /** PEM CA bundle to verify the server with; TLS is on when set. */
-  readonly caFile: string | undefined;
-  /** PEM client certificate and key, for mutual TLS. */
-  readonly certFile: string | undefined;
-  readonly keyFile: string | undefined;
-  /** Sent as "authorization: Bearer <token>" on every call. */
-  readonly token: string | undefined;
+/** What a grpc-js channel to inferd is made from. */
+export interface ChannelSettings {
+  /** A grpc-js target: host:port, dns:///name:port, or ipv4:/ipv6: with a comma-separated list. */
+  readonly target: string;
+  readonly credentials: ChannelCredentials;
+  readonly options: ChannelOptions;
 }
 
-/** The command-line options of a client's security, for node:util parseArgs (batch and bench share them). */
-export const CLIENT_SECURITY_OPTIONS = {
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-} as const;
+/** Default limit on a message in either direction: the server's default --max-message-bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-/** Their lines in a command's usage text. */
-export const CLIENT_SECURITY_USAGE = `  --tls-ca FILE             with --server: connect over TLS, trusting this PEM CA bundle
-  --tls-cert FILE           with --server: client certificate (PEM) for mutual TLS, with --tls-key
-  --tls-key FILE            its private key
-`;
+const pem = (v: Uint8Array | string | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
 
 /**
- * The security of a client of `server` (undefined: the command runs without one, and the token is
- * ignored) from its flags and the INFERD_TOKEN value, adding to `problems` what is wrong with
- * them. The token itself is never put in a problem: a stray line break is the usual culprit.
+ * The grpc-js target for one address or a list of them. One address is used as it is (host:port
+ * or any grpc-js target, e.g. dns:///inferd-headless:8001, whose every address is used). A list
+ * must be IP:port entries, all IPv4 or all IPv6 ([::1]:8001), made into one ipv4: or ipv6:
+ * target. Throws INVALID_ARGUMENT for an empty list, a host name or a mixed list in a list.
  */
-export function readClientSecurity(
-  values: { readonly 'tls-ca'?: string | undefined; readonly 'tls-cert'?: string | undefined; readonly 'tls-key'?: string | undefined },
-  server: string | undefined,
-  envToken: string | undefined,
-  problems: string[],
-): ClientSecurity {
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
-  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
-  if (server === undefined && values['tls-ca'] !== undefined) problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
-  const token = server === undefined || envToken === '' ? undefined : envToken;
-  if (token !== undefined && !/^[!-~]+$/.test(token)) problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
-  return { caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'], token };
+export function channelTarget(address: string | readonly string[]): string {
+  if (typeof address === 'string') return address;
+  if (address.length === 0) throw new InferdClientError('INVALID_ARGUMENT', 'no address given');
+  if (address.length === 1) return address[0]!;
+  const hosts = address.map((a) => {
+    const m = /^\[([^\]]+)\]:(\d+)$/.exec(a) ?? /^([^:]+):(\d+)$/.exec(a);
+    return m === null ? undefined : m[1]!;
+  });
+  if (hosts.every((h) => h !== undefined && isIPv4(h))) return `ipv4:${address.join(',')}`;
+  if (hosts.every((h) => h !== undefined && isIPv6(h))) return `ipv6:${address.join(',')}`;
+  throw new InferdClientError(
+    'INVALID_ARGUMENT',
+    `a list of addresses takes IP:port entries, all IPv4 or all IPv6 ([::1]:8001), got ${JSON.stringify(address)}; for host names give one "dns:///NAME:PORT" whose name resolves to every replica`,
+  );
 }
 
 /**
- * The credentials and channel options for a client with `security`. Throws an Error naming a file
- * that cannot be read. The token goes in by an interceptor rather than call credentials, which
- * grpc-js refuses on plaintext channels (a server on loopback may run authentication without TLS).
+ * The target, credentials and options of a channel to inferd: round-robin over every address the
+ * target resolves to (a replica whose connection fails is left out until it is back), TLS when
+ * `tls` is given (mutual with cert and key), messages up to `maxMessageBytes` both ways.
+ * Throws INVALID_ARGUMENT for a bad address list or a cert without its key.
  */
-export function clientChannel(security: ClientSecurity): { credentials: ChannelCredentials; options: ChannelOptions } {
-  const read = (file: string | undefined): Buffer | undefined => {
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
+export function channelSettings(address: string | readonly string[], options: { readonly tls?: ClientTls | undefined; readonly maxMessageBytes?: number | undefined }): ChannelSettings {
+  const target = channelTarget(address);
+  const tls = options.tls;
+  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) throw new InferdClientError('INVALID_ARGUMENT', 'tls: cert and key go together');
+  const creds = tls === undefined ? credentials.createInsecure() : credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+  const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const channelOptions: ChannelOptions = {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    'grpc.max_receive_message_length': max,
+    'grpc.max_send_message_length': max,
+    ...(tls?.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName }),
   };
-  const creds = security.caFile === undefined ? credentials.createInsecure() : credentials.createSsl(read(security.caFile), read(security.keyFile), read(security.certFile));
-  const token = security.token;
-  const interceptors: Interceptor[] =
-    token === undefined
-      ? []
-      : [
-          (options, nextCall) =>
-            new InterceptingCall(nextCall(options), {
-              start: (metadata, listener, next) => {
-                metadata.set('authorization', `Bearer ${token}`);
-                next(metadata, listener);
-              },
-            }),
-        ];
-  return { credentials: creds, options: { interceptors } };
+  return { target, credentials: creds, options: channelOptions };
+}
+
+/** A call's metadata: "authorization: Bearer <token>" when there is a token. */
+export function callMetadata(token: string | undefined): Metadata {
+  const m = new Metadata();
+  if (token !== undefined) m.set('authorization', `Bearer ${token}`);
+  return m;
 }
