@@ -95,7 +95,7 @@ function fromArray(what: string, values: readonly unknown[], datatype: Datatype)
   const range = INTEGER_RANGE[datatype];
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    const wrong = (): InferdClientError => invalid(`${what}: element ${i} (${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}) is not a ${datatype} value`);
+    const wrong = (): InferdClientError => invalid(`${what}: element ${i} (${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}) does not fit ${datatype}`);
     if (datatype === 'BOOL') {
       if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw wrong();
       out[i] = v === true || v === 1 ? 1 : 0;

@@ -54,7 +54,8 @@ export async function withRetries<T>(policy: RetryPolicy, deadline: number, sign
     try {
       return await attempt();
     } catch (err) {
-      if (!(err instanceof InferdClientError) || !err.retryable || n >= policy.retries || signal?.aborted) throw err;
+      if (signal?.aborted) throw cancelled(signal);
+      if (!(err instanceof InferdClientError) || !err.retryable || n >= policy.retries) throw err;
       const wait = backoffMs(policy, n);
       if (Date.now() + wait >= deadline) throw err;
       await sleep(wait, signal);
