@@ -67,7 +67,7 @@ export interface Job {
 }
 
 export interface InferdClientOptions {
-  /** Sent as "authorization: Bearer <token>" on every call. */
+  /** Sent as "authorization: Bearer <token>" on every call; none when undefined or "". */
   readonly token?: string | undefined;
   /** TLS (mutual with cert and key); plaintext when left out. */
   readonly tls?: ClientTls | undefined;

@@ -103,7 +103,7 @@ export class InferdClient {
    * IP:port addresses. Throws an InferdClientError INVALID_ARGUMENT for a bad option.
    */
   constructor(address: string | readonly string[], options: InferdClientOptions = {}) {
-    if (options.token !== undefined && !/^[!-~]+$/.test(options.token)) throw new InferdClientError('INVALID_ARGUMENT', 'token: holds a character no token can have (a space or a line break?)');
+    if (options.token !== undefined && options.token !== '' && !/^[!-~]+$/.test(options.token)) throw new InferdClientError('INVALID_ARGUMENT', 'token: holds a character no token can have (a space or a line break?)');
     this.token = options.token === '' ? undefined : options.token;
     this.deadlineMs = positive('deadlineMs', options.deadlineMs, 30_000, 1);
     const retries = positive('retries', options.retries, 3, 0);
