@@ -31,6 +31,8 @@ Options:
                             sending the same encoded bytes, answers not decoded), sdk (inferd/client:
                             typed arrays in, each answer decoded); with both, each level is
                             measured with one, then the other, and the ratio sdk/raw printed
+  --rounds N                measurements of --duration-s per level and client, in alternating
+                            order, added up (default 1); percentiles are the rounds' medians
   --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
   --duration-s N            seconds of measurement per level (default 10)
   --warmup-s N              seconds of load before each level, not measured (default 2)
@@ -83,6 +85,32 @@ function streamError(answer: Buffer): string | undefined {
   return undefined;
 }
 
+/** Rounds of one level as one result: requests, rows, errors and time added up; each percentile the median of the rounds'. */
+function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
+  if (rounds.length === 1) return rounds[0]!;
+  const sum = (f: (l: LevelResult) => number): number => rounds.reduce((a, l) => a + f(l), 0);
+  const median = (f: (l: LevelResult) => number): number => {
+    const v = rounds.map(f).sort((a, b) => a - b);
+    return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const seconds = sum((l) => l.seconds);
+  const firstError = rounds.find((l) => l.firstError !== undefined)?.firstError;
+  return {
+    concurrency: rounds[0]!.concurrency,
+    seconds,
+    requests: sum((l) => l.requests),
+    rows: sum((l) => l.rows),
+    errors: sum((l) => l.errors),
+    requestsPerSecond: sum((l) => l.requests) / seconds,
+    inferencesPerSecond: sum((l) => l.rows) / seconds,
+    p50Ms: median((l) => l.p50Ms),
+    p90Ms: median((l) => l.p90Ms),
+    p99Ms: median((l) => l.p99Ms),
+    ...(firstError === undefined ? {} : { firstError }),
+    rounds: rounds.map((l) => l.requestsPerSecond),
+  };
+}
+
 function table(title: string, levels: readonly LevelResult[]): string {
   const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   errors`;
   const rows = levels.map((l) =>
@@ -98,7 +126,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' },
+        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, rounds: { type: 'string', default: '1' },
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
         rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
@@ -121,10 +149,12 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   const rows = Number(values.rows);
   const baselines = values.baseline === '' ? [] : values.baseline.split(',');
   const clients = values.client.split(',');
+  const roundCount = Number(values.rounds);
   if (values.model === undefined) problems.push('--model is required');
   if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
   if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
   for (const c of clients) if (!['raw', 'sdk'].includes(c)) problems.push(`--client: unknown client "${c}" (raw, sdk)`);
+  if (!Number.isInteger(roundCount) || roundCount < 1) problems.push(`--rounds: expected a whole number ≥ 1, got "${values.rounds}"`);
   if (new Set(clients).size !== clients.length) problems.push(`--client: "${values.client}" names a client twice`);
   if (!['random', 'zero'].includes(values.input)) problems.push(`--input: expected random or zero, got "${values.input}"`);
   if (levels.some((c) => !Number.isInteger(c) || c < 1)) problems.push(`--concurrency: expected whole numbers ≥ 1, got "${values.concurrency}"`);
@@ -175,12 +205,13 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
       try {
         for (const c of levels) {
-          for (const name of which) {
-            const run = (ms: number): Promise<LevelResult> =>
-              name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest });
-            if (warmupMs > 0) await run(warmupMs);
-            results[name]!.push(await run(durationMs));
-          }
+          const run = (name: string, ms: number): Promise<LevelResult> =>
+            name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest });
+          for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
+          // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
+          const rounds: Record<string, LevelResult[]> = Object.fromEntries(which.map((name) => [name, []]));
+          for (let r = 0; r < roundCount; r++) for (const name of r % 2 === 0 ? which : [...which].reverse()) rounds[name]!.push(await run(name, durationMs));
+          for (const name of which) results[name]!.push(mergeRounds(rounds[name]!));
         }
       } finally {
         target.client.close();
@@ -189,7 +220,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     };
 
     const report: Record<string, unknown> = {
-      model, mode, client: clients, rowsPerRequest, durationS: durationMs / 1000,
+      model, mode, client: clients, rounds: roundCount, rowsPerRequest, durationS: durationMs / 1000,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };

@@ -12,6 +12,8 @@ export interface LevelResult {
   readonly p99Ms: number;
   /** The first error's message, when there were errors. */
   readonly firstError?: string;
+  /** With several rounds (--rounds): each round's requests/s. */
+  readonly rounds?: readonly number[];
 }
 
 /** Summarises what a load level measured. `latenciesMs` is sorted in place. */
