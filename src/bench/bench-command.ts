@@ -106,15 +106,16 @@ function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
     p50Ms: median((l) => l.p50Ms),
     p90Ms: median((l) => l.p90Ms),
     p99Ms: median((l) => l.p99Ms),
+    clientCpuUsPerRequest: sum((l) => (l.clientCpuUsPerRequest ?? 0) * (l.requests + l.errors)) / Math.max(1, sum((l) => l.requests + l.errors)),
     ...(firstError === undefined ? {} : { firstError }),
     rounds: rounds.map((l) => l.requestsPerSecond),
   };
 }
 
 function table(title: string, levels: readonly LevelResult[]): string {
-  const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   errors`;
+  const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   client µs/req   errors`;
   const rows = levels.map((l) =>
-    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
+    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${(l.clientCpuUsPerRequest ?? NaN).toFixed(0).padStart(13)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
   );
   return [head, ...rows].join('\n');
 }
@@ -205,8 +206,12 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
       try {
         for (const c of levels) {
-          const run = (name: string, ms: number): Promise<LevelResult> =>
-            name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest });
+          const run = async (name: string, ms: number): Promise<LevelResult> => {
+            const cpu = process.cpuUsage();
+            const result = await (name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
+            const used = process.cpuUsage(cpu);
+            return { ...result, clientCpuUsPerRequest: (used.user + used.system) / Math.max(1, result.requests + result.errors) };
+          };
           for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
           // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
           const rounds: Record<string, LevelResult[]> = Object.fromEntries(which.map((name) => [name, []]));
@@ -234,7 +239,9 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       report['raw'] = raw;
       report['sdk'] = byClient['sdk'];
       report['sdkToRaw'] = byClient['sdk'].map((l, i) => l.requestsPerSecond / raw[i]!.requestsPerSecond);
+      report['sdkClientCpuToRaw'] = byClient['sdk'].map((l, i) => l.clientCpuUsPerRequest! / raw[i]!.clientCpuUsPerRequest!);
       if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
+      if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
     }
     sdk.close();
 

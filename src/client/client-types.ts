@@ -71,7 +71,7 @@ export interface InferdClientOptions {
   readonly token?: string | undefined;
   /** TLS (mutual with cert and key); plaintext when left out. */
   readonly tls?: ClientTls | undefined;
-  /** Default time a call may take, every retry included (default 30,000). Streams have none unless given one. */
+  /** Default time a call may take, every retry included (default 30,000; Infinity: none). Streams have none unless given one. */
   readonly deadlineMs?: number | undefined;
   /** Retries of a call that failed UNAVAILABLE or could not reach a server (default 3; 0: none). */
   readonly retries?: number | undefined;

@@ -69,9 +69,9 @@ function tensorInfo(t: TensorMetadata): TensorInfo {
   return { name: t.name, datatype: (elementTypeOfWire(t.datatype)?.label ?? 'FLOAT32') as Datatype, shape: t.shape.map(Number) };
 }
 
-function positive(name: string, value: number | undefined, fallback: number, min: number): number {
+function positive(name: string, value: number | undefined, fallback: number, min: number, infinite = false): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < min) throw new InferdClientError('INVALID_ARGUMENT', `${name}: expected a number ≥ ${min}, got ${value}`);
+  if (!(Number.isFinite(value) || (infinite && value === Infinity)) || value < min) throw new InferdClientError('INVALID_ARGUMENT', `${name}: expected a number ≥ ${min}, got ${value}`);
   return value;
 }
 
@@ -105,7 +105,7 @@ export class InferdClient {
   constructor(address: string | readonly string[], options: InferdClientOptions = {}) {
     if (options.token !== undefined && options.token !== '' && !/^[!-~]+$/.test(options.token)) throw new InferdClientError('INVALID_ARGUMENT', 'token: holds a character no token can have (a space or a line break?)');
     this.token = options.token === '' ? undefined : options.token;
-    this.deadlineMs = positive('deadlineMs', options.deadlineMs, 30_000, 1);
+    this.deadlineMs = positive('deadlineMs', options.deadlineMs, 30_000, 1, true);
     const retries = positive('retries', options.retries, 3, 0);
     if (!Number.isInteger(retries)) throw new InferdClientError('INVALID_ARGUMENT', `retries: expected a whole number, got ${retries}`);
     const retryDelayMs = positive('retryDelayMs', options.retryDelayMs, 50, 0);
@@ -294,9 +294,10 @@ export class InferdClient {
     if (signal?.aborted) return Promise.reject(cancelled(signal));
     if (this.closed) return Promise.reject(new InferdClientError('CANCELLED', 'the client is closed'));
     const deadline = Date.now() + (options.deadlineMs ?? this.deadlineMs);
+    const callOptions = deadline === Infinity ? {} : { deadline };
     const attempt = (): Promise<T> =>
       new Promise<T>((resolve, reject) => {
-        const call = this.grpc.makeUnaryRequest(path, identity, decode, request, this.metadata(), { deadline }, (err: ServiceError | null, value?: T) => {
+        const call = this.grpc.makeUnaryRequest(path, identity, decode, request, this.metadata(), callOptions, (err: ServiceError | null, value?: T) => {
           signal?.removeEventListener('abort', onAbort);
           if (err === null) resolve(value!);
           else reject(signal?.aborted ? cancelled(signal) : fromServiceError(err, idempotent));

@@ -49,16 +49,23 @@ export function cancelled(signal: AbortSignal): InferdClientError {
  * covers every attempt and every wait. Rejects with the last attempt's error (CANCELLED when
  * `signal` fires during a wait).
  */
-export async function withRetries<T>(policy: RetryPolicy, deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+export function withRetries<T>(policy: RetryPolicy, deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+  // The first attempt goes out at once, with no wrapping promise: most calls need no retry.
+  return attempt().catch((err: unknown) => retry(policy, deadline, signal, attempt, err));
+}
+
+async function retry<T>(policy: RetryPolicy, deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>, first: unknown): Promise<T> {
+  let err = first;
   for (let n = 0; ; n++) {
+    if (signal?.aborted) throw cancelled(signal);
+    if (!(err instanceof InferdClientError) || !err.retryable || n >= policy.retries) throw err;
+    const wait = backoffMs(policy, n);
+    if (Date.now() + wait >= deadline) throw err;
+    await sleep(wait, signal);
     try {
       return await attempt();
-    } catch (err) {
-      if (signal?.aborted) throw cancelled(signal);
-      if (!(err instanceof InferdClientError) || !err.retryable || n >= policy.retries) throw err;
-      const wait = backoffMs(policy, n);
-      if (Date.now() + wait >= deadline) throw err;
-      await sleep(wait, signal);
+    } catch (e) {
+      err = e;
     }
   }
 }
