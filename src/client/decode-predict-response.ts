@@ -21,98 +21,98 @@ export function readPredictResponse(r: WireReader, end: number): PredictResult {
   let id = '';
   const outputs: Outputs = {};
   while (r.pos < end) {
-    const [field, wireType] = r.tag();
-    if (field === 1 && wireType === 2) modelName = r.string();
-    else if (field === 2 && wireType === 2) modelVersion = r.string();
-    else if (field === 4 && wireType === 2) id = r.string();
-    else if (field === 3 && wireType === 2) {
+    const tag = r.uint53();
+    if (tag === 0x0a) modelName = r.string();
+    else if (tag === 0x12) modelVersion = r.string();
+    else if (tag === 0x22) id = r.string();
+    else if (tag === 0x1a) {
+      // 3: outputs, a map entry of key (1) and Tensor (2)
       const entryEnd = r.enter();
       let key = '';
       let tensor: OutputTensor | undefined;
       while (r.pos < entryEnd) {
-        const [f, w] = r.tag();
-        if (f === 1 && w === 2) key = r.string();
-        else if (f === 2 && w === 2) {
-          const [start, tensorEnd] = r.delimited();
-          tensor = readTensor(r.buf, start, tensorEnd);
-        } else r.skip(w);
+        const t = r.uint53();
+        if (t === 0x0a) key = r.string();
+        else if (t === 0x12) {
+          const tensorEnd = r.enter();
+          tensor = readTensor(r, tensorEnd);
+        } else r.skip(t % 8);
       }
       if (tensor !== undefined) outputs[key] = tensor;
-    } else r.skip(wireType);
+    } else r.skip(tag % 8);
   }
   return { modelName, modelVersion, outputs, id };
 }
 
-/** The Tensor between `start` and `end` of `buf`. */
-function readTensor(buf: Buffer, start: number, end: number): OutputTensor {
-  const r = new WireReader(buf, start, end);
+/** The wire type of one element of each repeated scalar field of Tensor (2 shape ... 9 bool_data), when not packed. */
+const ELEMENT_WIRE_TYPE: readonly number[] = [-1, -1, 0, -1, 5, 1, 0, 0, 0, 0];
+
+/** The Tensor from `r.pos` to `end`. */
+function readTensor(r: WireReader, end: number): OutputTensor {
+  const buf = r.buf;
   let datatype = 0;
   const shape: number[] = [];
-  let raw: [number, number] | undefined;
-  const numbers: number[] = [];
-  const bigints: bigint[] = [];
-  const booleans: boolean[] = [];
-  const strings: string[] = [];
-  // Repeated scalars come packed (one length-delimited field) or one by one; both are read.
-  const repeated = (wireType: number, packedAs: number, read: () => void): void => {
-    if (wireType !== 2) {
-      if (wireType !== packedAs) throw new RangeError(`unexpected wire type ${wireType}`);
-      read();
-      return;
-    }
-    const fieldEnd = r.enter();
-    while (r.pos < fieldEnd) read();
-  };
+  let rawStart = -1;
+  let rawEnd = -1;
+  let numbers: number[] | undefined;
+  let bigints: bigint[] | undefined;
+  let booleans: boolean[] | undefined;
+  let strings: string[] | undefined;
   while (r.pos < end) {
-    const [field, wireType] = r.tag();
-    switch (field) {
-      case 1:
-        datatype = r.uint53();
-        break;
-      case 2:
-        repeated(wireType, 0, () => shape.push(r.uint53()));
-        break;
-      case 3:
-        raw = r.delimited();
-        break;
-      case 4:
-        repeated(wireType, 5, () => numbers.push(r.float()));
-        break;
-      case 5:
-        repeated(wireType, 1, () => numbers.push(r.double()));
-        break;
-      case 6:
-        repeated(wireType, 0, () => numbers.push(r.int32()));
-        break;
-      case 7:
-        repeated(wireType, 0, () => bigints.push(r.int64()));
-        break;
-      case 8:
-        repeated(wireType, 0, () => bigints.push(r.uint64()));
-        break;
-      case 9:
-        repeated(wireType, 0, () => booleans.push(r.uint53() !== 0));
-        break;
-      case 10:
-        strings.push(r.string());
-        break;
-      default:
-        r.skip(wireType);
-    }
+    const tag = r.uint53();
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if (field === 1 && wireType === 0) datatype = r.uint53();
+    else if (field === 3 && wireType === 2) {
+      rawEnd = r.enter();
+      rawStart = r.pos;
+      r.pos = rawEnd;
+    } else if (field === 10 && wireType === 2) (strings ??= []).push(r.string());
+    else if (field >= 2 && field <= 9 && field !== 3) {
+      // Repeated scalars come packed (one length-delimited field) or one by one; both are read.
+      if (wireType !== 2 && wireType !== ELEMENT_WIRE_TYPE[field]) throw new RangeError(`Tensor field ${field} has wire type ${wireType}`);
+      const fieldEnd = wireType === 2 ? r.enter() : -1;
+      do {
+        switch (field) {
+          case 2:
+            shape.push(r.uint53());
+            break;
+          case 4:
+            (numbers ??= []).push(r.float());
+            break;
+          case 5:
+            (numbers ??= []).push(r.double());
+            break;
+          case 6:
+            (numbers ??= []).push(r.int32());
+            break;
+          case 7:
+            (bigints ??= []).push(r.int64());
+            break;
+          case 8:
+            (bigints ??= []).push(r.uint64());
+            break;
+          default:
+            (booleans ??= []).push(r.uint53() !== 0);
+        }
+      } while (r.pos < fieldEnd);
+    } else r.skip(wireType);
   }
   const info = elementTypeOfWire(datatype);
   if (info === undefined) throw new RangeError(`an output has datatype ${datatype}, which this client does not know`);
   const label = info.label as Datatype;
   const tensor = (data: unknown): OutputTensor => ({ datatype: label, shape, data }) as OutputTensor;
-  if (info.type === 'string') return tensor(strings);
-  if (info.type === 'bool') return tensor(raw === undefined ? booleans : Array.from(buf.subarray(raw[0], raw[1]), (b) => b !== 0));
-  if (raw !== undefined) return tensor(view(buf, raw[0], raw[1], info));
-  const count = Math.max(numbers.length, bigints.length);
+  if (info.type === 'string') return tensor(strings ?? []);
+  if (info.type === 'bool') return tensor(rawStart < 0 ? (booleans ?? []) : Array.from(buf.subarray(rawStart, rawEnd), (b) => b !== 0));
+  if (rawStart >= 0) return tensor(view(buf, rawStart, rawEnd, info));
+  const values = numbers ?? [];
+  const big = bigints ?? [];
+  const count = Math.max(values.length, big.length);
   const out = info.allocate(count);
-  if (info.type === 'float16') for (let i = 0; i < count; i++) out[i] = toFloat16Bits(numbers[i]!);
-  else if (info.type === 'uint32') for (let i = 0; i < count; i++) out[i] = Number(bigints[i]!);
-  else if (out instanceof BigInt64Array || out instanceof BigUint64Array) out.set(bigints);
-  else out.set(numbers);
+  if (info.type === 'float16') for (let i = 0; i < count; i++) out[i] = toFloat16Bits(values[i]!);
+  else if (info.type === 'uint32') for (let i = 0; i < count; i++) out[i] = Number(big[i]!);
+  else if (out instanceof BigInt64Array || out instanceof BigUint64Array) out.set(big);
+  else out.set(values);
   return tensor(out);
 }
 

@@ -14,21 +14,23 @@ export function decodePredictStreamResponse(buf: Buffer): StreamAnswer {
   let response: PredictResult | undefined;
   let error: { code: number; message: string } | undefined;
   while (r.pos < buf.length) {
-    const [field, wireType] = r.tag();
-    if (field === 1 && wireType === 2) id = r.string();
-    else if (field === 2 && wireType === 2) {
+    const tag = r.uint53();
+    if (tag === 0x0a) id = r.string(); // 1: id
+    else if (tag === 0x12) {
+      // 2: response
       const end = r.enter();
       response = readPredictResponse(r, end);
-    } else if (field === 3 && wireType === 2) {
+    } else if (tag === 0x1a) {
+      // 3: error
       const end = r.enter();
       error = { code: 0, message: '' };
       while (r.pos < end) {
-        const [f, w] = r.tag();
-        if (f === 1 && w === 0) error.code = r.int32();
-        else if (f === 2 && w === 2) error.message = r.string();
-        else r.skip(w);
+        const t = r.uint53();
+        if (t === 0x08) error.code = r.int32();
+        else if (t === 0x12) error.message = r.string();
+        else r.skip(t % 8);
       }
-    } else r.skip(wireType);
+    } else r.skip(tag % 8);
   }
   if (error !== undefined) return { id, response: undefined, error };
   return { id, response: response ?? { modelName: '', modelVersion: '', outputs: {}, id }, error: undefined };

@@ -18,6 +18,23 @@ function varintSize(n: number): number {
   return size;
 }
 
+/** Writes `n` as a varint at `pos`; returns the position after it. */
+function writeVarint(out: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/** Writes a string field (tag, length, UTF-8 bytes) whose UTF-8 form is `bytes` long; returns the position after it. */
+function writeString(out: Buffer, pos: number, tag: number, s: string, bytes: number): number {
+  out[pos++] = tag;
+  pos = writeVarint(out, pos, bytes);
+  return pos + out.write(s, pos, bytes, 'utf8');
+}
+
 /** Bytes of a length-delimited field (tag, length, body) whose body is `length` bytes. */
 const delimited = (length: number): number => 1 + varintSize(length) + length;
 
@@ -48,48 +65,34 @@ export function encodePredictRequest(request: PredictRequestParts): Buffer {
 
   const out = Buffer.allocUnsafe(total);
   let pos = 0;
-  const varint = (n: number): void => {
-    while (n >= 0x80) {
-      out[pos++] = (n % 128) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    out[pos++] = n;
-  };
-  const string = (tag: number, s: string, bytes: number): void => {
-    out[pos++] = tag;
-    varint(bytes);
-    pos += out.write(s, pos, bytes, 'utf8');
-  };
-  if (nameBytes > 0) string(0x0a, request.modelName, nameBytes); // 1: model_name
-  if (versionBytes > 0) string(0x12, request.modelVersion, versionBytes); // 2: model_version
-  request.inputs.forEach((input, i) => {
-    const keyBytes = sizes[i * 4]!;
-    const shapeBytes = sizes[i * 4 + 1]!;
-    const tensorBytes = sizes[i * 4 + 2]!;
-    const entryBytes = sizes[i * 4 + 3]!;
+  if (nameBytes > 0) pos = writeString(out, pos, 0x0a, request.modelName, nameBytes); // 1: model_name
+  if (versionBytes > 0) pos = writeString(out, pos, 0x12, request.modelVersion, versionBytes); // 2: model_version
+  for (let i = 0; i < request.inputs.length; i++) {
+    const input = request.inputs[i]!;
     out[pos++] = 0x1a; // 3: inputs, a map entry
-    varint(entryBytes);
-    string(0x0a, input.name, keyBytes); // entry key
+    pos = writeVarint(out, pos, sizes[i * 4 + 3]!);
+    pos = writeString(out, pos, 0x0a, input.name, sizes[i * 4]!); // entry key
     out[pos++] = 0x12; // entry value: Tensor
-    varint(tensorBytes);
+    pos = writeVarint(out, pos, sizes[i * 4 + 2]!);
     if (input.datatype !== 0) {
       out[pos++] = 0x08; // Tensor 1: datatype
-      varint(input.datatype);
+      pos = writeVarint(out, pos, input.datatype);
     }
+    const shapeBytes = sizes[i * 4 + 1]!;
     if (shapeBytes > 0) {
       out[pos++] = 0x12; // Tensor 2: shape, packed
-      varint(shapeBytes);
-      for (const d of input.shape) varint(d);
+      pos = writeVarint(out, pos, shapeBytes);
+      for (const d of input.shape) pos = writeVarint(out, pos, d);
     }
     if (input.raw !== undefined && input.raw.byteLength > 0) {
       out[pos++] = 0x1a; // Tensor 3: raw_data
-      varint(input.raw.byteLength);
+      pos = writeVarint(out, pos, input.raw.byteLength);
       out.set(input.raw, pos);
       pos += input.raw.byteLength;
     }
-    if (input.strings !== undefined) for (const s of input.strings) string(0x52, s, Buffer.byteLength(s)); // Tensor 10: string_data
-  });
-  for (const name of request.outputNames) string(0x22, name, Buffer.byteLength(name)); // 4: output_names
-  if (idBytes > 0) string(0x2a, request.id, idBytes); // 5: id
+    if (input.strings !== undefined) for (const s of input.strings) pos = writeString(out, pos, 0x52, s, Buffer.byteLength(s)); // Tensor 10: string_data
+  }
+  for (const name of request.outputNames) pos = writeString(out, pos, 0x22, name, Buffer.byteLength(name)); // 4: output_names
+  if (idBytes > 0) pos = writeString(out, pos, 0x2a, request.id, idBytes); // 5: id
   return out;
 }

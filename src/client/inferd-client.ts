@@ -47,7 +47,7 @@ import { serverStreamMessages } from './server-stream-messages';
 import type { Datatype, Inputs } from './tensor-types';
 import { isJobFinished, toJob, WIRE_STATE } from './to-job';
 import { toWireInput, type WireInput } from './to-wire-input';
-import { backoffMs, cancelled, sleep, withRetries, type RetryPolicy } from './with-retries';
+import { backoffMs, cancelled, retryWaitMs, sleep, type RetryPolicy } from './retry-wait-ms';
 
 const identity = (b: Buffer): Buffer => b;
 const view = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -288,23 +288,45 @@ export class InferdClient {
     return callMetadata(this.token);
   }
 
-  /** One unary call of `path` with `request` bytes, retried as the policy allows within the deadline. */
+  /**
+   * One unary call of `path` with `request` bytes, retried as the policy allows within the
+   * deadline. Written with callbacks, not async functions: a call that needs no retry costs one
+   * promise.
+   */
   private unary<T>(path: string, request: Buffer, decode: (b: Buffer) => T, options: CallOptions, idempotent: boolean): Promise<T> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(cancelled(signal));
-    if (this.closed) return Promise.reject(new InferdClientError('CANCELLED', 'the client is closed'));
     const deadline = Date.now() + (options.deadlineMs ?? this.deadlineMs);
     const callOptions = deadline === Infinity ? {} : { deadline };
-    const attempt = (): Promise<T> =>
-      new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
+      let retries = 0;
+      const attempt = (): void => {
+        if (this.closed) {
+          reject(new InferdClientError('CANCELLED', 'the client is closed'));
+          return;
+        }
+        let onAbort: (() => void) | undefined;
         const call = this.grpc.makeUnaryRequest(path, identity, decode, request, this.metadata(), callOptions, (err: ServiceError | null, value?: T) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (err === null) resolve(value!);
-          else reject(signal?.aborted ? cancelled(signal) : fromServiceError(err, idempotent));
+          if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+          if (err === null) {
+            resolve(value!);
+            return;
+          }
+          const error = signal?.aborted ? cancelled(signal) : fromServiceError(err, idempotent);
+          const wait = retryWaitMs(this.retry, retries, deadline, error);
+          if (wait === undefined) {
+            reject(error);
+            return;
+          }
+          retries++;
+          sleep(wait, signal).then(attempt, reject);
         });
-        const onAbort = (): void => call.cancel();
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    return withRetries(this.retry, deadline, signal, attempt);
+        if (signal !== undefined) {
+          onAbort = (): void => call.cancel();
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+      };
+      attempt();
+    });
   }
 }

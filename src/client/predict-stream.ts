@@ -4,7 +4,7 @@ import { fromServiceError, statusName } from './from-service-error';
 import { InferdClientError } from './inferd-client-error';
 import type { StreamResult } from './client-types';
 import type { Inputs } from './tensor-types';
-import { backoffMs, cancelled, sleep, type RetryPolicy } from './with-retries';
+import { backoffMs, cancelled, sleep, type RetryPolicy } from './retry-wait-ms';
 
 /** How a PredictStream runs, as InferdClient sets it up. */
 export interface PredictStreamSetup {

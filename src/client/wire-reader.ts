@@ -14,12 +14,6 @@ export class WireReader {
     this.pos = start;
   }
 
-  /** The next field's number and wire type. */
-  tag(): [field: number, wireType: number] {
-    const t = this.uint53();
-    return [Math.floor(t / 8), t % 8];
-  }
-
   /** A varint as a number (exact below 2^53: lengths, tags, dimensions, enum values). */
   uint53(): number {
     let n = 0;

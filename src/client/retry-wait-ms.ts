@@ -44,28 +44,13 @@ export function cancelled(signal: AbortSignal): InferdClientError {
 }
 
 /**
- * Runs `attempt` until it succeeds, it fails with an error that is not `retryable`, `retries`
- * retries have failed, or the next backoff would end after `deadline` (epoch ms): the deadline
- * covers every attempt and every wait. Rejects with the last attempt's error (CANCELLED when
- * `signal` fires during a wait).
+ * The wait before retry number `n` (0 for the first) of a call that failed with `err`, or
+ * undefined when it is not to be retried: `err` is not a retryable InferdClientError, `retries`
+ * retries are spent, or the wait would end after `deadline` (epoch ms), which covers every
+ * attempt and every wait.
  */
-export function withRetries<T>(policy: RetryPolicy, deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
-  // The first attempt goes out at once, with no wrapping promise: most calls need no retry.
-  return attempt().catch((err: unknown) => retry(policy, deadline, signal, attempt, err));
-}
-
-async function retry<T>(policy: RetryPolicy, deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>, first: unknown): Promise<T> {
-  let err = first;
-  for (let n = 0; ; n++) {
-    if (signal?.aborted) throw cancelled(signal);
-    if (!(err instanceof InferdClientError) || !err.retryable || n >= policy.retries) throw err;
-    const wait = backoffMs(policy, n);
-    if (Date.now() + wait >= deadline) throw err;
-    await sleep(wait, signal);
-    try {
-      return await attempt();
-    } catch (e) {
-      err = e;
-    }
-  }
+export function retryWaitMs(policy: RetryPolicy, n: number, deadline: number, err: unknown): number | undefined {
+  if (!(err instanceof InferdClientError) || !err.retryable || n >= policy.retries) return undefined;
+  const wait = backoffMs(policy, n);
+  return Date.now() + wait >= deadline ? undefined : wait;
 }
