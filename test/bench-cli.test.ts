@@ -51,8 +51,24 @@ describe('inferd bench', function () {
     expect(report.inferd.every((l) => l.requestsPerSecond > 0)).to.equal(true);
   });
 
+  it('measures inferd/client (--client sdk) beside the raw grpc-js path in the same run, unary and stream, and gives the ratio', async () => {
+    for (const mode of ['unary', 'stream']) {
+      const run = await bench({}, '--model', 'simple', '--server', plain.address, '--mode', mode, '--client', 'raw,sdk', '--rounds', '2', '--concurrency', '4', '--duration-s', '0.5', '--warmup-s', '0', '--json');
+      expect(run.code, run.stderr).to.equal(0);
+      const report = JSON.parse(run.stdout) as { client: string[]; rounds: number; raw: (Level & { rounds: number[] })[]; sdk: (Level & { rounds: number[] })[]; sdkToRaw: number[] };
+      expect([report.client, report.rounds]).to.deep.equal([['raw', 'sdk'], 2]);
+      for (const levels of [report.raw, report.sdk]) {
+        expect(levels.map((l) => [l.concurrency, l.errors, l.rounds.length])).to.deep.equal([[4, 0, 2]]);
+        expect(levels[0]!.requestsPerSecond).to.be.greaterThan(0);
+      }
+      expect(report.sdkToRaw).to.deep.equal([report.sdk[0]!.requestsPerSecond / report.raw[0]!.requestsPerSecond]);
+    }
+    const usage = await bench({}, '--model', 'simple', '--server', plain.address, '--client', 'raw,grpc', '--rounds', '0');
+    expect([usage.code, usage.stderr]).to.deep.equal([2, 'inferd bench: --client: unknown client "grpc" (raw, sdk)\n  --rounds: expected a whole number ≥ 1, got "0"\n']);
+  });
+
   it('loads a server with TLS and tokens, given --tls-ca and INFERD_TOKEN', async () => {
-    const run = await bench({ INFERD_TOKEN: TOKEN }, '--model', 'simple', '--server', `localhost:${secured.server.port}`, '--tls-ca', keys.file('ca.crt'), '--concurrency', '2', '--duration-s', '1', '--warmup-s', '0', '--json');
+    const run = await bench({ INFERD_TOKEN: TOKEN }, '--model', 'simple', '--server', `localhost:${secured.server.port}`, '--tls-ca', keys.file('ca.crt'), '--client', 'raw,sdk', '--concurrency', '2', '--duration-s', '1', '--warmup-s', '0', '--json');
     expect(run.code, run.stderr).to.equal(0);
     const report = JSON.parse(run.stdout) as { inferd: Level[] };
     expect(report.inferd.map((l) => l.errors)).to.deep.equal([0]);
@@ -61,7 +77,7 @@ describe('inferd bench', function () {
 
   it('exits 1 with the server\'s reason without a token, and 2 for TLS flags without --server', async () => {
     const refused = await bench({}, '--model', 'simple', '--server', `localhost:${secured.server.port}`, '--tls-ca', keys.file('ca.crt'), '--concurrency', '1', '--duration-s', '1');
-    expect([refused.code, refused.stderr]).to.deep.equal([1, 'inferd bench: 16 UNAUTHENTICATED: this call needs credentials: send the metadata "authorization: Bearer <token>"\n']);
+    expect([refused.code, refused.stderr]).to.deep.equal([1, 'inferd bench: UNAUTHENTICATED: this call needs credentials: send the metadata "authorization: Bearer <token>"\n']);
     const usage = await bench({}, '--model', 'simple', '--models', repo, '--tls-ca', keys.file('ca.crt'));
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.equal('inferd bench: --tls-ca, --tls-cert and --tls-key are for --server\n');

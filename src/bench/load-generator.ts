@@ -12,7 +12,11 @@ export interface RawTarget {
   /** e.g. /inferd.v1.PredictionService/Predict */
   readonly unaryPath: string;
   readonly streamPath: string;
+  /** Each call's metadata (a bearer token); empty when left out. */
+  readonly metadata?: () => Metadata;
 }
+
+const noMetadata = (): Metadata => new Metadata();
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -38,7 +42,7 @@ export async function unaryLoad(target: RawTarget, o: LoadOptions): Promise<Leve
     while (performance.now() < end) {
       const t0 = performance.now();
       const failure = await new Promise<string | undefined>((resolve) => {
-        target.client.makeUnaryRequest(target.unaryPath, identity, identity, request, new Metadata(), {}, (err: ServiceError | null, answer?: Buffer) =>
+        target.client.makeUnaryRequest(target.unaryPath, identity, identity, request, (target.metadata ?? noMetadata)(), {}, (err: ServiceError | null, answer?: Buffer) =>
           resolve(err ? err.message : o.isError(answer!)),
         );
       });
@@ -59,7 +63,7 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
   let errors = 0;
   let firstError: string | undefined;
   const sentAt = new Map<number, number>();
-  const call: ClientDuplexStream<Buffer, Buffer> = target.client.makeBidiStreamRequest(target.streamPath, identity, identity, new Metadata(), {});
+  const call: ClientDuplexStream<Buffer, Buffer> = target.client.makeBidiStreamRequest(target.streamPath, identity, identity, (target.metadata ?? noMetadata)(), {});
   const started = performance.now();
   const end = started + o.durationMs;
   let nextId = 0;

@@ -12,6 +12,10 @@ export interface LevelResult {
   readonly p99Ms: number;
   /** The first error's message, when there were errors. */
   readonly firstError?: string;
+  /** CPU time (user + system, every thread) of the bench process per answered request, in µs: what the client costs. */
+  readonly clientCpuUsPerRequest?: number;
+  /** With several rounds (--rounds): each round's requests/s. */
+  readonly rounds?: readonly number[];
 }
 
 /** Summarises what a load level measured. `latenciesMs` is sorted in place. */

@@ -7,8 +7,8 @@ import { InferdError } from '../inferd-error';
 import { Inference } from '../inference';
 import { ModelRepository } from '../repository/model-repository';
 import { LogDestination } from '../telemetry/log-destination';
-import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, readClientSecurity, type ClientSecurity } from '../transport/grpc/client-channel';
-import { JobClient, type RemoteJob } from '../transport/grpc/job-client';
+import { InferdClient, InferdClientError, type Job as RemoteJob } from '../client';
+import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientSecurityOptions, readClientSecurity, type ClientSecurity } from '../client/client-security';
 import { BATCH_SIZE } from './batch-size';
 import { isFinished, type Job } from './job';
 import { JobManager, type BatchRequest } from './job-manager';
@@ -172,7 +172,7 @@ export async function batchCommand(argv: readonly string[], env: { readonly INFE
     return args.server === undefined ? await standalone(args, reporter, interrupted.signal) : await remote(args, args.server, reporter, interrupted.signal);
   } catch (err) {
     reporter.done();
-    if (!(err instanceof InferdError)) throw err;
+    if (!(err instanceof InferdError) && !(err instanceof InferdClientError)) throw err;
     process.stderr.write(`inferd batch: ${err.message}\n`);
     return 1;
   } finally {
@@ -242,18 +242,25 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
 }
 
 async function remote(args: BatchArgs, server: string, reporter: ProgressReporter, interrupted: AbortSignal): Promise<number> {
-  let client: JobClient;
+  let client: InferdClient;
   try {
-    client = new JobClient(server, args.security);
+    client = new InferdClient(server, clientSecurityOptions(args.security));
   } catch (err) {
     throw new InferdError('INVALID_ARGUMENT', (err as Error).message, { cause: err });
   }
   try {
-    const job = await client.submitBatch(args.request, { deadlineMs: SUBMIT_DEADLINE_MS });
+    const r = args.request;
+    const job = await client.submitBatchJob(
+      { model: r.modelName, version: r.modelVersion, input: r.inputUri, output: r.outputUri, batchSize: r.batchSize, inputColumns: r.inputColumns, outputNames: r.outputNames, maxBadRecords: r.maxBadRecords },
+      { deadlineMs: SUBMIT_DEADLINE_MS },
+    );
     process.stderr.write(`inferd batch: job ${job.id} submitted to ${server}\n`);
-    let final: RemoteJob;
+    let final: RemoteJob = job;
     try {
-      final = await client.watch(job.id, (j) => reporter.update(j), interrupted);
+      for await (const j of client.watchJob(job.id, { signal: interrupted })) {
+        final = j;
+        reporter.update(j);
+      }
     } catch (err) {
       reporter.done();
       if (!interrupted.aborted) throw err;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { credentials, InterceptingCall, type ChannelCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
+import type { ClientTls } from './client-types';
 
 /** How a command-line client reaches a server that may use TLS and authentication. */
 export interface ClientSecurity {
@@ -45,11 +45,10 @@ export function readClientSecurity(
 }
 
 /**
- * The credentials and channel options for a client with `security`. Throws an Error naming a file
- * that cannot be read. The token goes in by an interceptor rather than call credentials, which
- * grpc-js refuses on plaintext channels (a server on loopback may run authentication without TLS).
+ * The token and TLS contents of `security`, for an InferdClient, its files read. Throws an Error
+ * naming a file that cannot be read.
  */
-export function clientChannel(security: ClientSecurity): { credentials: ChannelCredentials; options: ChannelOptions } {
+export function clientSecurityOptions(security: ClientSecurity): { token: string | undefined; tls: ClientTls | undefined } {
   const read = (file: string | undefined): Buffer | undefined => {
     if (file === undefined) return undefined;
     try {
@@ -58,19 +57,6 @@ export function clientChannel(security: ClientSecurity): { credentials: ChannelC
       throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
     }
   };
-  const creds = security.caFile === undefined ? credentials.createInsecure() : credentials.createSsl(read(security.caFile), read(security.keyFile), read(security.certFile));
-  const token = security.token;
-  const interceptors: Interceptor[] =
-    token === undefined
-      ? []
-      : [
-          (options, nextCall) =>
-            new InterceptingCall(nextCall(options), {
-              start: (metadata, listener, next) => {
-                metadata.set('authorization', `Bearer ${token}`);
-                next(metadata, listener);
-              },
-            }),
-        ];
-  return { credentials: creds, options: { interceptors } };
+  const tls = security.caFile === undefined ? undefined : { ca: read(security.caFile), cert: read(security.certFile), key: read(security.keyFile) };
+  return { token: security.token, tls };
 }
