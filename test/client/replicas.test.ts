@@ -78,4 +78,26 @@ describe('inferd/client with three replicas', function () {
       await running.done;
     }
   });
+
+  it('goes on with a stream whose replica is SIGKILLed: its unanswered inputs are sent again on another replica, and every result comes, in order', async () => {
+    const alive = replicas.slice(1);
+    const before = await Promise.all(alive.map(answered));
+    let killed: ServeProcess | undefined;
+    let taken = 0;
+    for await (const r of client.predictStream('tiny_mlp', Array.from({ length: 3000 }, (_, i) => ({ x: { data: Float32Array.from(row(i)), shape: [1, 4] } })), { maxInFlight: 64 })) {
+      expect([r.index, r.error]).to.deep.equal([taken, undefined]);
+      expect(Array.from(r.outputs!['y']!.data as Float32Array)).to.deep.equal(tinyMlpReference(row(taken)));
+      taken++;
+      if (taken === 500) {
+        // The stream's replica is the one whose count moved.
+        const now = await Promise.all(alive.map(answered));
+        killed = alive[now[0]! > before[0]! ? 0 : 1]!;
+        killed.child.kill('SIGKILL');
+      }
+    }
+    expect(taken).to.equal(3000);
+    // Everything not answered before the kill (all but at most 500 + 64 in flight) was answered by the other replica.
+    const survivor = alive.findIndex((r) => r !== killed);
+    expect((await answered(alive[survivor]!)) - before[survivor]!).to.be.at.least(3000 - 500 - 64);
+  });
 });
