@@ -98,7 +98,11 @@ export class InstancePool<R extends BatchedRequest> {
   assign(instance: Runner, requests: readonly R[], rows: number, feeds: Record<string, HostTensor>, outputNames: readonly string[]): AssignedBatch<R> {
     const batches = this.batchesOf.get(instance)!;
     const behind = batches.length > 0;
-    if (!behind) this.idle.splice(this.idle.lastIndexOf(instance), 1);
+    if (!behind) {
+      const i = this.idle.lastIndexOf(instance);
+      if (i === this.idle.length - 1) this.idle.pop();
+      else this.idle.splice(i, 1);
+    }
     const skip = behind ? new AbortController() : undefined;
     let outputs: Promise<Record<string, HostTensor>>;
     try {
