@@ -8,16 +8,8 @@ import { slowModel } from '../support/slow-model';
 import { requestsAnswered } from '../support/request-counts';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
 import { until } from '../support/until';
+import { clientFailure } from '../support/failure';
 
-async function failure(p: Promise<unknown>): Promise<InferdClientError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(InferdClientError);
-    return err as InferdClientError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 /** A port of 127.0.0.1 nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -53,13 +45,13 @@ describe('inferd/client errors and retries', function () {
   });
 
   it('fails NOT_FOUND for an unknown model, with the server\'s message, not retryable', async () => {
-    const err = await failure(client.predict('nope', X));
+    const err = await clientFailure(client.predict('nope', X));
     expect([err.code, err.message, err.retryable, err.name]).to.deep.equal(['NOT_FOUND', 'unknown model "nope"', false, 'InferdClientError']);
   });
 
   it('fails INVALID_ARGUMENT with the server\'s message for an input the model cannot take, and does not retry it', async () => {
     const before = await requestsAnswered(t.server.httpPort, 'tiny_mlp', 'INVALID_ARGUMENT');
-    const err = await failure(client.predict('tiny_mlp', { x: { data: Float32Array.of(1, 2, 3), shape: [1, 3] } }));
+    const err = await clientFailure(client.predict('tiny_mlp', { x: { data: Float32Array.of(1, 2, 3), shape: [1, 3] } }));
     expect([err.code, err.message, err.retryable]).to.deep.equal(['INVALID_ARGUMENT', 'input "x": expected shape [-1,4], got [1,3]', false]);
     expect(await requestsAnswered(t.server.httpPort, 'tiny_mlp', 'INVALID_ARGUMENT')).to.equal(before + 1);
   });
@@ -70,7 +62,7 @@ describe('inferd/client errors and retries', function () {
   it('fails DEADLINE_EXCEEDED when the deadline passes during the call, not retryable', async () => {
     // Runs of at least 500 ms on this machine, against a deadline of 50 ms.
     const { side } = await calibrateSlowRun((n) => client.predict('slow', slow(n)), 500);
-    const err = await failure(client.predict('slow', slow(side), { deadlineMs: 50 }));
+    const err = await clientFailure(client.predict('slow', slow(side), { deadlineMs: 50 }));
     expect([err.code, err.retryable]).to.deep.equal(['DEADLINE_EXCEEDED', false]);
   });
 
@@ -78,9 +70,9 @@ describe('inferd/client errors and retries', function () {
     const controller = new AbortController();
     const pending = client.predict('slow', slow(256), { signal: controller.signal });
     controller.abort();
-    const err = await failure(pending);
+    const err = await clientFailure(pending);
     expect([err.code, err.message]).to.deep.equal(['CANCELLED', 'cancelled by the caller']);
-    const again = await failure(client.predict('tiny_mlp', X, { signal: controller.signal }));
+    const again = await clientFailure(client.predict('tiny_mlp', X, { signal: controller.signal }));
     expect(again.code).to.equal('CANCELLED');
   });
 
@@ -90,7 +82,7 @@ describe('inferd/client errors and retries', function () {
     const before = await requestsAnswered(t.server.httpPort, '', 'UNAVAILABLE');
     const twice = new InferdClient(t.address, { retries: 2, retryDelayMs: 1 });
     try {
-      const err = await failure(twice.predict('spare', X));
+      const err = await clientFailure(twice.predict('spare', X));
       expect([err.code, err.retryable]).to.deep.equal(['UNAVAILABLE', true]);
       expect(err.message).to.match(/spare/);
       expect(await requestsAnswered(t.server.httpPort, '', 'UNAVAILABLE')).to.equal(before + 3);
@@ -117,7 +109,7 @@ describe('inferd/client errors and retries', function () {
   it('fails UNAVAILABLE, retryable, when no server listens, after its retries', async () => {
     const nowhere = new InferdClient(`127.0.0.1:${await closedPort()}`, { retries: 2, retryDelayMs: 1 });
     try {
-      const err = await failure(nowhere.predict('tiny_mlp', X));
+      const err = await clientFailure(nowhere.predict('tiny_mlp', X));
       expect([err.code, err.retryable]).to.deep.equal(['UNAVAILABLE', true]);
       expect(err.message).to.match(/ECONNREFUSED/);
     } finally {
@@ -133,7 +125,7 @@ describe('inferd/client errors and retries', function () {
     const closing = new InferdClient(t.address);
     closing.close();
     closing.close();
-    const err = await failure(closing.predict('tiny_mlp', X));
+    const err = await clientFailure(closing.predict('tiny_mlp', X));
     expect([err.code, err.message]).to.deep.equal(['CANCELLED', 'the client is closed']);
   });
 });

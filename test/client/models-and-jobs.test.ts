@@ -7,16 +7,8 @@ import { InferdClient, InferdClientError, type Job } from '../../src/client';
 import { tinyMlpModel, tinyMlpReference } from '../../src/example-models/example-models';
 import { slowModel } from '../support/slow-model';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
+import { clientFailure } from '../support/failure';
 
-async function failure(p: Promise<unknown>): Promise<InferdClientError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(InferdClientError);
-    return err as InferdClientError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 const mlpRow = (i: number): number[] => [i, 1 - i, 2 * i, 3];
@@ -54,15 +46,15 @@ describe('inferd/client models and jobs', function () {
       inputs: [{ name: 'x', datatype: 'FLOAT32', shape: [-1, 4] }],
       outputs: [{ name: 'y', datatype: 'FLOAT32', shape: [-1, 3] }],
     });
-    const err = await failure(client.modelMetadata('nope'));
+    const err = await clientFailure(client.modelMetadata('nope'));
     expect([err.code, err.message]).to.deep.equal(['NOT_FOUND', 'unknown model "nope"']);
   });
 
   it('waitForReady settles only once a model being loaded is SERVING, and fails DEADLINE_EXCEEDED naming the last status when it is not', async () => {
     await call((cb) => t.models.unloadModel({ modelName: 'tiny_mlp' }, cb));
-    const timedOut = await failure(client.waitForReady('tiny_mlp', { timeoutMs: 300 }));
+    const timedOut = await clientFailure(client.waitForReady('tiny_mlp', { timeoutMs: 300 }));
     expect([timedOut.code, timedOut.message]).to.deep.equal(['DEADLINE_EXCEEDED', 'model "tiny_mlp" was not SERVING within 300 ms (last: NOT_SERVING)']);
-    const unknown = await failure(client.waitForReady('nope', { timeoutMs: 100 }));
+    const unknown = await clientFailure(client.waitForReady('nope', { timeoutMs: 100 }));
     expect(unknown.message).to.equal('model "nope" was not SERVING within 100 ms (last: SERVICE_UNKNOWN)');
 
     let loadAsked = false;
@@ -116,9 +108,9 @@ describe('inferd/client models and jobs', function () {
     for await (const j of client.watchJob(job.id)) states.push(j.state);
     expect(states).to.deep.equal(['CANCELLED']);
     for (const p of [client.getJob('no-such-job'), client.cancelJob('no-such-job'), client.watchJob('no-such-job').next()]) {
-      expect((await failure(p)).code).to.equal('NOT_FOUND');
+      expect((await clientFailure(p)).code).to.equal('NOT_FOUND');
     }
-    const outside = await failure(client.submitBatchJob({ model: 'tiny_mlp', input: '../in.jsonl', output: 'x.jsonl' }));
+    const outside = await clientFailure(client.submitBatchJob({ model: 'tiny_mlp', input: '../in.jsonl', output: 'x.jsonl' }));
     expect([outside.code, outside.message, outside.retryable]).to.deep.equal(['INVALID_ARGUMENT', 'input "../in.jsonl" is outside the data directory', false]);
   });
 });

@@ -5,16 +5,8 @@ import { tinyMlpModel, tinyMlpReference } from '../../src/example-models/example
 import { issue, makeAuthority } from '../support/certs';
 import { writeFiles } from '../support/secure-clients';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
+import { clientFailure } from '../support/failure';
 
-async function failure(p: Promise<unknown>): Promise<InferdClientError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(InferdClientError);
-    return err as InferdClientError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const X: Inputs = { x: { data: Float32Array.of(1, 2, 3, 4), shape: [1, 4] } };
 const Y = tinyMlpReference([1, 2, 3, 4]);
@@ -73,7 +65,7 @@ describe('inferd/client over TLS, with tokens', function () {
   it('fails UNAUTHENTICATED with the server\'s reason without a token, for a call and for a stream', async () => {
     const client = new InferdClient(`localhost:${t.server.port}`, { tls: mutual });
     try {
-      const err = await failure(client.predict('tiny_mlp', X));
+      const err = await clientFailure(client.predict('tiny_mlp', X));
       expect([err.code, err.message, err.retryable]).to.deep.equal(['UNAUTHENTICATED', 'this call needs credentials: send the metadata "authorization: Bearer <token>"', false]);
       let thrown: unknown;
       try {
@@ -90,7 +82,7 @@ describe('inferd/client over TLS, with tokens', function () {
   it('fails UNAVAILABLE when the server\'s certificate is not signed by the CA it trusts', async () => {
     const client = new InferdClient(`localhost:${t.server.port}`, { token: TOKEN, tls: { ca: Buffer.from(other.cert), cert: mutual.cert, key: mutual.key }, retries: 1, retryDelayMs: 1 });
     try {
-      const err = await failure(client.predict('tiny_mlp', X));
+      const err = await clientFailure(client.predict('tiny_mlp', X));
       expect([err.code, err.retryable]).to.deep.equal(['UNAVAILABLE', true]);
     } finally {
       client.close();

@@ -7,17 +7,9 @@ import { tinyMlpModel, tinyMlpReference } from '../../src/example-models/example
 import { toFloat16Bits } from '../../src/tensor/float16';
 import { ELEMENT_TYPES, identitiesModel } from '../support/test-models';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../support/test-server';
+import { clientFailure } from '../support/failure';
 
 /** The error a promise rejects with; fails when it resolves. */
-async function failure(p: Promise<unknown>): Promise<InferdClientError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(InferdClientError);
-    return err as InferdClientError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 /** FLOAT16 bit patterns: 1, -2, the smallest subnormal, the largest finite, -0, +∞, NaN. */
 const HALF_BITS = Uint16Array.of(0x3c00, 0xc000, 0x0001, 0x7bff, 0x8000, 0x7c00, 0x7e00);
@@ -134,7 +126,7 @@ describe('inferd/client tensors', function () {
     const nowhere = new InferdClient('127.0.0.1:1', { retries: 0 });
     try {
       for (const [inputs, message] of cases) {
-        const err = await failure(nowhere.predict('tiny_mlp', inputs));
+        const err = await clientFailure(nowhere.predict('tiny_mlp', inputs));
         expect([err.code, err.message, err.retryable]).to.deep.equal(['INVALID_ARGUMENT', message, false]);
       }
     } finally {
