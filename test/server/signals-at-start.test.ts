@@ -53,12 +53,14 @@ describe('inferd serve, signalled while it starts or just after', () => {
     ]);
   });
 
-  it('exits 1 on a second signal sent while models load, saying so', async () => {
+  it('ends at once on a second signal sent while models load, saying so', async () => {
     const server = serveOutput(repo, [], { terminal: false });
     await server.line((l) => l.includes('"msg":"model version ready"'), 'the first "model version ready" line');
     server.child.kill('SIGTERM');
     server.child.kill('SIGINT');
-    expect(await server.exited).to.equal(1);
+    // Exit code 1; or, when a warm-up run was in progress on a worker, ONNX Runtime's abort as the
+    // worker is torn down (README, "Known limits"), which the 'exit' event reports as no code.
+    expect(await server.exited).to.be.oneOf([1, null]);
     // Two different signals pending at once may come in either order.
     expect(JSON.parse(server.lines.at(-1)!)).to.deep.include({ level: 40, msg: 'second signal: exiting now' });
   });
