@@ -5,7 +5,7 @@ import type { Priority, SubmitOptions } from './scheduler/dynamic-batcher';
 import { timeoutSignal } from './scheduler/timeout-signal';
 import type { RequestScope } from './telemetry/request-scope';
 import { checkShape } from './tensor/check-shape';
-import { decodeTensor } from './tensor/decode-tensor';
+import { decodeTensor } from './tensor/inferd-v1-codec';
 import { elementType } from './tensor/element-types';
 import { formatShape } from './tensor/format-shape';
 import { encodeTensor } from './tensor/encode-tensor';

@@ -1,5 +1,5 @@
 import { decodeInputs, selectOutputs, type Inference, type PredictInput, type PredictOutput } from '../inference';
-import { decodeTensor } from '../tensor/decode-tensor';
+import { decodeTensor } from '../tensor/inferd-v1-codec';
 import { encodeTensor } from '../tensor/encode-tensor';
 import type { WireTensor } from '../tensor/tensor-types';
 

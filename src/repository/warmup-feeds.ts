@@ -1,6 +1,6 @@
 import { InferdError } from '../inferd-error';
 import { checkShape } from '../tensor/check-shape';
-import { decodeTensor } from '../tensor/decode-tensor';
+import { decodeTensor } from '../tensor/inferd-v1-codec';
 import { elementType, type ElementTypeInfo } from '../tensor/element-types';
 import { toFloat16Bits } from '../tensor/float16';
 import { formatShape } from '../tensor/format-shape';

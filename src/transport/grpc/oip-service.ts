@@ -19,7 +19,7 @@ import { decodeInputs, selectOutputs, type Inference } from '../../inference';
 import { PACKAGE_ROOT } from '../../package-root';
 import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
 import type { ModelVersion } from '../../repository/model-version';
-import { decodeOipTensor } from '../../tensor/decode-oip-tensor';
+import { decodeOipTensor } from '../../tensor/oip-codec';
 import { encodeOipTensor } from '../../tensor/encode-oip-tensor';
 import { oipDatatype } from '../../tensor/oip-datatypes';
 import { oipInputs } from '../../tensor/oip-inputs';

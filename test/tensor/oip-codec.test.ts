@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeOipTensor } from '../../src/tensor/decode-oip-tensor';
+import { decodeOipTensor } from '../../src/tensor/oip-codec';
 import { encodeOipTensor } from '../../src/tensor/encode-oip-tensor';
 import { oipDatatype, oipDatatypeNamed } from '../../src/tensor/oip-datatypes';
 import { oipInputs } from '../../src/tensor/oip-inputs';
