@@ -4,12 +4,9 @@ import type { ModelVersion } from './repository/model-version';
 import type { Priority, SubmitOptions } from './scheduler/dynamic-batcher';
 import { timeoutSignal } from './scheduler/timeout-signal';
 import type { RequestScope } from './telemetry/request-scope';
-import { checkShape } from './tensor/check-shape';
-import { decodeTensor } from './tensor/inferd-v1-codec';
+import { checkShape, formatShape, type HostTensor, type TensorSpec, type WireTensor } from './tensor/tensor-types';
+import { decodeTensor, encodeTensor } from './tensor/inferd-v1-codec';
 import { elementType } from './tensor/element-types';
-import { formatShape } from './tensor/format-shape';
-import { encodeTensor } from './tensor/encode-tensor';
-import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';
 
 /**
  * A tensor a front end has not decoded yet, because decoding needs what the model declares for

@@ -1,6 +1,5 @@
 import { decodeInputs, selectOutputs, type Inference, type PredictInput, type PredictOutput } from '../inference';
-import { decodeTensor } from '../tensor/inferd-v1-codec';
-import { encodeTensor } from '../tensor/encode-tensor';
+import { decodeTensor, encodeTensor } from '../tensor/inferd-v1-codec';
 import type { WireTensor } from '../tensor/tensor-types';
 
 /**
