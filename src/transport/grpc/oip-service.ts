@@ -26,7 +26,7 @@ import type { Telemetry } from '../../telemetry/telemetry';
 import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
 import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
-import { oipParameters } from './oip-parameters';
+import { oipParameters } from './oip-infer-codec';
 import { RefusedRequest } from './refused-request';
 import { statusFor } from './status-for';
 import { timeoutSignal } from '../../scheduler/timeout-signal';
