@@ -1,7 +1,10 @@
 /**
- * The tensor codec of inferd.v1: its wire Tensor (see WireTensor) to and from host tensors.
+ * The codec of inferd.v1: a PredictRequest to the core's InferRequest, an InferResult to a
+ * PredictResponse, and its wire Tensor (see WireTensor) to and from host tensors. Plain data
+ * only (the shapes of the generated messages): the gRPC service and the jobs both use it.
  */
 import { InferdError } from '../inferd-error';
+import type { InferRequest, InferResult, PendingTensor, PredictInput, PredictOutput } from '../inference';
 import {
   elementType,
   elementTypeOfWire,
@@ -13,6 +16,32 @@ import {
 } from './element-types';
 import { fromFloat16Bits, toFloat16Bits } from './float16';
 import { checkShape, copyRaw, formatShape, stringElement, type HostTensor, type TensorSpec, type WireTensor } from './tensor-types';
+
+/**
+ * A prediction as the core takes it. Each input stays a wire tensor until the core knows what
+ * the model declares for it (see decodeTensor); the output names are those asked for.
+ */
+export function inferRequestOf(request: PredictInput): InferRequest {
+  // fromEntries keeps every name an own property, "__proto__" included.
+  const inputs = Object.fromEntries(Object.entries(request.inputs).map(([name, wire]) => [name, pendingTensor(wire)]));
+  return { modelName: request.modelName, modelVersion: request.modelVersion, inputs, outputNames: request.outputNames };
+}
+
+function pendingTensor(wire: WireTensor): PendingTensor {
+  return { decode: (what, spec) => decodeTensor(what, wire, spec) };
+}
+
+/**
+ * The answer to `request` from its result: every output in raw_data when every input of the
+ * request came in raw_data, in typed fields otherwise (so that a client that sends numbers reads
+ * numbers); raw outputs are views over the result's buffers, not copies.
+ */
+export function predictOutputOf(result: InferResult, request: PredictInput): PredictOutput {
+  const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
+  const outputs: Record<string, WireTensor> = {};
+  for (const { name, tensor } of result.outputs) outputs[name] = encodeTensor(tensor, raw);
+  return { modelName: result.modelName, modelVersion: result.modelVersion, outputs, id: request.id };
+}
 
 /**
  * Checks a wire tensor against what the model declares for it and converts it to a HostTensor
