@@ -11,7 +11,7 @@ const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset'
 export interface OipRequestParameters {
   /** `timeout`, in microseconds: how long the request may wait in the queue; undefined for no limit (absent or 0). */
   readonly timeoutUs: bigint | undefined;
-  /** `priority`: accepted and checked, not used yet (one queue per model, first come first served). */
+  /** `priority`: accepted and checked; every ModelInfer request runs at real-time priority whatever it says. */
   readonly priority: bigint | undefined;
 }
 
