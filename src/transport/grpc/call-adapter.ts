@@ -79,7 +79,7 @@ export class CallAdapter {
     return (call, callback) => {
       const { telemetry, log } = this.options;
       const span = traced ? telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata)) : undefined;
-      this.answer(call, (request, signal) => answer(request, signal), (outcome) => span?.end(outcome), span?.logger(log) ?? log).then(
+      this.serveUnary(call, answer, (outcome) => span?.end(outcome), span?.logger(log) ?? log).then(
         (response) => callback(null, response),
         (s: CallStatus) => callback(s),
       );
@@ -96,7 +96,7 @@ export class CallAdapter {
         scope.finish(outcome, log);
         span.end(outcome);
       };
-      this.answer(call, (request, signal) => answer(request, signal, scope), ended, scope.logger(log)).then(
+      this.serveUnary(call, (request, signal) => answer(request, signal, scope), ended, scope.logger(log)).then(
         (response) => callback(null, response),
         (s: CallStatus) => callback(s),
       );
@@ -143,7 +143,7 @@ export class CallAdapter {
    * settles with the response, or rejects with the status to answer (logging an unexpected
    * error to `log`).
    */
-  private async answer<Req, Res>(
+  private async serveUnary<Req, Res>(
 call: CancellableCall & { readonly request: Req }, answer: UnaryAnswer<Req, Res>, ended: (outcome: Outcome) => void, log: Logger): Promise<Res> {
     const cancel = callSignal(call);
     try {
