@@ -122,14 +122,14 @@ export class CallAdapter {
             return response;
           } catch (err) {
             const s = statusFor(err, scope.logger(log));
-            scope.finish(outcomeOf(s), log);
+            scope.finish(statusOutcome(s), log);
             return failed(request.id, s);
           }
         },
         (request, err) => failed(request.id, statusFor(err, log)),
         { maxInFlight: options.maxInFlight },
       );
-      void stream.done.then(() => span.end(outcomeOf({ code: stream.code ?? status.CANCELLED })));
+      void stream.done.then(() => span.end(statusOutcome({ code: stream.code ?? status.CANCELLED })));
     };
   }
 
@@ -143,8 +143,7 @@ export class CallAdapter {
    * settles with the response, or rejects with the status to answer (logging an unexpected
    * error to `log`).
    */
-  private async serveUnary<Req, Res>(
-call: CancellableCall & { readonly request: Req }, answer: UnaryAnswer<Req, Res>, ended: (outcome: Outcome) => void, log: Logger): Promise<Res> {
+  private async serveUnary<Req, Res>(call: CancellableCall & { readonly request: Req }, answer: UnaryAnswer<Req, Res>, ended: (outcome: Outcome) => void, log: Logger): Promise<Res> {
     const cancel = callSignal(call);
     try {
       const response = await answer(RefusedRequest.check(call.request), cancel.signal);
@@ -152,7 +151,7 @@ call: CancellableCall & { readonly request: Req }, answer: UnaryAnswer<Req, Res>
       return response;
     } catch (err) {
       const s = statusFor(err, log);
-      ended(outcomeOf(s));
+      ended(statusOutcome(s));
       throw s;
     } finally {
       cancel.dispose();
@@ -161,7 +160,7 @@ call: CancellableCall & { readonly request: Req }, answer: UnaryAnswer<Req, Res>
 }
 
 /** The outcome of a call or request answered with status `s`. */
-function outcomeOf(s: { readonly code: status; readonly details?: string | undefined }): Outcome {
+function statusOutcome(s: { readonly code: status; readonly details?: string | undefined }): Outcome {
   return { code: status[s.code], message: s.details, rpcStatus: s.code };
 }
 
