@@ -22,7 +22,11 @@ export interface PendingTensor {
   decode(what: string, spec: TensorSpec): HostTensor;
 }
 
-/** One input as a front end hands it to the core: a host tensor (checked against the model's declaration), or one still to decode. */
+/**
+ * One input as a front end hands it to the core: a host tensor, checked against the model's
+ * declaration (its buffer passes to the core, which may transfer it to a worker thread), or one
+ * still to decode.
+ */
 export type InferInput = HostTensor | PendingTensor;
 
 /** How long a request may wait for the model before it is dropped, besides the caller's signal. */
