@@ -86,7 +86,7 @@ async function serve(argv: readonly string[]): Promise<number> {
     config = parseServeConfig({ argv, env: process.env });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    process.stderr.write(`inferd serve: bad configuration:\n${err.lines.map((line) => `  ${line}`).join('\n')}\n`);
     return 2;
   }
   const terminal = isatty(1);

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import type { SessionOptions } from '../runtime/onnx-session';
 import type { TensorSpec } from '../tensor/tensor-types';
-import { DEFAULT_MAX_MODEL_CONFIG_BYTES, ModelConfigError, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
+import { ConfigError } from '../config-problems';
+import { DEFAULT_MAX_MODEL_CONFIG_BYTES, readModelConfig, type ModelConfigFile, type Placement, type VersionPolicy, type WarmupRequest } from './model-config';
 import type { BatcherObserver } from '../scheduler/dynamic-batcher';
 import type { MainThreadUse } from '../scheduler/main-thread-lane';
 import { ModelVersion } from './model-version';
@@ -301,7 +302,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       config = await readModelConfig(this.options.root, name, { maxFileBytes: this.maxConfigFileBytes });
       entry.badConfigStamp = undefined;
     } catch (err) {
-      const reason = (err as Error).message;
+      const reason = reasonOf(err);
       if (entry.badConfigStamp !== onDisk.configStamp) this.options.log.error({ model: name, reason, dir: onDisk.dir }, 'model config is invalid');
       entry.badConfigStamp = onDisk.configStamp;
       this.configFailed(entry, onDisk.versions, reason);
@@ -418,7 +419,7 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       // A config fault names its file already; anything else is about loading the model file.
       // Clients see paths relative to the repository; the runtime's messages name the whole path.
       const message = (err as Error).message.split(v.modelPath).join(v.shownPath);
-      const reason = err instanceof ModelConfigError ? message : `cannot load ${v.shownPath}: ${message}`;
+      const reason = err instanceof ConfigError ? reasonOf(err) : `cannot load ${v.shownPath}: ${message}`;
       if (replacing !== undefined) e.reason = `still serving the earlier file: ${reason}`;
       else this.setState(entry, e, 'FAILED', reason);
       log.error({ model: entry.name, version: v.version, reason, path: v.modelPath }, 'model version failed to load');
@@ -463,6 +464,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
   private get maxConfigFileBytes(): number {
     return this.options.maxConfigFileBytes ?? DEFAULT_MAX_MODEL_CONFIG_BYTES;
   }
+}
+
+/** A load failure or config problem as a version's reason: one line, each problem after the other. */
+function reasonOf(err: unknown): string {
+  return err instanceof ConfigError ? err.lines.join('; ') : (err as Error).message;
 }
 
 function isServing(e: VersionEntry | undefined): boolean {

@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_FILES } from './model-config';
+import { formatProblem, shown, type ConfigProblem } from '../config-problems';
+import { CONFIG_FILES, unreadable } from './model-config';
 import { readBoundedFile } from './read-bounded-file';
 
 export interface VersionOnDisk {
@@ -91,24 +92,23 @@ async function scanVersion(root: string, folder: string, version: string, option
     return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: await stampOf(path.join(root, shownPath)) };
   }
   // An MLflow model folder: the onnx flavour names the ONNX file.
-  const failed = (problem: string): VersionOnDisk => ({ version, dir, modelPath: path.join(root, mlmodel), shownPath: mlmodel, stamp: mlmodelStamp, problem: `${mlmodel}: ${problem}` });
+  const failed = (problem: ConfigProblem): VersionOnDisk => ({ version, dir, modelPath: path.join(root, mlmodel), shownPath: mlmodel, stamp: mlmodelStamp, problem: formatProblem(problem) });
   let text: string;
   try {
     text = await readBoundedFile(path.join(root, mlmodel), options.maxFileBytes);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code; // the file system's own message names the whole path
-    return failed(code === undefined ? (err as Error).message : `cannot read: ${code}`);
+    return failed(unreadable(mlmodel, err));
   }
   let data: unknown;
   try {
     const doc = parseYaml(text) as { flavors?: { onnx?: { data?: unknown } } } | null;
     data = doc?.flavors?.onnx?.data;
-    if (doc?.flavors?.onnx === undefined) return failed('has no onnx flavor');
+    if (doc?.flavors?.onnx === undefined) return failed({ file: mlmodel, field: 'flavors.onnx', expected: 'an onnx flavor (as mlflow.onnx.log_model writes it)', got: 'none' });
   } catch (err) {
-    return failed(`cannot parse: ${(err as Error).message}`);
+    return failed({ file: mlmodel, field: '', expected: 'YAML', got: `text that does not parse (${(err as Error).message})` });
   }
   if (typeof data !== 'string' || data === '' || path.isAbsolute(data) || data.split(/[\\/]/).includes('..')) {
-    return failed(`flavors.onnx.data must name a file inside the folder, got ${JSON.stringify(data)}`);
+    return failed({ file: mlmodel, field: 'flavors.onnx.data', expected: 'the name of a file inside the version folder', got: shown(data) });
   }
   const shownPath = path.join(folder, data);
   return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: `${mlmodelStamp}|${await stampOf(path.join(root, shownPath))}` };
