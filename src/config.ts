@@ -1,9 +1,9 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { CallbackPolicy } from './jobs/callback-policy';
-import { CronSchedules, type Schedule } from './jobs/cron-schedules';
-import { BATCH_SIZE } from './jobs/batch-size';
-import { parseOutputUri } from './jobs/parse-output-uri';
+import { CallbackPolicy } from './jobs/webhooks/callback-policy';
+import { CronSchedules, type Schedule } from './jobs/schedules/cron-schedules';
+import { BATCH_SIZE } from './jobs/batch/batch-size';
+import { parseOutputUri } from './jobs/batch/parse-output-uri';
 import { MAX_PING_STRIKES } from './security/ping-strikes';
 import { ConfigProblems, ConfigReader, described, shown } from './config-problems';
 import { DEFAULT_MAX_MODEL_CONFIG_BYTES, type Placement } from './repository/model-config';
@@ -133,8 +133,6 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'logFormat', flag: 'log-format', env: 'INFERD_LOG_FORMAT', kind: 'choice', choices: LOG_FORMATS, defaultValue: 'auto', help: 'log lines on stdout: json, one object per line; pretty, readable (time, level, message, fields); auto: pretty when stdout is a terminal, json otherwise' },
 ];
-
-export { ConfigError } from './config-problems';
 
 export interface ConfigSources {
   /** Flags after the command name, e.g. ['--port', '9000']. */
