@@ -38,11 +38,9 @@ export const DEFAULT_MAX_BATCH_SIZE = 32;
 
 /**
  * Input bytes per run when batching is on by default: a batch stops growing at this size, so
- * that models with large inputs run short batches. Measured (docs/benchmarks.md): the OCR
- * classifier (108 KiB a row) at concurrency 32 serves more requests with runs of at most 1 MiB
- * (9 rows) than of 512 KiB or 2 MiB, and 1.5–1.8× as many as with 32-row runs, whose length
- * makes the requests that arrive meanwhile wait in lockstep; models with small rows keep
- * DEFAULT_MAX_BATCH_SIZE.
+ * that models with large inputs run short batches (long runs make the requests that arrive
+ * meanwhile wait in lockstep), while models with small rows keep DEFAULT_MAX_BATCH_SIZE.
+ * docs/benchmarks.md has the measurements that chose it.
  */
 export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 

@@ -104,55 +104,55 @@ export function plan(input: PlanInput): Action[] {
   const { onDisk, control } = input;
   if (onDisk === undefined) return [{ kind: 'remove-model' }];
   const actions: Action[] = [];
-  const held = new Map(input.held.map((h) => [h.version, h]));
+  const held = new Map(input.held.map((version) => [version.version, version]));
   const mark = (version: string, state: VersionState, reason: string): void => {
-    const h = held.get(version);
-    if (h === undefined || h.state !== state || h.reason !== reason) actions.push({ kind: 'mark', version, state, reason });
+    const current = held.get(version);
+    if (current === undefined || current.state !== state || current.reason !== reason) actions.push({ kind: 'mark', version, state, reason });
   };
   const serving = (version: string): boolean => held.get(version)?.servingFiles !== undefined;
 
   // Versions gone from disk go at once: whoever deleted them wants them gone.
-  const present = new Set(onDisk.versions.map((v) => v.version));
-  for (const h of input.held) if (!present.has(h.version)) actions.push({ kind: 'remove', version: h.version });
+  const present = new Set(onDisk.versions.map((folder) => folder.version));
+  for (const { version } of input.held) if (!present.has(version)) actions.push({ kind: 'remove', version });
 
   const { policy } = onDisk;
   if ('invalid' in policy) {
     // Nothing can load without a config; what serves goes on serving.
-    for (const v of onDisk.versions) {
-      if (serving(v.version)) mark(v.version, 'READY', `still serving: ${policy.invalid}`);
-      else mark(v.version, 'FAILED', policy.invalid);
+    for (const folder of onDisk.versions) {
+      if (serving(folder.version)) mark(folder.version, 'READY', `still serving: ${policy.invalid}`);
+      else mark(folder.version, 'FAILED', policy.invalid);
     }
     return actions;
   }
 
-  const picked = new Set(control === 'unloaded' ? [] : selectVersions(policy, onDisk.versions.map((v) => v.version)));
+  const picked = new Set(control === 'unloaded' ? [] : selectVersions(policy, onDisk.versions.map((folder) => folder.version)));
   const leftOut = control === 'unloaded' ? UNLOADED : NOT_PICKED;
   let loading = false;
-  for (const v of onDisk.versions) {
-    const h = held.get(v.version);
-    if (!picked.has(v.version)) {
-      if (!serving(v.version)) mark(v.version, 'UNAVAILABLE', leftOut);
+  for (const folder of onDisk.versions) {
+    const current = held.get(folder.version);
+    if (!picked.has(folder.version)) {
+      if (!serving(folder.version)) mark(folder.version, 'UNAVAILABLE', leftOut);
       // A serving one retires below, once the loads settle.
-    } else if (v.problem !== undefined) {
+    } else if (folder.problem !== undefined) {
       // What serves goes on serving; otherwise the folder's problem is the reason.
-      if (!serving(v.version)) mark(v.version, 'FAILED', v.problem);
-    } else if (h?.servingFiles === v.files) {
-      mark(v.version, 'READY', ''); // up to date: any earlier note is stale
-    } else if (h?.failure?.files === v.files) {
-      const after = afterFailedLoad(serving(v.version), h.failure.reason);
-      mark(v.version, after.state, after.reason);
+      if (!serving(folder.version)) mark(folder.version, 'FAILED', folder.problem);
+    } else if (current?.servingFiles === folder.files) {
+      mark(folder.version, 'READY', ''); // up to date: any earlier note is stale
+    } else if (current?.failure?.files === folder.files) {
+      const after = afterFailedLoad(serving(folder.version), current.failure.reason);
+      mark(folder.version, after.state, after.reason);
     } else {
-      actions.push({ kind: 'load', version: v.version, files: v.files });
+      actions.push({ kind: 'load', version: folder.version, files: folder.files });
       loading = true;
     }
   }
   if (loading) return actions;
 
   const pickedServes = [...picked].some(serving);
-  for (const v of onDisk.versions) {
-    if (picked.has(v.version) || !serving(v.version)) continue;
-    if (pickedServes || picked.size === 0) actions.push({ kind: 'retire', version: v.version, reason: leftOut });
-    else mark(v.version, 'READY', NOTHING_PICKED_LOADS);
+  for (const folder of onDisk.versions) {
+    if (picked.has(folder.version) || !serving(folder.version)) continue;
+    if (pickedServes || picked.size === 0) actions.push({ kind: 'retire', version: folder.version, reason: leftOut });
+    else mark(folder.version, 'READY', NOTHING_PICKED_LOADS);
   }
   return actions;
 }

@@ -42,7 +42,7 @@ export interface ScanOptions {
  */
 export async function modelFolders(root: string): Promise<string[]> {
   const entries = await fs.readdir(root, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+  return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => entry.name);
 }
 
 /**
@@ -59,10 +59,10 @@ export async function scanModel(root: string, name: string, options: ScanOptions
     return undefined;
   }
   const folders = new Map<string, string[]>();
-  for (const e of entries) {
-    if (!e.isDirectory() || !/^\d+$/.test(e.name)) continue;
-    const version = String(BigInt(e.name));
-    folders.set(version, [...(folders.get(version) ?? []), e.name].sort());
+  for (const entry of entries) {
+    if (!entry.isDirectory() || !/^\d+$/.test(entry.name)) continue;
+    const version = String(BigInt(entry.name));
+    folders.set(version, [...(folders.get(version) ?? []), entry.name].sort());
   }
   const configStamp = (await Promise.all(CONFIG_FILES.map((f) => stampOf(path.join(dir, f))))).join('|');
   const versions: VersionOnDisk[] = [];

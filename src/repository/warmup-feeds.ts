@@ -15,9 +15,10 @@ import type { WarmupInput, WarmupRequest } from './model-config';
 export const WARMUP_STRING_ELEMENT_BYTES = 32;
 
 /**
- * The feeds of one warm-up run, checked like any request (a bad warm-up input throws
- * INVALID_ARGUMENT naming the input; the caller names the warm-up). Without a request, every
- * input is zeros with each dimension of any size taken as 1.
+ * The feeds of one warm-up run, checked like any request: a bad input throws INVALID_ARGUMENT
+ * naming the input (a configured request is checked by warmupProblems first, which names its
+ * field in the config file). Without a request, every input is zeros with each dimension of any
+ * size taken as 1.
  *
  * An input larger than `maxInputBytes` (the most a request may carry: --max-message-bytes) throws
  * INVALID_ARGUMENT before anything is allocated: a config file's shape, or a model's declared
