@@ -159,6 +159,7 @@ describe('the model repository', function () {
       two_policies: ['config.yaml', 'version_policy: {latest: 1, all: true}\n', 'version_policy: expected exactly one of latest, all, specific, got latest, all'],
       bad_level: ['config.json', '{"session": {"graph_optimization_level": "max"}}', 'session.graph_optimization_level: expected one of disabled, basic, extended, all, got "max"'],
       not_json: ['config.json', '{"instances": ', 'expected JSON, got text that does not parse ('],
+      several_problems: ['config.yaml', 'instances: 0\nplacement: main\n', 'instances: expected a whole number from 1 to 256, got 0; several_problems/config.yaml: placement: expected one of auto, worker, got "main"'],
     };
 
     before(async () => {
