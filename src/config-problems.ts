@@ -76,11 +76,6 @@ export class ConfigProblems {
     this.found.push(problem);
   }
 
-  /** Takes over every problem of a ConfigError. */
-  addAll(err: ConfigError): void {
-    this.found.push(...err.problems);
-  }
-
   /** Throws a ConfigError with every problem recorded, when there is one. */
   throwIfAny(): void {
     if (this.found.length > 0) throw new ConfigError([...this.found]);
@@ -155,6 +150,6 @@ export class ConfigReader {
 }
 
 /** The path of `key` inside `field` ('' is the document). */
-export function at(field: string, key: string): string {
+function at(field: string, key: string): string {
   return field === '' ? key : `${field}.${key}`;
 }
