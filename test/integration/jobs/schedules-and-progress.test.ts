@@ -126,16 +126,16 @@ describe('job configuration', () => {
       }),
     );
     expect(problems(() => parseServeConfig({ argv: ['--config', file, '--webhook-allow', 'ok.example,bad host'], env: {} }))).to.deep.equal([
-      `${file}: "schedules"[0].cron: "61 * * * *": CronPattern: Invalid value for minute: 61`,
-      `${file}: "schedules"[0].outputUri: output "out.txt": expected a .jsonl, .ndjson or .csv file, or sqlite:PATH#TABLE`,
-      `${file}: "schedules"[1]: unknown key "colour" (a schedule has name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, maxBadRecords, callbackUrl)`,
-      `${file}: "schedules"[1].name: "a" is taken by an earlier schedule`,
-      `${file}: "schedules"[1].batchSize: expected a whole number from 1 to 65536 (0 or none: 64), got -1`,
-      `${file}: "schedules"[1].maxBadRecords: expected a whole number from 0 to 4294967295 (none: no limit), got -1`,
-      `${file}: "schedules"[1].modelName: expected a non-empty string, got ""`,
+      `${file}: schedules[0].cron: expected a cron expression, got "61 * * * *" (CronPattern: Invalid value for minute: 61)`,
+      `${file}: schedules[0].outputUri: expected a batch output, got "out.txt" (output "out.txt": expected a .jsonl, .ndjson or .csv file, or sqlite:PATH#TABLE)`,
+      `${file}: schedules[1].colour: expected a known field (name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, maxBadRecords, callbackUrl), got an unknown field`,
+      `${file}: schedules[1].name: expected a name no earlier schedule has, got "a"`,
+      `${file}: schedules[1].batchSize: expected a whole number from 1 to 65536 (0 or none: 64), got -1`,
+      `${file}: schedules[1].maxBadRecords: expected a whole number from 0 to 4294967295 (none: no limit), got -1`,
+      `${file}: schedules[1].modelName: expected a non-empty string, got ""`,
       '--webhook-allow: expected host[:port] entries, got "bad host"',
-      '--webhook-allow is set but no secret is: set INFERD_WEBHOOK_SECRET (or --webhook-secret) to sign callbacks with',
-      'schedule "b": callback_url host "elsewhere.example" is not allowed: the server allows ok.example',
+      '--webhook-secret: expected a secret to sign callbacks with, since --webhook-allow is set (prefer INFERD_WEBHOOK_SECRET), got none',
+      `${file}: schedules[2].callbackUrl: expected a URL on a host --webhook-allow allows, got "http://elsewhere.example/h" (callback_url host "elsewhere.example" is not allowed: the server allows ok.example)`,
     ]);
   });
 });
