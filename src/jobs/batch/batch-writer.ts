@@ -1,3 +1,4 @@
+import type { StagedRows } from '../job-store';
 import type { HostTensor } from '../../tensor/tensor-types';
 
 /** One scored record. */
@@ -36,4 +37,9 @@ export interface BatchWriter {
   close(): Promise<void>;
   /** Closes and removes the partial output. */
   discard(): Promise<void>;
+  /**
+   * A writer into the job store's own database (`postgres:TABLE`): the rows written since the
+   * last call, for the store to commit in the same transaction as the next checkpoint.
+   */
+  takeStaged?(): StagedRows | undefined;
 }
