@@ -308,9 +308,10 @@ export class JobManager {
     const max = request.maxBadRecords;
     if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new InferdError('INVALID_ARGUMENT', `max_bad_records ${max}: expected a whole number, 0 or more`);
     const target = parseOutputUri(request.outputUri);
-    const output = this.paths.resolve(target.path, 'output');
+    if (target.format === 'postgres' && this.store.kind !== 'postgres') throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" needs a PostgreSQL job store (--job-store postgres://…): its table is written in the store's database`);
+    const output = target.format === 'postgres' ? '' : this.paths.resolve(target.path, 'output');
     this.paths.resolve(target.errorsPath, 'errors file');
-    if (this.options.store.kind === 'sqlite' && isStoreFile(output, this.options.store.file)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
+    if (this.options.store.kind === 'sqlite' && output !== '' && isStoreFile(output, this.options.store.file)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
     const input = await BatchInput.open(this.paths.resolve(request.inputUri, 'input'), request.inputUri, this.paths);
     const files = BatchFiles.of(request, this.paths, input);
     files.checkOwn();

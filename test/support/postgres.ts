@@ -41,9 +41,11 @@ export class TestPostgres {
     private readonly dir: string,
     readonly port: number,
     private readonly bin: string,
+    private readonly durable: boolean,
   ) {}
 
-  static async start(): Promise<TestPostgres> {
+  /** `durable`: fsync and synchronous commits on, as in production (for measurements); off by default, for speed. */
+  static async start(options: { durable?: boolean } = {}): Promise<TestPostgres> {
     const bin = binDir();
     const dir = mkdtempSync(path.join(tmpdir(), 'inferd-pg-'));
     const root = process.getuid?.() === 0;
@@ -52,7 +54,7 @@ export class TestPostgres {
       const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
       chownSync(dir, uid, gid);
     }
-    const pg = new TestPostgres(dir, await freePort(), bin);
+    const pg = new TestPostgres(dir, await freePort(), bin, options.durable === true);
     pg.run('initdb', ['-D', pg.dataDir, '-U', PG_USER, `--pwfile=${pg.passwordFile(uidOf(root))}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--no-sync']);
     pg.startServer();
     return pg;
@@ -82,7 +84,8 @@ export class TestPostgres {
 
   /** Starts the server again, on the same port, with the same data. */
   startServer(): void {
-    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+    const fast = this.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}`;
     this.run('pg_ctl', ['-D', this.dataDir, '-o', options, '-l', path.join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
   }
 

@@ -18,6 +18,8 @@ import { parseOutputUri } from './parse-output-uri';
 import { ResumeError } from './part-file';
 import { RecordLayout } from './record-layout';
 import { SqliteWriter } from './sqlite-writer';
+import { PostgresTableWriter } from './postgres-table-writer';
+import { PostgresJobStore } from '../store/postgres-job-store';
 import { tensorRows } from './tensor-rows';
 import type { WallClock } from '../wall-clock';
 
@@ -109,7 +111,7 @@ export class BatchJobRun {
     const spec = this.spec;
     const target = parseOutputUri(spec.outputUri);
     const inputPath = paths.resolve(spec.inputUri, 'input');
-    const outputPath = paths.resolve(target.path, 'output');
+    const outputPath = target.format === 'postgres' ? '' : paths.resolve(target.path, 'output');
     const errorsPath = paths.resolve(target.errorsPath, 'errors file');
     const input = await BatchInput.open(inputPath, spec.inputUri, paths);
     // Checked at submit too; again here for a job queued by an older inferd, or a link added to the folder since.
@@ -118,7 +120,10 @@ export class BatchJobRun {
 
     let model = this.model();
     let layout = this.layout(model);
-    const columns: OutputColumn[] = layout.outputNames.map((name) => ({ name, dims: layout.outputDims(model.outputs.find((s) => s.name === name)!) }));
+    const columns: OutputColumn[] = layout.outputNames.map((name) => {
+      const spec = model.outputs.find((s) => s.name === name)!;
+      return { name, dims: layout.outputDims(spec), type: spec.type };
+    });
     const open = async (resume: BatchCheckpoint | undefined): Promise<Writers> => {
       const from = resume === undefined ? undefined : (resume.tag ?? this.job.id.slice(0, 8));
       const output =
@@ -126,7 +131,9 @@ export class BatchJobRun {
           ? await JsonlWriter.open(outputPath, this.tag, layout.outputNames, resume?.output, from)
           : target.format === 'csv'
             ? await CsvWriter.open(outputPath, this.tag, columns, resume?.output, from)
-            : SqliteWriter.open(outputPath, target.table!, this.tag, columns, resume?.output, from);
+            : target.format === 'sqlite'
+              ? SqliteWriter.open(outputPath, target.table!, this.tag, columns, resume?.output, from)
+              : await PostgresTableWriter.open(this.postgres(), this.parts.lease, target.table!, this.tag, columns, resume?.output, from);
       try {
         return { output, errors: await ErrorsFile.open(errorsPath, this.tag, resume?.errors, from) };
       } catch (err) {
@@ -242,6 +249,13 @@ export class BatchJobRun {
     const staged: StagedRows | undefined = writers?.output.takeStaged?.();
     const { store, lease, clock, log } = this.parts;
     await untilStored(() => store.progress(lease, progress, staged), { what: 'checkpoint', job: this.job.id, signal, clock, log });
+  }
+
+  /** The store, for a postgres: output (refused at submit with any other store). */
+  private postgres(): PostgresJobStore {
+    const { store } = this.parts;
+    if (!(store instanceof PostgresJobStore)) throw new InferdError('INVALID_ARGUMENT', `output "${this.spec.outputUri}" needs a PostgreSQL job store (--job-store postgres://…)`);
+    return store;
   }
 
   private model(): ModelVersion {

@@ -1,3 +1,4 @@
+import type { ElementType } from '../../tensor/element-types';
 import type { StagedRows } from '../job-store';
 import type { HostTensor } from '../../tensor/tensor-types';
 
@@ -15,6 +16,8 @@ export interface OutputRow {
 export interface OutputColumn {
   readonly name: string;
   readonly dims: readonly number[];
+  /** Its element type, as the model declares it (for writers with typed columns). */
+  readonly type?: ElementType;
 }
 
 /**

@@ -179,6 +179,34 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
   });
 
+  it('a postgres:TABLE output whose replica is SIGKILLed: rows committed with each checkpoint, the table swapped in whole on success, every row once', async () => {
+    await startReplicas(3);
+    const rows = 60_000;
+    writeFileSync(path.join(data, 'table-in.jsonl'), Array.from({ length: rows }, (_, i) => `{"key":"r${i + 1}","x":[${value(i + 1)}]}\n`).join(''));
+    const refused = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:inferd_jobs' }).catch((err: ServiceError) => err);
+    expect((refused as ServiceError).code).to.equal(status.INVALID_ARGUMENT);
+    const submitted = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:scores', batchSize: 500 });
+    const job = await runningWithOwner(submitted.id);
+    const victim = replicaOf(job.owner);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const client = clients[replicas.indexOf(replicas.find((r) => r !== victim)!)]!;
+    const done = await client.finished(submitted.id, 120_000);
+    expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(rows), failed: 0n });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const got = (await db.query<{ row: string; key: string; y: unknown }>('SELECT row, key, y FROM scores ORDER BY row')).rows;
+      expect(got.length).to.equal(rows);
+      const wrong = got.findIndex((r, i) => Number(r.row) !== i + 1 || r.key !== `r${i + 1}` || JSON.stringify(r.y) !== `[${value(i + 1)}]`);
+      expect(wrong, `row ${wrong + 1}: ${JSON.stringify(got[wrong])}`).to.equal(-1);
+      const staging = (await db.query("SELECT tablename FROM pg_tables WHERE tablename LIKE 'scores\\_\\_%'")).rows;
+      expect(staging).to.deep.equal([]);
+    } finally {
+      await db.end();
+    }
+  });
+
   it('100 asynchronous predictions submitted round-robin are each answered once, and readable from any replica', async () => {
     await startReplicas(3);
     const x = (i: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [i] }) });
