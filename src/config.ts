@@ -4,6 +4,7 @@ import { CallbackPolicy } from './jobs/webhooks/callback-policy';
 import { CronSchedules, type Schedule } from './jobs/schedules/cron-schedules';
 import { BATCH_SIZE } from './jobs/batch/batch-size';
 import { parseOutputUri } from './jobs/batch/parse-output-uri';
+import { parseJobStoreUrl, redactJobStoreUrl } from './jobs/store/job-store-url';
 import { MAX_PING_STRIKES } from './security/ping-strikes';
 import { ConfigProblems, ConfigReader, described, shown } from './config-problems';
 import { DEFAULT_MAX_MODEL_CONFIG_BYTES, type Placement } from './repository/model-config';
@@ -33,6 +34,11 @@ export interface ServeConfig {
   readonly dataDir: string;
   readonly jobRetentionHours: number;
   readonly maxBatchJobs: number;
+  /** --job-store: '' (sqlite:<dataDir>/jobs.sqlite), sqlite:PATH or postgres://… (holds a password: never log it). */
+  readonly jobStore: string;
+  /** '' where not given: <hostname>:<port>. */
+  readonly replicaId: string;
+  readonly jobLeaseMs: number;
   readonly webhookAllow: readonly string[];
   readonly webhookSecret: string;
   readonly webhookRetryMs: number;
@@ -109,7 +115,10 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'INFERD_DRAIN_TIMEOUT_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 30_000, help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off' },
   { key: 'dataDir', flag: 'data-dir', env: 'INFERD_DATA_DIR', kind: 'string', defaultValue: 'data', help: 'job store (jobs.sqlite) and batch files: input_uri and output_uri resolve inside it (created if missing)' },
   { key: 'jobRetentionHours', flag: 'job-retention-hours', env: 'INFERD_JOB_RETENTION_HOURS', kind: 'int', min: 1, max: 87_600, defaultValue: 168, help: 'finished jobs (and prediction results) are deleted this long after they end' },
-  { key: 'maxBatchJobs', flag: 'max-batch-jobs', env: 'INFERD_MAX_BATCH_JOBS', kind: 'int', min: 1, max: 64, defaultValue: 1, help: 'batch jobs that run at once; the others wait QUEUED' },
+  { key: 'maxBatchJobs', flag: 'max-batch-jobs', env: 'INFERD_MAX_BATCH_JOBS', kind: 'int', min: 1, max: 64, defaultValue: 1, help: 'batch jobs this replica runs at once; the others wait QUEUED' },
+  { key: 'jobStore', flag: 'job-store', env: 'INFERD_JOB_STORE', kind: 'secret', defaultValue: '', help: 'where jobs are kept: sqlite:PATH (none given: sqlite:<data-dir>/jobs.sqlite, for one server) or postgres://user:password@host:port/database, shared by replicas (prefer the environment variable: the URL holds a password)' },
+  { key: 'replicaId', flag: 'replica-id', env: 'INFERD_REPLICA_ID', kind: 'text', defaultValue: '', help: 'this server\'s name in the job store (the owner of the jobs it runs) and in its logs (none given: <hostname>:<port>)' },
+  { key: 'jobLeaseMs', flag: 'job-lease-ms', env: 'INFERD_JOB_LEASE_MS', kind: 'int', min: 100, max: 3_600_000, defaultValue: 30_000, help: 'a running job\'s lease, renewed every third of it: a job whose replica died or froze is taken over by another this long after its last renewal' },
   { key: 'webhookAllow', flag: 'webhook-allow', env: 'INFERD_WEBHOOK_ALLOW', kind: 'hosts', defaultValue: '', help: 'callback hosts jobs may notify, host[:port],... (a host without a port: any port); empty: no callbacks' },
   { key: 'webhookSecret', flag: 'webhook-secret', env: 'INFERD_WEBHOOK_SECRET', kind: 'secret', defaultValue: '', help: 'key of the X-Inferd-Signature HMAC-SHA256 on callbacks (needed with --webhook-allow; prefer the environment variable)' },
   { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'INFERD_WEBHOOK_RETRY_MS', kind: 'int', min: 1, max: 3_600_000, defaultValue: 1000, help: 'wait before retrying a failed callback; doubles with each attempt' },
@@ -177,6 +186,15 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
     else values[o.key] = convert(o, v, { file: undefined, field: `--${flag}` }, problems);
   }
   checkWebhooks(values, schedules, file, problems);
+  if (values['jobStore'] !== undefined) {
+    try {
+      parseJobStoreUrl(values['jobStore'] as string, '', '');
+    } catch (err) {
+      const why = (err as Error).message;
+      const got = shown(redactJobStoreUrl(values['jobStore'] as string), why.startsWith('expected ') ? undefined : why);
+      problems.add({ file: undefined, field: '--job-store', expected: 'sqlite:PATH or postgres://user:password@host:port/database', got });
+    }
+  }
   checkSecurity(values, problems);
   problems.throwIfAny();
   return Object.freeze(values as unknown as ServeConfig);

@@ -51,6 +51,7 @@ export function wireJob(job: Job): WireJob {
     batchSize: batch?.batchSize ?? 0,
     callbackUrl: job.callbackUrl,
     schedule: job.schedule,
+    owner: job.owner,
     createTime: timestamp(job.createdMs),
     startTime: timestamp(job.startedMs),
     endTime: timestamp(job.finishedMs),
@@ -83,19 +84,20 @@ export class JobService {
 
   handlers(): JobServiceServer {
     const { log } = this.options;
-    const answer = <T>(callback: (err: { code: status; details: string } | null, value?: T) => void, f: () => T): void => {
-      try {
-        callback(null, f());
-      } catch (err) {
-        callback(statusFor(err, log));
-      }
+    const answer = <T>(callback: (err: { code: status; details: string } | null, value?: T) => void, f: () => T | Promise<T>): void => {
+      Promise.resolve()
+        .then(f)
+        .then(
+          (value) => callback(null, value),
+          (err: unknown) => callback(statusFor(err, log)),
+        );
     };
     return {
       submitPrediction: (call, callback) => {
         answer(callback, () => {
           const { request, callbackUrl } = RefusedRequest.check(call.request);
           if (request === undefined) throw new InferdError('INVALID_ARGUMENT', 'request: a PredictRequest is required');
-          return wireJob(this.jobs.submitPrediction(request, callbackUrl));
+          return this.jobs.submitPrediction(request, callbackUrl).then(wireJob);
         });
       },
       submitBatchJob: (call, callback) => {
@@ -119,12 +121,12 @@ export class JobService {
             (err: unknown) => callback(statusFor(err, log)),
           );
       },
-      getJob: (call, callback) => answer(callback, () => wireJob(this.jobs.get(call.request.id))),
-      cancelJob: (call, callback) => answer(callback, () => wireJob(this.jobs.cancel(call.request.id))),
+      getJob: (call, callback) => answer(callback, async () => wireJob(await this.jobs.get(call.request.id))),
+      cancelJob: (call, callback) => answer(callback, async () => wireJob(await this.jobs.cancel(call.request.id))),
       listJobs: (call, callback) => {
-        answer(callback, () => {
+        answer(callback, async () => {
           const { states, pageSize, pageToken } = call.request;
-          const page = this.jobs.list({ states: states.map(domainState), pageSize, pageToken });
+          const page = await this.jobs.list({ states: states.map(domainState), pageSize, pageToken });
           return { jobs: page.jobs.map(wireJob), nextPageToken: page.nextPageToken };
         });
       },
@@ -175,12 +177,18 @@ export class JobService {
           },
           controller.signal,
         )
-        .then(() => {
-          if (controller.signal.aborted) return cleanup();
-          if (pending !== undefined) call.write(pending);
-          cleanup();
-          call.end();
-        });
+        .then(
+          () => {
+            if (controller.signal.aborted) return cleanup();
+            if (pending !== undefined) call.write(pending);
+            cleanup();
+            call.end();
+          },
+          (err: unknown) => {
+            cleanup();
+            call.emit('error', statusFor(err, this.options.log));
+          },
+        );
     } catch (err) {
       cleanup();
       call.emit('error', statusFor(err, this.options.log));
