@@ -1,10 +1,12 @@
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
+import * as path from 'node:path';
 import { isatty } from 'node:tty';
 import pino from 'pino';
 import { benchCommand } from './bench-command';
 import { ConfigError, parseServeConfig, SERVE_OPTIONS } from '../config';
 import { batchCommand } from './batch-command';
 import { InferdServer } from '../server';
+import { PACKAGE_ROOT } from '../package-root';
 import { LogDestination } from '../telemetry/log-destination';
 import { startTracing } from '../telemetry/start-tracing';
 
@@ -64,7 +66,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === '--version') {
-    process.stdout.write(`${require('../../../package.json').version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   if (command === 'bench') return benchCommand(rest, { INFERD_TOKEN: process.env['INFERD_TOKEN'] });
@@ -152,4 +154,8 @@ function listenForSignals(): { first: Promise<NodeJS.Signals>; second: Promise<N
       process.off('SIGINT', on);
     },
   };
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }

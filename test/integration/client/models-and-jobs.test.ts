@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { InferdClient, InferdClientError, type Job } from '../../../src/client';
+import { InferdClient, type Job } from '../../../src/client';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { slowModel } from '../../support/slow-model';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';

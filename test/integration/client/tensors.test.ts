@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { PredictResponse } from '../../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../../generated/inferd/v1/tensor';
-import { InferdClient, InferdClientError, float16ToFloat32, float32ToFloat16, type Inputs, type OutputTensor } from '../../../src/client';
+import { InferdClient, float16ToFloat32, float32ToFloat16, type Inputs, type OutputTensor } from '../../../src/client';
 import { decodePredictResponse } from '../../../src/client/decode-predict-response';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { toFloat16Bits } from '../../../src/tensor/float16';

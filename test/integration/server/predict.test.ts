@@ -3,7 +3,7 @@ import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { DataType, type Tensor } from '../../../generated/inferd/v1/tensor';
 import type { OnnxElemType } from '../../../src/example-models/encode-onnx-model';
-import { identityModel, simpleModel, tinyMlpModel, tinyMlpReference, writeExampleRepository } from '../../../src/example-models/example-models';
+import { identityModel, simpleModel, tinyMlpReference, writeExampleRepository } from '../../../src/example-models/example-models';
 import type { ModelRepository } from '../../../src/repository/model-repository';
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';

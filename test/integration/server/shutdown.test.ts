@@ -1,8 +1,5 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from '../../../generated/grpc/health/v1/health';
 import { PredictionServiceClient } from '../../../generated/inferd/v1/prediction_service';

@@ -5,7 +5,7 @@ import { PredictRequest } from '../../../../generated/inferd/v1/prediction_servi
 import { Tensor } from '../../../../generated/inferd/v1/tensor';
 import { MODEL_INFER_REQUEST, PREDICT_REQUEST, SUBMIT_PREDICTION_REQUEST } from '../../../../src/transport/grpc/request-layouts';
 import { scanRequest, type RequestLimits } from '../../../../src/transport/grpc/scan-request';
-import { delimited, emptyStringsRequest, int32ZerosRequest, varint } from '../../../support/wire-requests';
+import { delimited, emptyStringsRequest, int32ZerosRequest } from '../../../support/wire-requests';
 
 const OPEN: RequestLimits = { maxRequestElements: 1_000_000, maxRequestStrings: 1_000_000 };
 
