@@ -1,10 +1,11 @@
-import * as path from 'node:path';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config';
 import { InferdError } from './inferd-error';
 import { HealthRegistry } from './health/health-registry';
 import { Inference } from './inference';
 import { JobManager } from './jobs/job-manager';
+import { parseJobStoreUrl } from './jobs/store/job-store-url';
 import { SYSTEM_WALL_CLOCK } from './jobs/wall-clock';
 import { ModelRepository } from './repository/model-repository';
 import { Authenticator } from './security/authenticator';
@@ -87,9 +88,10 @@ export class InferdServer {
     const inference = new Inference(repository, { telemetry });
     let jobs: JobManager;
     try {
-      jobs = JobManager.create(
+      jobs = await JobManager.create(
         {
-          storeFile: path.join(config.dataDir, JOB_STORE_FILE),
+          store: parseJobStoreUrl(config.jobStore, config.dataDir, JOB_STORE_FILE),
+          leaseMs: config.jobLeaseMs,
           paths: { root: config.dataDir, confine: true },
           retentionMs: config.jobRetentionHours * 3_600_000,
           maxBatchJobs: config.maxBatchJobs,
@@ -106,7 +108,7 @@ export class InferdServer {
       await repository.close();
       await http.close();
       security.close();
-      throw new Error(`cannot open the job store in ${config.dataDir}: ${(err as Error).message}`, { cause: err });
+      throw err; // it names the store, with no password
     }
     let transport: GrpcTransport;
     try {
@@ -138,11 +140,13 @@ export class InferdServer {
       security.close();
       throw err;
     }
+    const replicaId = config.replicaId === '' ? `${hostname()}:${transport.port}` : config.replicaId;
+    jobs.start(replicaId);
     for (const name of transport.services) health.set(name, 'SERVING');
     health.set('', 'SERVING');
     const models = repository.modelNames().map((name) => ({ name, ready: repository.isReady(name) }));
     const tls = security.tls === undefined ? 'off' : security.tls.mutual ? 'mutual' : 'on';
-    log.info({ host: config.host, port: transport.port, httpPort: http.port, tls, auth: security.auth !== undefined, reflection: config.reflection, tracing: options.tracing !== undefined, models }, 'serving');
+    log.info({ host: config.host, port: transport.port, httpPort: http.port, replicaId, jobStore: jobs.storeWhere, tls, auth: security.auth !== undefined, reflection: config.reflection, tracing: options.tracing !== undefined, models }, 'serving');
     if (tls === 'off') log.info({}, 'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)');
     if (tls === 'off' && security.auth !== undefined && !isLoopback(config.host)) log.warn({ host: config.host }, 'authentication is on without TLS: bearer tokens cross the network in the clear');
     return new InferdServer(config, log, health, repository, inference, jobs, transport, http, security);

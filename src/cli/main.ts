@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { isatty } from 'node:tty';
 import pino from 'pino';
 import { benchCommand } from './bench-command';
-import { ConfigError, parseServeConfig, SERVE_OPTIONS } from '../config';
+import { parseServeConfig, SERVE_OPTIONS } from '../config';
+import { ConfigError } from '../config-problems';
 import { batchCommand } from './batch-command';
 import { InferdServer } from '../server';
 import { PACKAGE_ROOT } from '../package-root';
@@ -88,7 +89,7 @@ async function serve(argv: readonly string[]): Promise<number> {
     config = parseServeConfig({ argv, env: process.env });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    process.stderr.write(`inferd serve: bad configuration:\n${err.lines.map((line) => `  ${line}`).join('\n')}\n`);
     return 2;
   }
   const terminal = isatty(1);

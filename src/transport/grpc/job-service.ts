@@ -51,6 +51,7 @@ export function wireJob(job: Job): WireJob {
     batchSize: batch?.batchSize ?? 0,
     callbackUrl: job.callbackUrl,
     schedule: job.schedule,
+    owner: job.owner,
     createTime: timestamp(job.createdMs),
     startTime: timestamp(job.startedMs),
     endTime: timestamp(job.finishedMs),
@@ -85,9 +86,9 @@ export class JobService {
   handlers(): JobServiceServer {
     const { calls } = this;
     return {
-      submitPrediction: calls.unary(({ request, callbackUrl }) => {
+      submitPrediction: calls.unary(async ({ request, callbackUrl }) => {
         if (request === undefined) throw new InferdError('INVALID_ARGUMENT', 'request: a PredictRequest is required');
-        return wireJob(this.jobs.submitPrediction(request, callbackUrl));
+        return wireJob(await this.jobs.submitPrediction(request, callbackUrl));
       }),
       submitBatchJob: calls.unary(async (r) => {
         const spec = {
@@ -102,10 +103,10 @@ export class JobService {
         };
         return wireJob(await this.jobs.submitBatch(spec, r.callbackUrl));
       }),
-      getJob: calls.unary((request) => wireJob(this.jobs.get(request.id))),
-      cancelJob: calls.unary((request) => wireJob(this.jobs.cancel(request.id))),
-      listJobs: calls.unary(({ states, pageSize, pageToken }) => {
-        const page = this.jobs.list({ states: states.map(domainState), pageSize, pageToken });
+      getJob: calls.unary(async (request) => wireJob(await this.jobs.get(request.id))),
+      cancelJob: calls.unary(async (request) => wireJob(await this.jobs.cancel(request.id))),
+      listJobs: calls.unary(async ({ states, pageSize, pageToken }) => {
+        const page = await this.jobs.list({ states: states.map(domainState), pageSize, pageToken });
         return { jobs: page.jobs.map(wireJob), nextPageToken: page.nextPageToken };
       }),
       watchJob: (call) => this.watch(call),
@@ -155,12 +156,18 @@ export class JobService {
           },
           controller.signal,
         )
-        .then(() => {
-          if (controller.signal.aborted) return cleanup();
-          if (pending !== undefined) call.write(pending);
-          cleanup();
-          call.end();
-        });
+        .then(
+          () => {
+            if (controller.signal.aborted) return cleanup();
+            if (pending !== undefined) call.write(pending);
+            cleanup();
+            call.end();
+          },
+          (err: unknown) => {
+            cleanup();
+            call.emit('error', statusFor(err, this.options.log));
+          },
+        );
     } catch (err) {
       cleanup();
       call.emit('error', statusFor(err, this.options.log));
