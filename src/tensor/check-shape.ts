@@ -7,21 +7,20 @@ import { formatShape } from './format-shape';
  * size next to a 0.
  */
 export const MAX_DIMENSION = 2 ** 32 - 1;
-const MAX_DIMENSION_BIG = BigInt(MAX_DIMENSION);
 
 /**
- * The dimensions of a wire shape, checked against the shape a model declares (where -1 takes
+ * The dimensions of a shape (a wire one in bigints, or a host one), checked against the shape a model declares (where -1 takes
  * any size). `what` names the tensor in messages, e.g. `input "x"`. Throws INVALID_ARGUMENT
  * naming the dimension for one outside [0, MAX_DIMENSION], and for a shape the declared one
  * cannot take.
  */
-export function checkShape(what: string, shape: readonly bigint[], declared: readonly number[]): number[] {
+export function checkShape(what: string, shape: readonly (bigint | number)[], declared: readonly number[]): number[] {
   // The rank first: a request may send a shape of any length, and none but the declared one fits.
   if (shape.length !== declared.length) throw mismatch(what, declared, shape);
   const dims: number[] = [];
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i]!;
-    if (d < 0n || d > MAX_DIMENSION_BIG) {
+    if (d < 0 || d > MAX_DIMENSION || (typeof d === 'number' && !Number.isInteger(d))) {
       throw new InferdError('INVALID_ARGUMENT', `${what}: dimension ${i} of shape ${formatShape(shape)} is ${d}, expected 0 to ${MAX_DIMENSION}`);
     }
     dims.push(Number(d));

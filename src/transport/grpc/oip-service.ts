@@ -32,7 +32,7 @@ import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
 import { oipParameters } from './oip-parameters';
 import { RefusedRequest } from './refused-request';
 import { statusFor } from './status-for';
-import { timeoutSignal } from './timeout-signal';
+import { timeoutSignal } from '../../scheduler/timeout-signal';
 
 /** What Triton calls an ONNX model run by ONNX Runtime. */
 const PLATFORM = 'onnxruntime_onnx';
