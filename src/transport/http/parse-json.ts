@@ -218,7 +218,7 @@ class Parser {
       for (let i = digitsFrom; i < p; i++) n = n * 10 + (bytes[i]! - ZERO);
       return negative ? -n : n;
     }
-    const text = this.buffer.latin1Slice(start, p);
+    const text = this.buffer.toString('latin1', start, p);
     if (!integer) return Number(text);
     const big = BigInt(text);
     return big > MAX_SAFE || big < -MAX_SAFE ? big : Number(big);
@@ -240,7 +240,7 @@ class Parser {
     }
     this.pos = p + 1;
     if (wide && !isUtf8(bytes.subarray(start, p))) throw new Malformed('a string that is not valid UTF-8', start - 1);
-    return wide ? this.buffer.utf8Slice(start, p) : this.buffer.latin1Slice(start, p);
+    return wide ? this.buffer.toString('utf8', start, p) : this.buffer.toString('latin1', start, p);
   }
 
   /** The slow path, for a string with escapes: pieces between escapes, decoded and joined. */
@@ -255,7 +255,7 @@ class Parser {
       if (b === QUOTE || b === BACKSLASH) {
         const piece = bytes.subarray(from, p);
         if (!isUtf8(piece)) throw new Malformed('a string that is not valid UTF-8', start - 1);
-        out += this.buffer.utf8Slice(from, p);
+        out += this.buffer.toString('utf8', from, p);
         if (b === QUOTE) {
           this.pos = p + 1;
           return out;
