@@ -72,8 +72,8 @@ export function parseJson(bytes: Uint8Array, what: string, limits: JsonLimits): 
     return parser.document();
   } catch (err) {
     if (err instanceof Malformed) {
-      const where = err.at >= bytes.length ? 'at the end' : `at byte ${err.at}`;
-      throw new InferdError('INVALID_ARGUMENT', `${what} is not valid JSON: ${err.message} ${where}`);
+      const where = err.at >= bytes.length ? '' : ` at byte ${err.at}`;
+      throw new InferdError('INVALID_ARGUMENT', `${what} is not valid JSON: ${err.message}${where}`);
     }
     throw err;
   }

@@ -22,7 +22,7 @@ const inflateRaw = promisify(zlib.inflateRaw);
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate' && encoding !== '') throw unsupportedEncoding(encoding);
-  const over = (what: string): InferdError => tooLarge(`the request body ${what} is over the limit of ${maxBytes} bytes (--max-message-bytes)`);
+  const over = (what: string): InferdError => tooLarge(`the request body${what === '' ? '' : ` ${what}`} is over the limit of ${maxBytes} bytes (--max-message-bytes)`);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw over(`(${declared} bytes)`);
   const chunks: Buffer[] = [];

@@ -164,7 +164,8 @@ export class RestApi {
       call.end(OUTCOME_CODE.OK);
       call.span?.setAttribute('http.response.status_code', 200);
       const headers: Record<string, string | number> = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
-      if (out.headerLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = out.headerLength;
+      // Spelt as Triton does, for clients that look it up by its exact name.
+      if (out.headerLength !== undefined) headers['Inference-Header-Content-Length'] = out.headerLength;
       return await this.send(req, res, 200, out.chunks, headers);
     } catch (err) {
       failure = restFailure(err, scope.logger(log));
