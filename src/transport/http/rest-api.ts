@@ -161,8 +161,8 @@ export class RestApi {
       }
       const out = scope.step('encode', () => writeInferResponse(result, request.id, request.binaryOutput));
       scope.finish(OUTCOME_CODE.OK, 'OK', undefined, log);
-      call.end(OUTCOME_CODE.OK);
       call.span?.setAttribute('http.response.status_code', 200);
+      call.end(OUTCOME_CODE.OK);
       const headers: Record<string, string | number> = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
       // Spelt as Triton does, for clients that look it up by its exact name.
       if (out.headerLength !== undefined) headers['Inference-Header-Content-Length'] = out.headerLength;
@@ -174,8 +174,8 @@ export class RestApi {
         res.setHeader('accept-encoding', 'gzip, deflate');
       }
       scope.finish(OUTCOME_CODE[failure.code], failure.code, failure.message, log);
-      call.end(OUTCOME_CODE[failure.code], failure.message);
       call.span?.setAttribute('http.response.status_code', failure.status);
+      call.end(OUTCOME_CODE[failure.code], failure.message);
     } finally {
       res.off('close', onClose);
     }
@@ -190,12 +190,12 @@ export class RestApi {
     } catch (err) {
       let failure = restFailure(err, call.logger(this.options.log));
       if (isUnsupportedEncoding(err)) failure = { ...failure, status: 415 };
-      call.end(OUTCOME_CODE[failure.code], failure.message);
       call.span?.setAttribute('http.response.status_code', failure.status);
+      call.end(OUTCOME_CODE[failure.code], failure.message);
       return this.sendFailure(req, res, failure);
     }
-    call.end(OUTCOME_CODE.OK);
     call.span?.setAttribute('http.response.status_code', 200);
+    call.end(OUTCOME_CODE.OK);
     if (document === undefined) return this.send(req, res, 200, []);
     return this.send(req, res, 200, [Buffer.from(jsonText(document), 'utf8')], { 'content-type': JSON_TYPE });
   }
