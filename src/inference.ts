@@ -4,12 +4,9 @@ import type { ModelVersion } from './repository/model-version';
 import type { Priority, SubmitOptions } from './scheduler/dynamic-batcher';
 import { timeoutSignal } from './scheduler/timeout-signal';
 import type { RequestScope } from './telemetry/request-scope';
-import { checkShape } from './tensor/check-shape';
-import { decodeTensor } from './tensor/decode-tensor';
+import { Telemetry } from './telemetry/telemetry';
 import { elementType } from './tensor/element-types';
-import { formatShape } from './tensor/format-shape';
-import { encodeTensor } from './tensor/encode-tensor';
-import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';
+import { checkShape, formatShape, type HostTensor, type TensorSpec, type WireTensor } from './tensor/tensor-types';
 
 /**
  * A tensor a front end has not decoded yet, because decoding needs what the model declares for
@@ -83,14 +80,38 @@ export interface PredictOutput {
   id: string;
 }
 
+/** What a model version takes and returns, as every front end's metadata call describes it. */
+export interface ModelMetadata {
+  readonly name: string;
+  /** The version described: the one asked for, or the newest ready one. */
+  readonly version: string;
+  /** Every version of the model that is ready, in the repository's order. */
+  readonly readyVersions: readonly string[];
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+}
+
+export interface InferenceOptions {
+  /** Request metrics and spans of the front ends that have no call of their own (jobs); default: metrics only, kept here. */
+  readonly telemetry?: Telemetry;
+}
+
 /**
- * The transport-free core: validates a request against the model's metadata, queues it on the
- * model version's scheduler, and shapes the outputs. Adapters (gRPC today) call it.
+ * The protocol-neutral core. Every front end (inferd.v1 and the Open Inference Protocol over
+ * gRPC, jobs) decodes its wire format into an InferRequest, calls infer(), and encodes the
+ * InferResult; metadata() describes a model the same way for all of them.
  */
 export class Inference {
   private accepting = true;
+  /** Where the front ends without a call of their own open their request scopes (Telemetry.startJob). */
+  readonly telemetry: Telemetry;
 
-  constructor(private readonly repository: ModelRepository) {}
+  constructor(
+    private readonly repository: ModelRepository,
+    options: InferenceOptions = {},
+  ) {
+    this.telemetry = options.telemetry ?? new Telemetry();
+  }
 
   /** From now on every request is refused with UNAVAILABLE (the server is draining). */
   stopAccepting(): void {
@@ -106,14 +127,15 @@ export class Inference {
     return this.repository.resolve(modelName, modelVersion);
   }
 
-  /**
-   * Queues validated feeds on a model version and settles with the outputs named (their buffers
-   * belong to the caller). `signal` carries the caller's cancellation and deadline: while the
-   * request is queued, its firing drops the work and rejects with the signal's reason.
-   * `options.priority: 'background'` lets every real-time request go first.
-   */
-  run(model: ModelVersion, feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
-    return model.submit(feeds, outputNames, signal, options);
+  /** Describes the model version that would serve (name, version); throws as ModelRepository.resolve does, draining or not. */
+  metadata(modelName: string, modelVersion: string): ModelMetadata {
+    const model = this.repository.resolve(modelName, modelVersion);
+    return { name: model.name, version: model.version, readyVersions: this.readyVersions(model.name), inputs: model.inputs, outputs: model.outputs };
+  }
+
+  /** The versions of a model that are ready ([] for an unknown model). */
+  readyVersions(modelName: string): string[] {
+    return (this.repository.versions(modelName) ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
   }
 
   /**
@@ -150,28 +172,6 @@ export class Inference {
       }
     }
     return { modelName: model.name, modelVersion: model.version, outputs: outputNames.map((name) => ({ name, tensor: results[name]! })) };
-  }
-
-  /**
-   * Runs one inferd.v1 prediction: resolve, validate, run, encode. Rejects with an InferdError
-   * for every fault a caller can cause (see DESIGN.md's error table). `scope` is told the model
-   * version and times each step (see RequestScope).
-   */
-  async predict(request: PredictInput, signal: AbortSignal, scope: RequestScope): Promise<PredictOutput> {
-    const model = this.resolve(request.modelName, request.modelVersion);
-    scope.resolved(model.name, model.version);
-    const { feeds, outputNames } = scope.step('decode', () => ({
-      feeds: decodeInputs(model, request.inputs, decodeTensor),
-      outputNames: selectOutputs(model, request.outputNames),
-    }));
-    const results = await this.run(model, feeds, outputNames, signal, { trace: scope.trace });
-    const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
-    const outputs = scope.step('encode', () => {
-      const encoded: Record<string, WireTensor> = {};
-      for (const name of outputNames) encoded[name] = encodeTensor(results[name]!, raw);
-      return encoded;
-    });
-    return { modelName: model.name, modelVersion: model.version, outputs, id: request.id };
   }
 }
 

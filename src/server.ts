@@ -88,7 +88,7 @@ export class InferdServer {
     repository.on('change', syncModel);
     repository.on('removed', (name) => health.remove(name));
 
-    const inference = new Inference(repository);
+    const inference = new Inference(repository, { telemetry });
     let jobs: JobManager;
     try {
       jobs = JobManager.create(

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { decodeInputs, selectOutputs, type Inference, type PredictInput } from '../inference';
-import { decodeTensor } from '../tensor/decode-tensor';
+import { decodeTensor } from '../tensor/inferd-v1-codec';
 import { BatchFiles } from './batch/batch-files';
 import { BatchInput } from './batch/batch-input';
 import { BATCH_SIZE } from './batch/batch-size';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { MAX_DIMENSION } from '../tensor/check-shape';
+import { MAX_DIMENSION } from '../tensor/tensor-types';
 import { readBoundedFile } from './read-bounded-file';
 
 /** Which versions on disk are served. */

@@ -1,10 +1,8 @@
 import { InferdError } from '../inferd-error';
-import { checkShape } from '../tensor/check-shape';
-import { decodeTensor } from '../tensor/decode-tensor';
+import { checkShape, formatShape, type HostTensor, type TensorSpec, type WireTensor } from '../tensor/tensor-types';
+import { decodeTensor } from '../tensor/inferd-v1-codec';
 import { elementType, type ElementTypeInfo } from '../tensor/element-types';
 import { toFloat16Bits } from '../tensor/float16';
-import { formatShape } from '../tensor/format-shape';
-import type { HostTensor, TensorSpec, WireTensor } from '../tensor/tensor-types';
 import type { WarmupInput, WarmupRequest } from './model-config';
 
 /**

@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { InferdError } from '../../inferd-error';
 import { selectOutputs, type Inference } from '../../inference';
 import type { ModelVersion } from '../../repository/model-version';
-import { formatShape } from '../../tensor/format-shape';
-import type { HostTensor } from '../../tensor/tensor-types';
+import type { CallScope } from '../../telemetry/call-scope';
+import { outcomeOf } from '../../telemetry/request-scope';
+import { formatShape, type HostTensor } from '../../tensor/tensor-types';
 import { BatchFiles } from './batch-files';
 import { BatchInput, type InputPosition, type InputRecord } from './batch-input';
 import type { BatchWriter, OutputColumn, OutputRow } from './batch-writer';
@@ -64,10 +65,14 @@ const BUSY_RETRY_MAX_MS = 2000;
  * that is malformed (a line that is not a record), that does not fit the model, or that the
  * runtime fails on, fails alone; the job fails for what makes every record fail (a fault of a
  * whole file, an unknown model), or once more records failed than max_bad_records allows.
+ * Each model run is one request of the core (Inference.infer), counted in the request metrics
+ * and traced under the run's "job batch" span.
  */
 export class BatchJobRun {
   private readonly spec: BatchSpec;
   private readonly tag: string;
+  /** The run's span and request metrics: each model run is one request of it. */
+  private readonly traced: CallScope;
 
   constructor(
     private readonly job: Job,
@@ -76,6 +81,7 @@ export class BatchJobRun {
     if (job.spec.kind !== 'batch') throw new Error(`job ${job.id} is not a batch job`);
     this.spec = job.spec;
     this.tag = job.id.slice(0, 8);
+    this.traced = parts.inference.telemetry.startJob('batch', job.id);
   }
 
   /**
@@ -86,8 +92,11 @@ export class BatchJobRun {
    */
   async run(signal: AbortSignal): Promise<'finished' | 'stopped'> {
     try {
-      return await this.runFromCheckpoint(signal);
+      const end = await this.runFromCheckpoint(signal);
+      this.traced.end(end === 'finished' ? { code: 'OK' } : outcomeOf(signal.reason));
+      return end;
     } catch (err) {
+      this.traced.end(outcomeOf(signal.aborted ? signal.reason : err));
       if (signal.aborted) return 'stopped';
       throw err;
     }
@@ -271,7 +280,10 @@ export class BatchJobRun {
     for (const name of Object.keys(group[0]!.feeds)) feeds[name] = group.length === 1 ? group[0]!.feeds[name]! : tensorRows.stack(group.map((s) => s.feeds[name]!));
     for (let busyMs = BUSY_RETRY_MS; ; busyMs = Math.min(busyMs * 2, BUSY_RETRY_MAX_MS)) {
       try {
-        const results = await this.parts.inference.run(model, feeds, layout.outputNames, signal, { priority: 'background' });
+        const scope = this.traced.message();
+        const request = { modelName: model.name, modelVersion: model.version, inputs: feeds, outputNames: layout.outputNames, priority: 'background' as const };
+        const result = await scope.serve(() => this.parts.inference.infer(request, signal, scope));
+        const results = Object.fromEntries(result.outputs.map((o) => [o.name, o.tensor]));
         return group.map((s, i) => [s, layout.outputs(results, i, group.length)]);
       } catch (err) {
         signal.throwIfAborted();

@@ -2,8 +2,17 @@ import { status, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { CallScope } from '../../telemetry/call-scope';
 import type { RequestScope } from '../../telemetry/request-scope';
+import type { Outcome } from '../../telemetry/tracing';
 import type { Headers } from '../../telemetry/tracing';
 import { statusFor } from './status-for';
+
+/** The outcome of a call answered OK. */
+export const GRPC_OK: Outcome = { code: 'OK', rpcStatus: status.OK };
+
+/** The outcome of a call answered with status `s`. */
+export function grpcOutcome(s: { code: status; details?: string | undefined }): Outcome {
+  return { code: status[s.code], message: s.details, rpcStatus: s.code };
+}
 
 /** The W3C trace context headers of a call's metadata (the first value of each). */
 export function traceHeaders(metadata: Metadata): Headers {
@@ -26,12 +35,12 @@ export class RequestOutcome {
   ) {}
 
   succeeded(): void {
-    this.scope.finish(status.OK, 'OK', undefined, this.log);
+    this.scope.finish(GRPC_OK, this.log);
   }
 
   failed(err: unknown): { code: status; details: string } {
     const s = statusFor(err, this.scope.logger(this.log));
-    this.scope.finish(s.code, status[s.code], s.details, this.log);
+    this.scope.finish(grpcOutcome(s), this.log);
     return s;
   }
 }
@@ -46,12 +55,12 @@ export function answerUnary<Res>(call: CallScope, log: Logger, answer: (scope: R
   return answer(scope).then(
     (response) => {
       outcome.succeeded();
-      call.end(status.OK);
+      call.end(GRPC_OK);
       callback(null, response);
     },
     (err: unknown) => {
       const s = outcome.failed(err);
-      call.end(s.code, s.details);
+      call.end(grpcOutcome(s));
       callback(s);
     },
   );

@@ -25,7 +25,7 @@ import { tlsServerCredentials } from './tls-server-credentials';
 import type { Authenticator } from '../../security/authenticator';
 import type { TlsFiles } from '../../security/tls-files';
 import { INFERENCE_SERVICE, PREDICTION_SERVICE } from './zero-copy-services';
-import { guardedService } from './guarded-service';
+import { guardedService } from './call-adapter';
 import { refusedRequestInterceptor } from './refused-request-interceptor';
 import type { RequestLimits } from './scan-request';
 

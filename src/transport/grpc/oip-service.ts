@@ -15,33 +15,26 @@ import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput, t
 import type { HealthRegistry } from '../../health/health-registry';
 import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
-import { decodeInputs, selectOutputs, type Inference } from '../../inference';
+import type { Inference } from '../../inference';
 import { PACKAGE_ROOT } from '../../package-root';
 import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
 import type { ModelVersion } from '../../repository/model-version';
-import { decodeOipTensor } from '../../tensor/decode-oip-tensor';
-import { encodeOipTensor } from '../../tensor/encode-oip-tensor';
-import { oipDatatype } from '../../tensor/oip-datatypes';
-import { oipInputs } from '../../tensor/oip-inputs';
-import type { HostTensor, TensorSpec } from '../../tensor/tensor-types';
+import { oipDatatype } from '../../tensor/oip-codec';
+import type { TensorSpec } from '../../tensor/tensor-types';
 import type { RequestScope } from '../../telemetry/request-scope';
 import type { Telemetry } from '../../telemetry/telemetry';
 import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
-import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
-import { oipParameters } from './oip-parameters';
+import { answerUnary, GRPC_OK, grpcOutcome, RequestOutcome, traceHeaders } from './call-telemetry';
+import { inferRequestOf, modelInferResponseOf } from './oip-infer-codec';
 import { RefusedRequest } from './refused-request';
 import { statusFor } from './status-for';
-import { timeoutSignal } from '../../scheduler/timeout-signal';
 
 /** What Triton calls an ONNX model run by ONNX Runtime. */
 const PLATFORM = 'onnxruntime_onnx';
 const BACKEND = 'onnxruntime';
 const MODEL_FILE = 'model.onnx';
 const SERVICE = 'inference.GRPCInferenceService';
-
-/** Input parameters that ask for shared memory, which inferd does not have. */
-const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset', 'shared_memory_byte_size'];
 
 /** Repository states as Triton spells them; a version that failed to load is UNAVAILABLE, with its reason. */
 const INDEX_STATE: Readonly<Record<VersionState, string>> = {
@@ -92,7 +85,7 @@ export class OipService {
     const { telemetry, log } = this.options;
     const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> => (call, callback) => {
       const details = `${what} is not supported by inferd`;
-      telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata)).end(status.UNIMPLEMENTED, details);
+      telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata)).end(grpcOutcome({ code: status.UNIMPLEMENTED, details }));
       callback({ code: status.UNIMPLEMENTED, details });
     };
     return {
@@ -148,7 +141,7 @@ export class OipService {
           }),
           { maxInFlight: this.options.maxStreamInFlight },
         );
-        void stream.done.then(() => traced.end(stream.code ?? status.CANCELLED));
+        void stream.done.then(() => traced.end(grpcOutcome({ code: stream.code ?? status.CANCELLED })));
       },
       modelConfig: this.unary((request) => {
         const model = this.resolve(request.name, request.version);
@@ -196,77 +189,43 @@ export class OipService {
       const traced = this.options.telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata));
       new Promise<Res>((resolve) => resolve(answer(call.request))).then(
         (response) => {
-          traced.end(status.OK);
+          traced.end(GRPC_OK);
           callback(null, response);
         },
         (err: unknown) => {
           const s = statusFor(err, traced.logger(this.options.log));
-          traced.end(s.code, s.details);
+          traced.end(grpcOutcome(s));
           callback(s);
         },
       );
     };
   }
 
-  /**
-   * One inference: resolve, decode, queue (with the `timeout` parameter as a queue deadline
-   * besides `signal`), encode every output raw. Rejects with an InferdError for every fault a
-   * caller can cause.
-   */
+  /** One inference: the ModelInfer codec around the core, with unknown models named in Triton's words. */
   private async infer(request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> {
-    const model = this.resolve(request.modelName, request.modelVersion, { serving: true });
-    scope.resolved(model.name, model.version);
-    const { feeds, outputNames, timeoutUs } = scope.step('decode', () => this.decode(model, request));
-    const deadline = timeoutSignal(
-      signal,
-      timeoutUs === undefined ? undefined : Number(timeoutUs) / 1000,
-      () => new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: the timeout parameter (${timeoutUs} µs) passed while the request waited in the queue of model "${model.name}" version ${model.version}`),
-    );
-    let results;
+    let result;
     try {
-      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal, { trace: scope.trace });
-    } finally {
-      deadline.dispose();
-    }
-    return scope.step('encode', () => {
-      const response: ModelInferResponse = { modelName: model.name, modelVersion: model.version, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] };
-      for (const name of outputNames) {
-        const out = encodeOipTensor(results[name]!);
-        response.outputs.push({ name, datatype: out.datatype, shape: out.shape, parameters: {}, contents: undefined });
-        response.rawOutputContents.push(out.raw);
-      }
-      return response;
-    });
-  }
-
-  /** Checks a request's parameters and decodes its inputs against the model. Throws INVALID_ARGUMENT. */
-  private decode(model: ModelVersion, request: ModelInferRequest): { feeds: Record<string, HostTensor>; outputNames: string[]; timeoutUs: bigint | undefined } {
-    const { timeoutUs } = oipParameters(request.parameters);
-    for (const input of request.inputs) {
-      const asked = SHARED_MEMORY_PARAMETERS.find((p) => input.parameters[p] !== undefined);
-      if (asked !== undefined) throw new InferdError('INVALID_ARGUMENT', `input "${clipText(input.name)}": shared memory is not supported (parameter "${asked}"); send the elements in the request`);
-    }
-    for (const output of request.outputs) {
-      if (output.parameters['classification'] !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clipText(output.name)}": the classification parameter is not supported`);
-    }
-    const feeds = decodeInputs(model, oipInputs(request.inputs, request.rawInputContents), decodeOipTensor);
-    const outputNames = selectOutputs(model, request.outputs.map((o) => o.name));
-    return { feeds, outputNames, timeoutUs };
-  }
-
-  /**
-   * The model version a request names. `serving` goes through the core, which also refuses
-   * while the server drains. An unknown model or version is NOT_FOUND in Triton's words, which
-   * Triton's clients look for.
-   */
-  private resolve(name: string, version: string, opts: { serving?: boolean } = {}): ModelVersion {
-    try {
-      return opts.serving ? this.parts.inference.resolve(name, version) : this.parts.repository.resolve(name, version);
+      result = await this.parts.inference.infer(inferRequestOf(request), signal, scope);
     } catch (err) {
-      if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') throw err;
-      const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${clipText(name)}'` : `'${clipText(name)}' version ${clipText(version)}`;
-      throw new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause: err });
+      throw this.tritonNotFound(err, request.modelName, request.modelVersion);
     }
+    return scope.step('encode', () => modelInferResponseOf(result, request.id));
+  }
+
+  /** The model version a request names; an unknown model or version is NOT_FOUND in Triton's words. */
+  private resolve(name: string, version: string): ModelVersion {
+    try {
+      return this.parts.repository.resolve(name, version);
+    } catch (err) {
+      throw this.tritonNotFound(err, name, version);
+    }
+  }
+
+  /** `err`, or for NOT_FOUND the same in Triton's words, which Triton's clients look for. */
+  private tritonNotFound(err: unknown, name: string, version: string): unknown {
+    if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') return err;
+    const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${clipText(name)}'` : `'${clipText(name)}' version ${clipText(version)}`;
+    return new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause: err });
   }
 
   /** Throws NOT_FOUND, in Triton's words, when the repository has no model of this name. */

@@ -1,11 +1,13 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { PredictionServiceServer, PredictRequest, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
+import type { PredictionServiceServer, PredictRequest, PredictResponse, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
 import type { Inference } from '../../inference';
+import type { RequestScope } from '../../telemetry/request-scope';
 import type { Telemetry } from '../../telemetry/telemetry';
+import { inferRequestOf, predictOutputOf } from '../../tensor/inferd-v1-codec';
 import { OpenStreams } from './bounded-stream';
 import { callSignal } from './call-signal';
-import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
+import { answerUnary, grpcOutcome, RequestOutcome, traceHeaders } from './call-telemetry';
 import { RefusedRequest } from './refused-request';
 import { statusFor } from './status-for';
 
@@ -38,7 +40,7 @@ export class PredictionService {
       predict: (call, callback) => {
         const traced = telemetry.startCall(SERVICE, 'Predict', () => traceHeaders(call.metadata));
         const { signal, dispose } = callSignal(call);
-        void answerUnary(traced, log, async (scope) => this.inference.predict(RefusedRequest.check(call.request), signal, scope), callback).finally(dispose);
+        void answerUnary(traced, log, async (scope) => this.predict(RefusedRequest.check(call.request), signal, scope), callback).finally(dispose);
       },
       predictStream: (call) => {
         const traced = telemetry.startCall(SERVICE, 'PredictStream', () => traceHeaders(call.metadata));
@@ -48,7 +50,7 @@ export class PredictionService {
             const scope = traced.message();
             const outcome = new RequestOutcome(scope, log);
             try {
-              const response = await this.inference.predict(RefusedRequest.check(request), signal, scope);
+              const response = await this.predict(RefusedRequest.check(request), signal, scope);
               outcome.succeeded();
               return { id: request.id, response };
             } catch (err) {
@@ -62,9 +64,15 @@ export class PredictionService {
           },
           { maxInFlight: this.options.maxStreamInFlight },
         );
-        void stream.done.then(() => traced.end(stream.code ?? status.CANCELLED));
+        void stream.done.then(() => traced.end(grpcOutcome({ code: stream.code ?? status.CANCELLED })));
       },
     };
+  }
+
+  /** One prediction: the inferd.v1 codec around the core. */
+  private async predict(request: PredictRequest, signal: AbortSignal, scope: RequestScope): Promise<PredictResponse> {
+    const result = await this.inference.infer(inferRequestOf(request), signal, scope);
+    return scope.step('encode', () => predictOutputOf(result, request));
   }
 
   /** Stops reading every open stream; each ends (UNAVAILABLE) after answering what it has in flight. */

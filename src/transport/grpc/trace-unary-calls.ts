@@ -1,6 +1,6 @@
 import { status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Telemetry } from '../../telemetry/telemetry';
-import { traceHeaders } from './call-telemetry';
+import { GRPC_OK, grpcOutcome, traceHeaders } from './call-telemetry';
 
 /**
  * `handlers` with each unary method wrapped in a server span (service and method from the
@@ -18,10 +18,10 @@ export function traceUnaryCalls<H extends object>(definition: ServiceDefinition,
     wrapped[key] = ((call: { metadata: import('@grpc/grpc-js').Metadata }, callback: (err: unknown, ...rest: unknown[]) => void) => {
       const traced = telemetry.startCall(service, name, () => traceHeaders(call.metadata));
       unary(call, (err, ...rest) => {
-        if (err === null || err === undefined) traced.end(status.OK);
+        if (err === null || err === undefined) traced.end(GRPC_OK);
         else {
           const e = err as { code?: number; details?: string; message?: string };
-          traced.end(e.code ?? status.UNKNOWN, e.details ?? e.message);
+          traced.end(grpcOutcome({ code: e.code ?? status.UNKNOWN, details: e.details ?? e.message }));
         }
         callback(err, ...rest);
       });

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { decodeTensor } from '../../../src/tensor/decode-tensor';
-import { encodeTensor } from '../../../src/tensor/encode-tensor';
+import { decodeTensor, encodeTensor } from '../../../src/tensor/inferd-v1-codec';
 import type { TensorSpec, WireTensor } from '../../../src/tensor/tensor-types';
 import { failure } from '../../support/failure';
 

@@ -1,7 +1,10 @@
+/**
+ * The codec of inferd.v1: a PredictRequest to the core's InferRequest, an InferResult to a
+ * PredictResponse, and its wire Tensor (see WireTensor) to and from host tensors. Plain data
+ * only (the shapes of the generated messages): the gRPC service and the jobs both use it.
+ */
 import { InferdError } from '../inferd-error';
-import { checkShape } from './check-shape';
-import { copyRaw } from './copy-raw';
-import { toFloat16Bits } from './float16';
+import type { InferRequest, InferResult, PendingTensor, PredictInput, PredictOutput } from '../inference';
 import {
   elementType,
   elementTypeOfWire,
@@ -11,9 +14,34 @@ import {
   type NumericArray,
   type TypedField,
 } from './element-types';
-import { formatShape } from './format-shape';
-import type { HostTensor, TensorSpec, WireTensor } from './tensor-types';
-import { stringElement } from './string-element';
+import { fromFloat16Bits, toFloat16Bits } from './float16';
+import { checkShape, copyRaw, formatShape, stringElement, type HostTensor, type TensorSpec, type WireTensor } from './tensor-types';
+
+/**
+ * A prediction as the core takes it. Each input stays a wire tensor until the core knows what
+ * the model declares for it (see decodeTensor); the output names are those asked for.
+ */
+export function inferRequestOf(request: PredictInput): InferRequest {
+  // fromEntries keeps every name an own property, "__proto__" included.
+  const inputs = Object.fromEntries(Object.entries(request.inputs).map(([name, wire]) => [name, pendingTensor(wire)]));
+  return { modelName: request.modelName, modelVersion: request.modelVersion, inputs, outputNames: request.outputNames };
+}
+
+function pendingTensor(wire: WireTensor): PendingTensor {
+  return { decode: (what, spec) => decodeTensor(what, wire, spec) };
+}
+
+/**
+ * The answer to `request` from its result: every output in raw_data when every input of the
+ * request came in raw_data, in typed fields otherwise (so that a client that sends numbers reads
+ * numbers); raw outputs are views over the result's buffers, not copies.
+ */
+export function predictOutputOf(result: InferResult, request: PredictInput): PredictOutput {
+  const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
+  const outputs: Record<string, WireTensor> = {};
+  for (const { name, tensor } of result.outputs) outputs[name] = encodeTensor(tensor, raw);
+  return { modelName: result.modelName, modelVersion: result.modelVersion, outputs, id: request.id };
+}
 
 /**
  * Checks a wire tensor against what the model declares for it and converts it to a HostTensor
@@ -105,4 +133,61 @@ function checkRange(what: string, value: number | bigint, info: ElementTypeInfo,
   const [lo, hi] = info.range!;
   if (value < lo || value > hi) throw invalid(`${what}: element ${index} is ${value}, out of range for ${info.label} [${lo}, ${hi}]`);
   return value;
+}
+
+/**
+ * Converts a runtime output to a wire tensor: its elements in raw_data (a view over the tensor's
+ * own buffer, not a copy) when `raw` is true, in the typed field of its type otherwise. STRING
+ * tensors always use string_data.
+ */
+export function encodeTensor(tensor: HostTensor, raw: boolean): WireTensor {
+  const info = elementType(tensor.type);
+  const wire = emptyWireTensor(info.wire, tensor.dims);
+  const data = tensor.data;
+  if (Array.isArray(data)) {
+    wire.stringData = data.map((s) => Buffer.from(s, 'utf8'));
+    return wire;
+  }
+  if (raw) {
+    wire.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return wire;
+  }
+  switch (info.typedField) {
+    case 'floatData':
+      wire.floatData = info.type === 'float16' ? Array.from(data as Uint16Array, fromFloat16Bits) : Array.from(data as Float32Array);
+      break;
+    case 'doubleData':
+      wire.doubleData = Array.from(data as Float64Array);
+      break;
+    case 'int32Data':
+      wire.int32Data = Array.from(data as Exclude<NumericArray, BigInt64Array | BigUint64Array>);
+      break;
+    case 'int64Data':
+      wire.int64Data = info.type === 'uint32' ? Array.from(data as Uint32Array, BigInt) : Array.from(data as BigInt64Array);
+      break;
+    case 'uint64Data':
+      wire.uint64Data = Array.from(data as BigUint64Array);
+      break;
+    case 'boolData':
+      wire.boolData = Array.from(data as Uint8Array, (b) => b !== 0);
+      break;
+    case 'stringData':
+      break;
+  }
+  return wire;
+}
+
+function emptyWireTensor(datatype: number, dims: readonly number[]): WireTensor {
+  return {
+    datatype,
+    shape: dims.map(BigInt),
+    rawData: new Uint8Array(0),
+    floatData: [],
+    doubleData: [],
+    int32Data: [],
+    int64Data: [],
+    uint64Data: [],
+    boolData: [],
+    stringData: [],
+  };
 }

@@ -1,9 +1,5 @@
 import { expect } from 'chai';
-import { decodeOipTensor } from '../../../src/tensor/decode-oip-tensor';
-import { encodeOipTensor } from '../../../src/tensor/encode-oip-tensor';
-import { oipDatatype, oipDatatypeNamed } from '../../../src/tensor/oip-datatypes';
-import { oipInputs } from '../../../src/tensor/oip-inputs';
-import type { OipInputTensor, OipTensorContents } from '../../../src/tensor/oip-tensor-types';
+import { decodeOipTensor, encodeOipTensor, oipDatatype, oipDatatypeNamed, oipInputs, type OipInputTensor, type OipTensorContents } from '../../../src/tensor/oip-codec';
 import type { ElementType } from '../../../src/tensor/element-types';
 import type { TensorSpec } from '../../../src/tensor/tensor-types';
 import { failure } from '../../support/failure';
