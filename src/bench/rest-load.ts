@@ -1,7 +1,7 @@
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ClientTls } from '../client/client-types';
-import { oipDatatype } from '../tensor/oip-datatypes';
+import { oipDatatype } from '../tensor/oip-codec';
 import type { HostTensor } from '../tensor/tensor-types';
 import { summarize, type LevelResult } from './summarize';
 

@@ -1,8 +1,7 @@
 import { InferdError } from '../../inferd-error';
-import { copyRaw } from '../../tensor/copy-raw';
 import type { ElementTypeInfo, TensorData } from '../../tensor/element-types';
-import type { OipDatatype } from '../../tensor/oip-datatypes';
-import { stringElement } from '../../tensor/string-element';
+import type { OipDatatype } from '../../tensor/oip-codec';
+import { copyRaw, stringElement } from '../../tensor/tensor-types';
 
 /** Bytes of the length that precedes each BYTES element. */
 const LENGTH_PREFIX_BYTES = 4;

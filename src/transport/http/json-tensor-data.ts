@@ -1,7 +1,7 @@
 import { InferdError } from '../../inferd-error';
 import type { ElementTypeInfo, TensorData } from '../../tensor/element-types';
 import { toFloat16Bits } from '../../tensor/float16';
-import type { OipDatatype } from '../../tensor/oip-datatypes';
+import type { OipDatatype } from '../../tensor/oip-codec';
 import type { JsonValue } from './parse-json';
 
 const INT64_MIN = -(2n ** 63n);

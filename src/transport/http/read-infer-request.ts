@@ -1,11 +1,9 @@
 import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
 import type { InferDeadline, PendingTensor } from '../../inference';
-import { checkShape } from '../../tensor/check-shape';
 import { elementType } from '../../tensor/element-types';
-import { formatShape } from '../../tensor/format-shape';
-import { oipDatatype, oipDatatypeNamed, type OipDatatype } from '../../tensor/oip-datatypes';
-import type { HostTensor, TensorSpec } from '../../tensor/tensor-types';
+import { oipDatatype, oipDatatypeNamed, type OipDatatype } from '../../tensor/oip-codec';
+import { checkShape, formatShape, type HostTensor, type TensorSpec } from '../../tensor/tensor-types';
 import { binaryTensorData } from './binary-tensor-data';
 import { jsonTensorData } from './json-tensor-data';
 import { parseJson, type JsonObject, type JsonValue } from './parse-json';

@@ -14,7 +14,7 @@ import { jsonText, type JsonWritable } from './json-text';
 import { parseJson, type JsonObject } from './parse-json';
 import { isUnsupportedEncoding, readBody } from './read-body';
 import { INFERENCE_HEADER_LENGTH, readInferRequest, type RestRequestLimits } from './read-infer-request';
-import { asTooLarge, OUTCOME_CODE, restFailure, type RestFailure } from './rest-status';
+import { asTooLarge, restFailure, type RestFailure } from './rest-status';
 import { matchRoute, type RestRoute, type RouteMatch } from './rest-routes';
 import {
   modelConfigDocument,
@@ -160,9 +160,9 @@ export class RestApi {
         throw err;
       }
       const out = scope.step('encode', () => writeInferResponse(result, request.id, request.binaryOutput));
-      scope.finish(OUTCOME_CODE.OK, 'OK', undefined, log);
+      scope.finish({ code: 'OK' }, log);
       call.span?.setAttribute('http.response.status_code', 200);
-      call.end(OUTCOME_CODE.OK);
+      call.end({ code: 'OK' });
       const headers: Record<string, string | number> = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
       // Spelt as Triton does, for clients that look it up by its exact name.
       if (out.headerLength !== undefined) headers['Inference-Header-Content-Length'] = out.headerLength;
@@ -173,9 +173,9 @@ export class RestApi {
         failure = { ...failure, status: 415 };
         res.setHeader('accept-encoding', 'gzip, deflate');
       }
-      scope.finish(OUTCOME_CODE[failure.code], failure.code, failure.message, log);
+      scope.finish({ code: failure.code, message: failure.message }, log);
       call.span?.setAttribute('http.response.status_code', failure.status);
-      call.end(OUTCOME_CODE[failure.code], failure.message);
+      call.end({ code: failure.code, message: failure.message });
     } finally {
       res.off('close', onClose);
     }
@@ -191,11 +191,11 @@ export class RestApi {
       let failure = restFailure(err, call.logger(this.options.log));
       if (isUnsupportedEncoding(err)) failure = { ...failure, status: 415 };
       call.span?.setAttribute('http.response.status_code', failure.status);
-      call.end(OUTCOME_CODE[failure.code], failure.message);
+      call.end({ code: failure.code, message: failure.message });
       return this.sendFailure(req, res, failure);
     }
     call.span?.setAttribute('http.response.status_code', 200);
-    call.end(OUTCOME_CODE.OK);
+    call.end({ code: 'OK' });
     if (document === undefined) return this.send(req, res, 200, []);
     return this.send(req, res, 200, [Buffer.from(jsonText(document), 'utf8')], { 'content-type': JSON_TYPE });
   }
@@ -217,7 +217,12 @@ export class RestApi {
         }
         return undefined;
       case 'model-metadata':
-        return modelMetadataDocument(repository, resolveModel(repository, route.model, route.version));
+        try {
+          return modelMetadataDocument(inference.metadata(route.model, route.version));
+        } catch (err) {
+          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw unknownModel(repository, route.model, route.version, err);
+          throw err;
+        }
       case 'model-config': {
         const model = resolveModel(repository, route.model, route.version);
         return modelConfigDocument(repository.config(model.name, model.version));

@@ -21,23 +21,6 @@ export const HTTP_STATUS_FOR: Readonly<Record<ErrorCode, number>> = {
   PERMISSION_DENIED: 403,
 };
 
-/**
- * The canonical status code number of each outcome (google.rpc.Code, which gRPC uses too): what
- * metrics and spans record for a REST request, the same as for a gRPC call.
- */
-export const OUTCOME_CODE: Readonly<Record<ErrorCode | 'OK', number>> = {
-  OK: 0,
-  CANCELLED: 1,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-};
-
 const TOO_LARGE = new WeakSet<InferdError>();
 
 /** RESOURCE_EXHAUSTED for a request larger than a limit allows, which HTTP answers 413 (Content Too Large). */

@@ -1,8 +1,9 @@
 import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
+import type { ModelMetadata } from '../../inference';
 import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
 import type { ModelVersion } from '../../repository/model-version';
-import { oipDatatype } from '../../tensor/oip-datatypes';
+import { oipDatatype } from '../../tensor/oip-codec';
 import type { TensorSpec } from '../../tensor/tensor-types';
 import type { JsonWritable } from './json-text';
 
@@ -48,9 +49,9 @@ function tensorMetadata(spec: TensorSpec): JsonWritable {
   return { name: spec.name, datatype: oipDatatype(spec.type).name, shape: [...spec.dims] };
 }
 
-/** `GET /v2/models/{m}`: name, the ready versions, platform, inputs and outputs (-1: any size). */
-export function modelMetadataDocument(repository: ModelRepository, model: ModelVersion): JsonWritable {
-  return { name: model.name, versions: readyVersions(repository, model.name), platform: PLATFORM, inputs: model.inputs.map(tensorMetadata), outputs: model.outputs.map(tensorMetadata) };
+/** `GET /v2/models/{m}`: name, the ready versions, platform, inputs and outputs (-1: any size), from the core's one description of a model. */
+export function modelMetadataDocument(m: ModelMetadata): JsonWritable {
+  return { name: m.name, versions: [...m.readyVersions], platform: PLATFORM, inputs: m.inputs.map(tensorMetadata), outputs: m.outputs.map(tensorMetadata) };
 }
 
 /** A tensor in Triton's config shape: with batching on, dims leave out the batch dimension. */

@@ -1,6 +1,5 @@
 import type { InferResult } from '../../inference';
-import { encodeOipTensor } from '../../tensor/encode-oip-tensor';
-import { oipDatatype } from '../../tensor/oip-datatypes';
+import { encodeOipTensor, oipDatatype } from '../../tensor/oip-codec';
 import { jsonDataText } from './json-data-text';
 
 /** A response body of the REST binding: the JSON, then binary data when some output goes in binary. */
