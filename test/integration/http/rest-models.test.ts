@@ -215,38 +215,61 @@ describe('REST binding: health, models and the repository', function () {
     });
   });
 
-  describe('while draining', () => {
-    it('finishes an inference in flight with its result, and answers new ones 503 and ready 400', async () => {
-      const repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
-      const t = await startServer(repo);
-      const port = t.server.httpPort;
-      try {
-        const infer = async (side: number): Promise<RestResponse> => {
-          const r = await rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) });
-          if (r.status !== 200) throw new Error(`${r.status} ${r.body.toString()}`);
-          return r;
-        };
-        // A run of a second or more: far longer than starting the stop and one refused request take.
-        const { side } = await calibrateSlowRun(infer, 1_000);
-        let slowSettled = false;
-        const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) }).finally(() => (slowSettled = true));
-        // In flight once the metrics count it.
-        await until(async () => /^inferd_requests_in_flight\{model="slow",version="1"\} 1$/m.test((await rest(port, 'GET', '/metrics')).body.toString()), 'the slow request in flight');
-        const closed = t.server.close();
-        const refused = await rest(port, 'POST', '/v2/models/simple/infer', { body: SIMPLE_BODY });
-        const ready = await rest(port, 'GET', '/v2/health/ready');
-        const slowWasInFlight = !slowSettled;
-        const answered = await slow;
-        await closed;
-        expect(slowWasInFlight).to.equal(true);
-        expect([refused.status, errorOf(refused)]).to.deep.equal([503, 'server is shutting down']);
-        expect(ready.status).to.equal(400);
-        expect(answered.status).to.equal(200);
-        expect(json<{ outputs: { data: number[] }[] }>(answered).outputs[0]!.data).to.deep.equal([side]);
-      } finally {
-        await t.close();
-        removeFolder(repo);
-      }
+  describe('with a model whose runs take a second or more', () => {
+    let repo: string;
+    let t: TestServer;
+    let port: number;
+    let side: number;
+
+    /** Resolves once the slow model has a request in flight (the metrics count it). */
+    const slowInFlight = (): Promise<void> =>
+      until(async () => /^inferd_requests_in_flight\{model="slow",version="1"\} 1$/m.test((await rest(port, 'GET', '/metrics')).body.toString()), 'the slow request in flight');
+
+    before(async () => {
+      repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
+      t = await startServer(repo);
+      port = t.server.httpPort;
+      const infer = async (s: number): Promise<RestResponse> => {
+        const r = await rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(s) });
+        if (r.status !== 200) throw new Error(`${r.status} ${r.body.toString()}`);
+        return r;
+      };
+      // A run of a second or more: far longer than anything the tests do while it runs.
+      ({ side } = await calibrateSlowRun(infer, 1_000));
+    });
+
+    after(async () => {
+      await t.close();
+      removeFolder(repo);
+    });
+
+    it('answers 503 for a request whose timeout parameter passed while it waited in the queue, without running it', async () => {
+      const executions = (): Promise<number> => rest(port, 'GET', '/v2/models/slow/stats').then((r) => json<{ model_stats: ModelStats[] }>(r).model_stats[0]!.execution_count);
+      const before = await executions();
+      const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) });
+      await slowInFlight();
+      const timedOut = await rest(port, 'POST', '/v2/models/slow/infer', { body: { ...slowBody(0), parameters: { timeout: 1000 } } });
+      expect((await slow).status).to.equal(200);
+      expect([timedOut.status, errorOf(timedOut)]).to.deep.equal([503, 'Request timeout expired: the timeout parameter (1000 µs) passed while the request waited in the queue of model "slow" version 1']);
+      // Only the slow request ran: the timed-out one was dropped without a run.
+      expect((await executions()) - before).to.equal(1);
+    });
+
+    it('while draining, finishes an inference in flight with its result, and answers new ones 503 and ready 400', async () => {
+      let slowSettled = false;
+      const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) }).finally(() => (slowSettled = true));
+      await slowInFlight();
+      const closed = t.server.close();
+      const refused = await rest(port, 'POST', '/v2/models/simple/infer', { body: SIMPLE_BODY });
+      const ready = await rest(port, 'GET', '/v2/health/ready');
+      const slowWasInFlight = !slowSettled;
+      const answered = await slow;
+      await closed;
+      expect(slowWasInFlight).to.equal(true);
+      expect([refused.status, errorOf(refused)]).to.deep.equal([503, 'server is shutting down']);
+      expect(ready.status).to.equal(400);
+      expect(answered.status).to.equal(200);
+      expect(json<{ outputs: { data: number[] }[] }>(answered).outputs[0]!.data).to.deep.equal([side]);
     });
   });
 });
