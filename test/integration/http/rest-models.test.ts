@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { simpleModel, tinyMlpModel } from '../../../src/example-models/example-models';
@@ -253,6 +254,25 @@ describe('REST binding: health, models and the repository', function () {
       expect([timedOut.status, errorOf(timedOut)]).to.deep.equal([503, 'Request timeout expired: the timeout parameter (1000 µs) passed while the request waited in the queue of model "slow" version 1']);
       // Only the slow request ran: the timed-out one was dropped without a run.
       expect((await executions()) - before).to.equal(1);
+    });
+
+    it('drops a queued request whose client closes its connection, without running it, and counts it CANCELLED', async () => {
+      const executions = (): Promise<number> => rest(port, 'GET', '/v2/models/slow/stats').then((r) => json<{ model_stats: ModelStats[] }>(r).model_stats[0]!.execution_count);
+      const cancelled = (): Promise<number> =>
+        rest(port, 'GET', '/metrics').then((r) => Number(/^inferd_requests_total\{model="slow",version="1",code="CANCELLED"\} (\d+)$/m.exec(r.body.toString())?.[1] ?? 0));
+      const before = [await executions(), await cancelled()];
+      const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) });
+      await slowInFlight();
+      // A second request queued behind it, whose client goes away once the server counts it in flight.
+      const body = Buffer.from(JSON.stringify(slowBody(0)));
+      const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/v2/models/slow/infer', agent: false, headers: { 'content-length': body.length } });
+      gone.on('error', () => undefined);
+      gone.end(body);
+      await until(async () => /^inferd_requests_in_flight\{model="slow",version="1"\} 2$/m.test((await rest(port, 'GET', '/metrics')).body.toString()), 'the second request in flight');
+      gone.destroy();
+      await until(async () => (await cancelled()) === before[1]! + 1, 'the request counted CANCELLED');
+      expect((await slow).status).to.equal(200);
+      expect((await executions()) - before[0]!).to.equal(1);
     });
 
     it('while draining, finishes an inference in flight with its result, and answers new ones 503 and ready 400', async () => {
