@@ -4,6 +4,7 @@
  * does not depend on generated code; field meanings are in proto/inference/grpc_service.proto),
  * and their conversion to and from host tensors.
  */
+import { clipText } from '../clip-text';
 import { InferdError } from '../inferd-error';
 import { elementType, type ElementType, type ElementTypeInfo, type NumericArray } from './element-types';
 import { checkShape, copyRaw, formatShape, stringElement, type HostTensor, type TensorSpec } from './tensor-types';
@@ -131,12 +132,27 @@ function hasContents(contents: OipTensorContents | undefined): boolean {
 }
 
 /**
- * A request's inputs by name, each with its entry of `raw` (raw_input_contents) when the
- * request sent raw contents: entry i belongs to input i. Throws INVALID_ARGUMENT when `raw` is
- * not empty and does not hold one entry per input, when an input is named twice, and when an
- * input carries typed contents in a request that sent raw ones.
+ * Throws INVALID_ARGUMENT when the request sent raw_input_contents and an input also carries
+ * typed contents, in Triton's words, which clients written for Triton look for. Triton checks
+ * this before anything else of the tensor; so does inferd.
  */
-export function oipInputs(inputs: readonly OipInputTensor[], raw: readonly Uint8Array[]): Record<string, OipInput> {
+export function refuseContentsBesideRaw(inputs: readonly OipInputTensor[], raw: readonly Uint8Array[], modelName: string): void {
+  if (raw.length === 0) return;
+  const mixed = inputs.find((tensor) => hasContents(tensor.contents));
+  if (mixed !== undefined) {
+    throw new InferdError('INVALID_ARGUMENT', `contents field must not be specified when using raw_input_contents for '${clipText(mixed.name)}' for model '${clipText(modelName)}'`);
+  }
+}
+
+/**
+ * A request's inputs by name, each with its entry of `raw` (raw_input_contents) when the
+ * request sent raw contents: entry i belongs to input i. Throws INVALID_ARGUMENT when an input
+ * carries typed contents in a request that sent raw ones (see refuseContentsBesideRaw; `modelName`
+ * is for its message), when `raw` is not empty and does not hold one entry per input, and when
+ * an input is named twice.
+ */
+export function oipInputs(inputs: readonly OipInputTensor[], raw: readonly Uint8Array[], modelName: string): Record<string, OipInput> {
+  refuseContentsBesideRaw(inputs, raw, modelName);
   if (raw.length > 0 && raw.length !== inputs.length) {
     throw new InferdError('INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: send one per input, in the order of inputs`);
   }
@@ -145,9 +161,6 @@ export function oipInputs(inputs: readonly OipInputTensor[], raw: readonly Uint8
   inputs.forEach((tensor, i) => {
     if (seen.has(tensor.name)) throw new InferdError('INVALID_ARGUMENT', `input "${tensor.name}" appears more than once`);
     seen.add(tensor.name);
-    if (raw.length > 0 && hasContents(tensor.contents)) {
-      throw new InferdError('INVALID_ARGUMENT', `input "${tensor.name}": contents must not be specified when using raw_input_contents`);
-    }
     entries.push([tensor.name, { tensor, raw: raw.length > 0 ? raw[i]! : undefined }]);
   });
   // fromEntries makes every name an own property, "__proto__" included.

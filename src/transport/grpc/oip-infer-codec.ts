@@ -2,7 +2,7 @@ import type { InferParameter, ModelInferRequest, ModelInferResponse } from '../.
 import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
 import type { InferRequest, InferResult, PendingTensor } from '../../inference';
-import { decodeOipTensor, encodeOipTensor, oipInputs, type OipInput } from '../../tensor/oip-codec';
+import { decodeOipTensor, encodeOipTensor, oipInputs, refuseContentsBesideRaw, type OipInput } from '../../tensor/oip-codec';
 
 /** Input parameters that ask for shared memory, which inferd does not have. */
 const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset', 'shared_memory_byte_size'];
@@ -11,7 +11,7 @@ const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset'
 export interface OipRequestParameters {
   /** `timeout`, in microseconds: how long the request may wait in the queue; undefined for no limit (absent or 0). */
   readonly timeoutUs: bigint | undefined;
-  /** `priority`: accepted and checked, not used yet (one queue per model, first come first served). */
+  /** `priority`: accepted and checked; every ModelInfer request runs at real-time priority whatever it says. */
   readonly priority: bigint | undefined;
 }
 
@@ -36,12 +36,13 @@ export function oipParameters(parameters: Readonly<Record<string, InferParameter
 
 /**
  * A ModelInferRequest as the core takes it, after the checks the protocol adds to the core's:
- * its parameters (`timeout` becomes the request's deadline), no shared memory, no
+ * no typed contents beside raw ones (first, see refuseContentsBesideRaw), its parameters (`timeout` becomes the request's deadline), no shared memory, no
  * classification, raw_input_contents that fit the inputs (see oipInputs). Each input stays as
  * it came until the core knows what the model declares for it (see decodeOipTensor). Throws
  * INVALID_ARGUMENT.
  */
 export function inferRequestOf(request: ModelInferRequest): InferRequest {
+  refuseContentsBesideRaw(request.inputs, request.rawInputContents, request.modelName);
   const { timeoutUs } = oipParameters(request.parameters);
   for (const input of request.inputs) {
     const asked = SHARED_MEMORY_PARAMETERS.find((p) => input.parameters[p] !== undefined);
@@ -51,7 +52,7 @@ export function inferRequestOf(request: ModelInferRequest): InferRequest {
     if (output.parameters['classification'] !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clipText(output.name)}": the classification parameter is not supported`);
   }
   // fromEntries keeps every name an own property, "__proto__" included.
-  const inputs = Object.fromEntries(Object.entries(oipInputs(request.inputs, request.rawInputContents)).map(([name, input]) => [name, pendingTensor(input)]));
+  const inputs = Object.fromEntries(Object.entries(oipInputs(request.inputs, request.rawInputContents, request.modelName)).map(([name, input]) => [name, pendingTensor(input)]));
   return {
     modelName: request.modelName,
     modelVersion: request.modelVersion,

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { status, type handleUnaryCall, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { handleUnaryCall } from '@grpc/grpc-js';
 import {
   ModelInferResponse,
   type GRPCInferenceServiceServer,
@@ -22,19 +21,14 @@ import type { ModelVersion } from '../../repository/model-version';
 import { oipDatatype } from '../../tensor/oip-codec';
 import type { TensorSpec } from '../../tensor/tensor-types';
 import type { RequestScope } from '../../telemetry/request-scope';
-import type { Telemetry } from '../../telemetry/telemetry';
-import { OpenStreams } from './bounded-stream';
-import { callSignal } from './call-signal';
-import { answerUnary, GRPC_OK, grpcOutcome, RequestOutcome, traceHeaders } from './call-telemetry';
+import type { CallAdapter } from './call-adapter';
 import { inferRequestOf, modelInferResponseOf } from './oip-infer-codec';
-import { RefusedRequest } from './refused-request';
-import { statusFor } from './status-for';
+import { Unimplemented } from './status-for';
 
 /** What Triton calls an ONNX model run by ONNX Runtime. */
 const PLATFORM = 'onnxruntime_onnx';
 const BACKEND = 'onnxruntime';
 const MODEL_FILE = 'model.onnx';
-const SERVICE = 'inference.GRPCInferenceService';
 
 /** Repository states as Triton spells them; a version that failed to load is UNAVAILABLE, with its reason. */
 const INDEX_STATE: Readonly<Record<VersionState, string>> = {
@@ -54,46 +48,43 @@ export interface OipServiceParts {
 export interface OipServiceOptions {
   /** Requests one ModelStreamInfer call may have in flight; at the bound the server stops reading it. */
   readonly maxStreamInFlight: number;
-  readonly log: Logger;
-  readonly telemetry: Telemetry;
 }
 
 /**
  * inference.GRPCInferenceService, the Open Inference Protocol (KServe V2) with Triton's
- * extensions, over the same core as inferd.v1. Outputs always travel in raw_output_contents.
- * Shared-memory, trace and log RPCs answer UNIMPLEMENTED. `drain()` ends open streams once
- * what they have in flight is answered, for a graceful stop.
+ * extensions: the ModelInfer codec (oip-infer-codec.ts) around the same core as inferd.v1.
+ * Outputs always travel in raw_output_contents. Shared-memory, trace and log RPCs answer
+ * UNIMPLEMENTED.
  */
 export class OipService {
-  private readonly streams = new OpenStreams();
-
   private constructor(
     private readonly parts: OipServiceParts,
+    private readonly calls: CallAdapter,
     private readonly options: OipServiceOptions,
     /** inferd's release, reported by ServerMetadata. */
     private readonly serverVersion: string,
   ) {}
 
   /** Reads inferd's version from its package.json. */
-  static load(parts: OipServiceParts, options: OipServiceOptions): OipService {
+  static load(parts: OipServiceParts, calls: CallAdapter, options: OipServiceOptions): OipService {
     const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-    return new OipService(parts, options, pkg.version);
+    return new OipService(parts, calls, options, pkg.version);
   }
 
   handlers(): GRPCInferenceServiceServer {
     const { inference, repository, health } = this.parts;
-    const { telemetry, log } = this.options;
-    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> => (call, callback) => {
-      const details = `${what} is not supported by inferd`;
-      telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata)).end(grpcOutcome({ code: status.UNIMPLEMENTED, details }));
-      callback({ code: status.UNIMPLEMENTED, details });
-    };
+    const { calls } = this;
+    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> =>
+      calls.unary(() => {
+        throw new Unimplemented(`${what} is not supported by inferd`);
+      });
+    const infer = (request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> => this.infer(request, signal, scope);
     return {
-      serverLive: this.unary(() => ({ live: true })),
-      serverReady: this.unary(() => ({
+      serverLive: calls.unary(() => ({ live: true })),
+      serverReady: calls.unary(() => ({
         ready: health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name)),
       })),
-      modelReady: this.unary((request) => {
+      modelReady: calls.unary((request) => {
         try {
           inference.resolve(request.name, request.version);
           return { ready: true };
@@ -102,54 +93,30 @@ export class OipService {
           throw err;
         }
       }),
-      serverMetadata: this.unary(() => ({ name: 'inferd', version: this.serverVersion, extensions: ['model_repository', 'model_configuration', 'statistics'] })),
-      modelMetadata: this.unary((request) => {
-        const model = this.resolve(request.name, request.version);
-        return {
-          name: model.name,
-          versions: this.readyVersions(model.name),
-          platform: PLATFORM,
-          inputs: model.inputs.map(tensorMetadata),
-          outputs: model.outputs.map(tensorMetadata),
-        };
+      serverMetadata: calls.unary(() => ({ name: 'inferd', version: this.serverVersion, extensions: ['model_repository', 'model_configuration', 'statistics'] })),
+      modelMetadata: calls.unary((request) => {
+        let model;
+        try {
+          model = inference.metadata(request.name, request.version);
+        } catch (err) {
+          throw this.tritonNotFound(err, request.name, request.version);
+        }
+        return { name: model.name, versions: [...model.readyVersions], platform: PLATFORM, inputs: model.inputs.map(tensorMetadata), outputs: model.outputs.map(tensorMetadata) };
       }),
-      modelInfer: (call, callback) => {
-        const traced = telemetry.startCall(SERVICE, 'ModelInfer', () => traceHeaders(call.metadata));
-        const { signal, dispose } = callSignal(call);
-        void answerUnary(traced, log, async (scope) => this.infer(RefusedRequest.check(call.request), signal, scope), callback).finally(dispose);
-      },
-      modelStreamInfer: (call) => {
-        const traced = telemetry.startCall(SERVICE, 'ModelStreamInfer', () => traceHeaders(call.metadata));
-        const stream = this.streams.start(
-          call,
-          async (request: ModelInferRequest, signal): Promise<ModelStreamInferResponse> => {
-            const scope = traced.message();
-            const outcome = new RequestOutcome(scope, log);
-            try {
-              const inferResponse = await this.infer(RefusedRequest.check(request), signal, scope);
-              outcome.succeeded();
-              return { errorMessage: '', inferResponse };
-            } catch (err) {
-              // Only the id, so that the client can tell which request failed.
-              return { errorMessage: outcome.failed(err).details, inferResponse: ModelInferResponse.fromPartial({ id: request.id }) };
-            }
-          },
-          (request: ModelInferRequest, err) => ({
-            errorMessage: statusFor(err, this.options.log).details,
-            // Only the id, so that the client can tell which request failed.
-            inferResponse: ModelInferResponse.fromPartial({ id: request.id }),
-          }),
-          { maxInFlight: this.options.maxStreamInFlight },
-        );
-        void stream.done.then(() => traced.end(grpcOutcome({ code: stream.code ?? status.CANCELLED })));
-      },
-      modelConfig: this.unary((request) => {
+      modelInfer: calls.inferenceUnary(infer),
+      modelStreamInfer: calls.inferenceStream<ModelInferRequest, ModelStreamInferResponse>(
+        async (request, signal, scope) => ({ errorMessage: '', inferResponse: await infer(request, signal, scope) }),
+        // Only the id, so that the client can tell which request failed.
+        (id, s) => ({ errorMessage: s.details, inferResponse: ModelInferResponse.fromPartial({ id }) }),
+        { maxInFlight: this.options.maxStreamInFlight },
+      ),
+      modelConfig: calls.unary((request) => {
         const model = this.resolve(request.name, request.version);
         return { config: modelConfig(repository.config(model.name, model.version)) };
       }),
-      modelStatistics: this.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
-      repositoryIndex: this.unary((request) => ({ models: this.index(request.ready) })),
-      repositoryModelLoad: this.unary(async (request) => {
+      modelStatistics: calls.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
+      repositoryIndex: calls.unary((request) => ({ models: this.index(request.ready) })),
+      repositoryModelLoad: calls.unary(async (request) => {
         refuseParameters(request.parameters, []);
         try {
           await repository.load(request.modelName);
@@ -160,7 +127,7 @@ export class OipService {
         }
         return {};
       }),
-      repositoryModelUnload: this.unary(async (request) => {
+      repositoryModelUnload: calls.unary(async (request) => {
         // Nothing depends on another model in inferd, so unload_dependents changes nothing.
         refuseParameters(request.parameters, ['unload_dependents']);
         this.resolveModel(request.modelName);
@@ -175,29 +142,6 @@ export class OipService {
       cudaSharedMemoryUnregister: unimplemented('CUDA shared memory'),
       traceSetting: unimplemented('TraceSetting'),
       logSettings: unimplemented('LogSettings'),
-    };
-  }
-
-  /** Stops reading every open stream; each ends (UNAVAILABLE) after answering what it has in flight. */
-  async drain(): Promise<void> {
-    await this.streams.drainAll();
-  }
-
-  /** A unary handler from a function of the request; what it throws or rejects with becomes the call's status. */
-  private unary<Req, Res>(answer: (request: Req) => Res | Promise<Res>): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
-    return (call, callback) => {
-      const traced = this.options.telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata));
-      new Promise<Res>((resolve) => resolve(answer(call.request))).then(
-        (response) => {
-          traced.end(GRPC_OK);
-          callback(null, response);
-        },
-        (err: unknown) => {
-          const s = statusFor(err, traced.logger(this.options.log));
-          traced.end(grpcOutcome(s));
-          callback(s);
-        },
-      );
     };
   }
 
@@ -233,10 +177,6 @@ export class OipService {
     if (this.parts.repository.versions(name) === undefined) throw new InferdError('NOT_FOUND', `Request for unknown model: '${clipText(name)}' is not found`);
   }
 
-  private readyVersions(name: string): string[] {
-    return (this.parts.repository.versions(name) ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
-  }
-
   /**
    * One entry per model version asked for: `name` "" is every model, `version` "" every ready
    * version of the model. A named version that is not ready is UNAVAILABLE.
@@ -250,7 +190,7 @@ export class OipService {
         continue;
       }
       this.resolveModel(model);
-      for (const v of this.readyVersions(model)) {
+      for (const v of this.parts.inference.readyVersions(model)) {
         try {
           models.push(this.parts.repository.resolve(model, v));
         } catch {
@@ -274,12 +214,6 @@ export class OipService {
     }
     return models;
   }
-}
-
-/** The method of a unary call, from its path: "/inference.GRPCInferenceService/ModelReady" → "ModelReady". */
-function methodOf(call: { getPath(): string }): string {
-  const path = call.getPath();
-  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 function tensorMetadata(spec: TensorSpec): ModelMetadataResponse_TensorMetadata {

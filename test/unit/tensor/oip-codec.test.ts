@@ -33,18 +33,24 @@ describe('Open Inference Protocol tensors', () => {
   describe('oipInputs', () => {
     it('pairs raw_input_contents with inputs by position', () => {
       const raw = [Uint8Array.of(1), Uint8Array.of(2)];
-      const byName = oipInputs([tensor('b', 'UINT8', [1n]), tensor('a', 'UINT8', [1n])], raw);
+      const byName = oipInputs([tensor('b', 'UINT8', [1n]), tensor('a', 'UINT8', [1n])], raw, 'm');
       expect(byName['b']!.raw).to.equal(raw[0]);
       expect(byName['a']!.raw).to.equal(raw[1]);
     });
 
     it('takes an empty contents message beside raw contents: it carries nothing', () => {
-      const byName = oipInputs([tensor('a', 'UINT8', [1n], {})], [Uint8Array.of(7)]);
+      const byName = oipInputs([tensor('a', 'UINT8', [1n], {})], [Uint8Array.of(7)], 'm');
       expect(Array.from(decodeOipTensor('input "a"', byName['a']!, { name: 'a', type: 'uint8', dims: [-1] }).data as Uint8Array)).to.deep.equal([7]);
     });
 
+    it('refuses typed contents beside raw ones in Triton\'s words, naming the tensor and the model, before counting the raw entries', () => {
+      const err = failure(() => oipInputs([tensor('a', 'UINT8', [1n]), tensor('b', 'UINT8', [1n], { uintContents: [1] })], [Uint8Array.of(7)], 'simple'));
+      expect(err.code).to.equal('INVALID_ARGUMENT');
+      expect(err.message).to.equal("contents field must not be specified when using raw_input_contents for 'b' for model 'simple'");
+    });
+
     it('keeps an input named "__proto__" as an input, not a prototype', () => {
-      const byName = oipInputs([tensor('__proto__', 'UINT8', [1n], { uintContents: [1] })], []);
+      const byName = oipInputs([tensor('__proto__', 'UINT8', [1n], { uintContents: [1] })], [], 'm');
       expect(Object.keys(byName)).to.deep.equal(['__proto__']);
     });
   });
