@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ import { elementType, elementTypeOfWire } from '../tensor/element-types';
 import type { HostTensor } from '../tensor/tensor-types';
 import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from '../bench/load-generator';
+import { restInferRequest, restUnaryLoad } from '../bench/rest-load';
 import { runtimeBaseline } from '../bench/runtime-baseline';
 import { spawnServe, spawnWithPort, stopProcess, type Spawned } from '../bench/spawn-serve';
 import type { LevelResult } from '../bench/summarize';
@@ -31,6 +33,11 @@ Options:
                             sending the same encoded bytes, answers not decoded), sdk (inferd/client:
                             typed arrays in, each answer decoded); with both, each level is
                             measured with one, then the other, and the ratio sdk/raw printed
+  --protocol LIST           grpc, rest, or both (default grpc): rest loads the Open Inference
+                            Protocol's REST binding on the HTTP port (unary only), every tensor
+                            in binary (Triton's binary tensor data extension), answers read whole
+                            and not decoded; with both, each level is measured both ways in turn
+  --http-port N             with --server and rest: the server's HTTP port (default 8002)
   --rounds N                measurements of --duration-s per level and client, in alternating
                             order, added up (default 1); percentiles are the rounds' medians
   --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
@@ -120,6 +127,18 @@ function table(title: string, levels: readonly LevelResult[]): string {
   return [head, ...rows].join('\n');
 }
 
+/** A port of 127.0.0.1 free right now, for the spawned server's HTTP port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** Runs `inferd bench`; resolves with the exit code. */
 export async function benchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
   let values;
@@ -127,7 +146,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, rounds: { type: 'string', default: '1' },
+        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, protocol: { type: 'string', default: 'grpc' }, 'http-port': { type: 'string', default: '8002' }, rounds: { type: 'string', default: '1' },
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
         rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
@@ -151,6 +170,11 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   const baselines = values.baseline === '' ? [] : values.baseline.split(',');
   const clients = values.client.split(',');
   const roundCount = Number(values.rounds);
+  const protocols = values.protocol.split(',');
+  const httpPort = Number(values['http-port']);
+  for (const p of protocols) if (!['grpc', 'rest'].includes(p)) problems.push(`--protocol: unknown protocol "${p}" (grpc, rest)`);
+  if (protocols.includes('rest') && values.mode !== 'unary') problems.push('--protocol rest measures unary calls only: leave --mode at unary');
+  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) problems.push(`--http-port: expected a port number, got "${values['http-port']}"`);
   if (values.model === undefined) problems.push('--model is required');
   if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
   if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
@@ -177,7 +201,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   try {
     let address = values.server;
     if (values.models !== undefined) {
-      server = await spawnServe(values.models, values['serve-arg']);
+      server = await spawnServe(values.models, [...values['serve-arg'], ...(protocols.includes('rest') ? [`--http-port=${await freePort()}`] : [])]);
       address = `127.0.0.1:${server.port}`;
     }
     // The server under test may use TLS and tokens; the echo baseline never does.
@@ -197,6 +221,8 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       const token = security?.token;
       return { client: new Client(channel.target, channel.credentials, channel.options), unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream', metadata: () => callMetadata(token) };
     };
+    const rest = restInferRequest(model, inputs);
+    const [restHost, restPort] = values.server === undefined ? ['127.0.0.1', Number(server!.child.spawnargs.find((a) => a.startsWith('--http-port='))?.slice('--http-port='.length))] : [values.server.slice(0, values.server.lastIndexOf(':')).replace(/^\[|\]$/g, ''), httpPort];
     const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
     const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
 
@@ -208,7 +234,11 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
         for (const c of levels) {
           const run = async (name: string, ms: number): Promise<LevelResult> => {
             const cpu = process.cpuUsage();
-            const result = await (name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
+            const result = await (name === 'raw'
+              ? rawLoad(target, loadOptions(c, ms, isError))
+              : name === 'rest'
+                ? restUnaryLoad({ host: restHost!, port: restPort!, tls: security?.tls, token: security?.token }, rest, { concurrency: c, durationMs: ms, rowsPerRequest })
+                : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
             const used = process.cpuUsage(cpu);
             return { ...result, clientCpuUsPerRequest: (used.user + used.system) / Math.max(1, result.requests + result.errors) };
           };
@@ -229,11 +259,17 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };
-    const byClient = await measure(address!, secured, clients, mode === 'stream' ? streamError : () => undefined);
-    const inferd = byClient[clients[0]!]!;
+    const measured = [...(protocols.includes('grpc') ? clients : []), ...(protocols.includes('rest') ? ['rest'] : [])];
+    const byClient = await measure(address!, secured, measured, mode === 'stream' ? streamError : () => undefined);
+    const inferd = byClient[measured[0]!]!;
     report['inferd'] = inferd;
-    const label = { raw: 'raw grpc-js client', sdk: 'inferd/client' } as Record<string, string>;
-    if (!values.json) for (const c of clients) process.stdout.write(`${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`);
+    const label = { raw: 'raw grpc-js client', sdk: 'inferd/client', rest: 'REST on the HTTP port, binary tensors, raw HTTP/1.1 client' } as Record<string, string>;
+    if (byClient['rest'] !== undefined) {
+      report['rest'] = byClient['rest'];
+      const grpc = byClient[clients[0]!];
+      if (grpc !== undefined) report['restToGrpc'] = byClient['rest'].map((l, i) => l.requestsPerSecond / grpc[i]!.requestsPerSecond);
+    }
+    if (!values.json) for (const c of measured) process.stdout.write(`${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`);
     if (byClient['raw'] !== undefined && byClient['sdk'] !== undefined) {
       const raw = byClient['raw'];
       report['raw'] = raw;
@@ -243,6 +279,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
       if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
     }
+    if (!values.json && report['restToGrpc'] !== undefined) process.stdout.write(`  REST / gRPC requests/s: ${(report['restToGrpc'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
     sdk.close();
 
     if (baselines.includes('echo')) {

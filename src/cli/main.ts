@@ -1,5 +1,4 @@
-import { readFileSync, writeSync } from 'node:fs';
-import * as path from 'node:path';
+import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino from 'pino';
 import { benchCommand } from './bench-command';
@@ -7,7 +6,7 @@ import { parseServeConfig, SERVE_OPTIONS } from '../config';
 import { ConfigError } from '../config-problems';
 import { batchCommand } from './batch-command';
 import { InferdServer } from '../server';
-import { PACKAGE_ROOT } from '../package-root';
+import { packageVersion } from '../package-root';
 import { LogDestination } from '../telemetry/log-destination';
 import { startTracing } from '../telemetry/start-tracing';
 
@@ -155,8 +154,4 @@ function listenForSignals(): { first: Promise<NodeJS.Signals>; second: Promise<N
       process.off('SIGINT', on);
     },
   };
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
