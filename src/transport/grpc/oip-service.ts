@@ -10,13 +10,24 @@ import {
   type ModelStreamInferResponse,
   type RepositoryIndexResponse_ModelIndex,
 } from '../../../generated/inference/grpc_service';
-import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput, type ModelVersionPolicy } from '../../../generated/inference/model_config';
+import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput } from '../../../generated/inference/model_config';
 import type { HealthRegistry } from '../../health/health-registry';
 import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
 import type { Inference } from '../../inference';
 import { PACKAGE_ROOT } from '../../package-root';
-import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
+import {
+  modelConfigDocument,
+  modelStatisticsDocument,
+  PLATFORM,
+  repositoryIndex,
+  resolveModel,
+  statisticsVersions,
+  unknownModel,
+  type ConfigTensor,
+  type ModelConfigDocument,
+} from '../../open-inference';
+import type { ModelRepository } from '../../repository/model-repository';
 import type { ModelVersion } from '../../repository/model-version';
 import { oipDatatype } from '../../tensor/oip-codec';
 import type { TensorSpec } from '../../tensor/tensor-types';
@@ -24,20 +35,6 @@ import type { RequestScope } from '../../telemetry/request-scope';
 import type { CallAdapter } from './call-adapter';
 import { inferRequestOf, modelInferResponseOf } from './oip-infer-codec';
 import { Unimplemented } from './status-for';
-
-/** What Triton calls an ONNX model run by ONNX Runtime. */
-const PLATFORM = 'onnxruntime_onnx';
-const BACKEND = 'onnxruntime';
-const MODEL_FILE = 'model.onnx';
-
-/** Repository states as Triton spells them; a version that failed to load is UNAVAILABLE, with its reason. */
-const INDEX_STATE: Readonly<Record<VersionState, string>> = {
-  LOADING: 'LOADING',
-  READY: 'READY',
-  UNLOADING: 'UNLOADING',
-  UNAVAILABLE: 'UNAVAILABLE',
-  FAILED: 'UNAVAILABLE',
-};
 
 export interface OipServiceParts {
   readonly inference: Inference;
@@ -112,7 +109,7 @@ export class OipService {
       ),
       modelConfig: calls.unary((request) => {
         const model = this.resolve(request.name, request.version);
-        return { config: modelConfig(repository.config(model.name, model.version)) };
+        return { config: modelConfig(modelConfigDocument(repository.config(model.name, model.version))) };
       }),
       modelStatistics: calls.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
       repositoryIndex: calls.unary((request) => ({ models: this.index(request.ready) })),
@@ -158,23 +155,18 @@ export class OipService {
 
   /** The model version a request names; an unknown model or version is NOT_FOUND in Triton's words. */
   private resolve(name: string, version: string): ModelVersion {
-    try {
-      return this.parts.repository.resolve(name, version);
-    } catch (err) {
-      throw this.tritonNotFound(err, name, version);
-    }
+    return resolveModel(this.parts.repository, name, version);
   }
 
   /** `err`, or for NOT_FOUND the same in Triton's words, which Triton's clients look for. */
   private tritonNotFound(err: unknown, name: string, version: string): unknown {
     if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') return err;
-    const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${clipText(name)}'` : `'${clipText(name)}' version ${clipText(version)}`;
-    return new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause: err });
+    return unknownModel(this.parts.repository, name, version, err);
   }
 
   /** Throws NOT_FOUND, in Triton's words, when the repository has no model of this name. */
   private resolveModel(name: string): void {
-    if (this.parts.repository.versions(name) === undefined) throw new InferdError('NOT_FOUND', `Request for unknown model: '${clipText(name)}' is not found`);
+    if (this.parts.repository.versions(name) === undefined) throw unknownModel(this.parts.repository, name, '');
   }
 
   /**
@@ -182,37 +174,22 @@ export class OipService {
    * version of the model. A named version that is not ready is UNAVAILABLE.
    */
   private statistics(name: string, version: string): ModelStatistics[] {
-    if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${clipText(version)}" given without a model name`);
-    const models: ModelVersion[] = [];
-    for (const model of name === '' ? this.parts.repository.modelNames() : [name]) {
-      if (version !== '') {
-        models.push(this.resolve(model, version));
-        continue;
-      }
-      this.resolveModel(model);
-      for (const v of this.parts.inference.readyVersions(model)) {
-        try {
-          models.push(this.parts.repository.resolve(model, v));
-        } catch {
-          // It stopped being ready since the listing: not asked for any more.
-        }
-      }
-    }
-    return models.map(modelStatistics);
+    return statisticsVersions(this.parts.repository, name, version, (n, v) => this.resolve(n, v)).map((model) => {
+      const doc = modelStatisticsDocument(model);
+      // What inferd does not time apart (input, output, cache) is left out, as Triton leaves out what it does not measure.
+      const untimed = { computeInput: undefined, computeOutput: undefined };
+      return {
+        ...doc,
+        inferenceStats: { ...doc.inferenceStats, ...untimed, cacheHit: undefined, cacheMiss: undefined },
+        batchStats: doc.batchStats.map((b) => ({ ...b, ...untimed })),
+        memoryUsage: [],
+        responseStats: {},
+      };
+    });
   }
 
   private index(readyOnly: boolean): RepositoryIndexResponse_ModelIndex[] {
-    const { repository } = this.parts;
-    const models: RepositoryIndexResponse_ModelIndex[] = [];
-    for (const name of repository.modelNames()) {
-      const versions = repository.versions(name) ?? [];
-      if (versions.length === 0 && !readyOnly) models.push({ name, version: '', state: 'UNAVAILABLE', reason: 'the model has no version folders' });
-      for (const v of versions) {
-        if (readyOnly && v.state !== 'READY') continue;
-        models.push({ name, version: v.version, state: INDEX_STATE[v.state], reason: v.reason });
-      }
-    }
-    return models;
+    return repositoryIndex(this.parts.repository, readyOnly);
   }
 }
 
@@ -220,35 +197,20 @@ function tensorMetadata(spec: TensorSpec): ModelMetadataResponse_TensorMetadata 
   return { name: spec.name, datatype: oipDatatype(spec.type).name, shape: spec.dims.map(BigInt) };
 }
 
-/** A tensor in Triton's config shape: with batching on, dims leave out the batch dimension. */
-function configTensor(spec: TensorSpec, batched: boolean): ModelInput {
-  const dims = batched ? spec.dims.slice(1) : spec.dims;
-  return { name: spec.name, dataType: DataType[oipDatatype(spec.type).configName as keyof typeof DataType], dims: dims.map(BigInt) };
-}
-
-function versionPolicy(p: EffectiveConfig['versionPolicy']): ModelVersionPolicy {
-  if ('latest' in p) return { latest: { numVersions: p.latest }, all: undefined, specific: undefined };
-  if ('all' in p) return { latest: undefined, all: {}, specific: undefined };
-  return { latest: undefined, all: undefined, specific: { versions: p.specific.map(BigInt) } };
-}
-
-/**
- * The effective configuration in Triton's shape: with max_batch_size > 0, dims leave out the
- * batch dimension, as Triton writes them; with 0, dims are whole shapes.
- */
-function modelConfig(c: EffectiveConfig): ModelConfig {
-  const batched = c.maxBatchSize > 0;
+/** The configuration document as the protobuf message: enums by number. */
+function modelConfig(doc: ModelConfigDocument): ModelConfig {
+  const p = doc.versionPolicy;
   return {
-    name: c.name,
-    platform: PLATFORM,
-    backend: BACKEND,
-    versionPolicy: versionPolicy(c.versionPolicy),
-    maxBatchSize: c.maxBatchSize,
-    input: c.inputs.map((s) => configTensor(s, batched)),
-    output: c.outputs.map((s) => configTensor(s, batched)),
-    instanceGroup: [{ name: c.name, count: c.instances, kind: ModelInstanceGroup_Kind.KIND_CPU }],
-    defaultModelFilename: MODEL_FILE,
+    ...doc,
+    versionPolicy: { latest: 'latest' in p ? p.latest : undefined, all: 'all' in p ? p.all : undefined, specific: 'specific' in p ? { versions: [...p.specific.versions] } : undefined },
+    input: doc.input.map(configTensor),
+    output: doc.output.map(configTensor),
+    instanceGroup: doc.instanceGroup.map((g) => ({ ...g, kind: ModelInstanceGroup_Kind[g.kind] })),
   };
+}
+
+function configTensor(t: ConfigTensor): ModelInput {
+  return { name: t.name, dataType: DataType[t.dataType as keyof typeof DataType], dims: [...t.dims] };
 }
 
 /** Refuses repository parameters other than those `accepted`: inferd takes models only from the repository folder. */
@@ -259,37 +221,3 @@ function refuseParameters(parameters: Readonly<Record<string, unknown>>, accepte
   }
 }
 
-/**
- * Triton's statistics from the batcher's counts: inference_count is rows, execution_count runs,
- * batch_stats the runs and their time by batch size. Input and output preparation is not timed
- * apart from the run.
- */
-function modelStatistics(model: ModelVersion): ModelStatistics {
-  const s = model.stats();
-  const executions = BigInt(s.executions);
-  return {
-    name: model.name,
-    version: model.version,
-    lastInference: BigInt(s.lastInferenceMs),
-    inferenceCount: BigInt(s.inferences),
-    executionCount: executions,
-    inferenceStats: {
-      success: { count: BigInt(s.success), ns: s.queueNs + s.computeNs },
-      fail: { count: BigInt(s.fail), ns: 0n },
-      queue: { count: executions, ns: s.queueNs },
-      computeInput: undefined,
-      computeInfer: { count: executions, ns: s.computeNs },
-      computeOutput: undefined,
-      cacheHit: undefined,
-      cacheMiss: undefined,
-    },
-    batchStats: Object.entries(s.batchSizes).map(([size, count]) => ({
-      batchSize: BigInt(size),
-      computeInput: undefined,
-      computeInfer: { count: BigInt(count), ns: s.batchComputeNs[Number(size)] ?? 0n },
-      computeOutput: undefined,
-    })),
-    memoryUsage: [],
-    responseStats: {},
-  };
-}

@@ -21,7 +21,6 @@ import {
   repositoryIndexDocument,
   resolveModel,
   statisticsDocument,
-  statisticsVersions,
   unknownModel,
 } from './triton-documents';
 import { writeInferResponse } from './write-infer-response';
@@ -227,9 +226,9 @@ export class RestApi {
         return modelConfigDocument(repository.config(model.name, model.version));
       }
       case 'model-stats':
-        return statisticsDocument(statisticsVersions(repository, route.model, route.version));
+        return statisticsDocument(repository, route.model, route.version);
       case 'all-stats':
-        return statisticsDocument(statisticsVersions(repository, '', ''));
+        return statisticsDocument(repository, '', '');
       case 'repository-index': {
         const body = await this.jsonBody(req, 'the repository index request');
         const ready = body?.['ready'];
