@@ -84,6 +84,10 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
     const pool = new pg.Pool({ ...clientConfig(options), max: options.maxConnections ?? 10 });
     // An idle connection that breaks (the server restarted) is dropped; the next query opens another.
     pool.on('error', (err) => options.log.warn({ reason: err.message }, 'job store connection lost'));
+    // The pool listens for errors only on idle connections: one that breaks while checked out
+    // (between the statements of a transaction) would otherwise emit an 'error' nobody hears and
+    // end the process. Its next statement fails, and the connection is dropped on release.
+    pool.on('connect', (client) => client.on('error', (err) => options.log.warn({ reason: err.message }, 'job store connection lost')));
     const store = new PostgresJobStore(pool, options);
     try {
       await store.migrate();
