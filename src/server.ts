@@ -102,6 +102,7 @@ export class InferdServer {
           webhook: { allow: config.webhookAllow, secret: config.webhookSecret, retryMs: config.webhookRetryMs, maxAttempts: config.webhookMaxAttempts, timeoutMs: WEBHOOK_TIMEOUT_MS },
           schedules: config.schedules,
           alone: false,
+          connectionName: config.replicaId === '' ? hostname() : config.replicaId,
           clock: SYSTEM_WALL_CLOCK,
           log,
         },

@@ -210,6 +210,7 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
       webhook: { allow: [], secret: '', retryMs: 1000, maxAttempts: 1, timeoutMs: 1000 },
       schedules: [],
       alone: true,
+      connectionName: 'batch',
       clock: SYSTEM_WALL_CLOCK,
       log,
     },

@@ -44,6 +44,12 @@ export interface JobManagerOptions {
   readonly schedules: readonly Schedule[];
   /** true (the standalone command line): run no job but the one runAlone() names. */
   readonly alone: boolean;
+  /**
+   * Names this process's connections to a PostgreSQL store (application_name `inferd <name>`,
+   * seen in pg_stat_activity): the --replica-id, or the host name when that is left to its
+   * default (host:port, known only once serving).
+   */
+  readonly connectionName: string;
   readonly clock: WallClock;
   readonly log: Logger;
 }
@@ -95,7 +101,7 @@ export class JobManager {
    */
   static async create(options: JobManagerOptions, inference: Inference): Promise<JobManager> {
     mkdirSync(options.paths.root, { recursive: true });
-    const store = await openJobStore(options.store, { replicaId: 'inferd', clock: options.clock, log: options.log });
+    const store = await openJobStore(options.store, { replicaId: options.connectionName, clock: options.clock, log: options.log });
     return new JobManager(options, inference, store, new DataPaths(options.paths), new CallbackPolicy(options.webhook.allow));
   }
 

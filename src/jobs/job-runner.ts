@@ -261,8 +261,10 @@ export class JobRunner {
 
   /** A run that stopped before the job ended: says why, and lets a job this replica still holds go, for another to resume at once. */
   private async stopped(job: Job, lease: Lease, signal: AbortSignal, lost?: LeaseLostError): Promise<void> {
-    const reason = lost ?? (signal.reason as Error);
-    if (reason instanceof LeaseLostError && !reason.cancelled) {
+    const why = lost ?? (signal.reason as Error);
+    // A cancel reads the same whichever saw it first: the notification (the signal) or a write the lease refused.
+    const reason = why instanceof LeaseLostError && why.cancelled ? CANCELLED() : why;
+    if (reason instanceof LeaseLostError) {
       this.options.log.warn({ job: job.id, epoch: lease.epoch, reason: reason.message }, 'job given up: its lease was lost (another replica took it over); nothing more is written here');
       return;
     }

@@ -19,8 +19,8 @@ export interface Jobs {
   get(id: string): Promise<Job>;
   cancel(id: string): Promise<Job>;
   list(request: Partial<ListJobsRequest>): Promise<ListJobsResponse>;
-  /** Every message of a WatchJob until the stream ends (rejects with the ServiceError when it fails). */
-  watch(id: string): Promise<Job[]>;
+  /** Every message of a WatchJob until the stream ends (rejects with the ServiceError when it fails); `onJob` sees each as it comes. */
+  watch(id: string, onJob?: (job: Job) => void): Promise<Job[]>;
   /** Polls GetJob until the job is in a state it ends in, and returns it. */
   finished(id: string, withinMs?: number): Promise<Job>;
   close(): void;
@@ -45,11 +45,14 @@ export function jobsClient(address: string): Jobs {
     get: (id) => unary(client.getJob, { id }),
     cancel: (id) => unary(client.cancelJob, { id }),
     list: (request) => unary(client.listJobs, { states: [], pageSize: 0, pageToken: '', ...request }),
-    watch: (id) =>
+    watch: (id, onJob) =>
       new Promise((resolve, reject) => {
         const seen: Job[] = [];
         const call = client.watchJob({ id });
-        call.on('data', (job: Job) => seen.push(job));
+        call.on('data', (job: Job) => {
+          seen.push(job);
+          onJob?.(job);
+        });
         call.on('error', reject);
         call.on('end', () => resolve(seen));
       }),

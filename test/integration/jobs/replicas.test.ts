@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -7,12 +8,11 @@ import pg from 'pg';
 import { JobState, type Job } from '../../../generated/inferd/v1/job_service';
 import { PredictionServiceClient } from '../../../generated/inferd/v1/prediction_service';
 import { encodeOnnxModel } from '../../../src/example-models/encode-onnx-model';
-import { calibrateSlowRun } from '../../support/calibrate-slow-run';
+import { CheckpointGate } from '../../support/checkpoint-gate';
 import { jobsClient, type Jobs } from '../../support/jobs';
 import { PG_PASSWORD, TestPostgres } from '../../support/postgres';
 import { runInferd } from '../../support/run-inferd';
 import { children, serve, type ServeProcess } from '../../support/serve-process';
-import { slowModel } from '../../support/slow-model';
 import { predict, removeFolder, tensor, writeRepository } from '../../support/test-server';
 import { until } from '../../support/until';
 
@@ -26,17 +26,20 @@ function identityModel(): Uint8Array {
   });
 }
 
+/** The job the issue asks for, whose replica is SIGKILLed mid-job. */
 const BIG_ROWS = 300_000;
+/** The other jobs caught running: held at the checkpoint gate, their size changes only how long they take. */
+const ROWS = 20_000;
 const LEASE_MS = 2000;
 const value = (row: number): number => row % 1000;
-const bigInput = (): string => {
+const inputOf = (rows: number): string => {
   const lines: string[] = [];
-  for (let row = 1; row <= BIG_ROWS; row++) lines.push(`{"key":"r${row}","x":[${value(row)}]}\n`);
+  for (let row = 1; row <= rows; row++) lines.push(`{"key":"r${row}","x":[${value(row)}]}\n`);
   return lines.join('');
 };
-const bigOutput = (): string => {
+const outputOf = (rows: number): string => {
   const lines: string[] = [];
-  for (let row = 1; row <= BIG_ROWS; row++) lines.push(`{"row":${row},"key":"r${row}","outputs":{"y":[${value(row)}]}}\n`);
+  for (let row = 1; row <= rows; row++) lines.push(`{"row":${row},"key":"r${row}","outputs":{"y":[${value(row)}]}}\n`);
   return lines.join('');
 };
 
@@ -52,6 +55,7 @@ function firstDifference(actual: string, expected: string): string | undefined {
 }
 
 const ENDED = 'job ended';
+const GAVE_UP = 'job given up: its lease was lost (another replica took it over); nothing more is written here';
 
 describe('many replicas sharing one PostgreSQL job store and one data directory', function () {
   this.timeout(180_000);
@@ -61,7 +65,9 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
   let url: string;
   let replicas: ServeProcess[] = [];
   let clients: Jobs[] = [];
-  const input = { written: false };
+  /** A test that must act while a job runs shuts this gate on the job's checkpoints (see CheckpointGate). */
+  let gate: CheckpointGate | undefined;
+  const inputs = new Set<number>();
 
   /** Starts `n` replicas r0, r1, ... at the same moment on the test's database and data directory, the store URL in the environment. */
   async function startReplicas(n: number, flags: readonly string[] = []): Promise<void> {
@@ -72,38 +78,53 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
   }
 
   const replicaOf = (owner: string): ServeProcess => replicas[Number(owner.slice(1))]!;
+  const clientBesides = (replica: ServeProcess): Jobs => clients[replicas.findIndex((r) => r !== replica)]!;
   const allLogs = (): Record<string, unknown>[] => replicas.flatMap((r) => r.logs);
   const ended = (id: string): Record<string, unknown>[] => allLogs().filter((r) => r.msg === ENDED && r['job'] === id);
 
-  async function submitBig(outputUri: string): Promise<Job> {
-    if (!input.written) writeFileSync(path.join(data, 'big.jsonl'), bigInput());
-    input.written = true;
-    return clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'big.jsonl', outputUri, batchSize: 1000 });
+  /** A batch job of the identity model over `rows` rows (in-<rows>.jsonl), 1000 rows a checkpoint. */
+  async function submitRows(rows: number, outputUri: string): Promise<Job> {
+    if (!inputs.has(rows)) writeFileSync(path.join(data, `in-${rows}.jsonl`), inputOf(rows));
+    inputs.add(rows);
+    return clients[0]!.submitBatch({ modelName: 'identity', inputUri: `in-${rows}.jsonl`, outputUri, batchSize: 1000 });
   }
 
-  /** The job once a replica runs it and has checkpointed some rows (but not all). */
-  async function runningWithOwner(id: string): Promise<Job> {
-    let job: Job | undefined;
-    await until(async () => {
-      job = await clients[1]!.get(id);
-      return job.state === JobState.JOB_STATE_RUNNING && job.owner !== '' && job.processed >= 1000n;
-    }, `job ${id} to be running with rows done`, 60_000);
-    expect(job!.processed < BigInt(BIG_ROWS), `job ${id} already done`).to.equal(true);
-    return job!;
+  async function withDb<T>(f: (db: pg.Client) => Promise<T>): Promise<T> {
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      return await f(db);
+    } finally {
+      await db.end();
+    }
+  }
+
+  /** What the replicas have written for a job: its row in the store, and every file of the data directory with a hash of its bytes. */
+  async function written(id: string): Promise<{ row: unknown; files: Record<string, string> }> {
+    const row = await withDb(async (db) => (await db.query('SELECT state, processed, failed, owner, lease_epoch, finished_ms, checkpoint, result FROM inferd_jobs WHERE id = $1', [id])).rows[0]);
+    const files: Record<string, string> = {};
+    for (const entry of readdirSync(data, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const file = path.join(entry.parentPath, entry.name);
+      files[path.relative(data, file)] = createHash('sha256').update(readFileSync(file)).digest('hex');
+    }
+    return { row, files };
   }
 
   before(async () => {
     server = await TestPostgres.start();
-    repo = writeRepository({ identity: identityModel(), slow: slowModel() });
+    repo = writeRepository({ identity: identityModel() });
   });
 
   beforeEach(async () => {
     url = await server.createDatabase();
     data = mkdtempSync(path.join(tmpdir(), 'inferd-replicas-'));
-    input.written = false;
+    inputs.clear();
   });
 
   afterEach(async () => {
+    await gate?.end();
+    gate = undefined;
     for (const c of clients) c.close();
     clients = [];
     const logs = JSON.stringify(allLogs());
@@ -124,87 +145,96 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     await startReplicas(3);
     expect(replicas.map((r) => r.logs.find((l) => l.msg === 'serving')!['replicaId'])).to.deep.equal(['r0', 'r1', 'r2']);
     expect(allLogs().filter((l) => l.msg === 'job store migrated').map((l) => l['version'])).to.deep.equal([1]);
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    try {
-      expect((await db.query('SELECT version FROM inferd_migrations')).rows).to.deep.equal([{ version: 1 }]);
-    } finally {
-      await db.end();
-    }
+    expect(await withDb(async (db) => (await db.query('SELECT version FROM inferd_migrations')).rows)).to.deep.equal([{ version: 1 }]);
+    // Each replica's connections carry its name, for an operator reading pg_stat_activity.
+    const names = await withDb(async (db) => (await db.query<{ name: string }>("SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'inferd %' ORDER BY 1")).rows);
+    expect(names.map((r) => r.name)).to.deep.equal(['inferd r0', 'inferd r1', 'inferd r2']);
     const serving = replicas.map((r) => r.logs.find((l) => l.msg === 'serving')!);
     expect(JSON.stringify(serving)).to.include('"jobStore":"postgres://inferd:***@127.0.0.1:');
   });
 
   it('a batch job whose replica is SIGKILLed is resumed by another: every row exactly once, SUCCEEDED', async () => {
     await startReplicas(3);
-    const submitted = await submitBig('big-out.jsonl');
-    const job = await runningWithOwner(submitted.id);
-    const victim = replicaOf(job.owner);
+    gate = await CheckpointGate.shut(url);
+    const submitted = await submitRows(BIG_ROWS, 'big-out.jsonl');
+    // Rows 1-1000 are checkpointed; the checkpoint of rows 1001-2000 (already appended to the part file) waits at the gate.
+    const at = await gate.waiting();
+    expect(await clients[1]!.get(submitted.id)).to.deep.include({ state: JobState.JOB_STATE_RUNNING, owner: at.replicaId, total: BigInt(BIG_ROWS), processed: 1000n });
+    const victim = replicaOf(at.replicaId);
     victim.child.kill('SIGKILL');
     expect(await victim.exited).to.equal(null);
-    const others = replicas.filter((r) => r !== victim);
-    const client = clients[replicas.indexOf(others[0]!)]!;
-    const done = await client.finished(submitted.id, 120_000);
+    // Its waiting checkpoint can never commit now (the COMMIT would come from the killed process).
+    await gate.open();
+    const done = await clientBesides(victim).finished(submitted.id, 120_000);
     expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, total: BigInt(BIG_ROWS), processed: BigInt(BIG_ROWS), failed: 0n, owner: '' });
+    const others = replicas.filter((r) => r !== victim);
     const resumed = others.flatMap((r) => r.logs).filter((l) => l.msg === 'batch job resumed' && l['job'] === submitted.id);
-    expect(resumed.length).to.be.greaterThanOrEqual(1);
+    expect(resumed.map((l) => l['row'])).to.include(1001);
     expect(ended(submitted.id).map((l) => l['state'])).to.deep.equal(['SUCCEEDED']);
-    expect(firstDifference(readFileSync(path.join(data, 'big-out.jsonl'), 'utf8'), bigOutput())).to.equal(undefined);
+    expect(firstDifference(readFileSync(path.join(data, 'big-out.jsonl'), 'utf8'), outputOf(BIG_ROWS))).to.equal(undefined);
     expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
   });
 
   it('a replica frozen (SIGSTOP) past its lease writes nothing after another took its job over, and gives the job up when it wakes', async () => {
     await startReplicas(3);
-    const submitted = await submitBig('frozen-out.jsonl');
-    const job = await runningWithOwner(submitted.id);
-    const frozen = replicaOf(job.owner);
+    gate = await CheckpointGate.shut(url);
+    const submitted = await submitRows(ROWS, 'frozen-out.jsonl');
+    const at = await gate.waiting();
+    const frozen = replicaOf(at.replicaId);
     frozen.child.kill('SIGSTOP');
+    let before: Awaited<ReturnType<typeof written>>;
     try {
-      const client = clients.find((_, i) => replicas[i] !== frozen)!;
-      await until(async () => {
-        const now = await client.get(submitted.id);
-        return now.owner !== '' && now.owner !== job.owner;
-      }, 'another replica to take the job over', 60_000);
+      // The frozen replica's connection is cut, as a frozen pod's would be: its waiting checkpoint rolls back.
+      await gate.terminate(at.pid);
+      await gate.open();
+      const done = await clientBesides(frozen).finished(submitted.id, 120_000);
+      expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(ROWS), failed: 0n, owner: '' });
+      before = await written(submitted.id);
     } finally {
       frozen.child.kill('SIGCONT');
     }
-    const gaveUp = await frozen.logged('job given up: its lease was lost (another replica took it over); nothing more is written here');
+    const gaveUp = await frozen.logged(GAVE_UP);
     expect(gaveUp['job']).to.equal(submitted.id);
-    const client = clients.find((_, i) => replicas[i] !== frozen)!;
-    const done = await client.finished(submitted.id, 120_000);
-    expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(BIG_ROWS), failed: 0n });
+    expect(await written(submitted.id)).to.deep.equal(before);
+    const resumed = replicas.filter((r) => r !== frozen).flatMap((r) => r.logs).filter((l) => l.msg === 'batch job resumed' && l['job'] === submitted.id);
+    expect(resumed.map((l) => l['row'])).to.include(1001);
     expect(ended(submitted.id).map((l) => l['state'])).to.deep.equal(['SUCCEEDED']);
     expect(frozen.logs.filter((l) => l.msg === ENDED && l['job'] === submitted.id)).to.deep.equal([]);
-    expect(firstDifference(readFileSync(path.join(data, 'frozen-out.jsonl'), 'utf8'), bigOutput())).to.equal(undefined);
+    expect(firstDifference(readFileSync(path.join(data, 'frozen-out.jsonl'), 'utf8'), outputOf(ROWS))).to.equal(undefined);
     expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
   });
 
   it('a postgres:TABLE output whose replica is SIGKILLed: rows committed with each checkpoint, the table swapped in whole on success, every row once', async () => {
     await startReplicas(3);
-    const rows = 60_000;
-    writeFileSync(path.join(data, 'table-in.jsonl'), Array.from({ length: rows }, (_, i) => `{"key":"r${i + 1}","x":[${value(i + 1)}]}\n`).join(''));
+    const rows = 5000;
+    writeFileSync(path.join(data, 'table-in.jsonl'), inputOf(rows));
     const refused = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:inferd_jobs' }).catch((err: ServiceError) => err);
     expect((refused as ServiceError).code).to.equal(status.INVALID_ARGUMENT);
+    gate = await CheckpointGate.shut(url);
     const submitted = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:scores', batchSize: 500 });
-    const job = await runningWithOwner(submitted.id);
-    const victim = replicaOf(job.owner);
+    const at = await gate.waiting();
+    expect(await clients[1]!.get(submitted.id)).to.deep.include({ state: JobState.JOB_STATE_RUNNING, owner: at.replicaId, processed: 500n });
+    // The staging table holds exactly the rows checkpointed: the next 500 wait with their checkpoint.
+    const staged = await withDb(async (db) => {
+      const tables = (await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE tablename LIKE 'scores\\_\\_%'")).rows.map((r) => r.tablename);
+      expect(tables).to.have.length(1);
+      return (await db.query<{ n: number; last: number }>(`SELECT count(*)::int AS n, max(row)::int AS last FROM "${tables[0]!}"`)).rows[0];
+    });
+    expect(staged).to.deep.equal({ n: 500, last: 500 });
+    const victim = replicaOf(at.replicaId);
     victim.child.kill('SIGKILL');
     await victim.exited;
-    const client = clients[replicas.indexOf(replicas.find((r) => r !== victim)!)]!;
-    const done = await client.finished(submitted.id, 120_000);
+    await gate.open();
+    const done = await clientBesides(victim).finished(submitted.id, 120_000);
     expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(rows), failed: 0n });
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    try {
+    await withDb(async (db) => {
       const got = (await db.query<{ row: string; key: string; y: unknown }>('SELECT row, key, y FROM scores ORDER BY row')).rows;
       expect(got.length).to.equal(rows);
       const wrong = got.findIndex((r, i) => Number(r.row) !== i + 1 || r.key !== `r${i + 1}` || JSON.stringify(r.y) !== `[${value(i + 1)}]`);
       expect(wrong, `row ${wrong + 1}: ${JSON.stringify(got[wrong])}`).to.equal(-1);
       const staging = (await db.query("SELECT tablename FROM pg_tables WHERE tablename LIKE 'scores\\_\\_%'")).rows;
       expect(staging).to.deep.equal([]);
-    } finally {
-      await db.end();
-    }
+    });
   });
 
   it('100 asynchronous predictions submitted round-robin are each answered once, and readable from any replica', async () => {
@@ -228,64 +258,68 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     writeFileSync(config, JSON.stringify({ schedules: [{ name: 'every-second', cron: '* * * * * *', modelName: 'identity', inputUri: 'tick.jsonl', outputUri: 'ticks/{time}.jsonl' }] }));
     await startReplicas(3, ['--config', config]);
     const TICKS = 10;
-    await until(() => new Set(allLogs().filter((l) => l.msg === 'schedule due').map((l) => l['dueMs'])).size >= TICKS + 3, `${TICKS + 3} ticks to come due`, 60_000, 100);
+    const outcomes = ['scheduled job queued', 'scheduled run skipped: the last one has not ended'];
+    await withDb(async (db) => {
+      // Ten ticks (ten seconds) that came due on all three replicas, each taken by exactly one of them: queued or skipped, once.
+      await until(
+        async () => {
+          const due = allLogs().filter((l) => l.msg === 'schedule due').map((l) => l['dueMs'] as number);
+          const everywhere = [...new Set(due)].filter((t) => due.filter((d) => d === t).length === 3);
+          if (everywhere.length < TICKS) return false;
+          const taken = (await db.query<{ due_ms: number }>("SELECT due_ms FROM inferd_schedule_ticks WHERE schedule = 'every-second'")).rows.map((r) => Number(r.due_ms));
+          const settled = allLogs().filter((l) => outcomes.includes(l.msg as string)).length;
+          return everywhere.every((t) => taken.includes(t)) && settled === taken.length;
+        },
+        `${TICKS} ticks due on every replica, each taken once and run or skipped`,
+        60_000,
+        100,
+      );
+    });
     for (const r of replicas) r.child.kill('SIGTERM');
     await Promise.all(replicas.map((r) => r.exited));
-    const due = allLogs().filter((l) => l.msg === 'schedule due');
-    const ticks = [...new Set(due.map((l) => l['dueMs'] as number))].sort();
-    const queued = allLogs().filter((l) => l.msg === 'scheduled job queued');
-    const skipped = allLogs().filter((l) => l.msg === 'scheduled run skipped: the last one has not ended');
-    // Every tick that came due on all three replicas was taken by exactly one of them: queued or skipped, once.
-    const everywhere = ticks.filter((t) => due.filter((l) => l['dueMs'] === t).length === 3);
-    expect(everywhere.length).to.be.greaterThanOrEqual(TICKS);
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    try {
+    await withDb(async (db) => {
       const jobs = (await db.query<{ spec: string }>("SELECT spec FROM inferd_jobs WHERE schedule = 'every-second'")).rows.map((r) => JSON.parse(r.spec).outputUri as string);
       expect(new Set(jobs).size, 'one job per tick').to.equal(jobs.length);
-      expect(jobs.length).to.equal(queued.length);
+      expect(jobs.length).to.be.greaterThanOrEqual(1);
       const taken = (await db.query<{ due_ms: number }>("SELECT due_ms FROM inferd_schedule_ticks WHERE schedule = 'every-second'")).rows.map((r) => Number(r.due_ms));
-      for (const t of everywhere) expect(taken, `tick ${t}`).to.include(t);
-      expect(queued.length + skipped.length).to.equal(taken.length);
-    } finally {
-      await db.end();
-    }
+      const takenTimes = taken.map((t) => `ticks/${new Date(t).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.jsonl`);
+      for (const job of jobs) expect(takenTimes, 'the job of a taken tick').to.include(job);
+    });
   });
 
   it('WatchJob and CancelJob on replicas that do not run the job: the watch sees it end CANCELLED, the owner stops it and removes its partial output', async () => {
     await startReplicas(3);
-    const prediction = new PredictionServiceClient(`127.0.0.1:${replicas[0]!.port}`, credentials.createInsecure());
-    const slowInputs = (side: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) });
-    const { side } = await calibrateSlowRun((n) => predict(prediction, { modelName: 'slow', inputs: slowInputs(n) }), 100);
-    prediction.close();
-    writeFileSync(path.join(data, 'slow.jsonl'), Array.from({ length: 40 }, (_, i) => `${JSON.stringify({ key: `r${i + 1}`, x: [1], side: [side] })}\n`).join(''));
-    const submitted = await clients[0]!.submitBatch({ modelName: 'slow', inputUri: 'slow.jsonl', outputUri: 'slow-out.jsonl', batchSize: 1 });
-    let owner = '';
-    await until(async () => {
-      const job = await clients[0]!.get(submitted.id);
-      owner = job.owner;
-      return job.processed >= 2n;
-    }, 'the slow job to pass row 2', 60_000);
-    const others = [0, 1, 2].filter((i) => `r${i}` !== owner);
-    const watching = clients[others[0]!]!.watch(submitted.id);
-    await until(() => replicas[others[0]!]!.logs.length > 0, 'the watch to start', 1000).catch(() => undefined);
+    gate = await CheckpointGate.shut(url);
+    writeFileSync(path.join(data, 'four.jsonl'), inputOf(4));
+    const submitted = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'four.jsonl', outputUri: 'cancel-out.jsonl', batchSize: 1 });
+    // Row 1 is checkpointed; the checkpoint of row 2 waits at the gate.
+    const at = await gate.waiting();
+    const others = [0, 1, 2].filter((i) => `r${i}` !== at.replicaId);
+    let first: (job: Job) => void = () => undefined;
+    const watched = new Promise<Job>((resolve) => (first = resolve));
+    const watching = clients[others[0]!]!.watch(submitted.id, (job) => first(job));
+    expect(await watched).to.deep.include({ state: JobState.JOB_STATE_RUNNING, owner: at.replicaId, processed: 1n });
     const cancelled = await clients[others[1]!]!.cancel(submitted.id);
-    expect(cancelled.state).to.equal(JobState.JOB_STATE_CANCELLED);
+    expect(cancelled).to.deep.include({ state: JobState.JOB_STATE_CANCELLED, processed: 1n, owner: '' });
+    // The owner's waiting checkpoint goes on, and is refused: the job is no longer running under its lease.
+    await gate.open();
     const seen = await watching;
-    expect(seen[seen.length - 1]!.state).to.equal(JobState.JOB_STATE_CANCELLED);
-    expect(seen.filter((j) => j.state === JobState.JOB_STATE_CANCELLED)).to.have.length(1);
-    const stopped = await replicaOf(owner).logged('job stopped');
+    expect(seen.map((j) => [j.state, j.processed])).to.deep.equal([
+      [JobState.JOB_STATE_RUNNING, 1n],
+      [JobState.JOB_STATE_CANCELLED, 1n],
+    ]);
+    const stopped = await replicaOf(at.replicaId).logged('job stopped');
     expect([stopped['job'], stopped['reason']]).to.deep.equal([submitted.id, 'the job was cancelled']);
-    await until(() => readdirSync(data).filter((f) => f.startsWith('slow-out')).length === 0, 'the partial output to be removed', 10_000);
-    const final = await clients[owner === 'r0' ? 1 : 0]!.get(submitted.id);
-    expect(final.processed < 40n).to.equal(true);
+    expect(readdirSync(data).filter((f) => f.startsWith('cancel-out'))).to.deep.equal([]);
+    expect(await clients[others[0]!]!.get(submitted.id)).to.deep.include({ state: JobState.JOB_STATE_CANCELLED, processed: 1n, owner: '' });
   });
 
   it('PostgreSQL stopped and started again under a running job: Predict goes on, job calls answer UNAVAILABLE, and the job finishes exactly once', async () => {
     await startReplicas(2);
-    const submitted = await submitBig('restart-out.jsonl');
-    const job = await runningWithOwner(submitted.id);
-    const owner = replicaOf(job.owner);
+    gate = await CheckpointGate.shut(url);
+    const submitted = await submitRows(ROWS, 'restart-out.jsonl');
+    const at = await gate.waiting();
+    const owner = replicaOf(at.replicaId);
     server.stopServer();
     try {
       await owner.logged('job paused: the job store cannot be reached');
@@ -299,10 +333,12 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     } finally {
       server.startServer();
     }
+    // The gate's lock went with its connection when the server stopped; its trigger is still there.
+    await gate.open();
     const done = await clients[0]!.finished(submitted.id, 120_000);
-    expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(BIG_ROWS), failed: 0n });
+    expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(ROWS), failed: 0n });
     expect(ended(submitted.id).map((l) => l['state'])).to.deep.equal(['SUCCEEDED']);
-    expect(firstDifference(readFileSync(path.join(data, 'restart-out.jsonl'), 'utf8'), bigOutput())).to.equal(undefined);
+    expect(firstDifference(readFileSync(path.join(data, 'restart-out.jsonl'), 'utf8'), outputOf(ROWS))).to.equal(undefined);
     const metrics = await (await fetch(`http://127.0.0.1:${replicas[0]!.httpPort}/metrics`)).text();
     expect(metrics.includes(PG_PASSWORD)).to.equal(false);
   });
