@@ -13,9 +13,9 @@ import { LeaseLostError, type JobStore, type Lease } from '../../../src/jobs/job
 import { openJobStore } from '../../../src/jobs/store/open-job-store';
 import { ModelRepository } from '../../../src/repository/model-repository';
 import { FakeWallClock } from '../../support/fake-wall-clock';
+import { jsonError, jsonl } from '../../support/json-lines';
 
 const LEASE_MS = 30_000;
-const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 /** Five records of tiny_mlp (x [4] → y [3]); with batch_size 2, three batches: rows 1–2, 3–4, 5. */
 const XS = [
   [1, 2, 3, 4],
@@ -120,6 +120,15 @@ describe('BatchJobRun', function () {
       ),
       leaseMs: LEASE_MS,
     });
+  /** What a run with a signal that never fires rejects with; fails the test when it resolves. */
+  const failureOf = async (run: BatchJobRun): Promise<unknown> => {
+    try {
+      await run.run(new AbortController().signal);
+    } catch (err) {
+      return err;
+    }
+    return expect.fail('the run ended without an error');
+  };
   /** Calls `f` once, right after the store commits the job's progress with `processed` rows. */
   const whenProcessed = (id: string, processed: number, f: () => void): void => {
     const onChange = (job: Job): void => {
@@ -222,12 +231,7 @@ describe('BatchJobRun', function () {
       `{"key":"a","x":[1,2,3,4]}\n{"key":"b","x":[1]}\n{"key":"c","x":[0,0,0,0]}\n{"key":"d","x":[1,2]}\n{"key":"e","x":[1,1,1,1]}\n`,
     );
     const claimed = await submit({ maxBadRecords: 1 });
-    const err = await runOf(claimed)
-      .run(new AbortController().signal)
-      .then(
-        () => expect.fail('the run finished'),
-        (e: unknown) => e,
-      );
+    const err = await failureOf(runOf(claimed));
     expect(err).to.be.instanceOf(InferdError);
     expect(err).to.deep.include({
       code: 'INVALID_ARGUMENT',
@@ -246,12 +250,7 @@ describe('BatchJobRun', function () {
   it('fails before writing anything when more lines are malformed than max_bad_records allows, naming the count and the first', async () => {
     write('in.jsonl', `{"key":"a","x":[1,2,3,4]}\n[1]\n42\n`);
     const claimed = await submit({ maxBadRecords: 1 });
-    const err = await runOf(claimed)
-      .run(new AbortController().signal)
-      .then(
-        () => expect.fail('the run finished'),
-        (e: unknown) => e,
-      );
+    const err = await failureOf(runOf(claimed));
     expect(err).to.be.instanceOf(InferdError);
     expect(err).to.deep.include({
       code: 'INVALID_ARGUMENT',
@@ -271,12 +270,7 @@ describe('BatchJobRun', function () {
       void store.release(first.lease);
       void store.claimJob(first.job.id, 'b', LEASE_MS).then((claimed) => (taken = claimed));
     });
-    const err = await runOf(first)
-      .run(new AbortController().signal)
-      .then(
-        () => expect.fail('the run finished'),
-        (e: unknown) => e,
-      );
+    const err = await failureOf(runOf(first));
     expect(err).to.be.instanceOf(LeaseLostError);
     expect((err as LeaseLostError).message).to.equal(`job ${first.job.id} is held by b now`);
     expect(taken?.lease).to.deep.equal({ jobId: first.job.id, owner: 'b', epoch: first.lease.epoch + 1 });
@@ -304,13 +298,3 @@ describe('BatchJobRun', function () {
     });
   });
 });
-
-/** What JSON.parse says of `text` on this Node (its wording changes between versions). */
-function jsonError(text: string): string {
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error(`${text} parsed`);
-}
