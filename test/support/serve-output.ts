@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { PACKAGE_ROOT } from '../../src/package-root';
 import { cleanEnv } from './serve-process';
+import { removeFolder, writeRepository } from './test-server';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
 
@@ -68,6 +69,25 @@ export function serveOutput(repo: string, flags: readonly string[], options: { t
     });
   };
   return { child, lines, stderr: () => stderr, line, exited };
+}
+
+/**
+ * For a describe whose tests start serveOutput(): registers hooks that write a repository of
+ * `models` before its tests, kill whatever inferd a test left running after each (with SIGKILL),
+ * and remove the repository after all. Returns the repository's folder, known once the tests run.
+ */
+export function serveOutputSuite(models: Parameters<typeof writeRepository>[0]): () => string {
+  let repo: string | undefined;
+  before(() => {
+    repo = writeRepository(models);
+  });
+  afterEach(() => {
+    for (const child of outputChildren) child.kill('SIGKILL');
+  });
+  after(() => {
+    if (repo !== undefined) removeFolder(repo);
+  });
+  return () => repo!;
 }
 
 /** The line without its ANSI colour codes. */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { HealthClient } from '../../generated/grpc/health/v1/health';
-import { ModelServiceClient } from '../../generated/inferd/v1/model_service';
+import { ModelServiceClient, type LoadModelResponse, type UnloadModelResponse } from '../../generated/inferd/v1/model_service';
 import { PredictionServiceClient, type PredictRequest, type PredictResponse } from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { parseServeConfig, type ServeConfig } from '../../src/config';
@@ -31,6 +31,8 @@ export function removeFolder(dir: string): void {
 export interface TestServer {
   readonly server: InferdServer;
   readonly address: string;
+  /** The server's --data-dir: its own (removed on close) unless the test gave one. */
+  readonly dataDir: string;
   readonly prediction: PredictionServiceClient;
   readonly models: ModelServiceClient;
   readonly health: HealthClient;
@@ -51,6 +53,7 @@ export async function startServer(models: string, overrides: Partial<ServeConfig
   return {
     server,
     address,
+    dataDir: config.dataDir,
     prediction,
     models: modelsClient,
     health,
@@ -76,6 +79,23 @@ export function predict(client: PredictionServiceClient, request: Partial<Predic
   return new Promise((resolve, reject) => {
     client.predict(full, options.metadata ?? new Metadata(), callOptions, (err: ServiceError | null, response: PredictResponse) => (err ? reject(err) : resolve(response)));
   });
+}
+
+/** Makes one unary call (`start` passes the callback to the client's method); resolves with the response or rejects with the ServiceError. */
+export function unary<T>(start: (callback: (err: ServiceError | null, response: T) => void) => unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    start((err, response) => (err ? reject(err) : resolve(response)));
+  });
+}
+
+/** Calls ModelService.LoadModel on the server's client. */
+export function loadModel(t: TestServer, modelName: string): Promise<LoadModelResponse> {
+  return unary((cb) => t.models.loadModel({ modelName }, cb));
+}
+
+/** Calls ModelService.UnloadModel on the server's client. */
+export function unloadModel(t: TestServer, modelName: string): Promise<UnloadModelResponse> {
+  return unary((cb) => t.models.unloadModel({ modelName }, cb));
 }
 
 /** The error a promise rejects with; fails when it resolves. */

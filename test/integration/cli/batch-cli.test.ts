@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { issue, makeAuthority } from '../../support/certs';
+import { jsonl } from '../../support/json-lines';
 import { runInferd, type Run } from '../../support/run-inferd';
 import { writeFiles } from '../../support/secure-clients';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
@@ -20,7 +21,6 @@ function inferdWith(env: Record<string, string>, cwd: string, ...args: string[])
 }
 
 const mlpRow = (i: number): number[] => [i, 1 - i, 2 * i, 3];
-const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 
 describe('inferd batch', function () {
   this.timeout(60_000);

@@ -4,8 +4,8 @@ import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from '../.
 import { ModelServiceClient, type UnloadModelResponse } from '../../../generated/inferd/v1/model_service';
 import { PredictionServiceClient } from '../../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../../src/example-models/example-models';
-import { outputChildren, plain, serveOutput, type ServeOutput } from '../../support/serve-output';
-import { predict, removeFolder, tensor, writeRepository } from '../../support/test-server';
+import { plain, serveOutput, serveOutputSuite, type ServeOutput } from '../../support/serve-output';
+import { predict, tensor } from '../../support/test-server';
 
 /** A readable "serving" line: local time to the millisecond, the level, the message, then the fields on the same line. */
 const PRETTY_SERVING = /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: serving \{"host":"127\.0\.0\.1","port":\d+,"httpPort":\d+,/;
@@ -54,17 +54,7 @@ function asJson(line: string): Record<string, unknown> | undefined {
 }
 
 describe('inferd serve log output', () => {
-  let repo: string;
-
-  before(() => {
-    repo = writeRepository({ simple: simpleModel(), other: simpleModel() });
-  });
-
-  afterEach(() => {
-    for (const child of outputChildren) child.kill('SIGKILL');
-  });
-
-  after(() => removeFolder(repo));
+  const repo = serveOutputSuite({ simple: simpleModel(), other: simpleModel() });
 
   describe('on a terminal (a pseudo-terminal)', () => {
     /** The terminal's lines without colour codes, and without the "^C" the terminal echoes. */
@@ -79,7 +69,7 @@ describe('inferd serve log output', () => {
     }
 
     it('prints readable lines, in colour: time, level, message and the key fields, and no JSON', async () => {
-      const server = serveOutput(repo, [], { terminal: true });
+      const server = serveOutput(repo(), [], { terminal: true });
       const serving = await server.line(isServing, 'the "serving" line');
       expect(plain(serving)).to.match(PRETTY_SERVING);
       expect(serving).to.include('\x1b['); // coloured
@@ -102,7 +92,7 @@ describe('inferd serve log output', () => {
     });
 
     it('prints JSON lines with --log-format json', async () => {
-      const server = serveOutput(repo, ['--log-format', 'json'], { terminal: true });
+      const server = serveOutput(repo(), ['--log-format', 'json'], { terminal: true });
       const serving = await server.line(isServing, 'the "serving" line');
       expect(asJson(serving)).to.deep.include({ level: 30, service: 'inferd', msg: 'serving', host: '127.0.0.1', port: portOf(serving) });
       expect(await interrupt(server)).to.equal(0);
@@ -124,7 +114,7 @@ describe('inferd serve log output', () => {
 
   describe('on a pipe', () => {
     it('prints JSON lines by default', async () => {
-      const server = serveOutput(repo, [], { terminal: false });
+      const server = serveOutput(repo(), [], { terminal: false });
       const serving = await server.line(isServing, 'the "serving" line');
       expect(asJson(serving)).to.deep.include({ level: 30, service: 'inferd', msg: 'serving', port: portOf(serving) });
       server.child.kill('SIGTERM');
@@ -137,7 +127,7 @@ describe('inferd serve log output', () => {
       ['INFERD_LOG_FORMAT=pretty', [], { INFERD_LOG_FORMAT: 'pretty' }],
     ] as const) {
       it(`prints readable lines without colour codes with ${how}`, async () => {
-        const server = serveOutput(repo, flags, { terminal: false, env });
+        const server = serveOutput(repo(), flags, { terminal: false, env });
         const serving = await server.line(isServing, 'the "serving" line');
         expect(serving).to.match(PRETTY_SERVING);
         server.child.kill('SIGTERM');
@@ -152,7 +142,7 @@ describe('inferd serve log output', () => {
     describe(`when the reader of its ${format} log output goes away (like \`inferd serve | head -5\`)`, () => {
       /** Serving, its stdout read up to its last line at start (after "serving") and then destroyed; clients on one channel. */
       async function headless(): Promise<{ server: ServeOutput; clients: Clients }> {
-        const server = serveOutput(repo, ['--log-format', format, '--model-control', 'explicit'], { terminal: false });
+        const server = serveOutput(repo(), ['--log-format', format, '--model-control', 'explicit'], { terminal: false });
         const port = portOf(await server.line(isServing, 'the "serving" line'));
         await server.line((l) => l.includes('TLS is off'), 'the "TLS is off" line');
         server.child.stdout!.destroy();

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { InferdClient, InferdClientError, type Inputs, type StreamResult } from '../../../src/client';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
-import { removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
+import { startServerAndClient, type ServerAndClient } from '../../support/server-and-client';
 
 const row = (i: number): number[] => [i % 1000, -(i % 7), 2, 3];
 const good = (i: number): Inputs => ({ x: { data: Float32Array.from(row(i)), shape: [1, 4] } });
@@ -10,21 +10,10 @@ const bad = (i: number): Inputs => ({ x: { data: Float32Array.of(i, 1, 2), shape
 
 describe('inferd/client predictStream', function () {
   this.timeout(60_000);
-  let repo: string;
-  let t: TestServer;
-  let client: InferdClient;
+  let t: ServerAndClient<InferdClient>;
 
-  before(async () => {
-    repo = writeRepository({ tiny_mlp: tinyMlpModel() });
-    t = await startServer(repo);
-    client = new InferdClient(t.address);
-  });
-
-  after(async () => {
-    client?.close();
-    await t?.close();
-    removeFolder(repo);
-  });
+  before(async () => (t = await startServerAndClient({ tiny_mlp: tinyMlpModel() }, (address) => new InferdClient(address))));
+  after(() => t?.close());
 
   it('answers 10,000 messages with 1% bad inputs in input order: each bad one with its error, the rest exactly, and the stream goes on', async () => {
     const isBad = (i: number): boolean => i % 100 === 37;
@@ -33,7 +22,7 @@ describe('inferd/client predictStream', function () {
     }
     let next = 0;
     let errors = 0;
-    for await (const r of client.predictStream('tiny_mlp', inputs(), { maxInFlight: 256, ordered: true })) {
+    for await (const r of t.client.predictStream('tiny_mlp', inputs(), { maxInFlight: 256, ordered: true })) {
       expect(r.index).to.equal(next);
       if (isBad(next)) {
         errors++;
@@ -59,7 +48,7 @@ describe('inferd/client predictStream', function () {
     }
     let taken = 0;
     let mostAhead = 0;
-    for await (const r of client.predictStream('tiny_mlp', inputs(), { maxInFlight: 8 })) {
+    for await (const r of t.client.predictStream('tiny_mlp', inputs(), { maxInFlight: 8 })) {
       expect(r.index).to.equal(taken);
       taken++;
       // Give the stream every chance to read ahead before the next result is taken.
@@ -73,7 +62,7 @@ describe('inferd/client predictStream', function () {
   it('answers an input the client refuses with its error, in its place, without sending it, and goes on', async () => {
     const inputs = [good(0), { x: { data: Float32Array.of(1, 2), shape: [1, 4] } }, good(2)];
     const results: StreamResult[] = [];
-    for await (const r of client.predictStream('tiny_mlp', inputs)) results.push(r);
+    for await (const r of t.client.predictStream('tiny_mlp', inputs)) results.push(r);
     expect(results.map((r) => [r.index, r.error?.code, r.error?.message])).to.deep.equal([
       [0, undefined, undefined],
       [1, 'INVALID_ARGUMENT', 'input "x": shape [1,4] holds 4 elements, data has 2'],
@@ -83,7 +72,7 @@ describe('inferd/client predictStream', function () {
 
   it('unordered, gives every input\'s result once, each with its index', async () => {
     const seen: number[] = [];
-    for await (const r of client.predictStream('tiny_mlp', Array.from({ length: 500 }, (_, i) => good(i)), { ordered: false, maxInFlight: 64 })) {
+    for await (const r of t.client.predictStream('tiny_mlp', Array.from({ length: 500 }, (_, i) => good(i)), { ordered: false, maxInFlight: 64 })) {
       expect(Array.from(r.outputs!['y']!.data as Float32Array)).to.deep.equal(tinyMlpReference(row(r.index)));
       seen.push(r.index);
     }
@@ -100,13 +89,13 @@ describe('inferd/client predictStream', function () {
       }
     }
     let taken = 0;
-    for await (const r of client.predictStream('tiny_mlp', endless())) {
+    for await (const r of t.client.predictStream('tiny_mlp', endless())) {
       expect(r.error).to.equal(undefined);
       if (++taken === 50) break;
     }
     expect(closed).to.equal(true);
     const none: StreamResult[] = [];
-    for await (const r of client.predictStream('tiny_mlp', [])) none.push(r);
+    for await (const r of t.client.predictStream('tiny_mlp', [])) none.push(r);
     expect(none).to.deep.equal([]);
   });
 
@@ -118,7 +107,7 @@ describe('inferd/client predictStream', function () {
       for (let i = 0; ; i++) yield good(i);
     }
     try {
-      for await (const r of client.predictStream('tiny_mlp', endless(), { signal: controller.signal })) {
+      for await (const r of t.client.predictStream('tiny_mlp', endless(), { signal: controller.signal })) {
         expect(r.error).to.equal(undefined);
         if (++taken === 20) controller.abort();
       }

@@ -6,10 +6,8 @@ import { decodePredictResponse } from '../../../src/client/decode-predict-respon
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { toFloat16Bits } from '../../../src/tensor/float16';
 import { ELEMENT_TYPES, identitiesModel } from '../../support/test-models';
-import { removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
+import { startServerAndClient, type ServerAndClient } from '../../support/server-and-client';
 import { clientFailure } from '../../support/failure';
-
-/** The error a promise rejects with; fails when it resolves. */
 
 /** FLOAT16 bit patterns: 1, -2, the smallest subnormal, the largest finite, -0, +∞, NaN. */
 const HALF_BITS = Uint16Array.of(0x3c00, 0xc000, 0x0001, 0x7bff, 0x8000, 0x7c00, 0x7e00);
@@ -48,24 +46,13 @@ function expected(types: readonly (typeof ELEMENT_TYPES)[number][]): Record<stri
 
 describe('inferd/client tensors', function () {
   this.timeout(60_000);
-  let repo: string;
-  let t: TestServer;
-  let client: InferdClient;
+  let t: ServerAndClient<InferdClient>;
 
-  before(async () => {
-    repo = writeRepository({ numeric: identitiesModel(NUMERIC), every_type: identitiesModel(ELEMENT_TYPES), tiny_mlp: tinyMlpModel() });
-    t = await startServer(repo);
-    client = new InferdClient(t.address);
-  });
-
-  after(async () => {
-    client?.close();
-    await t?.close();
-    removeFolder(repo);
-  });
+  before(async () => (t = await startServerAndClient({ numeric: identitiesModel(NUMERIC), every_type: identitiesModel(ELEMENT_TYPES), tiny_mlp: tinyMlpModel() }, (address) => new InferdClient(address))));
+  after(() => t?.close());
 
   it('round-trips every numeric datatype as raw bytes, each output the typed array of its type with the exact values (INT64 and UINT64 beyond 2^53, FLOAT16 bit patterns)', async () => {
-    const r = await client.predict('numeric', inputsOf(NUMERIC));
+    const r = await t.client.predict('numeric', inputsOf(NUMERIC));
     expect(r.modelName).to.equal('numeric');
     expect(r.modelVersion).to.equal('1');
     expect(plain(r.outputs)).to.deep.equal(expected(NUMERIC));
@@ -77,13 +64,13 @@ describe('inferd/client tensors', function () {
   });
 
   it('round-trips STRING elements beside every other datatype; the server then answers in typed fields, decoded to the same typed arrays', async () => {
-    const r = await client.predict('every_type', inputsOf(ELEMENT_TYPES));
+    const r = await t.client.predict('every_type', inputsOf(ELEMENT_TYPES));
     expect(plain(r.outputs)).to.deep.equal(expected(ELEMENT_TYPES));
     expect((r.outputs['y_int64']!.data as BigInt64Array)[2]).to.equal(2n ** 53n + 1n);
   });
 
   it('takes number[] with a datatype, bigint[] as INT64, boolean[] as BOOL, and a Float32Array rounded to FLOAT16 when asked', async () => {
-    const r = await client.predict('numeric', {
+    const r = await t.client.predict('numeric', {
       ...inputsOf(NUMERIC),
       x_int64: { data: [-3, 2 ** 53], shape: [2], datatype: 'INT64' },
       x_uint64: { data: [2n ** 64n - 2n], shape: [1], datatype: 'UINT64' },
@@ -104,7 +91,7 @@ describe('inferd/client tensors', function () {
   });
 
   it('computes tiny_mlp exactly: the README call', async () => {
-    const res = await client.predict('tiny_mlp', { x: { data: new Float32Array([1, 2, 3, 4]), shape: [1, 4] } }, { version: '', outputs: ['y'], deadlineMs: 5_000, id: 'readme' });
+    const res = await t.client.predict('tiny_mlp', { x: { data: new Float32Array([1, 2, 3, 4]), shape: [1, 4] } }, { version: '', outputs: ['y'], deadlineMs: 5_000, id: 'readme' });
     expect(res.id).to.equal('readme');
     expect(res.outputs['y']!.datatype).to.equal('FLOAT32');
     expect(res.outputs['y']!.shape).to.deep.equal([1, 3]);

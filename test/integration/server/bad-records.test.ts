@@ -1,51 +1,32 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { JobState } from '../../../generated/inferd/v1/job_service';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { jobsClient, type Jobs } from '../../support/jobs';
-import { removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
+import { readFileIn, writeFileIn } from '../../support/data-files';
+import { jsonError, jsonl } from '../../support/json-lines';
+import { startServerAndClient, type ServerAndClient } from '../../support/server-and-client';
 
-const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
-/** What JSON.parse says of `text` on this Node (its wording changes between versions). */
-const jsonError = (text: string): string => {
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error(`${text} parsed`);
-};
 const NOT_UTF8 = Buffer.from([0xff, 0xfe]);
 
 describe('batch jobs: bad records', function () {
   this.timeout(60_000);
-  let repo: string;
-  let data: string;
-  let t: TestServer;
+  let t: ServerAndClient<Jobs>;
   let jobs: Jobs;
+  /** The server's data folder. */
+  let data: string;
 
   before(async () => {
-    repo = writeRepository({ tiny_mlp: tinyMlpModel() });
-    data = mkdtempSync(path.join(tmpdir(), 'inferd-bad-records-'));
-    t = await startServer(repo, { dataDir: data });
-    jobs = jobsClient(t.address);
+    t = await startServerAndClient({ tiny_mlp: tinyMlpModel() }, jobsClient);
+    jobs = t.client;
+    data = t.dataDir;
   });
+  after(() => t?.close());
 
-  after(async () => {
-    jobs?.close();
-    await t?.close();
-    removeFolder(repo);
-    removeFolder(data);
-  });
-
-  const write = (name: string, content: string | Buffer): void => {
-    mkdirSync(path.dirname(path.join(data, name)), { recursive: true });
-    writeFileSync(path.join(data, name), content);
-  };
-  const read = (name: string): string => readFileSync(path.join(data, name), 'utf8');
+  const write = (name: string, content: string | Uint8Array): void => writeFileIn(data, name, content);
+  const read = (name: string): string => readFileIn(data, name);
   const run = async (request: Parameters<Jobs['submitBatch']>[0]) => jobs.finished((await jobs.submitBatch({ modelName: 'tiny_mlp', ...request })).id);
 
   it('fails a JSON Lines line that is not a record alone: the errors file has its row, line and reason, the job goes on and SUCCEEDS', async () => {

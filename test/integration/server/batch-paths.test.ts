@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -7,10 +7,12 @@ import { JobState, type SubmitBatchJobRequest } from '../../../generated/inferd/
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { jobsClient, type Jobs } from '../../support/jobs';
 import { slowModel } from '../../support/slow-model';
-import { rejection, removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
+import { readFileIn, writeFileIn } from '../../support/data-files';
+import { jsonl } from '../../support/json-lines';
+import { startServerAndClient, type ServerAndClient } from '../../support/server-and-client';
+import { rejection, removeFolder } from '../../support/test-server';
 import { until } from '../../support/until';
 
-const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 /**
  * Records enough to keep the slow model busy far longer than any test here, however fast the
  * machine (each is a chain of 32 products of 256×256 matrices); the tests cancel the job.
@@ -20,18 +22,17 @@ const LONG_SIDE = 256;
 
 describe('batch jobs: what a job reads and writes', function () {
   this.timeout(60_000);
-  let repo: string;
+  let t: ServerAndClient<Jobs>;
+  let jobs: Jobs;
+  /** The server's data folder. */
   let data: string;
   let outside: string;
-  let t: TestServer;
-  let jobs: Jobs;
 
   before(async () => {
-    repo = writeRepository({ tiny_mlp: tinyMlpModel(), slow: slowModel() });
-    data = mkdtempSync(path.join(tmpdir(), 'inferd-batch-paths-'));
     outside = mkdtempSync(path.join(tmpdir(), 'inferd-outside-'));
-    t = await startServer(repo, { dataDir: data });
-    jobs = jobsClient(t.address);
+    t = await startServerAndClient({ tiny_mlp: tinyMlpModel(), slow: slowModel() }, jobsClient);
+    jobs = t.client;
+    data = t.dataDir;
     write('long.jsonl', jsonl(Array.from({ length: LONG_ROWS }, () => ({ x: [1], side: [LONG_SIDE] }))));
   });
 
@@ -40,18 +41,12 @@ describe('batch jobs: what a job reads and writes', function () {
   });
 
   after(async () => {
-    jobs?.close();
     await t?.close();
-    removeFolder(repo);
-    removeFolder(data);
     removeFolder(outside);
   });
 
-  function write(name: string, text: string): void {
-    mkdirSync(path.dirname(path.join(data, name)), { recursive: true });
-    writeFileSync(path.join(data, name), text);
-  }
-  const read = (name: string): string => readFileSync(path.join(data, name), 'utf8');
+  const write = (name: string, text: string): void => writeFileIn(data, name, text);
+  const read = (name: string): string => readFileIn(data, name);
   const submit = (request: Partial<SubmitBatchJobRequest>) => jobs.submitBatch({ modelName: 'tiny_mlp', ...request });
   /** A slow job on LONG_ROWS records, RUNNING. */
   async function busy(request: Partial<SubmitBatchJobRequest>): Promise<string> {

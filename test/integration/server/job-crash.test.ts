@@ -7,13 +7,13 @@ import { credentials } from '@grpc/grpc-js';
 import { PredictionServiceClient } from '../../../generated/inferd/v1/prediction_service';
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { jobsClient } from '../../support/jobs';
+import { jsonl } from '../../support/json-lines';
 import { children, serve } from '../../support/serve-process';
 import { slowModel } from '../../support/slow-model';
 import { predict, removeFolder, tensor, writeRepository } from '../../support/test-server';
 import { until } from '../../support/until';
 
 const ROWS = 40;
-const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 
 describe('batch jobs across a crash', function () {
   this.timeout(60_000);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -9,49 +9,44 @@ import { simpleModel, tinyMlpModel, tinyMlpReference } from '../../../src/exampl
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { jobsClient, type Jobs } from '../../support/jobs';
 import { slowModel } from '../../support/slow-model';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import { readFileIn, writeFileIn } from '../../support/data-files';
+import { jsonl } from '../../support/json-lines';
+import { startServerAndClient, type ServerAndClient } from '../../support/server-and-client';
+import { predict, rejection, removeFolder, tensor } from '../../support/test-server';
 import { until } from '../../support/until';
 
 const range = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
-const jsonl = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
 /** Rows of tiny_mlp input: 4 small integers each, so every output is exact in float32. */
 const mlpRow = (i: number): number[] => [i, -2 * i, 3 - i, (i * 7) % 5];
 
 describe('JobService', function () {
   this.timeout(60_000);
-  let repo: string;
+  let t: ServerAndClient<Jobs>;
+  let jobs: Jobs;
+  /** The server's data folder. */
   let data: string;
   let outside: string;
-  let t: TestServer;
-  let jobs: Jobs;
   /** The side of a `slow` record whose run takes half a second or more on this machine: long next to a watch or a cancel getting there. */
   let side: number;
   /** One `slow` record: x = 1, so y = side. */
   const slowRecord = (): { x: number[]; side: number[] } => ({ x: [1], side: [side] });
 
   before(async () => {
-    repo = writeRepository({ simple: simpleModel(), tiny_mlp: tinyMlpModel(), slow: slowModel() });
-    data = mkdtempSync(path.join(tmpdir(), 'inferd-jobs-'));
     outside = mkdtempSync(path.join(tmpdir(), 'inferd-outside-'));
-    t = await startServer(repo, { dataDir: data });
-    jobs = jobsClient(t.address);
+    t = await startServerAndClient({ simple: simpleModel(), tiny_mlp: tinyMlpModel(), slow: slowModel() }, jobsClient);
+    jobs = t.client;
+    data = t.dataDir;
     const slowInputs = (n: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(n)] }) });
     side = (await calibrateSlowRun((n) => predict(t.prediction, { modelName: 'slow', inputs: slowInputs(n) }), 500)).side;
   });
 
   after(async () => {
-    jobs?.close();
     await t?.close();
-    removeFolder(repo);
-    removeFolder(data);
     removeFolder(outside);
   });
 
-  const write = (name: string, text: string): void => {
-    mkdirSync(path.dirname(path.join(data, name)), { recursive: true });
-    writeFileSync(path.join(data, name), text);
-  };
-  const read = (name: string): string => readFileSync(path.join(data, name), 'utf8');
+  const write = (name: string, text: string): void => writeFileIn(data, name, text);
+  const read = (name: string): string => readFileIn(data, name);
 
   describe('asynchronous predictions', () => {
     it('SubmitPrediction answers at once with a QUEUED job; once it SUCCEEDED, GetJob holds the exact PredictResponse', async () => {
@@ -330,36 +325,30 @@ describe('JobService', function () {
 
 describe('JobService schedules', function () {
   this.timeout(30_000);
-  let repo: string;
   let data: string;
-  let t: TestServer;
-  let jobs: Jobs;
+  let t: ServerAndClient<Jobs>;
 
   before(async () => {
-    repo = writeRepository({ tiny_mlp: tinyMlpModel() });
+    // The input is there before the server starts: the first tick may come at once.
     data = mkdtempSync(path.join(tmpdir(), 'inferd-schedules-'));
-    mkdirSync(path.join(data, 'nightly'));
-    writeFileSync(path.join(data, 'nightly/in.jsonl'), jsonl([{ key: 'a', x: [1, 2, 3, 4] }]));
+    writeFileIn(data, 'nightly/in.jsonl', jsonl([{ key: 'a', x: [1, 2, 3, 4] }]));
     const schedule = { name: 'every-second', cron: '* * * * * *', timezone: '', modelName: 'tiny_mlp', modelVersion: '', inputUri: 'nightly/in.jsonl', outputUri: 'nightly/out-{time}.jsonl', batchSize: 0, inputColumns: [], outputNames: [], callbackUrl: '' };
-    t = await startServer(repo, { dataDir: data, schedules: [schedule] });
-    jobs = jobsClient(t.address);
+    t = await startServerAndClient({ tiny_mlp: tinyMlpModel() }, jobsClient, { dataDir: data, schedules: [schedule] });
   });
 
   after(async () => {
-    jobs?.close();
     await t?.close();
-    removeFolder(repo);
     removeFolder(data);
   });
 
   it('runs a scheduled batch job at the times of its cron expression, as an ordinary job listed with its schedule name', async () => {
     let found: string | undefined;
     await until(async () => {
-      const page = await jobs.list({ states: [JobState.JOB_STATE_SUCCEEDED], pageSize: 100 });
+      const page = await t.client.list({ states: [JobState.JOB_STATE_SUCCEEDED], pageSize: 100 });
       found = page.jobs.find((j) => j.schedule === 'every-second')?.outputUri;
       return found !== undefined;
     }, 'a scheduled job to succeed', 10_000);
     expect(found).to.match(/^nightly\/out-\d{8}T\d{6}Z\.jsonl$/);
-    expect(readFileSync(path.join(data, found!), 'utf8')).to.equal(jsonl([{ row: 1, key: 'a', outputs: { y: tinyMlpReference([1, 2, 3, 4]) } }]));
+    expect(readFileIn(data, found!)).to.equal(jsonl([{ row: 1, key: 'a', outputs: { y: tinyMlpReference([1, 2, 3, 4]) } }]));
   });
 });

@@ -23,7 +23,8 @@ import { identityModel, simpleModel } from '../../../src/example-models/example-
 import { PACKAGE_ROOT } from '../../../src/package-root';
 import { calibrateSlowRun, type SlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
-import { rejection, removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
+import { startServerAndClient, type ServerAndClient } from '../../support/server-and-client';
+import { rejection, startServer, unary } from '../../support/test-server';
 
 const BUF = path.join(PACKAGE_ROOT, 'node_modules', '.bin', 'buf');
 const PACKAGE_VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -34,12 +35,7 @@ const TRITON_INPUT1_BASE64 = 'AQAAAAEAAAABAAAAAQAAAAEAAAABAAAAAQAAAAEAAAABAAAAAQ
 
 type Callback<T> = (err: ServiceError | null, response: T) => void;
 
-/** Makes one unary call; resolves with the response or rejects with the ServiceError. */
-function unary<T>(start: (callback: Callback<T>) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    start((err, response) => (err ? reject(err) : resolve(response)));
-  });
-}
+const oipClient = (address: string): GRPCInferenceServiceClient => new GRPCInferenceServiceClient(address, credentials.createInsecure());
 
 function infer(client: GRPCInferenceServiceClient, request: Partial<ModelInferRequest>, deadlineMs?: number): Promise<ModelInferResponse> {
   const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
@@ -106,12 +102,11 @@ async function streamAll(client: GRPCInferenceServiceClient, requests: Partial<M
 
 describe('inference.GRPCInferenceService (Open Inference Protocol)', function () {
   this.timeout(60_000);
-  let repo: string;
-  let t: TestServer;
+  let t: ServerAndClient<GRPCInferenceServiceClient>;
   let client: GRPCInferenceServiceClient;
 
   before(async () => {
-    repo = writeRepository({
+    t = await startServerAndClient({
       simple: simpleModel(),
       counted: simpleModel(),
       id_bytes: identityModel('STRING'),
@@ -120,16 +115,11 @@ describe('inference.GRPCInferenceService (Open Inference Protocol)', function ()
       id_int8: identityModel('INT8'),
       id_bool: identityModel('BOOL'),
       id_fp64: identityModel('DOUBLE'),
-    });
-    t = await startServer(repo);
-    client = new GRPCInferenceServiceClient(t.address, credentials.createInsecure());
+    }, oipClient);
+    client = t.client;
   });
 
-  after(async () => {
-    client?.close();
-    await t?.close();
-    removeFolder(repo);
-  });
+  after(() => t?.close());
 
   describe('health and metadata', () => {
     it('ServerLive answers live', async () => {
@@ -635,25 +625,19 @@ describe('inference.GRPCInferenceService (Open Inference Protocol)', function ()
 
 describe('inference.GRPCInferenceService with a repository of several versions and a broken model', function () {
   this.timeout(60_000);
-  let repo: string;
-  let t: TestServer;
+  let t: ServerAndClient<GRPCInferenceServiceClient>;
   let client: GRPCInferenceServiceClient;
 
   before(async () => {
-    repo = writeRepository({
+    t = await startServerAndClient({
       simple: simpleModel(),
       versioned: { '1': simpleModel(), '2': simpleModel() },
       broken: new TextEncoder().encode('this is not an onnx model'),
-    });
-    t = await startServer(repo);
-    client = new GRPCInferenceServiceClient(t.address, credentials.createInsecure());
+    }, oipClient);
+    client = t.client;
   });
 
-  after(async () => {
-    client?.close();
-    await t?.close();
-    removeFolder(repo);
-  });
+  after(() => t?.close());
 
   /** Why version 1 of `versioned` is not served, as inferd.v1.ModelService/ListModels says. */
   async function versionOneReason(): Promise<string> {
@@ -715,23 +699,17 @@ describe('inference.GRPCInferenceService with a repository of several versions a
 
 describe('inference.GRPCInferenceService repository control', function () {
   this.timeout(60_000);
-  let repo: string;
-  let t: TestServer;
+  let t: ServerAndClient<GRPCInferenceServiceClient>;
   let client: GRPCInferenceServiceClient;
   const a = range(16, (i) => 10 * i - 77);
   const b = range(16, (i) => 1_000 - i);
 
   before(async () => {
-    repo = writeRepository({ simple: simpleModel() });
-    t = await startServer(repo);
-    client = new GRPCInferenceServiceClient(t.address, credentials.createInsecure());
+    t = await startServerAndClient({ simple: simpleModel() }, oipClient);
+    client = t.client;
   });
 
-  after(async () => {
-    client?.close();
-    await t?.close();
-    removeFolder(repo);
-  });
+  after(() => t?.close());
 
   const ready = async (): Promise<boolean> => (await unary<{ ready: boolean }>((cb) => client.modelReady({ name: 'simple', version: '' }, cb))).ready;
 
@@ -771,8 +749,7 @@ describe('inference.GRPCInferenceService repository control', function () {
 
 describe('inference.GRPCInferenceService with a slow model', function () {
   this.timeout(120_000);
-  let repo: string;
-  let t: TestServer;
+  let t: ServerAndClient<GRPCInferenceServiceClient>;
   let client: GRPCInferenceServiceClient;
   /** A run of at least a second on this machine, as loaded when the tests start. */
   let slow: SlowRun;
@@ -787,17 +764,12 @@ describe('inference.GRPCInferenceService with a slow model', function () {
   const y = (r: ModelInferResponse): number[] => Array.from(new Float32Array(new Uint8Array(r.rawOutputContents[0]!).buffer));
 
   before(async () => {
-    repo = writeRepository({ slow: slowModel(), simple: simpleModel() });
-    t = await startServer(repo);
-    client = new GRPCInferenceServiceClient(t.address, credentials.createInsecure());
+    t = await startServerAndClient({ slow: slowModel(), simple: simpleModel() }, oipClient);
+    client = t.client;
     slow = await calibrateSlowRun((side) => infer(client, slowRequest('calibrate', side)), 1_000);
   });
 
-  after(async () => {
-    client?.close();
-    await t?.close();
-    removeFolder(repo);
-  });
+  after(() => t?.close());
 
   it('drops a request whose timeout parameter expires while it waits in the queue, with DEADLINE_EXCEEDED, without running it', async () => {
     // 50 ms, against a run of a second or more measured on this machine just before.
@@ -821,8 +793,8 @@ describe('inference.GRPCInferenceService with a slow model', function () {
   });
 
   it('reads a stream no further while maxStreamInFlight (2) requests are in flight: fast requests behind 2 slow ones are answered after the first slow one', async () => {
-    const own = await startServer(repo, { maxStreamInFlight: 2 });
-    const ownClient = new GRPCInferenceServiceClient(own.address, credentials.createInsecure());
+    const own = await startServer(t.repo, { maxStreamInFlight: 2 });
+    const ownClient = oipClient(own.address);
     try {
       const fast = 10;
       const operands = range(fast, (i) => range(16, (k) => i * 16 + k));
@@ -846,8 +818,8 @@ describe('inference.GRPCInferenceService with a slow model', function () {
   });
 
   it('on a graceful stop, answers what a stream has in flight, then ends it with UNAVAILABLE', async () => {
-    const own = await startServer(repo);
-    const ownClient = new GRPCInferenceServiceClient(own.address, credentials.createInsecure());
+    const own = await startServer(t.repo);
+    const ownClient = oipClient(own.address);
     try {
       const call = ownClient.modelStreamInfer();
       const responses: ModelStreamInferResponse[] = [];

@@ -1,16 +1,14 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import {
   ModelVersionState as State,
   type GetModelConfigResponse,
   type GetModelMetadataResponse,
   type ListModelsResponse,
-  type LoadModelResponse,
   type ModelStatus,
-  type UnloadModelResponse,
 } from '../../../generated/inferd/v1/model_service';
 import type { PredictRequest } from '../../../generated/inferd/v1/prediction_service';
 import { DataType } from '../../../generated/inferd/v1/tensor';
@@ -18,21 +16,12 @@ import { simpleModel, tinyMlpModel, tinyMlpReference } from '../../../src/exampl
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
 import { memoryTracing, spansWhen } from '../../support/telemetry';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import { loadModel, predict, rejection, removeFolder, startServer, tensor, unary, unloadModel, writeRepository, type TestServer } from '../../support/test-server';
 import { reshapeModel } from '../../support/test-models';
 
-/** Settles with a unary call's response, or rejects with its ServiceError. */
-function rpc<T>(start: (callback: (err: ServiceError | null, response: T) => void) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    start((err, response) => (err ? reject(err) : resolve(response)));
-  });
-}
-
-const listModels = (t: TestServer): Promise<ListModelsResponse> => rpc((cb) => t.models.listModels({}, cb));
-const loadModel = (t: TestServer, modelName: string): Promise<LoadModelResponse> => rpc((cb) => t.models.loadModel({ modelName }, cb));
-const unloadModel = (t: TestServer, modelName: string): Promise<UnloadModelResponse> => rpc((cb) => t.models.unloadModel({ modelName }, cb));
-const modelConfig = (t: TestServer, modelName: string): Promise<GetModelConfigResponse> => rpc((cb) => t.models.getModelConfig({ modelName, modelVersion: '' }, cb));
-const modelMetadata = (t: TestServer, modelName: string): Promise<GetModelMetadataResponse> => rpc((cb) => t.models.getModelMetadata({ modelName, modelVersion: '' }, cb));
+const listModels = (t: TestServer): Promise<ListModelsResponse> => unary((cb) => t.models.listModels({}, cb));
+const modelConfig = (t: TestServer, modelName: string): Promise<GetModelConfigResponse> => unary((cb) => t.models.getModelConfig({ modelName, modelVersion: '' }, cb));
+const modelMetadata = (t: TestServer, modelName: string): Promise<GetModelMetadataResponse> => unary((cb) => t.models.getModelMetadata({ modelName, modelVersion: '' }, cb));
 
 /** One model's status as ListModels answers it. */
 async function statusOf(t: TestServer, name: string): Promise<ModelStatus> {

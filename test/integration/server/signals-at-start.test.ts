@@ -1,60 +1,44 @@
 import { expect } from 'chai';
 import { simpleModel } from '../../../src/example-models/example-models';
-import { outputChildren, serveOutput } from '../../support/serve-output';
-import { removeFolder, writeRepository } from '../../support/test-server';
+import { serveOutput, serveOutputSuite } from '../../support/serve-output';
 
 function messages(lines: readonly string[]): string[] {
   return lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
 }
 
+/** The log messages of a graceful stop of two models, from "serving" on. */
+const GRACEFUL_STOP = [
+  'serving',
+  'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)',
+  'stopping',
+  'draining',
+  'model version unloaded',
+  'model version unloaded',
+  'stopped',
+];
+
 describe('inferd serve, signalled while it starts or just after', () => {
-  let repo: string;
-
-  before(() => {
-    repo = writeRepository({ simple: simpleModel(), other: simpleModel() });
-  });
-
-  afterEach(() => {
-    for (const child of outputChildren) child.kill('SIGKILL');
-  });
-
-  after(() => removeFolder(repo));
+  const repo = serveOutputSuite({ simple: simpleModel(), other: simpleModel() });
 
   it('stops gracefully on a SIGTERM sent as soon as "serving" is printed, and exits 0', async () => {
-    const server = serveOutput(repo, [], { terminal: false });
+    const server = serveOutput(repo(), [], { terminal: false });
     await server.line((l) => l.includes('"msg":"serving"'), 'the "serving" line');
     server.child.kill('SIGTERM');
     expect(await server.exited).to.equal(0);
-    expect(messages(server.lines).slice(2)).to.deep.equal([
-      'serving',
-      'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)',
-      'stopping',
-      'draining',
-      'model version unloaded',
-      'model version unloaded',
-      'stopped',
-    ]);
+    expect(messages(server.lines).slice(2)).to.deep.equal(GRACEFUL_STOP);
   });
 
   it('finishes starting on a SIGTERM sent while models load, then stops gracefully and exits 0', async () => {
-    const server = serveOutput(repo, [], { terminal: false });
+    const server = serveOutput(repo(), [], { terminal: false });
     await server.line((l) => l.includes('"msg":"model version ready"'), 'the first "model version ready" line');
     server.child.kill('SIGTERM');
     expect(await server.exited).to.equal(0);
     const msgs = messages(server.lines);
-    expect(msgs.slice(msgs.indexOf('serving'))).to.deep.equal([
-      'serving',
-      'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)',
-      'stopping',
-      'draining',
-      'model version unloaded',
-      'model version unloaded',
-      'stopped',
-    ]);
+    expect(msgs.slice(msgs.indexOf('serving'))).to.deep.equal(GRACEFUL_STOP);
   });
 
   it('ends at once on a second signal sent while models load, saying so', async () => {
-    const server = serveOutput(repo, [], { terminal: false });
+    const server = serveOutput(repo(), [], { terminal: false });
     await server.line((l) => l.includes('"msg":"model version ready"'), 'the first "model version ready" line');
     server.child.kill('SIGTERM');
     server.child.kill('SIGINT');
