@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-require('../dist/src/cli.js')
+require('../dist/src/cli/main.js')
   .main(process.argv.slice(2))
   .then((code) => process.exit(code))
   .catch((err) => {

@@ -1,9 +1,9 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { CallbackPolicy } from './jobs/callback-policy';
-import { CronSchedules, type Schedule } from './jobs/cron-schedules';
-import { BATCH_SIZE } from './jobs/batch-size';
-import { parseOutputUri } from './jobs/parse-output-uri';
+import { CallbackPolicy } from './jobs/webhooks/callback-policy';
+import { CronSchedules, type Schedule } from './jobs/schedules/cron-schedules';
+import { BATCH_SIZE } from './jobs/batch/batch-size';
+import { parseOutputUri } from './jobs/batch/parse-output-uri';
 import { MAX_PING_STRIKES } from './security/ping-strikes';
 import { DEFAULT_MAX_MODEL_CONFIG_BYTES, type Placement } from './repository/model-config';
 

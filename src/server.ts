@@ -9,7 +9,7 @@ import { SYSTEM_WALL_CLOCK } from './jobs/wall-clock';
 import { ModelRepository } from './repository/model-repository';
 import { Authenticator } from './security/authenticator';
 import { TlsFiles } from './security/tls-files';
-import { MetricsHttpServer } from './telemetry/metrics-http-server';
+import { MetricsHttpServer } from './transport/http/http-server';
 import { Telemetry } from './telemetry/telemetry';
 import type { Tracing } from './telemetry/tracing';
 import { GrpcTransport } from './transport/grpc/grpc-transport';

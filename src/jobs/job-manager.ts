@@ -5,18 +5,18 @@ import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { decodeInputs, selectOutputs, type Inference, type PredictInput } from '../inference';
 import { decodeTensor } from '../tensor/decode-tensor';
-import { BatchFiles } from './batch-files';
-import { BatchInput } from './batch-input';
-import { BATCH_SIZE } from './batch-size';
-import { CallbackPolicy } from './callback-policy';
-import { CronSchedules, type Schedule } from './cron-schedules';
-import { DataPaths } from './data-paths';
+import { BatchFiles } from './batch/batch-files';
+import { BatchInput } from './batch/batch-input';
+import { BATCH_SIZE } from './batch/batch-size';
+import { CallbackPolicy } from './webhooks/callback-policy';
+import { CronSchedules, type Schedule } from './schedules/cron-schedules';
+import { DataPaths } from './batch/data-paths';
 import { isFinished, type BatchSpec, type Job, type JobState } from './job';
 import { JobRunner } from './job-runner';
 import { JobStore } from './job-store';
-import { parseOutputUri } from './parse-output-uri';
+import { parseOutputUri } from './batch/parse-output-uri';
 import type { WallClock } from './wall-clock';
-import { WebhookSender } from './webhook-sender';
+import { WebhookSender } from './webhooks/webhook-sender';
 
 export interface JobManagerOptions {
   /** The job store's SQLite file (its folder is created when missing). */

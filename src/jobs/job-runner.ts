@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import type { Inference } from '../inference';
-import { BatchJobRun } from './batch-job-run';
-import type { DataPaths } from './data-paths';
+import { BatchJobRun } from './batch/batch-job-run';
+import type { DataPaths } from './batch/data-paths';
 import type { Job, JobSpec } from './job';
 import type { JobStore } from './job-store';
 import { runPredictionJob } from './run-prediction-job';
 import type { WallClock } from './wall-clock';
-import type { WebhookSender } from './webhook-sender';
+import type { WebhookSender } from './webhooks/webhook-sender';
 
 export interface JobRunnerOptions {
   /** Batch jobs run at once. */

@@ -5,7 +5,7 @@ import type { ErrorCode } from '../inferd-error';
 import type { PredictInput, PredictOutput } from '../inference';
 import type { Job, JobError, JobSpec, JobState } from './job';
 import type { WallClock } from './wall-clock';
-import { wireTensorJson, type WireTensorJson } from './wire-tensor-json';
+import { wireTensorJson, type WireTensorJson } from './batch/wire-tensor-json';
 
 /** The schema this code writes; a file with a newer one was made by a newer inferd. */
 const SCHEMA_VERSION = 1;

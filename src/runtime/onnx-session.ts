@@ -17,8 +17,8 @@ interface Pending {
 }
 
 /**
- * One ONNX Runtime session, owned by a worker thread of its own. The only part of inferd that
- * talks to onnxruntime-node (through session-worker.ts).
+ * One ONNX Runtime session, owned by a worker thread of its own (session-worker.ts); requests and
+ * answers cross to it as messages whose tensor buffers are transferred, not copied.
  */
 export class OnnxSession {
   private readonly pending = new Map<number, Pending>();

@@ -2,7 +2,7 @@ import type { HostTensor } from '../tensor/tensor-types';
 
 /**
  * A model instance as the scheduler sees it: it runs one batch at a time. OnnxSession (a worker
- * thread) and MainThreadSession both keep this contract; test/runtime/runner-contract.test.ts
+ * thread) and MainThreadSession both keep this contract; test/unit/runtime/runner-contract.test.ts
  * checks it on each.
  */
 export interface Runner {

@@ -11,7 +11,7 @@ import {
 import { InferdError } from '../../inferd-error';
 import type { Job, JobState } from '../../jobs/job';
 import type { JobManager } from '../../jobs/job-manager';
-import { parseOutputUri } from '../../jobs/parse-output-uri';
+import { parseOutputUri } from '../../jobs/batch/parse-output-uri';
 import { callSignal } from './call-signal';
 import { RefusedRequest } from './refused-request';
 import { STATUS_FOR, statusFor } from './status-for';

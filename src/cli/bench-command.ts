@@ -1,0 +1,354 @@
+import { availableParallelism, cpus } from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { Client } from '@grpc/grpc-js';
+import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
+import { Tensor } from '../../generated/inferd/v1/tensor';
+import { InferdClient, InferdClientError, type Datatype, type InputTensor } from '../client';
+import { callMetadata, channelSettings } from '../client/client-channel';
+import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientSecurityOptions, readClientSecurity } from '../client/client-security';
+import { elementType, elementTypeOfWire } from '../tensor/element-types';
+import type { HostTensor } from '../tensor/tensor-types';
+import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
+import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from '../bench/load-generator';
+import { machineLimit } from '../bench/machine-limit';
+import { ownCpuMs, processCpuMs } from '../bench/process-cpu-ms';
+import { runtimeBaseline, type RuntimeBaseline } from '../bench/runtime-baseline';
+import { spawnEchoServer, spawnServe, stopProcess, type Spawned } from '../bench/spawn-serve';
+import type { LevelResult } from '../bench/summarize';
+
+export const BENCH_USAGE = `Usage: inferd bench --model NAME (--models DIR | --server HOST:PORT) [options]
+
+Loads a server with requests for a model at each concurrency level and prints, per level,
+requests/s, inferences/s (rows), p50/p90/p99 latency, errors, and the CPU time each request
+cost the client (this process) and the server (from /proc/<pid>/stat: the server this command
+started, or --server-pid). The client runs in this process; with --models the server runs in a
+child process of its own.
+
+Options:
+  --model NAME              the model to call (required)
+  --models DIR              start "inferd serve" on this repository in a child process
+  --server HOST:PORT        load a server that is already running instead
+  --server-pid PID          with --server on this machine: the process whose CPU is the server's
+  --mode unary|stream       Predict calls, or one PredictStream (default unary)
+  --client LIST             how requests are made, comma-separated (default raw): raw (grpc-js
+                            sending the same encoded bytes, answers not decoded), sdk (inferd/client:
+                            typed arrays in, each answer decoded); with both, each level is
+                            measured with one, then the other, and the ratio sdk/raw printed
+  --rounds N                measurements of --duration-s per level and client, in alternating
+                            order, added up (default 1); percentiles are the rounds' medians
+  --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
+  --duration-s N            seconds of measurement per level (default 10)
+  --warmup-s N              seconds of load before each level, not measured (default 2)
+  --rows N                  rows per request along a dynamic first dimension (default 1)
+  --shape LIST              the full shape of each input whose rank matches, e.g. 1,3,48,192
+                            (default: the model's, with --rows first and 1 for other dynamic dims)
+  --input random|zero       input values (default random, seeded)
+  --baseline LIST           also measure, in the same run, comma-separated (default none):
+                            echo: a bare grpc-js server answering the same bytes;
+                            runtime: ONNX Runtime run() in this process, one session, one
+                            request's inputs a run (needs --models);
+                            limit: the floor of a request, the CPU it cannot cost less than: a
+                            bare grpc-js server taking the same bytes and answering as many bytes
+                            as inferd's answer (client + server CPU), plus one in-process run; and
+                            the machine's limit, cores / floor, in requests/s (needs --models and
+                            the raw client)
+  --serve-arg ARG           passed to "inferd serve" (repeatable), e.g. --serve-arg=--instances=2
+${CLIENT_SECURITY_USAGE}  --json                    print one JSON document instead of a table
+  --help                    this text
+
+With --server and a server that checks tokens, the token (scope "predict" and "models:read")
+is read from the INFERD_TOKEN environment variable. The echo baseline is always plaintext.
+`;
+
+/** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
+function makeInput(datatype: Datatype, shape: readonly number[], rows: number, fill: 'random' | 'zero', seed: number, given: readonly number[] | undefined): { wire: Tensor; host: HostTensor; typed: InputTensor } {
+  const info = elementTypeOfWire(WIRE_DATATYPE[datatype]);
+  if (info === undefined || info.type === 'string') throw new Error(`inferd bench makes numeric inputs only; this model takes ${datatype}`);
+  const dims = given !== undefined && given.length === shape.length ? [...given] : shape.map((d, i) => (d >= 0 ? d : i === 0 ? rows : 1));
+  const count = dims.reduce((a, b) => a * b, 1);
+  const data = elementType(info.type).allocate(count);
+  let s = seed >>> 0;
+  for (let i = 0; i < count && fill === 'random'; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 2 ** 32;
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array) data[i] = BigInt(Math.floor(u * 100));
+    else if (data instanceof Float32Array || data instanceof Float64Array) data[i] = u * 2 - 1;
+    else (data as Uint8Array)[i] = info.type === 'bool' ? (u < 0.5 ? 0 : 1) : Math.floor(u * 100);
+  }
+  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return { wire: Tensor.fromPartial({ datatype: info.wire, shape: dims.map(BigInt), rawData: raw }), host: { type: info.type, dims, data }, typed: { data, shape: dims, datatype } };
+}
+
+const WIRE_DATATYPE: Readonly<Record<Datatype, number>> = {
+  FLOAT32: 1, FLOAT64: 2, FLOAT16: 3, INT8: 4, INT16: 5, INT32: 6, INT64: 7, UINT8: 8, UINT16: 9, UINT32: 10, UINT64: 11, BOOL: 12, STRING: 13,
+};
+
+/** The top-level field number of a PredictStreamResponse's result: 2 response, 3 error. */
+function streamError(answer: Buffer): string | undefined {
+  const reader = new BinaryReader(answer);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 3) return 'error response';
+    reader.skip(wireType);
+  }
+  return undefined;
+}
+
+/** Rounds of one level as one result: requests, rows, errors and time added up; each percentile the median of the rounds'. */
+function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
+  if (rounds.length === 1) return rounds[0]!;
+  const sum = (f: (l: LevelResult) => number): number => rounds.reduce((a, l) => a + f(l), 0);
+  const median = (f: (l: LevelResult) => number): number => {
+    const v = rounds.map(f).sort((a, b) => a - b);
+    return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const seconds = sum((l) => l.seconds);
+  const calls = Math.max(1, sum((l) => l.requests + l.errors));
+  const perRequest = (field: 'clientCpuMsPerRequest' | 'serverCpuMsPerRequest'): Partial<LevelResult> =>
+    rounds.some((l) => l[field] === undefined) ? {} : { [field]: sum((l) => l[field]! * (l.requests + l.errors)) / calls };
+  const firstError = rounds.find((l) => l.firstError !== undefined)?.firstError;
+  return {
+    concurrency: rounds[0]!.concurrency,
+    seconds,
+    requests: sum((l) => l.requests),
+    rows: sum((l) => l.rows),
+    errors: sum((l) => l.errors),
+    requestsPerSecond: sum((l) => l.requests) / seconds,
+    inferencesPerSecond: sum((l) => l.rows) / seconds,
+    p50Ms: median((l) => l.p50Ms),
+    p90Ms: median((l) => l.p90Ms),
+    p99Ms: median((l) => l.p99Ms),
+    ...perRequest('clientCpuMsPerRequest'),
+    ...perRequest('serverCpuMsPerRequest'),
+    requestBytes: rounds.at(-1)!.requestBytes,
+    answerBytes: rounds.at(-1)!.answerBytes,
+    ...(firstError === undefined ? {} : { firstError }),
+    rounds: rounds.map((l) => l.requestsPerSecond),
+  };
+}
+
+/** CPU ms with four decimals (a tiny model's request costs tens of µs); "-" when unknown. */
+function cpuMs(ms: number | undefined): string {
+  return ms === undefined ? '-' : ms.toFixed(4);
+}
+
+function table(title: string, levels: readonly LevelResult[]): string {
+  const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   client CPU ms/req   server CPU ms/req   errors`;
+  const rows = levels.map((l) =>
+    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${cpuMs(l.clientCpuMsPerRequest).padStart(17)}   ${cpuMs(l.serverCpuMsPerRequest).padStart(17)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
+  );
+  return [head, ...rows].join('\n');
+}
+
+/** Runs `inferd bench`; resolves with the exit code. */
+export async function benchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, 'server-pid': { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, rounds: { type: 'string', default: '1' },
+        concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
+        rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
+        'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+        ...CLIENT_SECURITY_OPTIONS,
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`inferd bench: ${(err as Error).message}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  const problems: string[] = [];
+  const levels = values.concurrency.split(',').map(Number);
+  const durationMs = Number(values['duration-s']) * 1000;
+  const warmupMs = Number(values['warmup-s']) * 1000;
+  const rows = Number(values.rows);
+  const baselines = values.baseline === '' ? [] : values.baseline.split(',');
+  const clients = values.client.split(',');
+  const roundCount = Number(values.rounds);
+  const serverPid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
+  if (values.model === undefined) problems.push('--model is required');
+  if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
+  if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
+  for (const c of clients) if (!['raw', 'sdk'].includes(c)) problems.push(`--client: unknown client "${c}" (raw, sdk)`);
+  if (!Number.isInteger(roundCount) || roundCount < 1) problems.push(`--rounds: expected a whole number ≥ 1, got "${values.rounds}"`);
+  if (new Set(clients).size !== clients.length) problems.push(`--client: "${values.client}" names a client twice`);
+  if (!['random', 'zero'].includes(values.input)) problems.push(`--input: expected random or zero, got "${values.input}"`);
+  if (levels.some((c) => !Number.isInteger(c) || c < 1)) problems.push(`--concurrency: expected whole numbers ≥ 1, got "${values.concurrency}"`);
+  if (!(durationMs > 0) || !(warmupMs >= 0)) problems.push('--duration-s must be > 0 and --warmup-s ≥ 0');
+  if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
+  for (const b of baselines) if (!['echo', 'runtime', 'limit'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime, limit)`);
+  for (const b of ['runtime', 'limit']) if (baselines.includes(b) && values.models === undefined) problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
+  if (baselines.includes('limit') && !clients.includes('raw')) problems.push('--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received');
+  if (serverPid !== undefined && (values.server === undefined || !Number.isInteger(serverPid) || serverPid < 1)) problems.push(`--server-pid: expected the process id of the server given by --server, got "${values['server-pid']}"`);
+  const security = readClientSecurity(values, values.server, env.INFERD_TOKEN, problems);
+  if (problems.length > 0) {
+    process.stderr.write(`inferd bench: ${problems.join('\n  ')}\n`);
+    return 2;
+  }
+  const model = values.model!;
+  const mode = values.mode as 'unary' | 'stream';
+
+  let server: Spawned | undefined;
+  let echo: Spawned | undefined;
+  let sdk: InferdClient | undefined;
+  try {
+    let address = values.server;
+    if (values.models !== undefined) {
+      server = await spawnServe(values.models, values['serve-arg']);
+      address = `127.0.0.1:${server.port}`;
+    }
+    // The server under test may use TLS and tokens; the echo baseline never does.
+    // The server under test may use TLS and tokens; the echo baseline never does.
+    const secured = clientSecurityOptions(security);
+    sdk = new InferdClient(address!, secured);
+    const meta = await sdk.modelMetadata(model);
+    const given = values.shape?.split(',').map(Number);
+    const inputs = meta.inputs.map((i, k) => ({ name: i.name, ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1, given) }));
+    const typedInputs = Object.fromEntries(inputs.map((i) => [i.name, i.typed]));
+    const rowsPerRequest = meta.inputs[0]?.shape[0] === -1 ? Number(inputs[0]?.host.dims[0] ?? 1) : 1;
+    const encode = (id: number): Buffer =>
+      Buffer.from(PredictRequest.encode({ modelName: model, modelVersion: '', id: String(id), outputNames: [], inputs: Object.fromEntries(inputs.map((i) => [i.name, i.wire])) }).finish());
+    const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({ concurrency, durationMs: ms, rowsPerRequest, encode, isError });
+    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget => {
+      const channel = channelSettings(addr, { tls: security?.tls });
+      const token = security?.token;
+      return { client: new Client(channel.target, channel.credentials, channel.options), unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream', metadata: () => callMetadata(token) };
+    };
+    const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
+    const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
+
+    /** Each level with each client in turn (warm-up, then measurement), so that the clients' numbers of one level are minutes apart at most. */
+    const measure = async (addr: string, security: typeof secured | undefined, which: readonly string[], isError: LoadOptions['isError'], pid: number | undefined): Promise<Record<string, LevelResult[]>> => {
+      const target = rawTarget(addr, security);
+      const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
+      try {
+        for (const c of levels) {
+          const run = async (name: string, ms: number): Promise<LevelResult> => {
+            const clientMs = ownCpuMs();
+            const serverMs = pid === undefined ? undefined : processCpuMs(pid);
+            const result = await (name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
+            const calls = Math.max(1, result.requests + result.errors);
+            const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
+            return { ...result, clientCpuMsPerRequest, ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }) };
+          };
+          for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
+          // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
+          const rounds: Record<string, LevelResult[]> = Object.fromEntries(which.map((name) => [name, []]));
+          for (let r = 0; r < roundCount; r++) for (const name of r % 2 === 0 ? which : [...which].reverse()) rounds[name]!.push(await run(name, durationMs));
+          for (const name of which) results[name]!.push(mergeRounds(rounds[name]!));
+        }
+      } finally {
+        target.client.close();
+      }
+      return results;
+    };
+
+    const report: Record<string, unknown> = {
+      model, mode, client: clients, rounds: roundCount, rowsPerRequest, durationS: durationMs / 1000,
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+      serveArgs: values['serve-arg'],
+    };
+    const byClient = await measure(address!, secured, clients, mode === 'stream' ? streamError : () => undefined, server?.child.pid ?? serverPid);
+    const inferd = byClient[clients[0]!]!;
+    report['inferd'] = inferd;
+    const label = { raw: 'raw grpc-js client', sdk: 'inferd/client' } as Record<string, string>;
+    if (!values.json) for (const c of clients) process.stdout.write(`${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`);
+    if (byClient['raw'] !== undefined && byClient['sdk'] !== undefined) {
+      const raw = byClient['raw'];
+      report['raw'] = raw;
+      report['sdk'] = byClient['sdk'];
+      report['sdkToRaw'] = byClient['sdk'].map((l, i) => l.requestsPerSecond / raw[i]!.requestsPerSecond);
+      report['sdkClientCpuToRaw'] = byClient['sdk'].map((l, i) => l.clientCpuMsPerRequest! / raw[i]!.clientCpuMsPerRequest!);
+      if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
+      if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
+    }
+    sdk.close();
+
+    if (baselines.includes('echo')) {
+      await stopProcess(server?.child); // the echo runs alone, as inferd did
+      server = undefined;
+      echo = await spawnEchoServer();
+      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
+      report['echo'] = echoed;
+      report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
+      if (!values.json) {
+        process.stdout.write(`${table(`bare grpc-js echo, ${mode}, same bytes`, echoed)}\n`);
+        process.stdout.write(`  inferd / echo requests/s: ${(report['ratioToEcho'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+      }
+    }
+    let floorTransport: LevelResult[] | undefined;
+    if (baselines.includes('limit')) {
+      await stopProcess(server?.child);
+      server = undefined;
+      await stopProcess(echo?.child);
+      echo = undefined;
+      // inferd's answer as the raw client received it; the floor's server answers that many bytes.
+      const answerBytes = byClient['raw']!.find((l) => l.answerBytes !== undefined)?.answerBytes;
+      if (answerBytes === undefined) throw new Error('no answer from inferd to size the floor\'s answers by');
+      echo = await spawnEchoServer({ answerBytes });
+      floorTransport = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
+      await stopProcess(echo.child);
+      echo = undefined;
+    }
+    let base: RuntimeBaseline | undefined;
+    if (baselines.includes('runtime') || baselines.includes('limit')) {
+      await stopProcess(server?.child);
+      server = undefined;
+      const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
+      const feeds = Object.fromEntries(inputs.map((i) => [i.name, i.host]));
+      base = await runtimeBaseline(modelPath, feeds, { intraOpThreads: 1, durationMs });
+    }
+    if (baselines.includes('runtime') && base !== undefined) {
+      report['runtime'] = base;
+      report['ratioToRuntime'] = inferd.map((l) => l.inferencesPerSecond / base.rowsPerSecond);
+      if (!values.json) {
+        process.stdout.write(`in-process run(), one session, 1 intra-op thread: ${base.runsPerSecond.toFixed(0)} runs/s, ${base.rowsPerSecond.toFixed(0)} rows/s, ${base.cpuMsPerRun.toFixed(4)} CPU ms a run\n`);
+        process.stdout.write(`  inferd / in-process inferences/s: ${(report['ratioToRuntime'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+      }
+    }
+    if (floorTransport !== undefined && base !== undefined) {
+      const cores = availableParallelism();
+      const limits = floorTransport.map((t) => machineLimit({ transportClientMs: t.clientCpuMsPerRequest!, transportServerMs: t.serverCpuMsPerRequest!, runMs: base!.cpuMsPerRun }, cores));
+      const inferdCpu = inferd.map((l) => (l.serverCpuMsPerRequest === undefined ? undefined : l.clientCpuMsPerRequest! + l.serverCpuMsPerRequest));
+      report['limit'] = {
+        cores,
+        requestBytes: floorTransport[0]!.requestBytes,
+        answerBytes: floorTransport[0]!.answerBytes,
+        transport: floorTransport,
+        runCpuMs: base.cpuMsPerRun,
+        floorMsPerRequest: limits.map((l) => l.floorMsPerRequest),
+        limitPerSecond: limits.map((l) => l.limitPerSecond),
+      };
+      report['ratioToLimit'] = inferd.map((l, i) => l.requestsPerSecond / limits[i]!.limitPerSecond);
+      report['cpuToFloor'] = inferdCpu.map((ms, i) => (ms === undefined ? null : ms / limits[i]!.floorMsPerRequest));
+      if (!values.json) {
+        process.stdout.write(`${table(`bare grpc-js, ${mode}: the same bytes in, answers of ${floorTransport[0]!.answerBytes} bytes out`, floorTransport)}\n`);
+        process.stdout.write(`floor (CPU ms per request: bare transport, client + server, + one in-process run of ${base.cpuMsPerRun.toFixed(4)} ms) and the machine's limit (${cores} cores / floor)\n`);
+        process.stdout.write('  conc   floor ms   limit req/s   inferd req/s   / limit   inferd CPU ms/req   / floor\n');
+        limits.forEach((l, i) => {
+          const cpu = inferdCpu[i];
+          process.stdout.write(
+            `  ${String(levels[i]).padStart(4)}   ${l.floorMsPerRequest.toFixed(4).padStart(8)}   ${l.limitPerSecond.toFixed(0).padStart(11)}   ${inferd[i]!.requestsPerSecond.toFixed(0).padStart(12)}   ${(report['ratioToLimit'] as number[])[i]!.toFixed(2).padStart(7)}   ${cpuMs(cpu).padStart(17)}   ${cpu === undefined ? '      -' : (cpu / l.floorMsPerRequest).toFixed(2).padStart(7)}\n`,
+          );
+        });
+      }
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return Object.values(byClient).some((ls) => ls.some((l) => l.errors > 0)) ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`inferd bench: ${err instanceof InferdClientError ? `${err.code}: ` : ''}${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    sdk?.close();
+    await stopProcess(server?.child);
+    await stopProcess(echo?.child);
+  }
+}
