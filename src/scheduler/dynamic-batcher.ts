@@ -51,9 +51,9 @@ export interface SubmitOptions {
 
 /** A request from submit() to its answer. */
 interface Request extends QueuedRequest {
-  /** When it was queued: by the clock (ms), for the queue delay; hrtime (ns), for its wait in the counts. */
+  /** When it was queued: by the clock (ms), for the queue delay; by performance.now() (ms), for its wait in the counts. */
   readonly enqueuedMs: number;
-  readonly enqueuedNs: bigint;
+  readonly queuedAtMs: number;
   readonly trace: object | undefined;
   readonly feeds: Record<string, HostTensor>;
   readonly outputNames: readonly string[];
@@ -133,12 +133,16 @@ export class DynamicBatcher {
     if ((this.options.queueDepth?.() ?? this.queue.length) >= this.options.maxQueueSize) {
       return this.refuse(new InferdError('RESOURCE_EXHAUSTED', `${this.options.label}: queue is full (${this.options.maxQueueSize} requests waiting)`));
     }
+    const candidate = batchKey(feeds, outputNames);
     return new Promise((resolve, reject) => {
-      this.queue.add({
+      // Every field named (no spread): one object shape for all requests, cheaper to make and read.
+      const request: Request = {
         priority: options.priority ?? 'realtime',
-        ...batchKey(feeds, outputNames),
+        key: candidate.key,
+        rows: candidate.rows,
+        bytes: candidate.bytes,
         enqueuedMs: this.clock.now(),
-        enqueuedNs: process.hrtime.bigint(),
+        queuedAtMs: performance.now(),
         trace: options.trace,
         feeds,
         outputNames,
@@ -146,7 +150,9 @@ export class DynamicBatcher {
         resolve,
         reject,
         onAbort: undefined,
-      });
+        drop: undefined,
+      };
+      this.queue.add(request);
       this.dispatch();
     });
   }
@@ -180,7 +186,7 @@ export class DynamicBatcher {
         this.delayTimer = this.clock.setTimeout(() => this.dispatch(), holdMs);
         return;
       }
-      this.run(instance, this.queue.take(picked), rows);
+      this.run(instance, this.queue.take(picked, idle === undefined), rows);
     }
   }
 
@@ -237,11 +243,12 @@ export class DynamicBatcher {
 
   /** A batch's run begins: the counts and the observer are told. Returns what to call when it ends. */
   private runBegins(batch: AssignedBatch<Request>): (err: unknown) => void {
-    const startedNs = process.hrtime.bigint();
+    const startedMs = performance.now();
+    const served = batch.dropped.size === 0 ? batch.requests : batch.requests.filter((r) => !batch.dropped.has(r));
     const run: RunStart = {
       instance: batch.instanceId,
       rows: batch.rows,
-      requests: batch.requests.filter((r) => !batch.dropped.has(r)).map((r) => ({ waitedMs: Number(startedNs - r.enqueuedNs) / 1e6, trace: r.trace })),
+      requests: served.map((r) => ({ waitedMs: startedMs - r.queuedAtMs, trace: r.trace })),
     };
     const counted = this.counts.runStarting(run);
     const observed = this.observer?.runStarting(run);

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { InferdError } from '../../../src/inferd-error';
 import { DynamicBatcher, type DynamicBatcherOptions } from '../../../src/scheduler/dynamic-batcher';
@@ -391,6 +392,30 @@ describe('DynamicBatcher pipeline', () => {
     expect(batcher.inFlight).to.equal(0);
     expect(batcher.stats()).to.deep.include({ success: 1, fail: 2, executions: 1, inferences: 1 });
     await batcher.whenIdle();
+  });
+
+  it('adds one abort listener to a request for its whole wait, in the queue and then in a pipelined batch, and removes it once that batch begins', async () => {
+    const runner = new PipelinedRunner();
+    const batcher = new DynamicBatcher([runner], piped());
+    const running = batcher.submit(row(1), ['y'], never);
+    const signals = [new AbortController().signal, new AbortController().signal];
+    const calls: string[] = [];
+    signals.forEach((s, i) => {
+      const [add, remove] = [s.addEventListener.bind(s), s.removeEventListener.bind(s)];
+      s.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => (calls.push(`add ${i}`), add(...args));
+      s.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => (calls.push(`remove ${i}`), remove(...args));
+    });
+    const listeners = (): number[] => signals.map((s) => getEventListeners(s, 'abort').length);
+    const queued = batcher.submit(row(2), ['y'], signals[0]!);
+    expect([runner.received.length, listeners()]).to.deep.equal([1, [1, 0]]); // in the queue
+    const pipelined = batcher.submit(row(3), ['y'], signals[1]!);
+    expect([runner.received.length, listeners()]).to.deep.equal([2, [1, 1]]); // both in a batch behind the run
+    runner.finishOne();
+    await running;
+    expect([runner.begun.length, listeners()]).to.deep.equal([2, [0, 0]]); // their batch began
+    expect(calls).to.deep.equal(['add 0', 'add 1', 'remove 0', 'remove 1']);
+    runner.finishOne();
+    await Promise.all([queued, pipelined]);
   });
 
   it('keeps a request whose signal fires after its pipelined batch began: it runs, and its answer is its own', async () => {
