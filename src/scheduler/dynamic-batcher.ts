@@ -35,6 +35,14 @@ export interface DynamicBatcherOptions extends BatchLimits {
    * after a round trip through the main thread. A partial batch still waits for a free instance.
    */
   readonly pipeline?: boolean;
+  /**
+   * With many requests waiting, a run may take more than maxBatchSize rows: as many as a quarter
+   * of the requests waiting, at most this many. A run that takes all that waits makes client and
+   * server take turns, each idle while the other works; with hundreds in flight (a stream) a
+   * quarter leaves the rest flowing, and each run's fixed cost is shared by more rows
+   * (docs/benchmarks.md). Default: maxBatchSize, whatever waits.
+   */
+  readonly deepQueueMaxBatchSize?: number;
   /** How runs name each instance to the observer, in the order of the runners; default 0, 1, … */
   readonly instanceIds?: readonly (number | string)[];
   readonly clock?: Clock;
@@ -178,10 +186,11 @@ export class DynamicBatcher {
       const idle = this.pool.idleInstance();
       const instance = idle ?? (this.options.pipeline === true ? this.pool.instanceWithNothingBehind() : undefined);
       if (instance === undefined) return;
-      const picked = formBatch(waiting, this.options);
+      const limits = this.limitsFor(waiting.length);
+      const picked = formBatch(waiting, limits);
       const rows = batchRows(waiting, picked);
-      if (idle === undefined && !this.isFull(picked, rows)) return;
-      const holdMs = idle === undefined ? 0 : this.holdFor(rows);
+      if (idle === undefined && !this.isFull(picked, rows, limits)) return;
+      const holdMs = idle === undefined ? 0 : this.holdFor(rows, limits);
       if (holdMs > 0) {
         this.delayTimer = this.clock.setTimeout(() => this.dispatch(), holdMs);
         return;
@@ -190,9 +199,17 @@ export class DynamicBatcher {
     }
   }
 
+  /** The limits of the next run, with `waiting` requests waiting (see deepQueueMaxBatchSize). */
+  private limitsFor(waiting: number): BatchLimits {
+    const { maxBatchSize, deepQueueMaxBatchSize } = this.options;
+    const quarter = Math.floor(waiting / 4);
+    if (deepQueueMaxBatchSize === undefined || quarter <= maxBatchSize || maxBatchSize <= 1) return this.options;
+    return { ...this.options, maxBatchSize: Math.min(deepQueueMaxBatchSize, quarter) };
+  }
+
   /** Whether a batch can take no further request: its rows or its bytes are at their limit. */
-  private isFull(picked: readonly number[], rows: number): boolean {
-    const { maxBatchSize, maxBatchBytes } = this.options;
+  private isFull(picked: readonly number[], rows: number, limits: BatchLimits): boolean {
+    const { maxBatchSize, maxBatchBytes } = limits;
     if (maxBatchSize <= 1 || rows >= maxBatchSize) return true;
     if (maxBatchBytes === undefined || maxBatchBytes <= 0) return false;
     const waiting = this.queue.waiting;
@@ -203,8 +220,9 @@ export class DynamicBatcher {
   }
 
   /** How much longer to wait for a fuller batch of `rows` rows; 0 to run now. */
-  private holdFor(rows: number): number {
-    const { maxQueueDelayUs, maxBatchSize, preferredBatchSizes } = this.options;
+  private holdFor(rows: number, limits: BatchLimits): number {
+    const { maxBatchSize, preferredBatchSizes } = limits;
+    const { maxQueueDelayUs } = this.options;
     if (maxQueueDelayUs <= 0 || rows >= maxBatchSize || preferredBatchSizes.includes(rows)) return 0;
     return Math.max(0, this.queue.waiting[0]!.enqueuedMs + maxQueueDelayUs / 1000 - this.clock.now());
   }

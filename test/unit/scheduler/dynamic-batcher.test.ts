@@ -192,6 +192,26 @@ describe('DynamicBatcher batching', () => {
   const batched = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({ maxQueueSize: 100, label: 'm', maxBatchSize: 4, preferredBatchSizes: [], maxQueueDelayUs: 0, ...extra });
   const never = new AbortController().signal;
 
+  it('lets a run take up to a quarter of the requests waiting, past maxBatchSize, up to deepQueueMaxBatchSize', async () => {
+    for (const [deep, sizes] of [
+      [32, [1, 24, 18, 14, 10, 8, 8, 8, 8, 1]], // 99 waiting after the first: 24, then 75: 18, 57: 14, ...
+      [20, [1, 20, 19, 15, 11, 8, 8, 8, 8, 2]],
+      [undefined, [1, ...Array(12).fill(8), 3]],
+    ] as const) {
+      const runner = new DoublingRunner();
+      const batcher = new DynamicBatcher([runner], batched({ maxBatchSize: 8, deepQueueMaxBatchSize: deep }));
+      const answers = Array.from({ length: 100 }, (_, i) => batcher.submit(row(i), ['y'], new AbortController().signal));
+      while (runner.runs.length < sizes.length || batcher.depth > 0) {
+        runner.finishOne();
+        await tick();
+      }
+      runner.finishOne();
+      const values = await Promise.all(answers);
+      expect([deep, runner.runs.map((r) => r.length)]).to.deep.equal([deep, sizes]);
+      expect(values.map((v) => (v['y']!.data as Float32Array)[0])).to.deep.equal(Array.from({ length: 100 }, (_, i) => 2 * i));
+    }
+  });
+
   it('stacks what waited while the instance was busy into one run and gives each request its own rows back', async () => {
     const runner = new DoublingRunner();
     const batcher = new DynamicBatcher([runner], batched());
