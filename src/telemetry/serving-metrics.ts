@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { BucketHistogram, type HistogramSeries } from './bucket-histogram';
 
 /**
  * The series of one model version, bound to their labels once, so that a request updates them
@@ -7,14 +8,14 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export interface VersionMetrics {
   /** Adds one to inferd_requests_total for one outcome (a gRPC status code name). */
   answered(code: string): void;
-  readonly requestDuration: Histogram.Internal<string>;
+  readonly requestDuration: HistogramSeries;
   /** inferd_requests_in_flight: a plain count, read at each scrape. */
   readonly requestsInFlight: { inc(): void; dec(): void };
   readonly inferences: Counter.Internal;
   readonly executions: Counter.Internal;
-  readonly queueDuration: Histogram.Internal<string>;
-  readonly computeDuration: Histogram.Internal<string>;
-  readonly batchSize: Histogram.Internal<string>;
+  readonly queueDuration: HistogramSeries;
+  readonly computeDuration: HistogramSeries;
+  readonly batchSize: HistogramSeries;
   /** inferd_instance_busy_seconds_total for one instance. */
   instanceBusy(instance: number | string): Counter.Internal;
 }
@@ -35,12 +36,12 @@ const MV = ['model', 'version'] as const;
  */
 export class ServingMetrics {
   readonly registry = new Registry();
-  readonly requestDuration = new Histogram({ name: 'inferd_request_duration_seconds', help: 'Time from a request arriving to its answer, whatever the outcome.', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  readonly requestDuration = new BucketHistogram('inferd_request_duration_seconds', 'Time from a request arriving to its answer, whatever the outcome.', LATENCY_BUCKETS_S, this.registry);
   readonly inferences = new Counter({ name: 'inferd_inferences_total', help: 'Rows run by the model, over every run (inferences / executions is the mean batch size).', labelNames: MV, registers: [this.registry] });
   readonly executions = new Counter({ name: 'inferd_executions_total', help: 'Runs of the model (one run serves a batch of requests).', labelNames: MV, registers: [this.registry] });
-  readonly queueDuration = new Histogram({ name: 'inferd_queue_duration_seconds', help: 'Time each request waited in the queue before its run started.', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
-  readonly computeDuration = new Histogram({ name: 'inferd_compute_duration_seconds', help: 'Time each run took, as the main thread sees it (to and from the worker included).', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
-  readonly batchSize = new Histogram({ name: 'inferd_batch_size', help: 'Rows per run.', labelNames: MV, buckets: BATCH_BUCKETS, registers: [this.registry] });
+  readonly queueDuration = new BucketHistogram('inferd_queue_duration_seconds', 'Time each request waited in the queue before its run started.', LATENCY_BUCKETS_S, this.registry);
+  readonly computeDuration = new BucketHistogram('inferd_compute_duration_seconds', 'Time each run took, as the main thread sees it (to and from the worker included).', LATENCY_BUCKETS_S, this.registry);
+  readonly batchSize = new BucketHistogram('inferd_batch_size', 'Rows per run.', BATCH_BUCKETS, this.registry);
   readonly instanceBusy = new Counter({ name: 'inferd_instance_busy_seconds_total', help: 'Time each model instance spent running (instance 0, 1, … a worker thread; "main" the main thread); its rate is the instance utilisation.', labelNames: [...MV, 'instance'], registers: [this.registry] });
   private repository: ModelRepository | undefined;
   private readonly versions = new Map<string, VersionMetrics>();
