@@ -114,17 +114,26 @@ export class CallAdapter {
       const span = telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata));
       const stream = this.streams.start<Req, Res>(
         call,
-        async (request, signal) => {
+        (request, signal) => {
+          // then() rather than an async function: one promise a message fewer, on the path every stream message takes.
           const scope = span.message();
+          let answered: Promise<Res>;
           try {
-            const response = await answer(RefusedRequest.check(request), signal, scope);
-            scope.finish(OK, log);
-            return response;
+            answered = answer(RefusedRequest.check(request), signal, scope);
           } catch (err) {
-            const s = statusFor(err, scope.logger(log));
-            scope.finish(statusOutcome(s), log);
-            return failed(request.id, s);
+            answered = Promise.reject(err);
           }
+          return answered.then(
+            (response) => {
+              scope.finish(OK, log);
+              return response;
+            },
+            (err: unknown) => {
+              const s = statusFor(err, scope.logger(log));
+              scope.finish(statusOutcome(s), log);
+              return failed(request.id, s);
+            },
+          );
         },
         (request, err) => failed(request.id, statusFor(err, log)),
         { maxInFlight: options.maxInFlight },
