@@ -63,9 +63,9 @@ export class CallAdapter {
 
   /**
    * Adds a service whose request deserializers refuse instead of throwing (which grpc-js answers
-   * with INTERNAL): a request of a method that carries tensors (REQUEST_LAYOUTS) is scanned
-   * first, and one over the request limits becomes a RefusedRequest (RESOURCE_EXHAUSTED) before
-   * anything of it is decoded; bytes that do not decode become a RefusedRequest
+   * with INTERNAL): a request of a method that carries tensors (REQUEST_LAYOUTS) longer than
+   * the request limits is scanned first, and one over them becomes a RefusedRequest
+   * (RESOURCE_EXHAUSTED) before anything of it is decoded (a shorter one cannot pass them); bytes that do not decode become a RefusedRequest
    * (INVALID_ARGUMENT, with the decoder's reason) for every method. Handlers made here answer a
    * RefusedRequest with its status; refusedRequestInterceptor answers it for the others.
    */
