@@ -38,13 +38,15 @@ export async function unaryLoad(target: RawTarget, o: LoadOptions): Promise<Leve
   const end = performance.now() + o.durationMs;
   const started = performance.now();
   const request = o.encode(0);
+  let answerBytes: number | undefined;
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
       const t0 = performance.now();
       const failure = await new Promise<string | undefined>((resolve) => {
-        target.client.makeUnaryRequest(target.unaryPath, identity, identity, request, (target.metadata ?? noMetadata)(), {}, (err: ServiceError | null, answer?: Buffer) =>
-          resolve(err ? err.message : o.isError(answer!)),
-        );
+        target.client.makeUnaryRequest(target.unaryPath, identity, identity, request, (target.metadata ?? noMetadata)(), {}, (err: ServiceError | null, answer?: Buffer) => {
+          if (answer !== undefined) answerBytes = answer.length;
+          resolve(err ? err.message : o.isError(answer!));
+        });
       });
       if (failure === undefined) latencies.push(performance.now() - t0);
       else {
@@ -54,7 +56,7 @@ export async function unaryLoad(target: RawTarget, o: LoadOptions): Promise<Leve
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, loop));
-  return summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError);
+  return { ...summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError), requestBytes: request.length, answerBytes };
 }
 
 /** One bidirectional stream keeping `concurrency` requests in flight for `durationMs`. */
@@ -67,6 +69,7 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
   const started = performance.now();
   const end = started + o.durationMs;
   let nextId = 0;
+  let answerBytes: number | undefined;
   const send = (): void => {
     const id = nextId++;
     sentAt.set(id, performance.now());
@@ -78,6 +81,7 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
       // each is then at most what the server took, which is all a load level reports.
       const [id, t0] = sentAt.entries().next().value as [number, number];
       sentAt.delete(id);
+      answerBytes = answer.length;
       const failure = o.isError(answer);
       if (failure === undefined) latencies.push(performance.now() - t0);
       else {
@@ -94,5 +98,5 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
     call.on('end', () => resolve());
     for (let i = 0; i < o.concurrency; i++) send();
   });
-  return summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError);
+  return { ...summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError), requestBytes: o.encode(0).length, answerBytes };
 }

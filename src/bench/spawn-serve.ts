@@ -32,6 +32,12 @@ export function spawnServe(models: string, extra: readonly string[] = []): Promi
   );
 }
 
+/** The bench's bare grpc-js server (echo-server.ts) in a child process: the echo, or with `answerBytes` the floor's transport. */
+export function spawnEchoServer(options: { readonly answerBytes?: number } = {}): Promise<Spawned> {
+  const args = [path.join(__dirname, 'echo-server.js'), ...(options.answerBytes === undefined ? [] : ['--answer-bytes', String(options.answerBytes)])];
+  return spawnWithPort(args, (r) => r['port'] as number | undefined);
+}
+
 /** SIGTERM, and settles once the process has exited. */
 export function stopProcess(child: ChildProcess | undefined): Promise<void> {
   if (child === undefined || child.exitCode !== null) return Promise.resolve();

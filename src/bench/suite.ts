@@ -7,7 +7,8 @@
  * where LIST names scenarios: tinyUnary, tinyStream, ocrUnary, ocrUnaryTwoInstances, leak.
  *
  * Prints one JSON document: for each scenario the `inferd bench --json` report (inferd, its
- * baseline and the ratio), and the memory of a server over a long run of tiny requests.
+ * baselines, the floor and the machine's limit, the ratios, CPU per request of client and
+ * server), and the memory of a server over a long run of tiny requests.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -73,10 +74,10 @@ async function main(): Promise<void> {
   const models = values.models;
   const d = ['--duration-s', values['duration-s'], '--warmup-s', '2', '--models', models];
   const report: Record<string, unknown> = {};
-  if (runs('tinyUnary')) report['tinyUnary'] = await bench(['--model', 'tiny_mlp', '--mode', 'unary', '--concurrency', '16', '--baseline', 'echo', ...d]);
-  if (runs('tinyStream')) report['tinyStream'] = await bench(['--model', 'tiny_mlp', '--mode', 'stream', '--concurrency', '256', '--baseline', 'echo', ...d]);
-  if (runs('ocrUnary')) report['ocrUnary'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime', ...d]);
-  if (runs('ocrUnaryTwoInstances')) report['ocrUnaryTwoInstances'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime', '--serve-arg=--instances=2', ...d]);
+  if (runs('tinyUnary')) report['tinyUnary'] = await bench(['--model', 'tiny_mlp', '--mode', 'unary', '--concurrency', '16', '--baseline', 'echo,limit', ...d]);
+  if (runs('tinyStream')) report['tinyStream'] = await bench(['--model', 'tiny_mlp', '--mode', 'stream', '--concurrency', '256', '--baseline', 'echo,limit', ...d]);
+  if (runs('ocrUnary')) report['ocrUnary'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime,limit', ...d]);
+  if (runs('ocrUnaryTwoInstances')) report['ocrUnaryTwoInstances'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime,limit', '--serve-arg=--instances=2', ...d]);
   if (runs('leak')) report['leak'] = await leak(models, Number(values['leak-requests']));
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }

@@ -12,8 +12,16 @@ export interface LevelResult {
   readonly p99Ms: number;
   /** The first error's message, when there were errors. */
   readonly firstError?: string;
-  /** CPU time (user + system, every thread) of the bench process per answered request, in µs: what the client costs. */
-  readonly clientCpuUsPerRequest?: number;
+  /** CPU time (user + system, every thread) of the bench process per request (answered or failed), in ms: what the client costs. */
+  readonly clientCpuMsPerRequest?: number;
+  /**
+   * The same for the server's process, from its own counters (/proc/<pid>/stat): known for a
+   * server the bench started, or one named by --server-pid.
+   */
+  readonly serverCpuMsPerRequest?: number;
+  /** Bytes of the first request message and of the last answer, as they cross the transport (gRPC framing left out). */
+  readonly requestBytes?: number;
+  readonly answerBytes?: number;
   /** With several rounds (--rounds): each round's requests/s. */
   readonly rounds?: readonly number[];
 }

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
@@ -13,21 +13,26 @@ import { elementType, elementTypeOfWire } from '../tensor/element-types';
 import type { HostTensor } from '../tensor/tensor-types';
 import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from '../bench/load-generator';
+import { machineLimit } from '../bench/machine-limit';
+import { ownCpuMs, processCpuMs } from '../bench/process-cpu-ms';
 import { restInferRequest, restUnaryLoad } from '../bench/rest-load';
-import { runtimeBaseline } from '../bench/runtime-baseline';
-import { spawnServe, spawnWithPort, stopProcess, type Spawned } from '../bench/spawn-serve';
+import { runtimeBaseline, type RuntimeBaseline } from '../bench/runtime-baseline';
+import { spawnEchoServer, spawnServe, stopProcess, type Spawned } from '../bench/spawn-serve';
 import type { LevelResult } from '../bench/summarize';
 
 export const BENCH_USAGE = `Usage: inferd bench --model NAME (--models DIR | --server HOST:PORT) [options]
 
 Loads a server with requests for a model at each concurrency level and prints, per level,
-requests/s, inferences/s (rows), p50/p90/p99 latency and errors. The client runs in this
-process; with --models the server runs in a child process of its own.
+requests/s, inferences/s (rows), p50/p90/p99 latency, errors, and the CPU time each request
+cost the client (this process) and the server (from /proc/<pid>/stat: the server this command
+started, or --server-pid). The client runs in this process; with --models the server runs in a
+child process of its own.
 
 Options:
   --model NAME              the model to call (required)
   --models DIR              start "inferd serve" on this repository in a child process
   --server HOST:PORT        load a server that is already running instead
+  --server-pid PID          with --server on this machine: the process whose CPU is the server's
   --mode unary|stream       Predict calls, or one PredictStream (default unary)
   --client LIST             how requests are made, comma-separated (default raw): raw (grpc-js
                             sending the same encoded bytes, answers not decoded), sdk (inferd/client:
@@ -47,9 +52,15 @@ Options:
   --shape LIST              the full shape of each input whose rank matches, e.g. 1,3,48,192
                             (default: the model's, with --rows first and 1 for other dynamic dims)
   --input random|zero       input values (default random, seeded)
-  --baseline LIST           also measure, in the same run: echo (a bare grpc-js server answering
-                            the same bytes), runtime (ONNX Runtime run() in this process, one
-                            session, needs --models); comma-separated (default none)
+  --baseline LIST           also measure, in the same run, comma-separated (default none):
+                            echo: a bare grpc-js server answering the same bytes;
+                            runtime: ONNX Runtime run() in this process, one session, one
+                            request's inputs a run (needs --models);
+                            limit: the floor of a request, the CPU it cannot cost less than: a
+                            bare grpc-js server taking the same bytes and answering as many bytes
+                            as inferd's answer (client + server CPU), plus one in-process run; and
+                            the machine's limit, cores / floor, in requests/s (needs --models and
+                            the raw client)
   --serve-arg ARG           passed to "inferd serve" (repeatable), e.g. --serve-arg=--instances=2
 ${CLIENT_SECURITY_USAGE}  --json                    print one JSON document instead of a table
   --help                    this text
@@ -101,6 +112,9 @@ function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
     return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
   };
   const seconds = sum((l) => l.seconds);
+  const calls = Math.max(1, sum((l) => l.requests + l.errors));
+  const perRequest = (field: 'clientCpuMsPerRequest' | 'serverCpuMsPerRequest'): Partial<LevelResult> =>
+    rounds.some((l) => l[field] === undefined) ? {} : { [field]: sum((l) => l[field]! * (l.requests + l.errors)) / calls };
   const firstError = rounds.find((l) => l.firstError !== undefined)?.firstError;
   return {
     concurrency: rounds[0]!.concurrency,
@@ -113,16 +127,24 @@ function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
     p50Ms: median((l) => l.p50Ms),
     p90Ms: median((l) => l.p90Ms),
     p99Ms: median((l) => l.p99Ms),
-    clientCpuUsPerRequest: sum((l) => (l.clientCpuUsPerRequest ?? 0) * (l.requests + l.errors)) / Math.max(1, sum((l) => l.requests + l.errors)),
+    ...perRequest('clientCpuMsPerRequest'),
+    ...perRequest('serverCpuMsPerRequest'),
+    requestBytes: rounds.at(-1)!.requestBytes,
+    answerBytes: rounds.at(-1)!.answerBytes,
     ...(firstError === undefined ? {} : { firstError }),
     rounds: rounds.map((l) => l.requestsPerSecond),
   };
 }
 
+/** CPU ms with four decimals (a tiny model's request costs tens of µs); "-" when unknown. */
+function cpuMs(ms: number | undefined): string {
+  return ms === undefined ? '-' : ms.toFixed(4);
+}
+
 function table(title: string, levels: readonly LevelResult[]): string {
-  const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   client µs/req   errors`;
+  const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   client CPU ms/req   server CPU ms/req   errors`;
   const rows = levels.map((l) =>
-    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${(l.clientCpuUsPerRequest ?? NaN).toFixed(0).padStart(13)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
+    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${cpuMs(l.clientCpuMsPerRequest).padStart(17)}   ${cpuMs(l.serverCpuMsPerRequest).padStart(17)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
   );
   return [head, ...rows].join('\n');
 }
@@ -146,7 +168,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, protocol: { type: 'string', default: 'grpc' }, 'http-port': { type: 'string', default: '8002' }, rounds: { type: 'string', default: '1' },
+        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, 'server-pid': { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, protocol: { type: 'string', default: 'grpc' }, 'http-port': { type: 'string', default: '8002' }, rounds: { type: 'string', default: '1' },
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
         rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
@@ -175,6 +197,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   for (const p of protocols) if (!['grpc', 'rest'].includes(p)) problems.push(`--protocol: unknown protocol "${p}" (grpc, rest)`);
   if (protocols.includes('rest') && values.mode !== 'unary') problems.push('--protocol rest measures unary calls only: leave --mode at unary');
   if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) problems.push(`--http-port: expected a port number, got "${values['http-port']}"`);
+  const serverPid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
   if (values.model === undefined) problems.push('--model is required');
   if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
   if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
@@ -185,8 +208,10 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   if (levels.some((c) => !Number.isInteger(c) || c < 1)) problems.push(`--concurrency: expected whole numbers ≥ 1, got "${values.concurrency}"`);
   if (!(durationMs > 0) || !(warmupMs >= 0)) problems.push('--duration-s must be > 0 and --warmup-s ≥ 0');
   if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
-  for (const b of baselines) if (!['echo', 'runtime'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime)`);
-  if (baselines.includes('runtime') && values.models === undefined) problems.push('--baseline runtime needs --models (it loads the model file itself)');
+  for (const b of baselines) if (!['echo', 'runtime', 'limit'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime, limit)`);
+  for (const b of ['runtime', 'limit']) if (baselines.includes(b) && values.models === undefined) problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
+  if (baselines.includes('limit') && !clients.includes('raw')) problems.push('--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received');
+  if (serverPid !== undefined && (values.server === undefined || !Number.isInteger(serverPid) || serverPid < 1)) problems.push(`--server-pid: expected the process id of the server given by --server, got "${values['server-pid']}"`);
   const security = readClientSecurity(values, values.server, env.INFERD_TOKEN, problems);
   if (problems.length > 0) {
     process.stderr.write(`inferd bench: ${problems.join('\n  ')}\n`);
@@ -227,20 +252,22 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
 
     /** Each level with each client in turn (warm-up, then measurement), so that the clients' numbers of one level are minutes apart at most. */
-    const measure = async (addr: string, security: typeof secured | undefined, which: readonly string[], isError: LoadOptions['isError']): Promise<Record<string, LevelResult[]>> => {
+    const measure = async (addr: string, security: typeof secured | undefined, which: readonly string[], isError: LoadOptions['isError'], pid: number | undefined): Promise<Record<string, LevelResult[]>> => {
       const target = rawTarget(addr, security);
       const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
       try {
         for (const c of levels) {
           const run = async (name: string, ms: number): Promise<LevelResult> => {
-            const cpu = process.cpuUsage();
+            const clientMs = ownCpuMs();
+            const serverMs = pid === undefined ? undefined : processCpuMs(pid);
             const result = await (name === 'raw'
               ? rawLoad(target, loadOptions(c, ms, isError))
               : name === 'rest'
                 ? restUnaryLoad({ host: restHost!, port: restPort!, tls: security?.tls, token: security?.token }, rest, { concurrency: c, durationMs: ms, rowsPerRequest })
                 : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
-            const used = process.cpuUsage(cpu);
-            return { ...result, clientCpuUsPerRequest: (used.user + used.system) / Math.max(1, result.requests + result.errors) };
+            const calls = Math.max(1, result.requests + result.errors);
+            const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
+            return { ...result, clientCpuMsPerRequest, ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }) };
           };
           for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
           // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
@@ -260,7 +287,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       serveArgs: values['serve-arg'],
     };
     const measured = [...(protocols.includes('grpc') ? clients : []), ...(protocols.includes('rest') ? ['rest'] : [])];
-    const byClient = await measure(address!, secured, measured, mode === 'stream' ? streamError : () => undefined);
+    const byClient = await measure(address!, secured, measured, mode === 'stream' ? streamError : () => undefined, server?.child.pid ?? serverPid);
     const inferd = byClient[measured[0]!]!;
     report['inferd'] = inferd;
     const label = { raw: 'raw grpc-js client', sdk: 'inferd/client', rest: 'REST on the HTTP port, binary tensors, raw HTTP/1.1 client' } as Record<string, string>;
@@ -275,7 +302,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       report['raw'] = raw;
       report['sdk'] = byClient['sdk'];
       report['sdkToRaw'] = byClient['sdk'].map((l, i) => l.requestsPerSecond / raw[i]!.requestsPerSecond);
-      report['sdkClientCpuToRaw'] = byClient['sdk'].map((l, i) => l.clientCpuUsPerRequest! / raw[i]!.clientCpuUsPerRequest!);
+      report['sdkClientCpuToRaw'] = byClient['sdk'].map((l, i) => l.clientCpuMsPerRequest! / raw[i]!.clientCpuMsPerRequest!);
       if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
       if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
     }
@@ -285,8 +312,8 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     if (baselines.includes('echo')) {
       await stopProcess(server?.child); // the echo runs alone, as inferd did
       server = undefined;
-      echo = await spawnWithPort([path.join(__dirname, 'echo-server.js')], (r) => r['port'] as number | undefined);
-      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined))['raw']!;
+      echo = await spawnEchoServer();
+      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
       report['echo'] = echoed;
       report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
       if (!values.json) {
@@ -294,17 +321,61 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
         process.stdout.write(`  inferd / echo requests/s: ${(report['ratioToEcho'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
       }
     }
-    if (baselines.includes('runtime')) {
+    let floorTransport: LevelResult[] | undefined;
+    if (baselines.includes('limit')) {
+      await stopProcess(server?.child);
+      server = undefined;
+      await stopProcess(echo?.child);
+      echo = undefined;
+      // inferd's answer as the raw client received it; the floor's server answers that many bytes.
+      const answerBytes = byClient['raw']!.find((l) => l.answerBytes !== undefined)?.answerBytes;
+      if (answerBytes === undefined) throw new Error('no answer from inferd to size the floor\'s answers by');
+      echo = await spawnEchoServer({ answerBytes });
+      floorTransport = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
+      await stopProcess(echo.child);
+      echo = undefined;
+    }
+    let base: RuntimeBaseline | undefined;
+    if (baselines.includes('runtime') || baselines.includes('limit')) {
       await stopProcess(server?.child);
       server = undefined;
       const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
       const feeds = Object.fromEntries(inputs.map((i) => [i.name, i.host]));
-      const base = await runtimeBaseline(modelPath, feeds, { intraOpThreads: 1, durationMs });
+      base = await runtimeBaseline(modelPath, feeds, { intraOpThreads: 1, durationMs });
+    }
+    if (baselines.includes('runtime') && base !== undefined) {
       report['runtime'] = base;
       report['ratioToRuntime'] = inferd.map((l) => l.inferencesPerSecond / base.rowsPerSecond);
       if (!values.json) {
-        process.stdout.write(`in-process run(), one session, 1 intra-op thread: ${base.runsPerSecond.toFixed(0)} runs/s, ${base.rowsPerSecond.toFixed(0)} rows/s\n`);
+        process.stdout.write(`in-process run(), one session, 1 intra-op thread: ${base.runsPerSecond.toFixed(0)} runs/s, ${base.rowsPerSecond.toFixed(0)} rows/s, ${base.cpuMsPerRun.toFixed(4)} CPU ms a run\n`);
         process.stdout.write(`  inferd / in-process inferences/s: ${(report['ratioToRuntime'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+      }
+    }
+    if (floorTransport !== undefined && base !== undefined) {
+      const cores = availableParallelism();
+      const limits = floorTransport.map((t) => machineLimit({ transportClientMs: t.clientCpuMsPerRequest!, transportServerMs: t.serverCpuMsPerRequest!, runMs: base!.cpuMsPerRun }, cores));
+      const inferdCpu = inferd.map((l) => (l.serverCpuMsPerRequest === undefined ? undefined : l.clientCpuMsPerRequest! + l.serverCpuMsPerRequest));
+      report['limit'] = {
+        cores,
+        requestBytes: floorTransport[0]!.requestBytes,
+        answerBytes: floorTransport[0]!.answerBytes,
+        transport: floorTransport,
+        runCpuMs: base.cpuMsPerRun,
+        floorMsPerRequest: limits.map((l) => l.floorMsPerRequest),
+        limitPerSecond: limits.map((l) => l.limitPerSecond),
+      };
+      report['ratioToLimit'] = inferd.map((l, i) => l.requestsPerSecond / limits[i]!.limitPerSecond);
+      report['cpuToFloor'] = inferdCpu.map((ms, i) => (ms === undefined ? null : ms / limits[i]!.floorMsPerRequest));
+      if (!values.json) {
+        process.stdout.write(`${table(`bare grpc-js, ${mode}: the same bytes in, answers of ${floorTransport[0]!.answerBytes} bytes out`, floorTransport)}\n`);
+        process.stdout.write(`floor (CPU ms per request: bare transport, client + server, + one in-process run of ${base.cpuMsPerRun.toFixed(4)} ms) and the machine's limit (${cores} cores / floor)\n`);
+        process.stdout.write('  conc   floor ms   limit req/s   inferd req/s   / limit   inferd CPU ms/req   / floor\n');
+        limits.forEach((l, i) => {
+          const cpu = inferdCpu[i];
+          process.stdout.write(
+            `  ${String(levels[i]).padStart(4)}   ${l.floorMsPerRequest.toFixed(4).padStart(8)}   ${l.limitPerSecond.toFixed(0).padStart(11)}   ${inferd[i]!.requestsPerSecond.toFixed(0).padStart(12)}   ${(report['ratioToLimit'] as number[])[i]!.toFixed(2).padStart(7)}   ${cpuMs(cpu).padStart(17)}   ${cpu === undefined ? '      -' : (cpu / l.floorMsPerRequest).toFixed(2).padStart(7)}\n`,
+          );
+        });
       }
     }
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

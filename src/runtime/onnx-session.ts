@@ -72,14 +72,16 @@ export class OnnxSession {
   }
 
   /**
-   * Runs the model; runs sent while one is in progress wait in the worker, in order. The feeds'
-   * buffers are transferred to the worker: the caller must not use them afterwards. The outputs'
+   * Runs the model; runs sent while one is in progress wait in the worker, in order. A feed whose
+   * data spans its whole buffer has that buffer transferred to the worker: the caller must not use
+   * it afterwards. A feed that is a view into a larger buffer (a decoded request's bytes, say) is
+   * copied instead, and that buffer left as it is. The outputs'
    * buffers belong to the caller. Rejects with INTERNAL carrying the runtime's message when the
    * run fails, UNAVAILABLE when the session is closed, and the signal's reason when `signal`
    * fires before the worker begins the run (which it then skips).
    */
   run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
-    return this.send((id) => ({ kind: 'run', id, feeds, outputNames }), feeds, signal);
+    return this.send((id, sent) => ({ kind: 'run', id, feeds: sent, outputNames }), feeds, signal);
   }
 
   /**
@@ -88,24 +90,23 @@ export class OnnxSession {
    * excluded). The feeds' buffers are transferred, as with run().
    */
   timeRuns(feeds: Record<string, HostTensor>, outputNames: readonly string[], timing: Timing): Promise<number> {
-    return this.send((id) => ({ kind: 'time', id, feeds, outputNames, timing }), feeds, undefined);
+    return this.send((id, sent) => ({ kind: 'time', id, feeds: sent, outputNames, timing }), feeds, undefined);
   }
 
-  private send<T>(message: (id: number) => ToWorker, feeds: Record<string, HostTensor>, signal: AbortSignal | undefined): Promise<T> {
+  private send<T>(message: (id: number, feeds: Record<string, HostTensor>) => ToWorker, feeds: Record<string, HostTensor>, signal: AbortSignal | undefined): Promise<T> {
     if (this.closing !== undefined || this.exited) {
       return Promise.reject(new InferdError('UNAVAILABLE', 'model instance is closed'));
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const id = this.nextId++;
-    const transfer = new Set<ArrayBuffer>();
-    for (const t of Object.values(feeds)) if (!Array.isArray(t.data)) transfer.add(t.data.buffer as ArrayBuffer);
+    const { sent, transfer } = transferable(feeds);
     return new Promise<T>((resolve, reject) => {
       const flag = id % SKIP_FLAGS;
       const onAbort = signal === undefined ? undefined : (): void => void Atomics.store(this.skipFlags, flag, 1);
       this.pending.set(id, { resolve: resolve as (value: never) => void, reject, signal, onAbort });
       if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true });
       Atomics.store(this.skipFlags, flag, 0);
-      this.worker.postMessage(message(id), [...transfer]);
+      this.worker.postMessage(message(id, sent), transfer);
     });
   }
 
@@ -170,4 +171,28 @@ export class OnnxSession {
     this.exited = true;
     this.failPending(new InferdError('INTERNAL', 'model instance stopped during the run'));
   }
+}
+
+/**
+ * The feeds as they go to the worker, and the buffers to transfer: a feed's own buffer when its
+ * data spans all of it (moved, not copied), else a copy of the view (transferring the buffer
+ * under a view would take the rest of it away from its owner, a request's message or Node's
+ * Buffer pool).
+ */
+function transferable(feeds: Record<string, HostTensor>): { sent: Record<string, HostTensor>; transfer: ArrayBuffer[] } {
+  const sent: Record<string, HostTensor> = {};
+  const transfer: ArrayBuffer[] = [];
+  for (const name in feeds) {
+    const t = feeds[name]!;
+    if (Array.isArray(t.data)) {
+      sent[name] = t;
+      continue;
+    }
+    const buffer = t.data.buffer;
+    const whole = buffer instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buffer.byteLength && !transfer.includes(buffer);
+    const data = whole ? t.data : t.data.slice();
+    transfer.push(data.buffer as ArrayBuffer);
+    sent[name] = whole ? t : { type: t.type, dims: t.dims, data };
+  }
+  return { sent, transfer };
 }

@@ -8,14 +8,23 @@ import type { BatchCandidate } from './form-batch';
  * run) and counts as one row. Bytes: of every input's elements.
  */
 export function batchKey(feeds: Record<string, HostTensor>, outputNames: readonly string[]): BatchCandidate {
-  const tensors = Object.entries(feeds);
+  // One pass, building the key as it goes: this runs for every request.
   let bytes = 0;
-  for (const [, t] of tensors) {
+  let rows: number | undefined;
+  let sameRows = true;
+  let key = '';
+  for (const name in feeds) {
+    const t = feeds[name]!;
     if (Array.isArray(t.data)) for (const s of t.data) bytes += s.length;
     else bytes += t.data.byteLength;
+    const first = t.dims[0];
+    if (key === '') rows = first;
+    else key += ';';
+    if (first === undefined || first !== rows) sameRows = false;
+    key += `${name}:${t.type}[`;
+    for (let i = 1; i < t.dims.length; i++) key += i === 1 ? `${t.dims[i]}` : `,${t.dims[i]}`;
+    key += ']';
   }
-  const rows = tensors[0]?.[1].dims[0];
-  if (rows === undefined || tensors.some(([, t]) => t.dims[0] !== rows)) return { key: undefined, rows: 1, bytes };
-  const parts = tensors.map(([name, t]) => `${name}:${t.type}[${t.dims.slice(1).join(',')}]`);
-  return { key: `${parts.join(';')}->${outputNames.join(',')}`, rows, bytes };
+  if (rows === undefined || !sameRows) return { key: undefined, rows: 1, bytes };
+  return { key: `${key}->${outputNames.join(',')}`, rows, bytes };
 }

@@ -1,13 +1,10 @@
 import type { HostTensor } from '../tensor/tensor-types';
 import type { Runner } from './runner';
+import { listenWhileWaiting, stopListening, type WaitingRequest } from './waiting-request';
 
 /** What the pool needs of a request in a batch. */
-export interface BatchedRequest {
-  /** Fires when the request is no longer wanted (client cancel, deadline, shutdown). */
-  readonly signal: AbortSignal;
+export interface BatchedRequest extends WaitingRequest {
   reject(reason: unknown): void;
-  /** Its abort listener while its batch waits behind another run (see QueuedRequest.onAbort). */
-  onAbort: (() => void) | undefined;
 }
 
 /** A batch handed to an instance: running, or waiting in the instance behind the run before it. */
@@ -117,10 +114,8 @@ export class InstancePool<R extends BatchedRequest> {
     batches.push(batch);
     this.assignedCount++;
     if (behind) {
-      for (const r of requests) {
-        r.onAbort = (): void => this.drop(batch, r);
-        r.signal.addEventListener('abort', r.onAbort, { once: true });
-      }
+      // The listener a request had in the queue stays on (see waiting-request.ts); the batch takes it over.
+      for (const r of requests) listenWhileWaiting(r, () => this.drop(batch, r));
     } else {
       this.begin(batch);
     }
@@ -145,13 +140,7 @@ export class InstancePool<R extends BatchedRequest> {
 
   private begin(batch: Batch<R>): void {
     batch.begun = true;
-    if (batch.skip !== undefined) {
-      for (const r of batch.requests) {
-        if (r.onAbort === undefined) continue;
-        r.signal.removeEventListener('abort', r.onAbort);
-        r.onAbort = undefined;
-      }
-    }
+    for (const r of batch.requests) stopListening(r);
     if (batch.skip?.signal.aborted === true) return;
     batch.ended = this.events.runBegins(batch);
   }
@@ -159,7 +148,6 @@ export class InstancePool<R extends BatchedRequest> {
   private drop(batch: Batch<R>, request: R): void {
     if (batch.begun || batch.dropped.has(request)) return;
     batch.dropped.add(request);
-    request.onAbort = undefined;
     request.reject(request.signal.reason);
     this.events.requestDropped(request);
     if (batch.dropped.size === batch.requests.length) batch.skip!.abort(request.signal.reason);

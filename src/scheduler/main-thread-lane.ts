@@ -31,6 +31,14 @@ export const MAIN_THREAD_PROBE_ROWS = 64;
  */
 export const MAIN_THREAD_MAX_BATCH_ROWS = 8;
 
+/**
+ * Rows per run on the main thread when many requests wait (DynamicBatcherOptions.
+ * deepQueueMaxBatchSize: up to a quarter of them): with 256 in flight on one stream, runs of up
+ * to 32 rows cost 0.8× the server CPU per message of runs of 8, and answered 1.28× as many
+ * (docs/benchmarks.md); at concurrency 16 nothing changes (a quarter of 16 is under 8).
+ */
+export const MAIN_THREAD_DEEP_QUEUE_ROWS = 32;
+
 /** Most input bytes in the probe, so that timing a model with large rows stays cheap. */
 export const MAIN_THREAD_MAX_PROBE_BYTES = 64 * 1024;
 
@@ -119,6 +127,7 @@ export class MainThreadLane {
       await session.run(probe(), outputNames); // its first run, not a caller's
       const batcher = new DynamicBatcher([session], {
         maxBatchSize: o.batchable ? Math.min(MAIN_THREAD_MAX_BATCH_ROWS, rows) : 0,
+        deepQueueMaxBatchSize: o.batchable ? Math.min(MAIN_THREAD_DEEP_QUEUE_ROWS, rows) : 0,
         preferredBatchSizes: [],
         maxQueueDelayUs: 0,
         maxQueueSize: o.maxQueueSize,

@@ -1,27 +1,21 @@
 import type { BatchCandidate } from './form-batch';
+import { listenWhileWaiting, stopListening, type WaitingRequest } from './waiting-request';
 
 /** realtime: Predict and streams; background: asynchronous jobs, run only when no real-time request waits. */
 export type Priority = 'realtime' | 'background';
 
 /** What the queue needs of a request. */
-export interface QueuedRequest extends BatchCandidate {
+export interface QueuedRequest extends BatchCandidate, WaitingRequest {
   readonly priority: Priority;
-  /** Fires when the request is no longer wanted (client cancel, deadline, shutdown). */
-  readonly signal: AbortSignal;
   reject(reason: unknown): void;
-  /**
-   * Its abort listener while it waits, kept on the request itself (a Map beside it costs
-   * measurably on a tiny model's path): set and removed by whoever holds the request, the queue
-   * and then, if its batch waits behind another run, the InstancePool.
-   */
-  onAbort: (() => void) | undefined;
 }
 
 /**
  * The requests waiting for an instance, in the order they are to run: every real-time request
  * before any background one, in arrival order within each. A request whose signal fires while it
  * waits is taken out at once and rejected with the signal's reason; `onDropped` is then told.
- * While a request waits the queue holds an abort listener on its signal, removed when it leaves.
+ * While a request waits the queue holds an abort listener on its signal, removed when it leaves
+ * (or handed over with it, see take()).
  */
 export class RequestQueue<R extends QueuedRequest> {
   private readonly requests: R[] = [];
@@ -41,21 +35,36 @@ export class RequestQueue<R extends QueuedRequest> {
 
   /** Queues a request (whose signal has not fired) behind those of its priority. */
   add(request: R): void {
-    request.onAbort = (): void => this.drop(request);
-    request.signal.addEventListener('abort', request.onAbort, { once: true });
+    listenWhileWaiting(request, () => this.drop(request));
     if (request.priority === 'background') {
       this.requests.push(request);
     } else {
-      this.requests.splice(this.backgroundFrom, 0, request);
+      if (this.backgroundFrom === this.requests.length) this.requests.push(request);
+      else this.requests.splice(this.backgroundFrom, 0, request);
       this.backgroundFrom++;
     }
   }
 
-  /** Takes out the requests at these indices (ascending, as formBatch gives them), in that order. */
-  take(indices: readonly number[]): R[] {
-    const taken = indices.map((i) => this.requests[i]!);
-    for (let k = indices.length - 1; k >= 0; k--) this.removeAt(indices[k]!);
-    for (const r of taken) this.unlisten(r);
+  /**
+   * Takes out the requests at these indices (ascending, as formBatch gives them), in that order.
+   * Their abort listeners come off, unless `stillWaiting` (their batch waits behind another run:
+   * its holder takes the listeners over, see waiting-request.ts).
+   */
+  take(indices: readonly number[], stillWaiting = false): R[] {
+    const n = indices.length;
+    let taken: R[];
+    if (n > 0 && indices[n - 1] === n - 1) {
+      // The usual batch: the first n waiting, taken out in one splice instead of n.
+      taken = this.requests.splice(0, n);
+      this.backgroundFrom = Math.max(0, this.backgroundFrom - n);
+    } else {
+      taken = indices.map((i) => this.requests[i]!);
+      for (let k = n - 1; k >= 0; k--) this.removeAt(indices[k]!);
+    }
+    for (const r of taken) {
+      if (stillWaiting) r.drop = undefined;
+      else stopListening(r);
+    }
     return taken;
   }
 
@@ -64,7 +73,7 @@ export class RequestQueue<R extends QueuedRequest> {
     const all = this.requests.splice(0);
     this.backgroundFrom = 0;
     for (const r of all) {
-      this.unlisten(r);
+      stopListening(r);
       r.reject(reason);
     }
     return all;
@@ -74,7 +83,6 @@ export class RequestQueue<R extends QueuedRequest> {
     const i = this.requests.indexOf(request);
     if (i < 0) return;
     this.removeAt(i);
-    request.onAbort = undefined;
     request.reject(request.signal.reason);
     this.onDropped(request);
   }
@@ -82,11 +90,5 @@ export class RequestQueue<R extends QueuedRequest> {
   private removeAt(i: number): void {
     this.requests.splice(i, 1);
     if (i < this.backgroundFrom) this.backgroundFrom--;
-  }
-
-  private unlisten(request: R): void {
-    if (request.onAbort === undefined) return;
-    request.signal.removeEventListener('abort', request.onAbort);
-    request.onAbort = undefined;
   }
 }

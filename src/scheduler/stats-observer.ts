@@ -42,8 +42,10 @@ export class StatsObserver implements BatcherObserver {
     c.executions++;
     c.inferences += rows;
     c.batchSizes[rows] = (c.batchSizes[rows] ?? 0) + 1;
-    // Back to whole ns: exact for any wait under weeks (waitedMs is ns / 1e6 as a double).
-    for (const r of run.requests) c.queueNs += BigInt(Math.round(r.waitedMs * 1e6));
+    // One BigInt a run, not one a request: the waits are added up as ms first (exact to the ns for sums under weeks).
+    let waitedMs = 0;
+    for (const r of run.requests) waitedMs += r.waitedMs;
+    c.queueNs += BigInt(Math.round(waitedMs * 1e6));
     // The closure keeps numbers only, not `run`: what lives until a run ends costs the collector.
     return () => {
       // Counts reset meanwhile (after warm-up) leave this run out of the new ones.

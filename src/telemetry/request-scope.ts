@@ -71,7 +71,7 @@ export class RequestScope {
   finish(outcome: Outcome, log?: Logger): void {
     const tookMs = performance.now() - this.startedMs;
     const series = this.series ?? this.metrics.forVersion('', '');
-    series.requests(outcome.code).inc();
+    series.answered(outcome.code);
     series.requestDuration.observe(tookMs / 1000);
     if (this.series !== undefined) this.series.requestsInFlight.dec();
     if (log?.isLevelEnabled('debug') === true) this.logger(log).debug({ model: this.model, version: this.version, code: outcome.code, ms: Math.round(tookMs * 1000) / 1000 }, 'request answered');

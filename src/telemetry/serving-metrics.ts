@@ -1,19 +1,21 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { BucketHistogram, type HistogramSeries } from './bucket-histogram';
 
 /**
  * The series of one model version, bound to their labels once, so that a request updates them
  * without hashing label sets.
  */
 export interface VersionMetrics {
-  /** inferd_requests_total for one outcome (a gRPC status code name). */
-  requests(code: string): Counter.Internal;
-  readonly requestDuration: Histogram.Internal<string>;
-  readonly requestsInFlight: Gauge.Internal<string>;
+  /** Adds one to inferd_requests_total for one outcome (a gRPC status code name). */
+  answered(code: string): void;
+  readonly requestDuration: HistogramSeries;
+  /** inferd_requests_in_flight: a plain count, read at each scrape. */
+  readonly requestsInFlight: { inc(): void; dec(): void };
   readonly inferences: Counter.Internal;
   readonly executions: Counter.Internal;
-  readonly queueDuration: Histogram.Internal<string>;
-  readonly computeDuration: Histogram.Internal<string>;
-  readonly batchSize: Histogram.Internal<string>;
+  readonly queueDuration: HistogramSeries;
+  readonly computeDuration: HistogramSeries;
+  readonly batchSize: HistogramSeries;
   /** inferd_instance_busy_seconds_total for one instance. */
   instanceBusy(instance: number | string): Counter.Internal;
 }
@@ -34,20 +36,43 @@ const MV = ['model', 'version'] as const;
  */
 export class ServingMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'inferd_requests_total', help: 'Inference requests answered (one per Predict or ModelInfer call, stream message, prediction job or batch job model run), by outcome: the status code name.', labelNames: [...MV, 'code'], registers: [this.registry] });
-  readonly requestDuration = new Histogram({ name: 'inferd_request_duration_seconds', help: 'Time from a request arriving to its answer, whatever the outcome.', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
-  readonly requestsInFlight = new Gauge({ name: 'inferd_requests_in_flight', help: 'Inference requests being served (resolved to a model version and not yet answered).', labelNames: MV, registers: [this.registry] });
+  readonly requestDuration = new BucketHistogram('inferd_request_duration_seconds', 'Time from a request arriving to its answer, whatever the outcome.', LATENCY_BUCKETS_S, this.registry);
   readonly inferences = new Counter({ name: 'inferd_inferences_total', help: 'Rows run by the model, over every run (inferences / executions is the mean batch size).', labelNames: MV, registers: [this.registry] });
   readonly executions = new Counter({ name: 'inferd_executions_total', help: 'Runs of the model (one run serves a batch of requests).', labelNames: MV, registers: [this.registry] });
-  readonly queueDuration = new Histogram({ name: 'inferd_queue_duration_seconds', help: 'Time each request waited in the queue before its run started.', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
-  readonly computeDuration = new Histogram({ name: 'inferd_compute_duration_seconds', help: 'Time each run took, as the main thread sees it (to and from the worker included).', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
-  readonly batchSize = new Histogram({ name: 'inferd_batch_size', help: 'Rows per run.', labelNames: MV, buckets: BATCH_BUCKETS, registers: [this.registry] });
+  readonly queueDuration = new BucketHistogram('inferd_queue_duration_seconds', 'Time each request waited in the queue before its run started.', LATENCY_BUCKETS_S, this.registry);
+  readonly computeDuration = new BucketHistogram('inferd_compute_duration_seconds', 'Time each run took, as the main thread sees it (to and from the worker included).', LATENCY_BUCKETS_S, this.registry);
+  readonly batchSize = new BucketHistogram('inferd_batch_size', 'Rows per run.', BATCH_BUCKETS, this.registry);
   readonly instanceBusy = new Counter({ name: 'inferd_instance_busy_seconds_total', help: 'Time each model instance spent running (instance 0, 1, … a worker thread; "main" the main thread); its rate is the instance utilisation.', labelNames: [...MV, 'instance'], registers: [this.registry] });
   private repository: ModelRepository | undefined;
   private readonly versions = new Map<string, VersionMetrics>();
 
+  /**
+   * Requests answered and in flight, per version, as plain numbers that a request adds to:
+   * prom-client hashes the label set at every update, which cost a few percent of a tiny
+   * model's stream message (docs/benchmarks.md). Read into the metrics at each scrape.
+   */
+  private readonly requestCounts = new Map<VersionMetrics, { readonly labels: { model: string; version: string }; readonly answered: Map<string, number>; inFlight: number; inFlightSeen: boolean }>();
+
   constructor() {
     const self = this;
+    new Counter({
+      name: 'inferd_requests_total', help: 'Inference requests answered (one per Predict or ModelInfer call, stream message, prediction job or batch job model run), by outcome: the status code name.', labelNames: [...MV, 'code'], registers: [this.registry],
+      collect() {
+        for (const { labels, answered } of self.requestCounts.values()) {
+          for (const [code, n] of answered) {
+            if (n === 0) continue;
+            this.inc({ ...labels, code }, n);
+            answered.set(code, 0);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'inferd_requests_in_flight', help: 'Inference requests being served (resolved to a model version and not yet answered).', labelNames: MV, registers: [this.registry],
+      collect() {
+        for (const c of self.requestCounts.values()) if (c.inFlightSeen) this.set(c.labels, c.inFlight);
+      },
+    });
     new Gauge({
       name: 'inferd_queue_depth', help: 'Requests waiting in the queue of a model version.', labelNames: MV, registers: [this.registry],
       collect() {
@@ -84,16 +109,20 @@ export class ServingMetrics {
     let found = this.versions.get(key);
     if (found === undefined) {
       const labels = { model, version };
-      const byCode = new Map<string, Counter.Internal>();
       const byInstance = new Map<number | string, Counter.Internal>();
+      const counts = { labels, answered: new Map<string, number>(), inFlight: 0, inFlightSeen: false };
       found = {
-        requests: (code) => {
-          let c = byCode.get(code);
-          if (c === undefined) byCode.set(code, (c = this.requests.labels({ ...labels, code })));
-          return c;
-        },
+        answered: (code) => counts.answered.set(code, (counts.answered.get(code) ?? 0) + 1),
         requestDuration: this.requestDuration.labels(labels),
-        requestsInFlight: this.requestsInFlight.labels(labels),
+        requestsInFlight: {
+          inc: () => {
+            counts.inFlight++;
+            counts.inFlightSeen = true;
+          },
+          dec: () => {
+            counts.inFlight--;
+          },
+        },
         inferences: this.inferences.labels(labels),
         executions: this.executions.labels(labels),
         queueDuration: this.queueDuration.labels(labels),
@@ -106,6 +135,7 @@ export class ServingMetrics {
         },
       };
       this.versions.set(key, found);
+      this.requestCounts.set(found, counts);
     }
     return found;
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { callSignal } from './call-signal';
 
@@ -24,7 +25,8 @@ export class BoundedStream<Req, Res> {
   readonly done: Promise<void>;
   /** How the stream ended, once `done` settles: OK, UNAVAILABLE (drained) or CANCELLED (by the client). */
   code: status | undefined;
-  private readonly controllers = new Set<AbortController>();
+  /** The call's signal (client cancel, deadline), which every request of the stream is given. */
+  private readonly signal: AbortSignal;
   private inFlight = 0;
   private halfClosed = false;
   private draining = false;
@@ -39,9 +41,11 @@ export class BoundedStream<Req, Res> {
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
     const stream = callSignal(call);
-    stream.signal.addEventListener('abort', () => {
-      for (const c of this.controllers) c.abort(stream.signal.reason);
-    });
+    // Every request in flight listens to the call's one signal while it waits (an AbortController
+    // a message cost more than a tenth of a tiny model's message, docs/benchmarks.md): as many
+    // listeners as requests in flight, which is no leak.
+    setMaxListeners(0, stream.signal);
+    this.signal = stream.signal;
     call.on('data', (request: Req) => this.onRequest(request));
     call.on('end', () => {
       this.halfClosed = true;
@@ -63,29 +67,29 @@ export class BoundedStream<Req, Res> {
 
   private onRequest(request: Req): void {
     if (this.finished) return;
-    const controller = new AbortController();
-    this.controllers.add(controller);
     this.inFlight++;
     this.updateFlow();
     let answered: Promise<Res>;
     try {
-      answered = this.answer(request, controller.signal);
+      answered = this.answer(request, this.signal);
     } catch (err) {
       answered = Promise.reject(err);
     }
     answered.then(
-      (response) => this.write(response),
-      (err: unknown) => this.write(this.fail(request, err)),
-    ).finally(() => {
-      this.controllers.delete(controller);
+      (response) => this.answered(response),
+      (err: unknown) => this.answered(this.fail(request, err)),
+    );
+  }
+
+  /** Writes a request's response and counts the request out of flight. */
+  private answered(response: Res): void {
+    try {
+      if (!this.finished) this.call.write(response);
+    } finally {
       this.inFlight--;
       this.updateFlow();
       this.maybeEnd();
-    });
-  }
-
-  private write(response: Res): void {
-    if (!this.finished) this.call.write(response);
+    }
   }
 
   /** Reads while below the in-flight bound and the client keeps up with responses; pauses otherwise. */

@@ -63,9 +63,9 @@ export class CallAdapter {
 
   /**
    * Adds a service whose request deserializers refuse instead of throwing (which grpc-js answers
-   * with INTERNAL): a request of a method that carries tensors (REQUEST_LAYOUTS) is scanned
-   * first, and one over the request limits becomes a RefusedRequest (RESOURCE_EXHAUSTED) before
-   * anything of it is decoded; bytes that do not decode become a RefusedRequest
+   * with INTERNAL): a request of a method that carries tensors (REQUEST_LAYOUTS) longer than
+   * the request limits is scanned first, and one over them becomes a RefusedRequest
+   * (RESOURCE_EXHAUSTED) before anything of it is decoded (a shorter one cannot pass them); bytes that do not decode become a RefusedRequest
    * (INVALID_ARGUMENT, with the decoder's reason) for every method. Handlers made here answer a
    * RefusedRequest with its status; refusedRequestInterceptor answers it for the others.
    */
@@ -114,17 +114,26 @@ export class CallAdapter {
       const span = telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata));
       const stream = this.streams.start<Req, Res>(
         call,
-        async (request, signal) => {
+        (request, signal) => {
+          // then() rather than an async function: one promise a message fewer, on the path every stream message takes.
           const scope = span.message();
+          let answered: Promise<Res>;
           try {
-            const response = await answer(RefusedRequest.check(request), signal, scope);
-            scope.finish(OK, log);
-            return response;
+            answered = answer(RefusedRequest.check(request), signal, scope);
           } catch (err) {
-            const s = statusFor(err, scope.logger(log));
-            scope.finish(statusOutcome(s), log);
-            return failed(request.id, s);
+            answered = Promise.reject(err);
           }
+          return answered.then(
+            (response) => {
+              scope.finish(OK, log);
+              return response;
+            },
+            (err: unknown) => {
+              const s = statusFor(err, scope.logger(log));
+              scope.finish(statusOutcome(s), log);
+              return failed(request.id, s);
+            },
+          );
         },
         (request, err) => failed(request.id, statusFor(err, log)),
         { maxInFlight: options.maxInFlight },
@@ -189,15 +198,23 @@ function guarded<S extends ServiceDefinition>(definition: S, limits: RequestLimi
     methods[key] = {
       ...method,
       requestDeserialize: (bytes: Buffer): unknown => {
-        let id = '';
-        if (layout !== undefined) {
+        // Every element and string the scan counts takes a byte of the message at least: one no
+        // longer than both limits cannot pass them, and is scanned only when it does not decode
+        // (for its id and the scan's reason), not before (the scan was 2.3% of a stream message).
+        const scanFirst = layout !== undefined && bytes.length > Math.min(limits.maxRequestElements, limits.maxRequestStrings);
+        if (scanFirst) {
           const scan = scanRequest(bytes, layout, limits);
           if (scan.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
-          id = scan.id;
         }
         try {
           return decode(bytes);
         } catch (err) {
+          let id = '';
+          if (layout !== undefined) {
+            const scan = scanRequest(bytes, layout, limits);
+            if (scan.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
+            id = scan.id;
+          }
           return new RefusedRequest(new InferdError('INVALID_ARGUMENT', `the request is not a valid ${what}: ${(err as Error).message}`, { cause: err }), id);
         }
       },

@@ -22,7 +22,8 @@ export function predictionService(inference: Inference, calls: CallAdapter, opti
   return {
     predict: calls.inferenceUnary(predict),
     predictStream: calls.inferenceStream<PredictRequest, PredictStreamResponse>(
-      async (request, signal, scope) => ({ id: request.id, response: await predict(request, signal, scope) }),
+      (request, signal, scope) =>
+        inference.infer(inferRequestOf(request), signal, scope).then((result) => ({ id: request.id, response: scope.step('encode', () => predictOutputOf(result, request)) })),
       (id, s) => ({ id, error: { code: s.code, message: s.details } }),
       { maxInFlight: options.maxStreamInFlight },
     ),

@@ -15,6 +15,19 @@ interface Level {
   readonly concurrency: number;
   readonly requestsPerSecond: number;
   readonly errors: number;
+  readonly clientCpuMsPerRequest: number;
+  readonly serverCpuMsPerRequest?: number;
+  readonly requestBytes: number;
+  readonly answerBytes: number;
+}
+
+interface LimitReport {
+  readonly mode: string;
+  readonly inferd: Level[];
+  readonly echo: Level[];
+  readonly limit: { cores: number; requestBytes: number; answerBytes: number; transport: Level[]; runCpuMs: number; floorMsPerRequest: number[]; limitPerSecond: number[] };
+  readonly ratioToLimit: number[];
+  readonly cpuToFloor: number[];
 }
 
 describe('inferd bench', function () {
@@ -42,13 +55,68 @@ describe('inferd bench', function () {
     removeFolder(keys.dir);
   });
 
-  it('loads a running server at each concurrency level and reports each as JSON', async () => {
-    const run = await bench({}, '--model', 'simple', '--server', plain.address, '--concurrency', '1,2', '--duration-s', '1', '--warmup-s', '0', '--json');
+  it('loads a running server at each concurrency level and reports each as JSON, with the CPU a request cost the client and, given --server-pid, the server', async () => {
+    // The server runs in this test's process: its CPU is this process's.
+    const run = await bench({}, '--model', 'simple', '--server', plain.address, '--server-pid', String(process.pid), '--concurrency', '1,2', '--duration-s', '1', '--warmup-s', '0', '--json');
     expect(run.code, run.stderr).to.equal(0);
     const report = JSON.parse(run.stdout) as { model: string; mode: string; rowsPerRequest: number; inferd: Level[] };
     expect(report).to.deep.include({ model: 'simple', mode: 'unary', rowsPerRequest: 1 });
     expect(report.inferd.map((l) => [l.concurrency, l.errors])).to.deep.equal([[1, 0], [2, 0]]);
     expect(report.inferd.every((l) => l.requestsPerSecond > 0)).to.equal(true);
+    for (const l of report.inferd) expect([l.clientCpuMsPerRequest > 0, l.serverCpuMsPerRequest! > 0], JSON.stringify(l)).to.deep.equal([true, true]);
+
+    const unknown = await bench({}, '--model', 'simple', '--server', plain.address, '--concurrency', '1', '--duration-s', '0.2', '--warmup-s', '0', '--json');
+    const levels = (JSON.parse(unknown.stdout) as { inferd: Level[] }).inferd;
+    expect(levels.map((l) => [l.clientCpuMsPerRequest > 0, 'serverCpuMsPerRequest' in l])).to.deep.equal([[true, false]]);
+  });
+
+  for (const mode of ['unary', 'stream']) {
+    it(`gives, with --baseline limit (${mode}), the floor of a request (bare transport of the same bytes + one in-process run) and the machine's limit (cores / floor), beside the echo`, async () => {
+      const run = await bench({}, '--model', 'simple', '--models', repo, '--mode', mode, '--baseline', 'echo,limit', '--concurrency', '2', '--duration-s', '1', '--warmup-s', '0', '--json');
+      expect(run.code, run.stderr).to.equal(0);
+      const report = JSON.parse(run.stdout) as LimitReport;
+      const [inferd, echo, transport] = [report.inferd[0]!, report.echo[0]!, report.limit.transport[0]!];
+      // Every scenario: client and server CPU per request, from each process's own counters.
+      for (const l of [inferd, echo, transport]) {
+        expect([l.errors, l.clientCpuMsPerRequest > 0, l.serverCpuMsPerRequest! > 0], JSON.stringify(l)).to.deep.equal([0, true, true]);
+      }
+      // The floor's transport carries inferd's bytes: the same request in, an answer of inferd's answer's size out.
+      expect([transport.requestBytes, transport.answerBytes, report.limit.requestBytes, report.limit.answerBytes]).to.deep.equal([inferd.requestBytes, inferd.answerBytes, inferd.requestBytes, inferd.answerBytes]);
+      // The echo answers each message with itself (on a stream, later messages carry longer ids than the first).
+      if (mode === 'unary') expect(echo.answerBytes).to.equal(echo.requestBytes);
+      else expect(echo.answerBytes).to.be.within(echo.requestBytes, echo.requestBytes + 10);
+      expect(report.limit.runCpuMs).to.be.greaterThan(0);
+      const floor = transport.clientCpuMsPerRequest + transport.serverCpuMsPerRequest! + report.limit.runCpuMs;
+      expect(report.limit.floorMsPerRequest).to.deep.equal([floor]);
+      expect(report.limit.limitPerSecond).to.deep.equal([(report.limit.cores * 1000) / floor]);
+      expect(report.ratioToLimit).to.deep.equal([inferd.requestsPerSecond / report.limit.limitPerSecond[0]!]);
+      expect(report.cpuToFloor).to.deep.equal([(inferd.clientCpuMsPerRequest + inferd.serverCpuMsPerRequest!) / floor]);
+    });
+  }
+
+  it('prints the CPU columns and the floor as a table without --json', async () => {
+    const run = await bench({}, '--model', 'simple', '--models', repo, '--baseline', 'limit', '--concurrency', '2', '--duration-s', '0.5', '--warmup-s', '0');
+    expect(run.code, run.stderr).to.equal(0);
+    const lines = run.stdout.split('\n');
+    expect(lines.filter((l) => l.includes('client CPU ms/req   server CPU ms/req'))).to.have.length(2); // inferd and the bare transport
+    expect(lines.some((l) => l.startsWith('bare grpc-js, unary: the same bytes in, answers of ') && l.endsWith(' bytes out'))).to.equal(true);
+    const head = lines.findIndex((l) => l.startsWith('floor (CPU ms per request: bare transport, client + server, + one in-process run of '));
+    expect(head, run.stdout).to.be.greaterThan(0);
+    expect(lines[head + 1]!.trim().split(/\s{2,}/)).to.deep.equal(['conc', 'floor ms', 'limit req/s', 'inferd req/s', '/ limit', 'inferd CPU ms/req', '/ floor']);
+    const row = lines[head + 2]!.trim().split(/\s+/);
+    expect([row.length, row[0]]).to.deep.equal([7, '2']);
+  });
+
+  it('refuses --baseline limit without --models or without the raw client, and --server-pid without --server', async () => {
+    const usage = await bench({}, '--model', 'simple', '--server', plain.address, '--baseline', 'limit', '--client', 'sdk', '--server-pid', 'x');
+    expect([usage.code, usage.stderr]).to.deep.equal([
+      2,
+      'inferd bench: --baseline limit needs --models (it loads the model file itself)\n' +
+        '  --baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received\n' +
+        '  --server-pid: expected the process id of the server given by --server, got "x"\n',
+    ]);
+    const noServer = await bench({}, '--model', 'simple', '--models', repo, '--server-pid', '1');
+    expect([noServer.code, noServer.stderr]).to.deep.equal([2, 'inferd bench: --server-pid: expected the process id of the server given by --server, got "1"\n']);
   });
 
   it('measures inferd/client (--client sdk) beside the raw grpc-js path in the same run, unary and stream, and gives the ratio', async () => {

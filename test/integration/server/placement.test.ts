@@ -7,7 +7,7 @@ import { status } from '@grpc/grpc-js';
 import { encodeOnnxModel } from '../../../src/example-models/encode-onnx-model';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../../../src/package-root';
-import { MAIN_THREAD_MAX_RUN_US, MAIN_THREAD_PROBE_ROWS } from '../../../src/scheduler/main-thread-lane';
+import { MAIN_THREAD_DEEP_QUEUE_ROWS, MAIN_THREAD_MAX_RUN_US, MAIN_THREAD_PROBE_ROWS } from '../../../src/scheduler/main-thread-lane';
 import { httpGet } from '../../support/telemetry';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
 
@@ -140,16 +140,18 @@ describe('placement: small requests of fast models on the main thread', function
     const answers = async (t: TestServer): Promise<number[][]> =>
       (await Promise.all(requests.map((r) => predict(t.prediction, r)))).map((r) => floatsOf(r.outputs['y']!.rawData));
     const runsOf = async (): Promise<number[]> =>
-      Promise.all([metric(auto, 'inferd_batch_size_count', 'tiny_mlp'), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="8"'), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="4"')]);
+      Promise.all([metric(auto, 'inferd_batch_size_count', 'tiny_mlp'), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', `le="${MAIN_THREAD_DEEP_QUEUE_ROWS}"`), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="4"')]);
     const before = await busySeconds(auto, 'tiny_mlp');
-    const [runs0, upTo8Rows0, upTo4Rows0] = await runsOf();
+    const [runs0, upToDeepRows0, upTo4Rows0] = await runsOf();
     const [onMain, onWorker] = await Promise.all([answers(auto), answers(worker)]);
     const after = await busySeconds(auto, 'tiny_mlp');
-    const [runs1, upTo8Rows1, upTo4Rows1] = await runsOf();
+    const [runs1, upToDeepRows1, upTo4Rows1] = await runsOf();
     expect(after['main'], 'the main thread ran them').to.be.above(before['main'] ?? 0);
     expect(after['0'] ?? 0, 'the worker ran none of them').to.equal(before['0'] ?? 0);
-    // Runs on the main thread hold at most 8 rows (requests here have 1–4), and some hold more than one request.
-    expect(upTo8Rows1 - upTo8Rows0, 'runs of at most 8 rows').to.equal(runs1 - runs0);
+    // Runs on the main thread hold at most 8 rows, or up to 32 while more than 32 requests wait (requests here
+    // have 1–4 rows), and some hold more than one request.
+    expect(MAIN_THREAD_DEEP_QUEUE_ROWS).to.equal(32);
+    expect(upToDeepRows1 - upToDeepRows0, 'runs of at most 32 rows').to.equal(runs1 - runs0);
     expect(upTo4Rows1 - upTo4Rows0, 'runs of at most 4 rows').to.be.below(runs1 - runs0);
     expect(onMain).to.deep.equal(onWorker);
     expect(onMain[7]).to.deep.equal(mlpRows(4, 7).flatMap(tinyMlpReference));

@@ -42,4 +42,15 @@ describe('OnnxSession', function () {
     expect(err.code).to.equal('CANCELLED');
     expect(session.busy).to.equal(0);
   });
+
+  it('moves a feed that spans its buffer to the worker, and copies one that is a view into a larger buffer, leaving that buffer whole', async () => {
+    const rowElements = 3 * 48 * 192;
+    const owned = input(1);
+    const shared = new Float32Array(2 * rowElements).fill(0.5);
+    const view: Record<string, HostTensor> = { x: { type: 'float32', dims: [1, 3, 48, 192], data: shared.subarray(rowElements) } };
+    const [fromOwned, fromView] = await Promise.all([session.run(owned, ['softmax_0.tmp_0']), session.run(view, ['softmax_0.tmp_0'])]);
+    expect(Array.from(fromView['softmax_0.tmp_0']!.data as Float32Array)).to.deep.equal(Array.from(fromOwned['softmax_0.tmp_0']!.data as Float32Array));
+    expect([owned['x']!.data.length, shared.length, view['x']!.data.length]).to.deep.equal([0, 2 * rowElements, rowElements]); // moved; left whole
+  });
 });
+

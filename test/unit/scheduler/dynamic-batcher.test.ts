@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { InferdError } from '../../../src/inferd-error';
 import { DynamicBatcher, type DynamicBatcherOptions } from '../../../src/scheduler/dynamic-batcher';
@@ -190,6 +191,26 @@ const row = (...values: number[]): Record<string, HostTensor> => ({ x: { type: '
 describe('DynamicBatcher batching', () => {
   const batched = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({ maxQueueSize: 100, label: 'm', maxBatchSize: 4, preferredBatchSizes: [], maxQueueDelayUs: 0, ...extra });
   const never = new AbortController().signal;
+
+  it('lets a run take up to a quarter of the requests waiting, past maxBatchSize, up to deepQueueMaxBatchSize', async () => {
+    for (const [deep, sizes] of [
+      [32, [1, 24, 18, 14, 10, 8, 8, 8, 8, 1]], // 99 waiting after the first: 24, then 75: 18, 57: 14, ...
+      [20, [1, 20, 19, 15, 11, 8, 8, 8, 8, 2]],
+      [undefined, [1, ...Array(12).fill(8), 3]],
+    ] as const) {
+      const runner = new DoublingRunner();
+      const batcher = new DynamicBatcher([runner], batched({ maxBatchSize: 8, deepQueueMaxBatchSize: deep }));
+      const answers = Array.from({ length: 100 }, (_, i) => batcher.submit(row(i), ['y'], new AbortController().signal));
+      while (runner.runs.length < sizes.length || batcher.depth > 0) {
+        runner.finishOne();
+        await tick();
+      }
+      runner.finishOne();
+      const values = await Promise.all(answers);
+      expect([deep, runner.runs.map((r) => r.length)]).to.deep.equal([deep, sizes]);
+      expect(values.map((v) => (v['y']!.data as Float32Array)[0])).to.deep.equal(Array.from({ length: 100 }, (_, i) => 2 * i));
+    }
+  });
 
   it('stacks what waited while the instance was busy into one run and gives each request its own rows back', async () => {
     const runner = new DoublingRunner();
@@ -391,6 +412,30 @@ describe('DynamicBatcher pipeline', () => {
     expect(batcher.inFlight).to.equal(0);
     expect(batcher.stats()).to.deep.include({ success: 1, fail: 2, executions: 1, inferences: 1 });
     await batcher.whenIdle();
+  });
+
+  it('adds one abort listener to a request for its whole wait, in the queue and then in a pipelined batch, and removes it once that batch begins', async () => {
+    const runner = new PipelinedRunner();
+    const batcher = new DynamicBatcher([runner], piped());
+    const running = batcher.submit(row(1), ['y'], never);
+    const signals = [new AbortController().signal, new AbortController().signal];
+    const calls: string[] = [];
+    signals.forEach((s, i) => {
+      const [add, remove] = [s.addEventListener.bind(s), s.removeEventListener.bind(s)];
+      s.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => (calls.push(`add ${i}`), add(...args));
+      s.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => (calls.push(`remove ${i}`), remove(...args));
+    });
+    const listeners = (): number[] => signals.map((s) => getEventListeners(s, 'abort').length);
+    const queued = batcher.submit(row(2), ['y'], signals[0]!);
+    expect([runner.received.length, listeners()]).to.deep.equal([1, [1, 0]]); // in the queue
+    const pipelined = batcher.submit(row(3), ['y'], signals[1]!);
+    expect([runner.received.length, listeners()]).to.deep.equal([2, [1, 1]]); // both in a batch behind the run
+    runner.finishOne();
+    await running;
+    expect([runner.begun.length, listeners()]).to.deep.equal([2, [0, 0]]); // their batch began
+    expect(calls).to.deep.equal(['add 0', 'add 1', 'remove 0', 'remove 1']);
+    runner.finishOne();
+    await Promise.all([queued, pipelined]);
   });
 
   it('keeps a request whose signal fires after its pipelined batch began: it runs, and its answer is its own', async () => {

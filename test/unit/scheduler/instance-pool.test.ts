@@ -36,7 +36,7 @@ interface TestRequest extends BatchedRequest {
 function request(name: string, clock?: FakeWallClock, deadlineMs?: number): TestRequest {
   const controller = new AbortController();
   if (deadlineMs !== undefined) clock!.setTimeout(() => controller.abort(new InferdError('DEADLINE_EXCEEDED', `${name}: the deadline passed`)), deadlineMs);
-  const r: TestRequest = { name, controller, signal: controller.signal, reject: (reason) => (r.rejected = reason), onAbort: undefined };
+  const r: TestRequest = { name, controller, signal: controller.signal, reject: (reason) => (r.rejected = reason), onAbort: undefined, drop: undefined };
   return r;
 }
 

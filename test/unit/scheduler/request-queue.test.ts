@@ -26,6 +26,7 @@ function request(name: string, o: { priority?: Priority; clock?: FakeWallClock; 
     controller,
     reject: (reason) => (r.rejected = reason),
     onAbort: undefined,
+    drop: undefined,
   };
   return r;
 }
