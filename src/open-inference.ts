@@ -5,6 +5,7 @@
  * only encode them (protobuf messages; snake_case JSON).
  */
 import { clipText } from './clip-text';
+import type { HealthRegistry } from './health/health-registry';
 import { InferdError } from './inferd-error';
 import type { EffectiveConfig, ModelRepository, VersionState } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
@@ -113,18 +114,18 @@ export function modelStatisticsDocument(model: ModelVersion): ModelStatisticsDoc
 
 /**
  * The model versions statistics are asked for: `name` '' is every model, `version` '' every
- * ready version of the model. `resolve` names the version or throws (NOT_FOUND for an unknown
- * model, UNAVAILABLE for a named version that is not ready), in the front end's words.
+ * ready version of the model. Throws NOT_FOUND for an unknown model (in Triton's words, see
+ * resolveModel), UNAVAILABLE for a named version that is not ready.
  */
-export function statisticsVersions(repository: ModelRepository, name: string, version: string, resolve: (name: string, version: string) => ModelVersion): ModelVersion[] {
+export function statisticsVersions(repository: ModelRepository, name: string, version: string): ModelVersion[] {
   if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${clipText(version)}" given without a model name`);
   const models: ModelVersion[] = [];
   for (const model of name === '' ? repository.modelNames() : [name]) {
     if (version !== '') {
-      models.push(resolve(model, version));
+      models.push(resolveModel(repository, model, version));
       continue;
     }
-    if (repository.versions(model) === undefined) resolve(model, '');
+    if (repository.versions(model) === undefined) throw unknownModel(repository, model, '');
     for (const v of (repository.versions(model) ?? []).filter((s) => s.state === 'READY')) {
       try {
         models.push(repository.resolve(model, v.version));
@@ -145,8 +146,50 @@ export function resolveModel(repository: ModelRepository, name: string, version:
   try {
     return repository.resolve(name, version);
   } catch (err) {
-    if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') throw err;
-    throw unknownModel(repository, name, version, err);
+    throw inTritonWords(err, repository, name, version);
+  }
+}
+
+/** `err`, or for NOT_FOUND the same in Triton's words (see unknownModel). */
+export function inTritonWords(err: unknown, repository: ModelRepository, name: string, version: string): unknown {
+  if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') return err;
+  return unknownModel(repository, name, version, err);
+}
+
+/** ServerReady: serving, and every model that has versions has one ready. */
+export function serverReady(health: HealthRegistry, repository: ModelRepository): boolean {
+  return health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name));
+}
+
+/**
+ * RepositoryModelLoad: refuses every parameter (inferd takes models and their config files only
+ * from the repository folder), then loads; NOT_FOUND says "failed to load", which Triton's
+ * clients look for.
+ */
+export async function loadModel(repository: ModelRepository, name: string, parameterNames: readonly string[]): Promise<void> {
+  refuseRepositoryParameters(parameterNames, []);
+  try {
+    await repository.load(name);
+  } catch (err) {
+    if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${clipText(name)}': ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * RepositoryModelUnload: unload_dependents is accepted and changes nothing (no model depends on
+ * another in inferd); an unknown model is NOT_FOUND in Triton's words.
+ */
+export async function unloadModel(repository: ModelRepository, name: string, parameterNames: readonly string[]): Promise<void> {
+  refuseRepositoryParameters(parameterNames, ['unload_dependents']);
+  if (repository.versions(name) === undefined) throw unknownModel(repository, name, '');
+  await repository.unload(name);
+}
+
+function refuseRepositoryParameters(names: readonly string[], accepted: readonly string[]): void {
+  const refused = names.filter((k) => !accepted.includes(k));
+  if (refused.length > 0) {
+    throw new InferdError('INVALID_ARGUMENT', `parameter "${clipText(refused[0]!)}" is not supported: inferd loads models and their config files from the repository folder`);
   }
 }
 

@@ -12,7 +12,6 @@ import {
 } from '../../../generated/inference/grpc_service';
 import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput } from '../../../generated/inference/model_config';
 import type { HealthRegistry } from '../../health/health-registry';
-import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
 import type { Inference } from '../../inference';
 import { PACKAGE_ROOT } from '../../package-root';
@@ -21,14 +20,16 @@ import {
   modelStatisticsDocument,
   PLATFORM,
   repositoryIndex,
+  inTritonWords,
+  loadModel,
   resolveModel,
+  serverReady,
+  unloadModel,
   statisticsVersions,
-  unknownModel,
   type ConfigTensor,
   type ModelConfigDocument,
 } from '../../open-inference';
 import type { ModelRepository } from '../../repository/model-repository';
-import type { ModelVersion } from '../../repository/model-version';
 import { oipDatatype } from '../../tensor/oip-codec';
 import type { TensorSpec } from '../../tensor/tensor-types';
 import type { RequestScope } from '../../telemetry/request-scope';
@@ -79,7 +80,7 @@ export class OipService {
     return {
       serverLive: calls.unary(() => ({ live: true })),
       serverReady: calls.unary(() => ({
-        ready: health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name)),
+        ready: serverReady(health, repository),
       })),
       modelReady: calls.unary((request) => {
         try {
@@ -96,7 +97,7 @@ export class OipService {
         try {
           model = inference.metadata(request.name, request.version);
         } catch (err) {
-          throw this.tritonNotFound(err, request.name, request.version);
+          throw inTritonWords(err, repository, request.name, request.version);
         }
         return { name: model.name, versions: [...model.readyVersions], platform: PLATFORM, inputs: model.inputs.map(tensorMetadata), outputs: model.outputs.map(tensorMetadata) };
       }),
@@ -108,27 +109,17 @@ export class OipService {
         { maxInFlight: this.options.maxStreamInFlight },
       ),
       modelConfig: calls.unary((request) => {
-        const model = this.resolve(request.name, request.version);
+        const model = resolveModel(repository, request.name, request.version);
         return { config: modelConfig(modelConfigDocument(repository.config(model.name, model.version))) };
       }),
       modelStatistics: calls.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
       repositoryIndex: calls.unary((request) => ({ models: this.index(request.ready) })),
       repositoryModelLoad: calls.unary(async (request) => {
-        refuseParameters(request.parameters, []);
-        try {
-          await repository.load(request.modelName);
-        } catch (err) {
-          // Triton's clients look for "failed to load".
-          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${clipText(request.modelName)}': ${err.message}`, { cause: err });
-          throw err;
-        }
+        await loadModel(repository, request.modelName, Object.keys(request.parameters));
         return {};
       }),
       repositoryModelUnload: calls.unary(async (request) => {
-        // Nothing depends on another model in inferd, so unload_dependents changes nothing.
-        refuseParameters(request.parameters, ['unload_dependents']);
-        this.resolveModel(request.modelName);
-        await repository.unload(request.modelName);
+        await unloadModel(repository, request.modelName, Object.keys(request.parameters));
         return {};
       }),
       systemSharedMemoryStatus: unimplemented('system shared memory'),
@@ -148,25 +139,9 @@ export class OipService {
     try {
       result = await this.parts.inference.infer(inferRequestOf(request), signal, scope);
     } catch (err) {
-      throw this.tritonNotFound(err, request.modelName, request.modelVersion);
+      throw inTritonWords(err, this.parts.repository, request.modelName, request.modelVersion);
     }
     return scope.step('encode', () => modelInferResponseOf(result, request.id));
-  }
-
-  /** The model version a request names; an unknown model or version is NOT_FOUND in Triton's words. */
-  private resolve(name: string, version: string): ModelVersion {
-    return resolveModel(this.parts.repository, name, version);
-  }
-
-  /** `err`, or for NOT_FOUND the same in Triton's words, which Triton's clients look for. */
-  private tritonNotFound(err: unknown, name: string, version: string): unknown {
-    if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') return err;
-    return unknownModel(this.parts.repository, name, version, err);
-  }
-
-  /** Throws NOT_FOUND, in Triton's words, when the repository has no model of this name. */
-  private resolveModel(name: string): void {
-    if (this.parts.repository.versions(name) === undefined) throw unknownModel(this.parts.repository, name, '');
   }
 
   /**
@@ -174,7 +149,7 @@ export class OipService {
    * version of the model. A named version that is not ready is UNAVAILABLE.
    */
   private statistics(name: string, version: string): ModelStatistics[] {
-    return statisticsVersions(this.parts.repository, name, version, (n, v) => this.resolve(n, v)).map((model) => {
+    return statisticsVersions(this.parts.repository, name, version).map((model) => {
       const doc = modelStatisticsDocument(model);
       // What inferd does not time apart (input, output, cache) is left out, as Triton leaves out what it does not measure.
       const untimed = { computeInput: undefined, computeOutput: undefined };
@@ -213,11 +188,4 @@ function configTensor(t: ConfigTensor): ModelInput {
   return { name: t.name, dataType: DataType[t.dataType as keyof typeof DataType], dims: [...t.dims] };
 }
 
-/** Refuses repository parameters other than those `accepted`: inferd takes models only from the repository folder. */
-function refuseParameters(parameters: Readonly<Record<string, unknown>>, accepted: readonly string[]): void {
-  const refused = Object.keys(parameters).filter((k) => !accepted.includes(k));
-  if (refused.length > 0) {
-    throw new InferdError('INVALID_ARGUMENT', `parameter "${clipText(refused[0]!)}" is not supported: inferd loads models and their config files from the repository folder`);
-  }
-}
 

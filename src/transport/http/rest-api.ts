@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { clipText } from '../../clip-text';
 import type { HealthRegistry } from '../../health/health-registry';
 import { InferdError } from '../../inferd-error';
 import type { Inference } from '../../inference';
@@ -19,10 +18,9 @@ import {
   modelConfigDocument,
   modelMetadataDocument,
   repositoryIndexDocument,
-  resolveModel,
   statisticsDocument,
-  unknownModel,
 } from './triton-documents';
+import { inTritonWords, loadModel, resolveModel, serverReady, unknownModel, unloadModel } from '../../open-inference';
 import { writeInferResponse } from './write-infer-response';
 
 const gzip = promisify(zlib.gzip);
@@ -125,8 +123,7 @@ export class RestApi {
 
   /** As the gRPC ServerReady: serving, and every model that has versions has one ready. */
   private serverReady(): boolean {
-    const { health, repository } = this.parts;
-    return health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name));
+    return serverReady(this.parts.health, this.parts.repository);
   }
 
   /** POST /v2/models/{m}[/versions/{v}]/infer: read, infer, write; counted and traced like a ModelInfer call. */
@@ -153,9 +150,7 @@ export class RestApi {
       try {
         result = await inference.infer({ modelName: route.model, modelVersion: route.version, inputs: request.inputs, outputNames: request.outputNames, deadline: request.deadline }, aborted.signal, scope);
       } catch (err) {
-        // An unknown model or version, in the words Triton's clients look for.
-        if (err instanceof InferdError && err.code === 'NOT_FOUND') throw unknownModel(repository, route.model, route.version, err);
-        throw err;
+        throw inTritonWords(err, repository, route.model, route.version);
       }
       const out = scope.step('encode', () => writeInferResponse(result, request.id, request.binaryOutput));
       scope.finish({ code: 'OK' }, log);
@@ -218,8 +213,7 @@ export class RestApi {
         try {
           return modelMetadataDocument(inference.metadata(route.model, route.version));
         } catch (err) {
-          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw unknownModel(repository, route.model, route.version, err);
-          throw err;
+          throw inTritonWords(err, repository, route.model, route.version);
         }
       case 'model-config': {
         const model = resolveModel(repository, route.model, route.version);
@@ -235,24 +229,12 @@ export class RestApi {
         if (ready !== undefined && typeof ready !== 'boolean') throw new InferdError('INVALID_ARGUMENT', `"ready" must be true or false`);
         return repositoryIndexDocument(repository, ready === true);
       }
-      case 'load': {
-        refuseParameters(await this.jsonBody(req, 'the load request'), []);
-        try {
-          await repository.load(route.model);
-        } catch (err) {
-          // Triton's clients look for "failed to load".
-          if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${clipText(route.model)}': ${err.message}`, { cause: err });
-          throw err;
-        }
+      case 'load':
+        await loadModel(repository, route.model, parameterNames(await this.jsonBody(req, 'the load request')));
         return undefined;
-      }
-      case 'unload': {
-        // Nothing depends on another model in inferd, so unload_dependents changes nothing.
-        refuseParameters(await this.jsonBody(req, 'the unload request'), ['unload_dependents']);
-        if (repository.versions(route.model) === undefined) throw unknownModel(repository, route.model, '');
-        await repository.unload(route.model);
+      case 'unload':
+        await unloadModel(repository, route.model, parameterNames(await this.jsonBody(req, 'the unload request')));
         return undefined;
-      }
     }
   }
 
@@ -322,13 +304,10 @@ function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Refuses repository parameters other than those `accepted`: inferd takes models only from the repository folder. */
-function refuseParameters(body: JsonObject | undefined, accepted: readonly string[]): void {
+/** The names of a repository request's `parameters`, which must be a JSON object. */
+function parameterNames(body: JsonObject | undefined): string[] {
   const parameters = body?.['parameters'];
-  if (parameters === undefined) return;
+  if (parameters === undefined) return [];
   if (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters)) throw new InferdError('INVALID_ARGUMENT', '"parameters" must be a JSON object');
-  const refused = Object.keys(parameters).filter((k) => !accepted.includes(k));
-  if (refused.length > 0) {
-    throw new InferdError('INVALID_ARGUMENT', `parameter "${clipText(refused[0]!)}" is not supported: inferd loads models and their config files from the repository folder`);
-  }
+  return Object.keys(parameters);
 }

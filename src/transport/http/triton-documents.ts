@@ -4,10 +4,8 @@ import {
   modelStatisticsDocument,
   PLATFORM,
   repositoryIndex,
-  resolveModel,
   statisticsVersions,
 } from '../../open-inference';
-import type { ModelVersion } from '../../repository/model-version';
 import { oipDatatype } from '../../tensor/oip-codec';
 import type { EffectiveConfig, ModelRepository } from '../../repository/model-repository';
 import type { TensorSpec } from '../../tensor/tensor-types';
@@ -44,13 +42,10 @@ export function modelConfigDocument(c: EffectiveConfig): JsonWritable {
 
 /** `GET .../stats`: Triton's statistics of the versions asked for (see statisticsVersions). */
 export function statisticsDocument(repository: ModelRepository, name: string, version: string): JsonWritable {
-  const models: ModelVersion[] = statisticsVersions(repository, name, version, (n, v) => resolveModel(repository, n, v));
-  return { model_stats: models.map((model) => snakeCase({ ...modelStatisticsDocument(model), memoryUsage: [] })) };
+  return { model_stats: statisticsVersions(repository, name, version).map((model) => snakeCase({ ...modelStatisticsDocument(model), memoryUsage: [] })) };
 }
 
 /** `POST /v2/repository/index`: every model version and its state (only ready ones with `readyOnly`), as a JSON array; empty fields left out. */
 export function repositoryIndexDocument(repository: ModelRepository, readyOnly: boolean): JsonWritable {
   return repositoryIndex(repository, readyOnly).map((entry) => ({ name: entry.name, version: entry.version === '' ? undefined : entry.version, state: entry.state, reason: entry.reason === '' ? undefined : entry.reason }));
 }
-
-export { resolveModel, unknownModel } from '../../open-inference';
