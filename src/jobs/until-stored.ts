@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
-import type { WallClock } from './wall-clock';
+import { sleep, type WallClock } from './wall-clock';
 
 /** After a write refused for an unreachable store, the first wait before trying again; it doubles up to the most. */
 const FIRST_RETRY_MS = 100;
@@ -35,21 +35,8 @@ export async function untilStored<T>(f: () => Promise<T>, options: UntilStoredOp
       if (!paused) options.log.warn({ job: options.job, write: options.what, reason: err.message }, 'job paused: the job store cannot be reached');
       paused = true;
       options.signal.throwIfAborted();
-      await wait(options.clock, waitMs, options.signal);
+      await sleep(options.clock, waitMs, options.signal);
     }
   }
 }
 
-function wait(clock: WallClock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}

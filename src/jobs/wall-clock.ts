@@ -18,3 +18,18 @@ export const SYSTEM_WALL_CLOCK: WallClock = {
   setTimeout: (f, ms) => setTimeout(f, Math.min(ms, MAX_TIMER_MS)),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
+
+/** Resolves after `ms` on `clock`, or rejects with the signal's reason as soon as it fires. */
+export function sleep(clock: WallClock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clock.clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

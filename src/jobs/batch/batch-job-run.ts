@@ -22,7 +22,7 @@ import { SqliteWriter } from './sqlite-writer';
 import { PostgresTableWriter } from './postgres-table-writer';
 import { PostgresJobStore } from '../store/postgres-job-store';
 import { tensorRows } from './tensor-rows';
-import type { WallClock } from '../wall-clock';
+import { sleep, type WallClock } from '../wall-clock';
 
 /** What a batch job's checkpoint holds: where to go on reading, and what had been written by then. */
 interface BatchCheckpoint {
@@ -369,16 +369,3 @@ async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator
   if (chunk.length > 0) yield chunk;
 }
 
-function sleep(clock: WallClock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
