@@ -199,23 +199,16 @@ function guarded<S extends ServiceDefinition>(definition: S, limits: RequestLimi
       ...method,
       requestDeserialize: (bytes: Buffer): unknown => {
         // Every element and string the scan counts takes a byte of the message at least: one no
-        // longer than both limits cannot pass them, and is scanned only when it does not decode
-        // (for its id and the scan's reason), not before (the scan was 2.3% of a stream message).
-        const scanFirst = layout !== undefined && bytes.length > Math.min(limits.maxRequestElements, limits.maxRequestStrings);
-        if (scanFirst) {
-          const scan = scanRequest(bytes, layout, limits);
-          if (scan.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
-        }
+        // longer than both limits cannot pass them, so it is scanned only when it does not decode
+        // (for its id and the scan's reason), not on the way of every request.
+        let scan = layout !== undefined && bytes.length > Math.min(limits.maxRequestElements, limits.maxRequestStrings) ? scanRequest(bytes, layout, limits) : undefined;
+        if (scan?.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
         try {
           return decode(bytes);
         } catch (err) {
-          let id = '';
-          if (layout !== undefined) {
-            const scan = scanRequest(bytes, layout, limits);
-            if (scan.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
-            id = scan.id;
-          }
-          return new RefusedRequest(new InferdError('INVALID_ARGUMENT', `the request is not a valid ${what}: ${(err as Error).message}`, { cause: err }), id);
+          if (layout !== undefined) scan ??= scanRequest(bytes, layout, limits);
+          if (scan?.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
+          return new RefusedRequest(new InferdError('INVALID_ARGUMENT', `the request is not a valid ${what}: ${(err as Error).message}`, { cause: err }), scan?.id ?? '');
         }
       },
     };
