@@ -31,10 +31,11 @@ export async function runtimeBaseline(modelPath: string, feeds: Record<string, H
     const cpuMs = ownCpuMs();
     const started = performance.now();
     const end = started + options.durationMs;
-    while (performance.now() < end) {
+    // At least one run, so that the figures per run always have one to divide by.
+    do {
       await session.run(tensors);
       runs++;
-    }
+    } while (performance.now() < end);
     const seconds = (performance.now() - started) / 1000;
     return { runsPerSecond: runs / seconds, rowsPerSecond: (runs * rows) / seconds, cpuMsPerRun: (ownCpuMs() - cpuMs) / runs };
   } finally {
