@@ -1,4 +1,5 @@
 import type { WireInput } from './to-wire-input';
+import { varintSize, writeVarint } from '../tensor/varint';
 
 /** What an inferd.v1.PredictRequest carries. */
 export interface PredictRequestParts {
@@ -7,25 +8,6 @@ export interface PredictRequestParts {
   readonly inputs: readonly WireInput[];
   readonly outputNames: readonly string[];
   readonly id: string;
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-/** Writes `n` as a varint at `pos`; returns the position after it. */
-function writeVarint(out: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
 }
 
 /** Writes a string field (tag, length, UTF-8 bytes) whose UTF-8 form is `bytes` long; returns the position after it. */

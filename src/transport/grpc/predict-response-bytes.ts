@@ -1,5 +1,6 @@
 import { PredictResponse, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
 import type { Tensor } from '../../../generated/inferd/v1/tensor';
+import { varintSize, writeVarint } from '../../tensor/varint';
 
 /**
  * The wire bytes of a PredictResponse, byte for byte what the generated encoder writes, in one
@@ -133,23 +134,4 @@ function writeString(buf: Buffer, at: number, tag: number, text: string, bytes: 
 function utf8Length(text: string): number {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 128) return Buffer.byteLength(text);
   return text.length;
-}
-
-/** Bytes of the varint of `n`, an integer in [0, 2^53). */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, at: number, n: number): number {
-  while (n >= 128) {
-    buf[at++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[at++] = n;
-  return at;
 }
