@@ -3,11 +3,7 @@ import { availableParallelism, cpus } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { Client } from '@grpc/grpc-js';
-import { PredictRequest } from '../../generated/inferd/v1/prediction_service';
-import { Tensor } from '../../generated/inferd/v1/tensor';
 import { InferdClient, InferdClientError, type Datatype, type InputTensor } from '../client';
-import { callMetadata, channelSettings } from '../client/client-channel';
 import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientSecurityOptions, readClientSecurity } from '../client/client-security';
 import { elementType, elementTypeOfWire } from '../tensor/element-types';
 import type { HostTensor } from '../tensor/tensor-types';
@@ -15,6 +11,7 @@ import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from '../bench/load-generator';
 import { machineLimit } from '../bench/machine-limit';
 import { ownCpuMs, processCpuMs } from '../bench/process-cpu-ms';
+import { predictRequestEncoder, rawPredictTarget } from '../bench/raw-predict';
 import { restInferRequest, restUnaryLoad } from '../bench/rest-load';
 import { runtimeBaseline, type RuntimeBaseline } from '../bench/runtime-baseline';
 import { spawnEchoServer, spawnServe, stopProcess, type Spawned } from '../bench/spawn-serve';
@@ -70,7 +67,7 @@ is read from the INFERD_TOKEN environment variable. The echo baseline is always 
 `;
 
 /** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
-function makeInput(datatype: Datatype, shape: readonly number[], rows: number, fill: 'random' | 'zero', seed: number, given: readonly number[] | undefined): { wire: Tensor; host: HostTensor; typed: InputTensor } {
+function makeInput(datatype: Datatype, shape: readonly number[], rows: number, fill: 'random' | 'zero', seed: number, given: readonly number[] | undefined): { host: HostTensor; typed: InputTensor } {
   const info = elementTypeOfWire(WIRE_DATATYPE[datatype]);
   if (info === undefined || info.type === 'string') throw new Error(`inferd bench makes numeric inputs only; this model takes ${datatype}`);
   const dims = given !== undefined && given.length === shape.length ? [...given] : shape.map((d, i) => (d >= 0 ? d : i === 0 ? rows : 1));
@@ -84,8 +81,7 @@ function makeInput(datatype: Datatype, shape: readonly number[], rows: number, f
     else if (data instanceof Float32Array || data instanceof Float64Array) data[i] = u * 2 - 1;
     else (data as Uint8Array)[i] = info.type === 'bool' ? (u < 0.5 ? 0 : 1) : Math.floor(u * 100);
   }
-  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return { wire: Tensor.fromPartial({ datatype: info.wire, shape: dims.map(BigInt), rawData: raw }), host: { type: info.type, dims, data }, typed: { data, shape: dims, datatype } };
+  return { host: { type: info.type, dims, data }, typed: { data, shape: dims, datatype } };
 }
 
 const WIRE_DATATYPE: Readonly<Record<Datatype, number>> = {
@@ -238,14 +234,9 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     const inputs = meta.inputs.map((i, k) => ({ name: i.name, ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1, given) }));
     const typedInputs = Object.fromEntries(inputs.map((i) => [i.name, i.typed]));
     const rowsPerRequest = meta.inputs[0]?.shape[0] === -1 ? Number(inputs[0]?.host.dims[0] ?? 1) : 1;
-    const encode = (id: number): Buffer =>
-      Buffer.from(PredictRequest.encode({ modelName: model, modelVersion: '', id: String(id), outputNames: [], inputs: Object.fromEntries(inputs.map((i) => [i.name, i.wire])) }).finish());
+    const encode = predictRequestEncoder(model, inputs);
     const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({ concurrency, durationMs: ms, rowsPerRequest, encode, isError });
-    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget => {
-      const channel = channelSettings(addr, { tls: security?.tls });
-      const token = security?.token;
-      return { client: new Client(channel.target, channel.credentials, channel.options), unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream', metadata: () => callMetadata(token) };
-    };
+    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget => rawPredictTarget(addr, security?.tls, security?.token);
     const rest = restInferRequest(model, inputs);
     const [restHost, restPort] = values.server === undefined ? ['127.0.0.1', Number(server!.child.spawnargs.find((a) => a.startsWith('--http-port='))?.slice('--http-port='.length))] : [values.server.slice(0, values.server.lastIndexOf(':')).replace(/^\[|\]$/g, ''), httpPort];
     const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
