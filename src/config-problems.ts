@@ -106,13 +106,19 @@ export class ConfigReader {
       return undefined;
     }
     if (keys !== undefined) {
-      for (const key of Object.keys(value)) if (!keys.includes(key)) this.problem(at(field, key), `a known field (${keys.join(', ')})`, 'an unknown field');
+      for (const key of Object.keys(value))
+        if (!keys.includes(key)) this.problem(at(field, key), `a known field (${keys.join(', ')})`, 'an unknown field');
     }
     return value as Record<string, unknown>;
   }
 
   /** `read` of `object[key]` at `field.key`, or undefined when the key is left out. */
-  optional<T>(object: Record<string, unknown>, field: string, key: string, read: (value: unknown, field: string) => T | undefined): T | undefined {
+  optional<T>(
+    object: Record<string, unknown>,
+    field: string,
+    key: string,
+    read: (value: unknown, field: string) => T | undefined,
+  ): T | undefined {
     return object[key] === undefined ? undefined : read(object[key], at(field, key));
   }
 

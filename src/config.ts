@@ -96,51 +96,421 @@ const MAX_TIMER_MS = 1_900_000_000;
 
 /** Every option: its flag, its environment variable, its default. --help is printed from this table. */
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
-  { key: 'models', flag: 'models', env: 'INFERD_MODELS', kind: 'string', defaultValue: 'models', help: 'model repository folder: <dir>/<model>/<version>/model.onnx' },
-  { key: 'modelControl', flag: 'model-control', env: 'INFERD_MODEL_CONTROL', kind: 'choice', choices: ['watch', 'explicit'], defaultValue: 'watch', help: 'watch: load, reload and unload as the repository folder changes; explicit: only at start and through LoadModel/UnloadModel' },
-  { key: 'repositoryPollMs', flag: 'repository-poll-ms', env: 'INFERD_REPOSITORY_POLL_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 2000, help: 'in watch mode, also rescan the repository this often, in case a file-system event is missed (0: never)' },
-  { key: 'maxModelConfigBytes', flag: 'max-model-config-bytes', env: 'INFERD_MAX_MODEL_CONFIG_BYTES', kind: 'int', min: 1024, max: MIB, defaultValue: DEFAULT_MAX_MODEL_CONFIG_BYTES, help: 'largest model config file (or MLmodel) read; a larger one fails its model\'s versions (parsing YAML takes ~500 bytes of memory per byte)' },
-  { key: 'host', flag: 'host', env: 'INFERD_HOST', kind: 'string', defaultValue: '127.0.0.1', help: 'address to listen on (0.0.0.0 or :: for every interface)' },
-  { key: 'port', flag: 'port', env: 'INFERD_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8001, help: 'gRPC port (0 picks a free one)' },
-  { key: 'httpPort', flag: 'http-port', env: 'INFERD_HTTP_PORT', kind: 'int', min: 0, max: 65535, defaultValue: 8002, help: 'HTTP port of /metrics (Prometheus), /healthz and /readyz, on the same host (0 picks a free one)' },
-  { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'INFERD_MAX_MESSAGE_BYTES', kind: 'int', min: 1024, max: 2 ** 31 - 1, defaultValue: 64 * MIB, help: 'largest request or response message; larger ones get RESOURCE_EXHAUSTED' },
-  { key: 'maxRequestElements', flag: 'max-request-elements', env: 'INFERD_MAX_REQUEST_ELEMENTS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: MIB, help: 'elements one request may carry outside raw bytes (typed fields such as float_data and string_data, shape dimensions, names), counted before decoding; past it, RESOURCE_EXHAUSTED' },
-  { key: 'maxRequestStrings', flag: 'max-request-strings', env: 'INFERD_MAX_REQUEST_STRINGS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: 256 * 1024, help: 'STRING (BYTES) tensor elements one request may carry, counted before decoding; past it, RESOURCE_EXHAUSTED' },
-  { key: 'maxStreamInFlight', flag: 'max-stream-in-flight', env: 'INFERD_MAX_STREAM_IN_FLIGHT', kind: 'int', min: 1, max: 1_000_000, defaultValue: 256, help: 'requests one PredictStream may have in flight before the server stops reading it' },
-  { key: 'http2WindowBytes', flag: 'http2-window-bytes', env: 'INFERD_HTTP2_WINDOW_BYTES', kind: 'int', min: 65535, max: 2 ** 31 - 1, defaultValue: 4 * MIB, help: 'HTTP/2 receive window per connection and per stream; larger lets big tensors arrive without waiting on round trips' },
-  { key: 'maxQueueSize', flag: 'max-queue-size', env: 'INFERD_MAX_QUEUE_SIZE', kind: 'int', min: 1, max: 10_000_000, defaultValue: 4096, help: 'requests that may wait per model version; past it, RESOURCE_EXHAUSTED' },
-  { key: 'instances', flag: 'instances', env: 'INFERD_INSTANCES', kind: 'int', min: 1, max: 256, defaultValue: 1, help: 'sessions per model version, each on a worker thread of its own, where its config file does not say' },
-  { key: 'placement', flag: 'placement', env: 'INFERD_PLACEMENT', kind: 'choice', choices: ['auto', 'worker'], defaultValue: 'auto', help: 'where runs go, where a model\'s config file does not say: auto runs the small requests of a model timed at load under 0.2 ms a run on the main thread and the rest on its worker threads; worker: always on worker threads' },
-  { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'INFERD_INTRA_OP_THREADS', kind: 'int', min: 1, max: 1024, defaultValue: 1, help: `ONNX Runtime threads per session, where its config file does not say (this machine has ${availableParallelism()} cores)` },
-  { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'INFERD_DRAIN_TIMEOUT_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 30_000, help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off' },
-  { key: 'dataDir', flag: 'data-dir', env: 'INFERD_DATA_DIR', kind: 'string', defaultValue: 'data', help: 'job store (jobs.sqlite) and batch files: input_uri and output_uri resolve inside it (created if missing)' },
-  { key: 'jobRetentionHours', flag: 'job-retention-hours', env: 'INFERD_JOB_RETENTION_HOURS', kind: 'int', min: 1, max: 87_600, defaultValue: 168, help: 'finished jobs (and prediction results) are deleted this long after they end' },
-  { key: 'maxBatchJobs', flag: 'max-batch-jobs', env: 'INFERD_MAX_BATCH_JOBS', kind: 'int', min: 1, max: 64, defaultValue: 1, help: 'batch jobs this replica runs at once; the others wait QUEUED' },
-  { key: 'jobStore', flag: 'job-store', env: 'INFERD_JOB_STORE', kind: 'secret', defaultValue: '', help: 'where jobs are kept: sqlite:PATH (none given: sqlite:<data-dir>/jobs.sqlite, for one server) or postgres://user:password@host:port/database, shared by replicas (prefer the environment variable: the URL holds a password)' },
-  { key: 'replicaId', flag: 'replica-id', env: 'INFERD_REPLICA_ID', kind: 'text', defaultValue: '', help: 'this server\'s name in the job store (the owner of the jobs it runs) and in its logs (none given: <hostname>:<port>)' },
-  { key: 'jobLeaseMs', flag: 'job-lease-ms', env: 'INFERD_JOB_LEASE_MS', kind: 'int', min: 100, max: 3_600_000, defaultValue: 30_000, help: 'a running job\'s lease, renewed every third of it: a job whose replica died or froze is taken over by another this long after its last renewal' },
-  { key: 'webhookAllow', flag: 'webhook-allow', env: 'INFERD_WEBHOOK_ALLOW', kind: 'hosts', defaultValue: '', help: 'callback hosts jobs may notify, host[:port],... (a host without a port: any port); empty: no callbacks' },
-  { key: 'webhookSecret', flag: 'webhook-secret', env: 'INFERD_WEBHOOK_SECRET', kind: 'secret', defaultValue: '', help: 'key of the X-Inferd-Signature HMAC-SHA256 on callbacks (needed with --webhook-allow; prefer the environment variable)' },
-  { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'INFERD_WEBHOOK_RETRY_MS', kind: 'int', min: 1, max: 3_600_000, defaultValue: 1000, help: 'wait before retrying a failed callback; doubles with each attempt' },
-  { key: 'webhookMaxAttempts', flag: 'webhook-max-attempts', env: 'INFERD_WEBHOOK_MAX_ATTEMPTS', kind: 'int', min: 1, max: 100, defaultValue: 10, help: 'attempts at a callback before it is given up' },
-  { key: 'tlsCert', flag: 'tls-cert', env: 'INFERD_TLS_CERT', kind: 'file', defaultValue: '', help: 'PEM certificate (chain) to serve TLS with on the gRPC and HTTP ports; read again when it changes; none: plaintext' },
-  { key: 'tlsKey', flag: 'tls-key', env: 'INFERD_TLS_KEY', kind: 'file', defaultValue: '', help: 'PEM private key of --tls-cert' },
-  { key: 'tlsClientCa', flag: 'tls-client-ca', env: 'INFERD_TLS_CLIENT_CA', kind: 'file', defaultValue: '', help: 'PEM CA bundle: with it, TLS is mutual and gRPC clients must present a certificate it signed' },
-  { key: 'authTokens', flag: 'auth-tokens', env: 'INFERD_AUTH_TOKENS', kind: 'file', defaultValue: '', help: 'access file (YAML or JSON): SHA-256 digests of bearer tokens and client certificate names, with their scopes (see README, "Security"); turns authentication on' },
-  { key: 'authJwks', flag: 'auth-jwks', env: 'INFERD_AUTH_JWKS', kind: 'file', defaultValue: '', help: 'JSON Web Key Set of public keys: bearer JWTs signed by one of them are accepted; turns authentication on' },
-  { key: 'authJwtIssuer', flag: 'auth-jwt-issuer', env: 'INFERD_AUTH_JWT_ISSUER', kind: 'text', defaultValue: '', help: 'the "iss" a JWT must have (needed with --auth-jwks)' },
-  { key: 'authJwtAudience', flag: 'auth-jwt-audience', env: 'INFERD_AUTH_JWT_AUDIENCE', kind: 'text', defaultValue: '', help: 'the "aud" a JWT must have (needed with --auth-jwks)' },
-  { key: 'authJwtScopeClaim', flag: 'auth-jwt-scope-claim', env: 'INFERD_AUTH_JWT_SCOPE_CLAIM', kind: 'string', defaultValue: 'scope', help: 'the JWT claim that lists its scopes, space-separated or as a list' },
-  { key: 'authRatePerSecond', flag: 'auth-rate-per-second', env: 'INFERD_AUTH_RATE_PER_SECOND', kind: 'int', min: 0, max: 10_000_000, defaultValue: 0, help: 'requests per second per caller, where the access file does not say; past it, RESOURCE_EXHAUSTED (0: no limit)' },
-  { key: 'reflection', flag: 'reflection', env: 'INFERD_REFLECTION', kind: 'choice', choices: ['open', 'auth', 'off'], defaultValue: 'open', help: 'server reflection: open to all, only for callers with scope models:read (with authentication on), or not served' },
-  { key: 'maxConcurrentStreams', flag: 'max-concurrent-streams', env: 'INFERD_MAX_CONCURRENT_STREAMS', kind: 'int', min: 1, max: 2 ** 31 - 1, defaultValue: 1000, help: 'calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)' },
-  { key: 'keepaliveMinPingIntervalMs', flag: 'keepalive-min-ping-interval-ms', env: 'INFERD_KEEPALIVE_MIN_PING_INTERVAL_MS', kind: 'int', min: 0, max: 86_400_000, defaultValue: 300_000, help: `a client that pings sooner than this after its previous ping, with no data sent to it in between, ${MAX_PING_STRIKES + 1} times gets GOAWAY too_many_pings and its connection closed (0: any rate; 5 minutes as in gRPC's own servers)` },
-  { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'INFERD_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 0, help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)' },
-  { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 30_000, help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut' },
-  { key: 'connectionIdleTimeoutMs', flag: 'connection-idle-timeout-ms', env: 'INFERD_CONNECTION_IDLE_TIMEOUT_MS', kind: 'int', min: 0, max: MAX_TIMER_MS, defaultValue: 300_000, help: 'send GOAWAY to gRPC connections with no call open for this long, and close them (clients reconnect at their next call), so that idle and half-dead connections give back their descriptors; HTTP keep-alive connections wait 5 s, or this if shorter (0: never)' },
-  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'INFERD_HANDSHAKE_TIMEOUT_MS', kind: 'int', min: 1, max: MAX_TIMER_MS, defaultValue: 10_000, help: 'close a connection that has not completed its TLS handshake and sent its HTTP/2 preface and SETTINGS (on the HTTP port: a whole request) this long after it opened' },
-  { key: 'logLevel', flag: 'log-level', env: 'INFERD_LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
-  { key: 'logFormat', flag: 'log-format', env: 'INFERD_LOG_FORMAT', kind: 'choice', choices: LOG_FORMATS, defaultValue: 'auto', help: 'log lines on stdout: json, one object per line; pretty, readable (time, level, message, fields); auto: pretty when stdout is a terminal, json otherwise' },
+  {
+    key: 'models',
+    flag: 'models',
+    env: 'INFERD_MODELS',
+    kind: 'string',
+    defaultValue: 'models',
+    help: 'model repository folder: <dir>/<model>/<version>/model.onnx',
+  },
+  {
+    key: 'modelControl',
+    flag: 'model-control',
+    env: 'INFERD_MODEL_CONTROL',
+    kind: 'choice',
+    choices: ['watch', 'explicit'],
+    defaultValue: 'watch',
+    help: 'watch: load, reload and unload as the repository folder changes; explicit: only at start and through LoadModel/UnloadModel',
+  },
+  {
+    key: 'repositoryPollMs',
+    flag: 'repository-poll-ms',
+    env: 'INFERD_REPOSITORY_POLL_MS',
+    kind: 'int',
+    min: 0,
+    max: 3_600_000,
+    defaultValue: 2000,
+    help: 'in watch mode, also rescan the repository this often, in case a file-system event is missed (0: never)',
+  },
+  {
+    key: 'maxModelConfigBytes',
+    flag: 'max-model-config-bytes',
+    env: 'INFERD_MAX_MODEL_CONFIG_BYTES',
+    kind: 'int',
+    min: 1024,
+    max: MIB,
+    defaultValue: DEFAULT_MAX_MODEL_CONFIG_BYTES,
+    help: "largest model config file (or MLmodel) read; a larger one fails its model's versions (parsing YAML takes ~500 bytes of memory per byte)",
+  },
+  {
+    key: 'host',
+    flag: 'host',
+    env: 'INFERD_HOST',
+    kind: 'string',
+    defaultValue: '127.0.0.1',
+    help: 'address to listen on (0.0.0.0 or :: for every interface)',
+  },
+  {
+    key: 'port',
+    flag: 'port',
+    env: 'INFERD_PORT',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    defaultValue: 8001,
+    help: 'gRPC port (0 picks a free one)',
+  },
+  {
+    key: 'httpPort',
+    flag: 'http-port',
+    env: 'INFERD_HTTP_PORT',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    defaultValue: 8002,
+    help: 'HTTP port of /metrics (Prometheus), /healthz and /readyz, on the same host (0 picks a free one)',
+  },
+  {
+    key: 'maxMessageBytes',
+    flag: 'max-message-bytes',
+    env: 'INFERD_MAX_MESSAGE_BYTES',
+    kind: 'int',
+    min: 1024,
+    max: 2 ** 31 - 1,
+    defaultValue: 64 * MIB,
+    help: 'largest request or response message; larger ones get RESOURCE_EXHAUSTED',
+  },
+  {
+    key: 'maxRequestElements',
+    flag: 'max-request-elements',
+    env: 'INFERD_MAX_REQUEST_ELEMENTS',
+    kind: 'int',
+    min: 1,
+    max: 2 ** 31 - 1,
+    defaultValue: MIB,
+    help: 'elements one request may carry outside raw bytes (typed fields such as float_data and string_data, shape dimensions, names), counted before decoding; past it, RESOURCE_EXHAUSTED',
+  },
+  {
+    key: 'maxRequestStrings',
+    flag: 'max-request-strings',
+    env: 'INFERD_MAX_REQUEST_STRINGS',
+    kind: 'int',
+    min: 1,
+    max: 2 ** 31 - 1,
+    defaultValue: 256 * 1024,
+    help: 'STRING (BYTES) tensor elements one request may carry, counted before decoding; past it, RESOURCE_EXHAUSTED',
+  },
+  {
+    key: 'maxStreamInFlight',
+    flag: 'max-stream-in-flight',
+    env: 'INFERD_MAX_STREAM_IN_FLIGHT',
+    kind: 'int',
+    min: 1,
+    max: 1_000_000,
+    defaultValue: 256,
+    help: 'requests one PredictStream may have in flight before the server stops reading it',
+  },
+  {
+    key: 'http2WindowBytes',
+    flag: 'http2-window-bytes',
+    env: 'INFERD_HTTP2_WINDOW_BYTES',
+    kind: 'int',
+    min: 65535,
+    max: 2 ** 31 - 1,
+    defaultValue: 4 * MIB,
+    help: 'HTTP/2 receive window per connection and per stream; larger lets big tensors arrive without waiting on round trips',
+  },
+  {
+    key: 'maxQueueSize',
+    flag: 'max-queue-size',
+    env: 'INFERD_MAX_QUEUE_SIZE',
+    kind: 'int',
+    min: 1,
+    max: 10_000_000,
+    defaultValue: 4096,
+    help: 'requests that may wait per model version; past it, RESOURCE_EXHAUSTED',
+  },
+  {
+    key: 'instances',
+    flag: 'instances',
+    env: 'INFERD_INSTANCES',
+    kind: 'int',
+    min: 1,
+    max: 256,
+    defaultValue: 1,
+    help: 'sessions per model version, each on a worker thread of its own, where its config file does not say',
+  },
+  {
+    key: 'placement',
+    flag: 'placement',
+    env: 'INFERD_PLACEMENT',
+    kind: 'choice',
+    choices: ['auto', 'worker'],
+    defaultValue: 'auto',
+    help: "where runs go, where a model's config file does not say: auto runs the small requests of a model timed at load under 0.2 ms a run on the main thread and the rest on its worker threads; worker: always on worker threads",
+  },
+  {
+    key: 'intraOpThreads',
+    flag: 'intra-op-threads',
+    env: 'INFERD_INTRA_OP_THREADS',
+    kind: 'int',
+    min: 1,
+    max: 1024,
+    defaultValue: 1,
+    help: `ONNX Runtime threads per session, where its config file does not say (this machine has ${availableParallelism()} cores)`,
+  },
+  {
+    key: 'drainTimeoutMs',
+    flag: 'drain-timeout-ms',
+    env: 'INFERD_DRAIN_TIMEOUT_MS',
+    kind: 'int',
+    min: 0,
+    max: 3_600_000,
+    defaultValue: 30_000,
+    help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off',
+  },
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    env: 'INFERD_DATA_DIR',
+    kind: 'string',
+    defaultValue: 'data',
+    help: 'job store (jobs.sqlite) and batch files: input_uri and output_uri resolve inside it (created if missing)',
+  },
+  {
+    key: 'jobRetentionHours',
+    flag: 'job-retention-hours',
+    env: 'INFERD_JOB_RETENTION_HOURS',
+    kind: 'int',
+    min: 1,
+    max: 87_600,
+    defaultValue: 168,
+    help: 'finished jobs (and prediction results) are deleted this long after they end',
+  },
+  {
+    key: 'maxBatchJobs',
+    flag: 'max-batch-jobs',
+    env: 'INFERD_MAX_BATCH_JOBS',
+    kind: 'int',
+    min: 1,
+    max: 64,
+    defaultValue: 1,
+    help: 'batch jobs this replica runs at once; the others wait QUEUED',
+  },
+  {
+    key: 'jobStore',
+    flag: 'job-store',
+    env: 'INFERD_JOB_STORE',
+    kind: 'secret',
+    defaultValue: '',
+    help: 'where jobs are kept: sqlite:PATH (none given: sqlite:<data-dir>/jobs.sqlite, for one server) or postgres://user:password@host:port/database, shared by replicas (prefer the environment variable: the URL holds a password)',
+  },
+  {
+    key: 'replicaId',
+    flag: 'replica-id',
+    env: 'INFERD_REPLICA_ID',
+    kind: 'text',
+    defaultValue: '',
+    help: "this server's name in the job store (the owner of the jobs it runs) and in its logs (none given: <hostname>:<port>)",
+  },
+  {
+    key: 'jobLeaseMs',
+    flag: 'job-lease-ms',
+    env: 'INFERD_JOB_LEASE_MS',
+    kind: 'int',
+    min: 100,
+    max: 3_600_000,
+    defaultValue: 30_000,
+    help: "a running job's lease, renewed every third of it: a job whose replica died or froze is taken over by another this long after its last renewal",
+  },
+  {
+    key: 'webhookAllow',
+    flag: 'webhook-allow',
+    env: 'INFERD_WEBHOOK_ALLOW',
+    kind: 'hosts',
+    defaultValue: '',
+    help: 'callback hosts jobs may notify, host[:port],... (a host without a port: any port); empty: no callbacks',
+  },
+  {
+    key: 'webhookSecret',
+    flag: 'webhook-secret',
+    env: 'INFERD_WEBHOOK_SECRET',
+    kind: 'secret',
+    defaultValue: '',
+    help: 'key of the X-Inferd-Signature HMAC-SHA256 on callbacks (needed with --webhook-allow; prefer the environment variable)',
+  },
+  {
+    key: 'webhookRetryMs',
+    flag: 'webhook-retry-ms',
+    env: 'INFERD_WEBHOOK_RETRY_MS',
+    kind: 'int',
+    min: 1,
+    max: 3_600_000,
+    defaultValue: 1000,
+    help: 'wait before retrying a failed callback; doubles with each attempt',
+  },
+  {
+    key: 'webhookMaxAttempts',
+    flag: 'webhook-max-attempts',
+    env: 'INFERD_WEBHOOK_MAX_ATTEMPTS',
+    kind: 'int',
+    min: 1,
+    max: 100,
+    defaultValue: 10,
+    help: 'attempts at a callback before it is given up',
+  },
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    env: 'INFERD_TLS_CERT',
+    kind: 'file',
+    defaultValue: '',
+    help: 'PEM certificate (chain) to serve TLS with on the gRPC and HTTP ports; read again when it changes; none: plaintext',
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    env: 'INFERD_TLS_KEY',
+    kind: 'file',
+    defaultValue: '',
+    help: 'PEM private key of --tls-cert',
+  },
+  {
+    key: 'tlsClientCa',
+    flag: 'tls-client-ca',
+    env: 'INFERD_TLS_CLIENT_CA',
+    kind: 'file',
+    defaultValue: '',
+    help: 'PEM CA bundle: with it, TLS is mutual and gRPC clients must present a certificate it signed',
+  },
+  {
+    key: 'authTokens',
+    flag: 'auth-tokens',
+    env: 'INFERD_AUTH_TOKENS',
+    kind: 'file',
+    defaultValue: '',
+    help: 'access file (YAML or JSON): SHA-256 digests of bearer tokens and client certificate names, with their scopes (see README, "Security"); turns authentication on',
+  },
+  {
+    key: 'authJwks',
+    flag: 'auth-jwks',
+    env: 'INFERD_AUTH_JWKS',
+    kind: 'file',
+    defaultValue: '',
+    help: 'JSON Web Key Set of public keys: bearer JWTs signed by one of them are accepted; turns authentication on',
+  },
+  {
+    key: 'authJwtIssuer',
+    flag: 'auth-jwt-issuer',
+    env: 'INFERD_AUTH_JWT_ISSUER',
+    kind: 'text',
+    defaultValue: '',
+    help: 'the "iss" a JWT must have (needed with --auth-jwks)',
+  },
+  {
+    key: 'authJwtAudience',
+    flag: 'auth-jwt-audience',
+    env: 'INFERD_AUTH_JWT_AUDIENCE',
+    kind: 'text',
+    defaultValue: '',
+    help: 'the "aud" a JWT must have (needed with --auth-jwks)',
+  },
+  {
+    key: 'authJwtScopeClaim',
+    flag: 'auth-jwt-scope-claim',
+    env: 'INFERD_AUTH_JWT_SCOPE_CLAIM',
+    kind: 'string',
+    defaultValue: 'scope',
+    help: 'the JWT claim that lists its scopes, space-separated or as a list',
+  },
+  {
+    key: 'authRatePerSecond',
+    flag: 'auth-rate-per-second',
+    env: 'INFERD_AUTH_RATE_PER_SECOND',
+    kind: 'int',
+    min: 0,
+    max: 10_000_000,
+    defaultValue: 0,
+    help: 'requests per second per caller, where the access file does not say; past it, RESOURCE_EXHAUSTED (0: no limit)',
+  },
+  {
+    key: 'reflection',
+    flag: 'reflection',
+    env: 'INFERD_REFLECTION',
+    kind: 'choice',
+    choices: ['open', 'auth', 'off'],
+    defaultValue: 'open',
+    help: 'server reflection: open to all, only for callers with scope models:read (with authentication on), or not served',
+  },
+  {
+    key: 'maxConcurrentStreams',
+    flag: 'max-concurrent-streams',
+    env: 'INFERD_MAX_CONCURRENT_STREAMS',
+    kind: 'int',
+    min: 1,
+    max: 2 ** 31 - 1,
+    defaultValue: 1000,
+    help: 'calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)',
+  },
+  {
+    key: 'keepaliveMinPingIntervalMs',
+    flag: 'keepalive-min-ping-interval-ms',
+    env: 'INFERD_KEEPALIVE_MIN_PING_INTERVAL_MS',
+    kind: 'int',
+    min: 0,
+    max: 86_400_000,
+    defaultValue: 300_000,
+    help: `a client that pings sooner than this after its previous ping, with no data sent to it in between, ${MAX_PING_STRIKES + 1} times gets GOAWAY too_many_pings and its connection closed (0: any rate; 5 minutes as in gRPC's own servers)`,
+  },
+  {
+    key: 'maxConnectionAgeMs',
+    flag: 'max-connection-age-ms',
+    env: 'INFERD_MAX_CONNECTION_AGE_MS',
+    kind: 'int',
+    min: 0,
+    max: MAX_TIMER_MS,
+    defaultValue: 0,
+    help: 'close connections this old (GOAWAY, clients reconnect), so that load balancers can spread long-lived clients (0: never)',
+  },
+  {
+    key: 'maxConnectionAgeGraceMs',
+    flag: 'max-connection-age-grace-ms',
+    env: 'INFERD_MAX_CONNECTION_AGE_GRACE_MS',
+    kind: 'int',
+    min: 0,
+    max: MAX_TIMER_MS,
+    defaultValue: 30_000,
+    help: 'after --max-connection-age-ms, how long calls in flight get before the connection is cut',
+  },
+  {
+    key: 'connectionIdleTimeoutMs',
+    flag: 'connection-idle-timeout-ms',
+    env: 'INFERD_CONNECTION_IDLE_TIMEOUT_MS',
+    kind: 'int',
+    min: 0,
+    max: MAX_TIMER_MS,
+    defaultValue: 300_000,
+    help: 'send GOAWAY to gRPC connections with no call open for this long, and close them (clients reconnect at their next call), so that idle and half-dead connections give back their descriptors; HTTP keep-alive connections wait 5 s, or this if shorter (0: never)',
+  },
+  {
+    key: 'handshakeTimeoutMs',
+    flag: 'handshake-timeout-ms',
+    env: 'INFERD_HANDSHAKE_TIMEOUT_MS',
+    kind: 'int',
+    min: 1,
+    max: MAX_TIMER_MS,
+    defaultValue: 10_000,
+    help: 'close a connection that has not completed its TLS handshake and sent its HTTP/2 preface and SETTINGS (on the HTTP port: a whole request) this long after it opened',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'INFERD_LOG_LEVEL',
+    kind: 'choice',
+    choices: LOG_LEVELS,
+    defaultValue: 'info',
+    help: `log level: ${LOG_LEVELS.join(', ')}`,
+  },
+  {
+    key: 'logFormat',
+    flag: 'log-format',
+    env: 'INFERD_LOG_FORMAT',
+    kind: 'choice',
+    choices: LOG_FORMATS,
+    defaultValue: 'auto',
+    help: 'log lines on stdout: json, one object per line; pretty, readable (time, level, message, fields); auto: pretty when stdout is a terminal, json otherwise',
+  },
 ];
 
 export interface ConfigSources {
@@ -172,7 +542,12 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
       if (key === 'schedules') {
         schedules = readSchedules(value, reader);
         values['schedules'] = schedules.map((s) => s.schedule);
-      } else if (o === undefined) reader.problem(key, 'an option\'s key (a flag of inferd serve --help in camelCase, such as "maxQueueSize") or "schedules"', 'an unknown key');
+      } else if (o === undefined)
+        reader.problem(
+          key,
+          'an option\'s key (a flag of inferd serve --help in camelCase, such as "maxQueueSize") or "schedules"',
+          'an unknown key',
+        );
       else values[o.key] = convert(o, value, { file, field: key }, problems);
     }
   }
@@ -182,7 +557,13 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
   }
   for (const [flag, v] of flags) {
     const o = SERVE_OPTIONS.find((s) => s.flag === flag);
-    if (o === undefined) problems.add({ file: undefined, field: `--${flag}`, expected: 'a flag of inferd serve (see inferd serve --help)', got: 'an unknown flag' });
+    if (o === undefined)
+      problems.add({
+        file: undefined,
+        field: `--${flag}`,
+        expected: 'a flag of inferd serve (see inferd serve --help)',
+        got: 'an unknown flag',
+      });
     else values[o.key] = convert(o, v, { file: undefined, field: `--${flag}` }, problems);
   }
   checkWebhooks(values, schedules, file, problems);
@@ -192,7 +573,12 @@ export function parseServeConfig(sources: ConfigSources): ServeConfig {
     } catch (err) {
       const why = (err as Error).message;
       const got = shown(redactJobStoreUrl(values['jobStore'] as string), why.startsWith('expected ') ? undefined : why);
-      problems.add({ file: undefined, field: '--job-store', expected: 'sqlite:PATH or postgres://user:password@host:port/database', got });
+      problems.add({
+        file: undefined,
+        field: '--job-store',
+        expected: 'sqlite:PATH or postgres://user:password@host:port/database',
+        got,
+      });
     }
   }
   checkSecurity(values, problems);
@@ -206,7 +592,12 @@ function readFlags(argv: readonly string[], problems: ConfigProblems): Map<strin
     const arg = argv[i]!;
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
     if (m === null) {
-      problems.add({ file: undefined, field: 'command line', expected: '--name value or --name=value', got: shown(arg) });
+      problems.add({
+        file: undefined,
+        field: 'command line',
+        expected: '--name value or --name=value',
+        got: shown(arg),
+      });
       continue;
     }
     const value = m[2] ?? argv[++i];
@@ -239,7 +630,12 @@ function readFile(reader: ConfigReader): Record<string, unknown> {
 }
 
 /** An option's value from a source: the file (and its key), or an environment variable or flag (file undefined). */
-function convert(o: OptionSpec, value: unknown, where: { readonly file: string | undefined; readonly field: string }, problems: ConfigProblems): unknown {
+function convert(
+  o: OptionSpec,
+  value: unknown,
+  where: { readonly file: string | undefined; readonly field: string },
+  problems: ConfigProblems,
+): unknown {
   const problem = (expected: string, got: string): undefined => {
     problems.add({ ...where, expected, got });
     return undefined;
@@ -267,14 +663,20 @@ function convert(o: OptionSpec, value: unknown, where: { readonly file: string |
       return value;
     case 'hosts': {
       const entries = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
-      if (entries === undefined || entries.some((e) => typeof e !== 'string')) return problem('host[:port] entries, comma-separated', shown(value));
+      if (entries === undefined || entries.some((e) => typeof e !== 'string'))
+        return problem('host[:port] entries, comma-separated', shown(value));
       const hosts = (entries as string[]).map((e) => e.trim()).filter((e) => e !== '');
       const bad = hosts.filter((h) => !CallbackPolicy.ENTRY.test(h) || Number(/:(\d+)$/.exec(h)?.[1] ?? 1) > 65535);
       if (bad.length > 0) problem('host[:port] entries', bad.map((b) => JSON.stringify(b)).join(', '));
       return hosts;
     }
     case 'int': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
+      const n =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && /^-?\d+$/.test(value.trim())
+            ? Number(value)
+            : NaN;
       if (Number.isInteger(n) && n >= o.min! && n <= o.max!) return n;
       return problem(`a whole number from ${o.min} to ${o.max}`, shown(value));
     }
@@ -282,11 +684,21 @@ function convert(o: OptionSpec, value: unknown, where: { readonly file: string |
 }
 
 /** Callbacks are always signed: allowing callback hosts needs a secret. Scheduled callbacks must be allowed too. */
-function checkWebhooks(values: Record<string, unknown>, schedules: readonly ScheduleAt[], file: string | undefined, problems: ConfigProblems): void {
+function checkWebhooks(
+  values: Record<string, unknown>,
+  schedules: readonly ScheduleAt[],
+  file: string | undefined,
+  problems: ConfigProblems,
+): void {
   const allow = values['webhookAllow'];
   if (!Array.isArray(allow)) return;
   if (allow.length > 0 && values['webhookSecret'] === '') {
-    problems.add({ file: undefined, field: '--webhook-secret', expected: 'a secret to sign callbacks with, since --webhook-allow is set (prefer INFERD_WEBHOOK_SECRET)', got: 'none' });
+    problems.add({
+      file: undefined,
+      field: '--webhook-secret',
+      expected: 'a secret to sign callbacks with, since --webhook-allow is set (prefer INFERD_WEBHOOK_SECRET)',
+      got: 'none',
+    });
   }
   const policy = new CallbackPolicy((allow as string[]).filter((e) => CallbackPolicy.ENTRY.test(e))); // bad entries are reported already
   for (const { at, schedule } of schedules) {
@@ -294,7 +706,12 @@ function checkWebhooks(values: Record<string, unknown>, schedules: readonly Sche
     try {
       policy.check(schedule.callbackUrl);
     } catch (err) {
-      problems.add({ file, field: `${at}.callbackUrl`, expected: 'a URL on a host --webhook-allow allows', got: shown(schedule.callbackUrl, (err as Error).message) });
+      problems.add({
+        file,
+        field: `${at}.callbackUrl`,
+        expected: 'a URL on a host --webhook-allow allows',
+        got: shown(schedule.callbackUrl, (err as Error).message),
+      });
     }
   }
 }
@@ -302,28 +719,67 @@ function checkWebhooks(values: Record<string, unknown>, schedules: readonly Sche
 /** Options that only make sense together; each problem names the option missing, or the one that cannot be. */
 function checkSecurity(values: Record<string, unknown>, problems: ConfigProblems): void {
   const set = (key: keyof ServeConfig): boolean => typeof values[key] === 'string' && values[key] !== '';
-  const missing = (flag: string, expected: string): void => problems.add({ file: undefined, field: flag, expected, got: 'none' });
+  const missing = (flag: string, expected: string): void =>
+    problems.add({ file: undefined, field: flag, expected, got: 'none' });
   if (set('tlsCert') && !set('tlsKey')) missing('--tls-key', 'the private key of --tls-cert (give both or neither)');
   if (set('tlsKey') && !set('tlsCert')) missing('--tls-cert', 'the certificate of --tls-key (give both or neither)');
-  if (set('tlsClientCa') && !set('tlsCert') && !set('tlsKey')) missing('--tls-cert', 'a certificate and --tls-key, since --tls-client-ca is set: mutual TLS is TLS first');
+  if (set('tlsClientCa') && !set('tlsCert') && !set('tlsKey'))
+    missing('--tls-cert', 'a certificate and --tls-key, since --tls-client-ca is set: mutual TLS is TLS first');
   if (set('authJwks')) {
-    if (!set('authJwtIssuer')) missing('--auth-jwt-issuer', 'the "iss" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server');
-    if (!set('authJwtAudience')) missing('--auth-jwt-audience', 'the "aud" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server');
+    if (!set('authJwtIssuer'))
+      missing(
+        '--auth-jwt-issuer',
+        'the "iss" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server',
+      );
+    if (!set('authJwtAudience'))
+      missing(
+        '--auth-jwt-audience',
+        'the "aud" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server',
+      );
   } else {
-    const given = (['authJwtIssuer', 'authJwtAudience'] as const).filter(set).map((key) => `--${SERVE_OPTIONS.find((o) => o.key === key)!.flag}`);
-    if (given.length > 0) missing('--auth-jwks', `the key set that signs JWTs, since ${given.join(' and ')} ${given.length > 1 ? 'are' : 'is'} set`);
+    const given = (['authJwtIssuer', 'authJwtAudience'] as const)
+      .filter(set)
+      .map((key) => `--${SERVE_OPTIONS.find((o) => o.key === key)!.flag}`);
+    if (given.length > 0)
+      missing(
+        '--auth-jwks',
+        `the key set that signs JWTs, since ${given.join(' and ')} ${given.length > 1 ? 'are' : 'is'} set`,
+      );
   }
   const auth = set('authTokens') || set('authJwks');
   const rate = values['authRatePerSecond'];
   if (!auth && typeof rate === 'number' && rate > 0) {
-    problems.add({ file: undefined, field: '--auth-rate-per-second', expected: '0 without authentication (--auth-tokens or --auth-jwks): the rate is per caller', got: String(rate) });
+    problems.add({
+      file: undefined,
+      field: '--auth-rate-per-second',
+      expected: '0 without authentication (--auth-tokens or --auth-jwks): the rate is per caller',
+      got: String(rate),
+    });
   }
   if (!auth && values['reflection'] === 'auth') {
-    problems.add({ file: undefined, field: '--reflection', expected: 'open or off without authentication (auth needs --auth-tokens or --auth-jwks)', got: '"auth"' });
+    problems.add({
+      file: undefined,
+      field: '--reflection',
+      expected: 'open or off without authentication (auth needs --auth-tokens or --auth-jwks)',
+      got: '"auth"',
+    });
   }
 }
 
-const SCHEDULE_KEYS = ['name', 'cron', 'timezone', 'modelName', 'modelVersion', 'inputUri', 'outputUri', 'batchSize', 'inputColumns', 'outputNames', 'maxBadRecords', 'callbackUrl'];
+const SCHEDULE_KEYS = [
+  'name',
+  'cron',
+  'timezone',
+  'modelName',
+  'modelVersion',
+  'inputUri',
+  'outputUri',
+  'batchSize',
+  'inputColumns',
+  'outputNames',
+  'maxBadRecords',
+  'callbackUrl',
+];
 
 /** A schedule of the config file and its place there, `schedules[i]`. */
 interface ScheduleAt {
@@ -356,7 +812,8 @@ function readSchedules(value: unknown, r: ConfigReader): ScheduleAt[] {
       return [];
     };
     const name = text('name', true);
-    if (name !== '' && !/^[A-Za-z0-9_.-]+$/.test(name)) r.problem(`${at}.name`, 'letters, digits, ".", "_" and "-"', shown(name));
+    if (name !== '' && !/^[A-Za-z0-9_.-]+$/.test(name))
+      r.problem(`${at}.name`, 'letters, digits, ".", "_" and "-"', shown(name));
     if (names.has(name)) r.problem(`${at}.name`, 'a name no earlier schedule has', shown(name));
     if (name !== '') names.add(name);
     const cron = text('cron', true);
@@ -378,10 +835,20 @@ function readSchedules(value: unknown, r: ConfigReader): ScheduleAt[] {
     }
     const batchSize = e['batchSize'] ?? 0;
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 0 || batchSize > BATCH_SIZE.max) {
-      r.problem(`${at}.batchSize`, `a whole number from 1 to ${BATCH_SIZE.max} (0 or none: ${BATCH_SIZE.default})`, shown(batchSize));
+      r.problem(
+        `${at}.batchSize`,
+        `a whole number from 1 to ${BATCH_SIZE.max} (0 or none: ${BATCH_SIZE.default})`,
+        shown(batchSize),
+      );
     }
     const maxBadRecords = e['maxBadRecords'];
-    if (maxBadRecords !== undefined && (typeof maxBadRecords !== 'number' || !Number.isInteger(maxBadRecords) || maxBadRecords < 0 || maxBadRecords > 0xffffffff)) {
+    if (
+      maxBadRecords !== undefined &&
+      (typeof maxBadRecords !== 'number' ||
+        !Number.isInteger(maxBadRecords) ||
+        maxBadRecords < 0 ||
+        maxBadRecords > 0xffffffff)
+    ) {
       r.problem(`${at}.maxBadRecords`, `a whole number from 0 to ${0xffffffff} (none: no limit)`, shown(maxBadRecords));
     }
     const schedule: Schedule = {

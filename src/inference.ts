@@ -134,7 +134,13 @@ export class Inference {
   /** Describes the model version that would serve (name, version); throws as ModelRepository.resolve does, draining or not. */
   metadata(modelName: string, modelVersion: string): ModelMetadata {
     const model = this.repository.resolve(modelName, modelVersion);
-    return { name: model.name, version: model.version, readyVersions: this.readyVersions(model.name), inputs: model.inputs, outputs: model.outputs };
+    return {
+      name: model.name,
+      version: model.version,
+      readyVersions: this.readyVersions(model.name),
+      inputs: model.inputs,
+      outputs: model.outputs,
+    };
   }
 
   /** The versions of a model that are ready ([] for an unknown model). */
@@ -167,7 +173,10 @@ export class Inference {
       results = await model.submit(feeds, outputNames, signal, options);
     } else {
       const expired = (): InferdError =>
-        new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: ${deadline.source} passed while the request waited in the queue of model "${model.name}" version ${model.version}`);
+        new InferdError(
+          'DEADLINE_EXCEEDED',
+          `Request timeout expired: ${deadline.source} passed while the request waited in the queue of model "${model.name}" version ${model.version}`,
+        );
       const bounded = timeoutSignal(signal, deadline.timeoutMs, expired);
       try {
         results = await model.submit(feeds, outputNames, bounded.signal, options);
@@ -175,7 +184,11 @@ export class Inference {
         bounded.dispose();
       }
     }
-    return { modelName: model.name, modelVersion: model.version, outputs: outputNames.map((name) => ({ name, tensor: results[name]! })) };
+    return {
+      modelName: model.name,
+      modelVersion: model.version,
+      outputs: outputNames.map((name) => ({ name, tensor: results[name]! })),
+    };
   }
 }
 
@@ -187,7 +200,11 @@ function names(specs: readonly TensorSpec[]): string {
  * Checks that a request names every input the model declares and no other, and decodes each
  * with `decode` (one per wire format). Throws INVALID_ARGUMENT naming the input.
  */
-export function decodeInputs<T>(model: ModelVersion, inputs: Readonly<Record<string, T>>, decode: (what: string, tensor: T, spec: TensorSpec) => HostTensor): Record<string, HostTensor> {
+export function decodeInputs<T>(
+  model: ModelVersion,
+  inputs: Readonly<Record<string, T>>,
+  decode: (what: string, tensor: T, spec: TensorSpec) => HostTensor,
+): Record<string, HostTensor> {
   const where = `model "${model.name}" version ${model.version}`;
   for (const name of Object.keys(inputs)) {
     if (!model.inputs.some((s) => s.name === name)) {
@@ -197,7 +214,8 @@ export function decodeInputs<T>(model: ModelVersion, inputs: Readonly<Record<str
   const feeds: Record<string, HostTensor> = {};
   for (const spec of model.inputs) {
     const wire = inputs[spec.name];
-    if (wire === undefined) throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}": ${where} takes ${names(model.inputs)}`);
+    if (wire === undefined)
+      throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}": ${where} takes ${names(model.inputs)}`);
     feeds[spec.name] = decode(`input "${spec.name}"`, wire, spec);
   }
   return feeds;
@@ -208,7 +226,10 @@ export function selectOutputs(model: ModelVersion, wanted: readonly string[]): s
   if (wanted.length === 0) return model.outputs.map((s) => s.name);
   for (const name of wanted) {
     if (!model.outputs.some((s) => s.name === name)) {
-      throw new InferdError('INVALID_ARGUMENT', `unknown output "${name}": model "${model.name}" version ${model.version} has ${names(model.outputs)}`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `unknown output "${name}": model "${model.name}" version ${model.version} has ${names(model.outputs)}`,
+      );
     }
   }
   return [...new Set(wanted)];
@@ -222,12 +243,18 @@ function hostTensor(what: string, input: InferInput, spec: TensorSpec): HostTens
   if ('decode' in input) return input.decode(what, spec);
   const declared = elementType(spec.type);
   if (input.type !== spec.type) {
-    throw new InferdError('INVALID_ARGUMENT', `${what}: expected datatype ${declared.label}, got ${elementType(input.type).label}`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${what}: expected datatype ${declared.label}, got ${elementType(input.type).label}`,
+    );
   }
   const dims = checkShape(what, input.dims, spec.dims);
   const count = dims.reduce((a, b) => a * b, 1);
   if (input.data.length !== count) {
-    throw new InferdError('INVALID_ARGUMENT', `${what}: shape ${formatShape(dims)} needs ${count} elements, got ${input.data.length}`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${what}: shape ${formatShape(dims)} needs ${count} elements, got ${input.data.length}`,
+    );
   }
   return input;
 }

@@ -28,7 +28,10 @@ export interface ModelConfigDocument {
   readonly name: string;
   readonly platform: string;
   readonly backend: string;
-  readonly versionPolicy: { readonly latest: { readonly numVersions: number } } | { readonly all: Record<string, never> } | { readonly specific: { readonly versions: readonly bigint[] } };
+  readonly versionPolicy:
+    | { readonly latest: { readonly numVersions: number } }
+    | { readonly all: Record<string, never> }
+    | { readonly specific: { readonly versions: readonly bigint[] } };
   readonly maxBatchSize: number;
   readonly input: readonly ConfigTensor[];
   readonly output: readonly ConfigTensor[];
@@ -53,7 +56,12 @@ export function modelConfigDocument(c: EffectiveConfig): ModelConfigDocument {
     name: c.name,
     platform: PLATFORM,
     backend: BACKEND,
-    versionPolicy: 'latest' in p ? { latest: { numVersions: p.latest } } : 'all' in p ? { all: {} } : { specific: { versions: p.specific.map(BigInt) } },
+    versionPolicy:
+      'latest' in p
+        ? { latest: { numVersions: p.latest } }
+        : 'all' in p
+          ? { all: {} }
+          : { specific: { versions: p.specific.map(BigInt) } },
     maxBatchSize: c.maxBatchSize,
     input: c.inputs.map((s) => configTensor(s, batched)),
     output: c.outputs.map((s) => configTensor(s, batched)),
@@ -73,8 +81,18 @@ export interface ModelStatisticsDocument {
   readonly lastInference: bigint;
   readonly inferenceCount: bigint;
   readonly executionCount: bigint;
-  readonly inferenceStats: Readonly<Record<'success' | 'fail' | 'queue' | 'computeInput' | 'computeInfer' | 'computeOutput' | 'cacheHit' | 'cacheMiss', Duration>>;
-  readonly batchStats: readonly { readonly batchSize: bigint; readonly computeInput: Duration; readonly computeInfer: Duration; readonly computeOutput: Duration }[];
+  readonly inferenceStats: Readonly<
+    Record<
+      'success' | 'fail' | 'queue' | 'computeInput' | 'computeInfer' | 'computeOutput' | 'cacheHit' | 'cacheMiss',
+      Duration
+    >
+  >;
+  readonly batchStats: readonly {
+    readonly batchSize: bigint;
+    readonly computeInput: Duration;
+    readonly computeInfer: Duration;
+    readonly computeOutput: Duration;
+  }[];
 }
 
 const duration = (count: number | bigint, ns: bigint): Duration => ({ count: BigInt(count), ns });
@@ -118,7 +136,8 @@ export function modelStatisticsDocument(model: ModelVersion): ModelStatisticsDoc
  * resolveModel), UNAVAILABLE for a named version that is not ready.
  */
 export function statisticsVersions(repository: ModelRepository, name: string, version: string): ModelVersion[] {
-  if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${clipText(version)}" given without a model name`);
+  if (name === '' && version !== '')
+    throw new InferdError('INVALID_ARGUMENT', `version "${clipText(version)}" given without a model name`);
   const models: ModelVersion[] = [];
   for (const model of name === '' ? repository.modelNames() : [name]) {
     if (version !== '') {
@@ -158,7 +177,10 @@ export function inTritonWords(err: unknown, repository: ModelRepository, name: s
 
 /** ServerReady: serving, and every model that has versions has one ready. */
 export function serverReady(health: HealthRegistry, repository: ModelRepository): boolean {
-  return health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name));
+  return (
+    health.get('') === 'SERVING' &&
+    repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name))
+  );
 }
 
 /**
@@ -166,12 +188,17 @@ export function serverReady(health: HealthRegistry, repository: ModelRepository)
  * from the repository folder), then loads; NOT_FOUND says "failed to load", which Triton's
  * clients look for.
  */
-export async function loadModel(repository: ModelRepository, name: string, parameterNames: readonly string[]): Promise<void> {
+export async function loadModel(
+  repository: ModelRepository,
+  name: string,
+  parameterNames: readonly string[],
+): Promise<void> {
   refuseRepositoryParameters(parameterNames, []);
   try {
     await repository.load(name);
   } catch (err) {
-    if (err instanceof InferdError && err.code === 'NOT_FOUND') throw new InferdError('NOT_FOUND', `failed to load '${clipText(name)}': ${err.message}`, { cause: err });
+    if (err instanceof InferdError && err.code === 'NOT_FOUND')
+      throw new InferdError('NOT_FOUND', `failed to load '${clipText(name)}': ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -180,7 +207,11 @@ export async function loadModel(repository: ModelRepository, name: string, param
  * RepositoryModelUnload: unload_dependents is accepted and changes nothing (no model depends on
  * another in inferd); an unknown model is NOT_FOUND in Triton's words.
  */
-export async function unloadModel(repository: ModelRepository, name: string, parameterNames: readonly string[]): Promise<void> {
+export async function unloadModel(
+  repository: ModelRepository,
+  name: string,
+  parameterNames: readonly string[],
+): Promise<void> {
   refuseRepositoryParameters(parameterNames, ['unload_dependents']);
   if (repository.versions(name) === undefined) throw unknownModel(repository, name, '');
   await repository.unload(name);
@@ -189,18 +220,30 @@ export async function unloadModel(repository: ModelRepository, name: string, par
 function refuseRepositoryParameters(names: readonly string[], accepted: readonly string[]): void {
   const refused = names.filter((k) => !accepted.includes(k));
   if (refused.length > 0) {
-    throw new InferdError('INVALID_ARGUMENT', `parameter "${clipText(refused[0]!)}" is not supported: inferd loads models and their config files from the repository folder`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `parameter "${clipText(refused[0]!)}" is not supported: inferd loads models and their config files from the repository folder`,
+    );
   }
 }
 
 /** NOT_FOUND in Triton's words for a model (or a version of it) that the repository does not have. */
 export function unknownModel(repository: ModelRepository, name: string, version: string, cause?: unknown): InferdError {
-  const which = repository.versions(name) === undefined || version === '' ? `'${clipText(name)}'` : `'${clipText(name)}' version ${clipText(version)}`;
+  const which =
+    repository.versions(name) === undefined || version === ''
+      ? `'${clipText(name)}'`
+      : `'${clipText(name)}' version ${clipText(version)}`;
   return new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause });
 }
 
 /** Repository states as Triton spells them; a version that failed to load is UNAVAILABLE, with its reason. */
-const INDEX_STATE: Readonly<Record<VersionState, string>> = { LOADING: 'LOADING', READY: 'READY', UNLOADING: 'UNLOADING', UNAVAILABLE: 'UNAVAILABLE', FAILED: 'UNAVAILABLE' };
+const INDEX_STATE: Readonly<Record<VersionState, string>> = {
+  LOADING: 'LOADING',
+  READY: 'READY',
+  UNLOADING: 'UNLOADING',
+  UNAVAILABLE: 'UNAVAILABLE',
+  FAILED: 'UNAVAILABLE',
+};
 
 export interface IndexEntry {
   readonly name: string;
@@ -216,7 +259,8 @@ export function repositoryIndex(repository: ModelRepository, readyOnly: boolean)
   const models: IndexEntry[] = [];
   for (const name of repository.modelNames()) {
     const versions = repository.versions(name) ?? [];
-    if (versions.length === 0 && !readyOnly) models.push({ name, version: '', state: 'UNAVAILABLE', reason: 'the model has no version folders' });
+    if (versions.length === 0 && !readyOnly)
+      models.push({ name, version: '', state: 'UNAVAILABLE', reason: 'the model has no version folders' });
     for (const v of versions) {
       if (readyOnly && v.state !== 'READY') continue;
       models.push({ name, version: v.version, state: INDEX_STATE[v.state], reason: v.reason });

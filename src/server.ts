@@ -53,12 +53,26 @@ export class InferdServer {
    * finished loading (a model that failed to load is reported, not fatal). Rejects when the
    * repository folder cannot be read or the port cannot be bound.
    */
-  static async create(config: ServeConfig, log: Logger, options: { tracing?: Tracing | undefined } = {}): Promise<InferdServer> {
+  static async create(
+    config: ServeConfig,
+    log: Logger,
+    options: { tracing?: Tracing | undefined } = {},
+  ): Promise<InferdServer> {
     const health = new HealthRegistry();
     const telemetry = new Telemetry({ tracing: options.tracing });
     const security = openSecurity(config, log);
     // First up and last down: /healthz answers while models load and while the server drains.
-    const http = await HttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', tls: security.tls, auth: security.auth, handshakeTimeoutMs: config.handshakeTimeoutMs, connectionIdleTimeoutMs: config.connectionIdleTimeoutMs, log }).catch((err: unknown) => {
+    const http = await HttpServer.create({
+      host: config.host,
+      port: config.httpPort,
+      metrics: telemetry.metrics,
+      ready: () => health.get('') === 'SERVING',
+      tls: security.tls,
+      auth: security.auth,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      connectionIdleTimeoutMs: config.connectionIdleTimeoutMs,
+      log,
+    }).catch((err: unknown) => {
       security.close();
       throw err;
     });
@@ -69,7 +83,12 @@ export class InferdServer {
         instances: config.instances,
         placement: config.placement,
         maxQueueSize: config.maxQueueSize,
-        session: { intraOpThreads: config.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' },
+        session: {
+          intraOpThreads: config.intraOpThreads,
+          interOpThreads: 1,
+          executionMode: 'sequential',
+          graphOptimizationLevel: 'all',
+        },
       },
       control: config.modelControl,
       pollMs: config.repositoryPollMs,
@@ -99,7 +118,13 @@ export class InferdServer {
           retentionMs: config.jobRetentionHours * 3_600_000,
           maxBatchJobs: config.maxBatchJobs,
           maxPredictionJobs: MAX_PREDICTION_JOBS,
-          webhook: { allow: config.webhookAllow, secret: config.webhookSecret, retryMs: config.webhookRetryMs, maxAttempts: config.webhookMaxAttempts, timeoutMs: WEBHOOK_TIMEOUT_MS },
+          webhook: {
+            allow: config.webhookAllow,
+            secret: config.webhookSecret,
+            retryMs: config.webhookRetryMs,
+            maxAttempts: config.webhookMaxAttempts,
+            timeoutMs: WEBHOOK_TIMEOUT_MS,
+          },
           schedules: config.schedules,
           alone: false,
           connectionName: config.replicaId === '' ? hostname() : config.replicaId,
@@ -162,9 +187,24 @@ export class InferdServer {
     health.set('', 'SERVING');
     const models = repository.modelNames().map((name) => ({ name, ready: repository.isReady(name) }));
     const tls = security.tls === undefined ? 'off' : security.tls.mutual ? 'mutual' : 'on';
-    log.info({ host: config.host, port: transport.port, httpPort: http.port, replicaId, jobStore: jobs.storeWhere, tls, auth: security.auth !== undefined, reflection: config.reflection, tracing: options.tracing !== undefined, models }, 'serving');
+    log.info(
+      {
+        host: config.host,
+        port: transport.port,
+        httpPort: http.port,
+        replicaId,
+        jobStore: jobs.storeWhere,
+        tls,
+        auth: security.auth !== undefined,
+        reflection: config.reflection,
+        tracing: options.tracing !== undefined,
+        models,
+      },
+      'serving',
+    );
     if (tls === 'off') log.info({}, 'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)');
-    if (tls === 'off' && security.auth !== undefined && !isLoopback(config.host)) log.warn({ host: config.host }, 'authentication is on without TLS: bearer tokens cross the network in the clear');
+    if (tls === 'off' && security.auth !== undefined && !isLoopback(config.host))
+      log.warn({ host: config.host }, 'authentication is on without TLS: bearer tokens cross the network in the clear');
     return new InferdServer(config, log, health, repository, inference, jobs, transport, http, rest, security);
   }
 
@@ -193,12 +233,21 @@ export class InferdServer {
       // failed by the UNAVAILABLE that a draining core answers.
       const jobsStopped = this.jobs.stop();
       this.inference.stopAccepting();
-      const [grpcDrained, restDrained] = await Promise.all([this.transport.drain(this.config.drainTimeoutMs), this.rest.drain(this.config.drainTimeoutMs)]);
+      const [grpcDrained, restDrained] = await Promise.all([
+        this.transport.drain(this.config.drainTimeoutMs),
+        this.rest.drain(this.config.drainTimeoutMs),
+      ]);
       const drained = grpcDrained && restDrained;
-      const jobsDone = drained && (await settlesWithin(jobsStopped, this.config.drainTimeoutMs - (performance.now() - started)));
+      const jobsDone =
+        drained && (await settlesWithin(jobsStopped, this.config.drainTimeoutMs - (performance.now() - started)));
       if (!drained || !jobsDone) {
-        this.log.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, 'drain timeout passed: cutting off calls in flight');
-        this.repository.abandon(new InferdError('UNAVAILABLE', 'server is shutting down: the drain timeout passed before the model finished'));
+        this.log.warn(
+          { drainTimeoutMs: this.config.drainTimeoutMs },
+          'drain timeout passed: cutting off calls in flight',
+        );
+        this.repository.abandon(
+          new InferdError('UNAVAILABLE', 'server is shutting down: the drain timeout passed before the model finished'),
+        );
         if (!grpcDrained) await this.transport.forceStop(FLUSH_GRACE_MS);
         // REST requests cut off are answered 503 as their runs are abandoned; they get the same grace to go out.
         if (!restDrained) await this.rest.drain(FLUSH_GRACE_MS);
@@ -222,7 +271,16 @@ interface Security {
 
 /** Reads the certificate and access files. Throws an Error naming the file when one cannot be used. */
 function openSecurity(config: ServeConfig, log: Logger): Security {
-  const tls = config.tlsCert === '' ? undefined : TlsFiles.open({ certFile: config.tlsCert, keyFile: config.tlsKey, clientCaFile: config.tlsClientCa === '' ? undefined : config.tlsClientCa, pollMs: CREDENTIAL_FILES_POLL_MS, log });
+  const tls =
+    config.tlsCert === ''
+      ? undefined
+      : TlsFiles.open({
+          certFile: config.tlsCert,
+          keyFile: config.tlsKey,
+          clientCaFile: config.tlsClientCa === '' ? undefined : config.tlsClientCa,
+          pollMs: CREDENTIAL_FILES_POLL_MS,
+          log,
+        });
   let auth: Authenticator | undefined;
   try {
     auth =
@@ -230,7 +288,15 @@ function openSecurity(config: ServeConfig, log: Logger): Security {
         ? undefined
         : Authenticator.open({
             accessFile: config.authTokens === '' ? undefined : config.authTokens,
-            jwt: config.authJwks === '' ? undefined : { jwksFile: config.authJwks, issuer: config.authJwtIssuer, audience: config.authJwtAudience, scopeClaim: config.authJwtScopeClaim },
+            jwt:
+              config.authJwks === ''
+                ? undefined
+                : {
+                    jwksFile: config.authJwks,
+                    issuer: config.authJwtIssuer,
+                    audience: config.authJwtAudience,
+                    scopeClaim: config.authJwtScopeClaim,
+                  },
             ratePerSecond: config.authRatePerSecond,
             pollMs: CREDENTIAL_FILES_POLL_MS,
             log,
@@ -258,7 +324,13 @@ function isLoopback(host: string): boolean {
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
-  const settled = await Promise.race([promise.then(() => true as const, () => true as const), timedOut]);
+  const settled = await Promise.race([
+    promise.then(
+      () => true as const,
+      () => true as const,
+    ),
+    timedOut,
+  ]);
   clearTimeout(timer);
   return settled;
 }

@@ -34,7 +34,14 @@ export async function clientUnaryLoad(client: InferdClient, o: ClientLoadOptions
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, loop));
-  return summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError);
+  return summarize(
+    o.concurrency,
+    (performance.now() - started) / 1000,
+    latencies,
+    o.rowsPerRequest,
+    errors,
+    firstError,
+  );
 }
 
 /**
@@ -67,5 +74,12 @@ export async function clientStreamLoad(client: InferdClient, o: ClientLoadOption
     errors++;
     firstError ??= `${(err as { code?: string }).code}: ${(err as Error).message}`;
   }
-  return summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError);
+  return summarize(
+    o.concurrency,
+    (performance.now() - started) / 1000,
+    latencies,
+    o.rowsPerRequest,
+    errors,
+    firstError,
+  );
 }

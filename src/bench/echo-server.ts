@@ -7,7 +7,13 @@
  * SIGTERM.
  */
 import { parseArgs } from 'node:util';
-import { Server, ServerCredentials, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
 
 const identity = (b: Buffer): Buffer => b;
 const LIMIT = 64 * 1024 * 1024;
@@ -17,24 +23,49 @@ export interface EchoServerOptions {
   readonly answerBytes?: number;
 }
 
-export async function startEchoServer(host: string, port: number, options: EchoServerOptions = {}): Promise<{ port: number; server: Server }> {
+export async function startEchoServer(
+  host: string,
+  port: number,
+  options: EchoServerOptions = {},
+): Promise<{ port: number; server: Server }> {
   const server = new Server({ 'grpc.max_receive_message_length': LIMIT, 'grpc.max_send_message_length': LIMIT });
   const fixed = options.answerBytes === undefined ? undefined : Buffer.alloc(options.answerBytes);
   const answer = fixed === undefined ? identity : (): Buffer => fixed;
   server.addService(
     {
-      Predict: { path: '/inferd.v1.PredictionService/Predict', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-      PredictStream: { path: '/inferd.v1.PredictionService/PredictStream', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+      Predict: {
+        path: '/inferd.v1.PredictionService/Predict',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+      PredictStream: {
+        path: '/inferd.v1.PredictionService/PredictStream',
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
     },
     {
-      Predict: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, answer(call.request)),
+      Predict: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+        callback(null, answer(call.request)),
       PredictStream: (call: ServerDuplexStream<Buffer, Buffer>) => {
         call.on('data', (b: Buffer) => call.write(answer(b)));
         call.on('end', () => call.end());
       },
     },
   );
-  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
   return { port: bound, server };
 }
 

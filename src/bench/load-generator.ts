@@ -43,10 +43,18 @@ export async function unaryLoad(target: RawTarget, o: LoadOptions): Promise<Leve
     while (performance.now() < end) {
       const t0 = performance.now();
       const failure = await new Promise<string | undefined>((resolve) => {
-        target.client.makeUnaryRequest(target.unaryPath, identity, identity, request, (target.metadata ?? noMetadata)(), {}, (err: ServiceError | null, answer?: Buffer) => {
-          if (answer !== undefined) answerBytes = answer.length;
-          resolve(err ? err.message : o.isError(answer!));
-        });
+        target.client.makeUnaryRequest(
+          target.unaryPath,
+          identity,
+          identity,
+          request,
+          (target.metadata ?? noMetadata)(),
+          {},
+          (err: ServiceError | null, answer?: Buffer) => {
+            if (answer !== undefined) answerBytes = answer.length;
+            resolve(err ? err.message : o.isError(answer!));
+          },
+        );
       });
       if (failure === undefined) latencies.push(performance.now() - t0);
       else {
@@ -56,7 +64,11 @@ export async function unaryLoad(target: RawTarget, o: LoadOptions): Promise<Leve
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, loop));
-  return { ...summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError), requestBytes: request.length, answerBytes };
+  return {
+    ...summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError),
+    requestBytes: request.length,
+    answerBytes,
+  };
 }
 
 /** One bidirectional stream keeping `concurrency` requests in flight for `durationMs`. */
@@ -65,7 +77,13 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
   let errors = 0;
   let firstError: string | undefined;
   const sentAt = new Map<number, number>();
-  const call: ClientDuplexStream<Buffer, Buffer> = target.client.makeBidiStreamRequest(target.streamPath, identity, identity, (target.metadata ?? noMetadata)(), {});
+  const call: ClientDuplexStream<Buffer, Buffer> = target.client.makeBidiStreamRequest(
+    target.streamPath,
+    identity,
+    identity,
+    (target.metadata ?? noMetadata)(),
+    {},
+  );
   const started = performance.now();
   const end = started + o.durationMs;
   let nextId = 0;
@@ -98,5 +116,9 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
     call.on('end', () => resolve());
     for (let i = 0; i < o.concurrency; i++) send();
   });
-  return { ...summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError), requestBytes: o.encode(0).length, answerBytes };
+  return {
+    ...summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError),
+    requestBytes: o.encode(0).length,
+    answerBytes,
+  };
 }

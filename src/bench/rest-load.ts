@@ -28,14 +28,22 @@ export interface RestRequest {
  * extension: the JSON header, then each input's little-endian bytes) and every output asked for
  * in binary: what Triton's own HTTP client sends by default.
  */
-export function restInferRequest(model: string, inputs: readonly { readonly name: string; readonly host: HostTensor }[]): RestRequest {
+export function restInferRequest(
+  model: string,
+  inputs: readonly { readonly name: string; readonly host: HostTensor }[],
+): RestRequest {
   const raw = inputs.map(({ host }) => {
     if (Array.isArray(host.data)) throw new Error('inferd bench makes numeric inputs only');
     return Buffer.from(host.data.buffer, host.data.byteOffset, host.data.byteLength);
   });
   const header = Buffer.from(
     JSON.stringify({
-      inputs: inputs.map(({ name, host }, i) => ({ name, datatype: oipDatatype(host.type).name, shape: host.dims, parameters: { binary_data_size: raw[i]!.length } })),
+      inputs: inputs.map(({ name, host }, i) => ({
+        name,
+        datatype: oipDatatype(host.type).name,
+        shape: host.dims,
+        parameters: { binary_data_size: raw[i]!.length },
+      })),
       parameters: { binary_data_output: true },
     }),
   );
@@ -43,7 +51,11 @@ export function restInferRequest(model: string, inputs: readonly { readonly name
   return {
     path: `/v2/models/${encodeURIComponent(model)}/infer`,
     body,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, 'inference-header-content-length': header.length },
+    headers: {
+      'content-type': 'application/octet-stream',
+      'content-length': body.length,
+      'inference-header-content-length': header.length,
+    },
   };
 }
 
@@ -52,10 +64,24 @@ export function restInferRequest(model: string, inputs: readonly { readonly name
  * keep-alive connections (one per loop), each answer read whole and not decoded: the REST twin
  * of the raw gRPC load. An answer other than 200 counts as an error, with its body as the message.
  */
-export async function restUnaryLoad(target: RestTarget, req: RestRequest, o: { readonly concurrency: number; readonly durationMs: number; readonly rowsPerRequest: number }): Promise<LevelResult> {
+export async function restUnaryLoad(
+  target: RestTarget,
+  req: RestRequest,
+  o: { readonly concurrency: number; readonly durationMs: number; readonly rowsPerRequest: number },
+): Promise<LevelResult> {
   const agentOptions = { keepAlive: true, maxSockets: o.concurrency };
-  const agent = target.tls === undefined ? new Agent(agentOptions) : new HttpsAgent({ ...agentOptions, ca: pem(target.tls.ca), cert: pem(target.tls.cert), key: pem(target.tls.key), servername: target.tls.serverName ?? 'localhost' });
-  const headers = target.token === undefined ? req.headers : { ...req.headers, authorization: `Bearer ${target.token}` };
+  const agent =
+    target.tls === undefined
+      ? new Agent(agentOptions)
+      : new HttpsAgent({
+          ...agentOptions,
+          ca: pem(target.tls.ca),
+          cert: pem(target.tls.cert),
+          key: pem(target.tls.key),
+          servername: target.tls.serverName ?? 'localhost',
+        });
+  const headers =
+    target.token === undefined ? req.headers : { ...req.headers, authorization: `Bearer ${target.token}` };
   const send = target.tls === undefined ? request : httpsRequest;
   const latencies: number[] = [];
   let errors = 0;
@@ -64,12 +90,21 @@ export async function restUnaryLoad(target: RestTarget, req: RestRequest, o: { r
   const end = started + o.durationMs;
   const once = (): Promise<string | undefined> =>
     new Promise((resolve) => {
-      const r = send({ host: target.host, port: target.port, method: 'POST', path: req.path, headers, agent }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(res.statusCode === 200 ? undefined : `${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`));
-        res.on('error', (err) => resolve(err.message));
-      });
+      const r = send(
+        { host: target.host, port: target.port, method: 'POST', path: req.path, headers, agent },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve(
+              res.statusCode === 200
+                ? undefined
+                : `${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`,
+            ),
+          );
+          res.on('error', (err) => resolve(err.message));
+        },
+      );
       r.on('error', (err) => resolve(err.message));
       r.end(req.body);
     });
@@ -89,7 +124,14 @@ export async function restUnaryLoad(target: RestTarget, req: RestRequest, o: { r
   } finally {
     agent.destroy();
   }
-  return summarize(o.concurrency, (performance.now() - started) / 1000, latencies, o.rowsPerRequest, errors, firstError);
+  return summarize(
+    o.concurrency,
+    (performance.now() - started) / 1000,
+    latencies,
+    o.rowsPerRequest,
+    errors,
+    firstError,
+  );
 }
 
 function pem(v: Uint8Array | string | undefined): Buffer | string | undefined {

@@ -16,7 +16,11 @@ export interface RuntimeBaseline {
  * session, with no server in between, one request's inputs a run. Resolves with runs (and rows)
  * per second and the CPU each run cost; nothing else may run in this process meanwhile.
  */
-export async function runtimeBaseline(modelPath: string, feeds: Record<string, HostTensor>, options: { intraOpThreads: number; durationMs: number }): Promise<RuntimeBaseline> {
+export async function runtimeBaseline(
+  modelPath: string,
+  feeds: Record<string, HostTensor>,
+  options: { intraOpThreads: number; durationMs: number },
+): Promise<RuntimeBaseline> {
   const session = await ort.InferenceSession.create(modelPath, {
     intraOpNumThreads: options.intraOpThreads,
     interOpNumThreads: 1,
@@ -37,7 +41,11 @@ export async function runtimeBaseline(modelPath: string, feeds: Record<string, H
       runs++;
     } while (performance.now() < end);
     const seconds = (performance.now() - started) / 1000;
-    return { runsPerSecond: runs / seconds, rowsPerSecond: (runs * rows) / seconds, cpuMsPerRun: (ownCpuMs() - cpuMs) / runs };
+    return {
+      runsPerSecond: runs / seconds,
+      rowsPerSecond: (runs * rows) / seconds,
+      cpuMsPerRun: (ownCpuMs() - cpuMs) / runs,
+    };
   } finally {
     await session.release();
   }

@@ -10,7 +10,10 @@ export interface Spawned {
 }
 
 /** Starts a node script and waits for the first JSON line from which `portOf` reads a port. */
-export function spawnWithPort(args: readonly string[], portOf: (record: Record<string, unknown>) => number | undefined): Promise<Spawned> {
+export function spawnWithPort(
+  args: readonly string[],
+  portOf: (record: Record<string, unknown>) => number | undefined,
+): Promise<Spawned> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -27,14 +30,30 @@ export function spawnWithPort(args: readonly string[], portOf: (record: Record<s
 
 /** `inferd serve` on a free port of 127.0.0.1, in a child process. */
 export function spawnServe(models: string, extra: readonly string[] = []): Promise<Spawned> {
-  return spawnWithPort([path.join(PACKAGE_ROOT, 'bin', 'inferd.js'), 'serve', '--models', models, '--port', '0', '--http-port', '0', ...extra, '--log-level', 'info'], (r) =>
-    r['msg'] === 'serving' ? (r['port'] as number) : undefined,
+  return spawnWithPort(
+    [
+      path.join(PACKAGE_ROOT, 'bin', 'inferd.js'),
+      'serve',
+      '--models',
+      models,
+      '--port',
+      '0',
+      '--http-port',
+      '0',
+      ...extra,
+      '--log-level',
+      'info',
+    ],
+    (r) => (r['msg'] === 'serving' ? (r['port'] as number) : undefined),
   );
 }
 
 /** The bench's bare grpc-js server (echo-server.ts) in a child process: the echo, or with `answerBytes` the floor's transport. */
 export function spawnEchoServer(options: { readonly answerBytes?: number } = {}): Promise<Spawned> {
-  const args = [path.join(__dirname, 'echo-server.js'), ...(options.answerBytes === undefined ? [] : ['--answer-bytes', String(options.answerBytes)])];
+  const args = [
+    path.join(__dirname, 'echo-server.js'),
+    ...(options.answerBytes === undefined ? [] : ['--answer-bytes', String(options.answerBytes)]),
+  ];
   return spawnWithPort(args, (r) => r['port'] as number | undefined);
 }
 

@@ -25,10 +25,15 @@ const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
 
 function bench(args: readonly string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, 'bench', ...args, '--json'], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && stdout === '') reject(new Error(`inferd bench ${args.join(' ')} failed: ${stderr}`));
-      else resolve(JSON.parse(stdout) as Record<string, unknown>);
-    });
+    execFile(
+      process.execPath,
+      [BIN, 'bench', ...args, '--json'],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err && stdout === '') reject(new Error(`inferd bench ${args.join(' ')} failed: ${stderr}`));
+        else resolve(JSON.parse(stdout) as Record<string, unknown>);
+      },
+    );
   });
 }
 
@@ -41,14 +46,25 @@ async function leak(models: string, total: number): Promise<{ requests: number; 
   const server = await spawnServe(models, ['--log-level', 'warn']);
   const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
   const x = new Float32Array([1, 2, 3, 4]);
-  const request = Buffer.from(PredictRequest.encode({ modelName: 'tiny_mlp', modelVersion: '', id: '', outputNames: [], inputs: { x: Tensor.fromPartial({ shape: [1n, 4n], rawData: new Uint8Array(x.buffer) }) } }).finish());
+  const request = Buffer.from(
+    PredictRequest.encode({
+      modelName: 'tiny_mlp',
+      modelVersion: '',
+      id: '',
+      outputNames: [],
+      inputs: { x: Tensor.fromPartial({ shape: [1n, 4n], rawData: new Uint8Array(x.buffer) }) },
+    }).finish(),
+  );
   const samples: { requests: number; rssMiB: number }[] = [];
   try {
     let done = 0;
     while (done < total) {
       const target = Math.min(total, done + 100_000);
       while (done < target) {
-        const r = await unaryLoad({ client, unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '' }, { concurrency: 16, durationMs: 2000, rowsPerRequest: 1, encode: () => request, isError: () => undefined });
+        const r = await unaryLoad(
+          { client, unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '' },
+          { concurrency: 16, durationMs: 2000, rowsPerRequest: 1, encode: () => request, isError: () => undefined },
+        );
         if (r.errors > 0) throw new Error(`errors during the leak run: ${r.firstError}`);
         done += r.requests;
       }
@@ -74,10 +90,59 @@ async function main(): Promise<void> {
   const models = values.models;
   const d = ['--duration-s', values['duration-s'], '--warmup-s', '2', '--models', models];
   const report: Record<string, unknown> = {};
-  if (runs('tinyUnary')) report['tinyUnary'] = await bench(['--model', 'tiny_mlp', '--mode', 'unary', '--concurrency', '16', '--baseline', 'echo,limit', ...d]);
-  if (runs('tinyStream')) report['tinyStream'] = await bench(['--model', 'tiny_mlp', '--mode', 'stream', '--concurrency', '256', '--baseline', 'echo,limit', ...d]);
-  if (runs('ocrUnary')) report['ocrUnary'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime,limit', ...d]);
-  if (runs('ocrUnaryTwoInstances')) report['ocrUnaryTwoInstances'] = await bench(['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192', '--baseline', 'runtime,limit', '--serve-arg=--instances=2', ...d]);
+  if (runs('tinyUnary'))
+    report['tinyUnary'] = await bench([
+      '--model',
+      'tiny_mlp',
+      '--mode',
+      'unary',
+      '--concurrency',
+      '16',
+      '--baseline',
+      'echo,limit',
+      ...d,
+    ]);
+  if (runs('tinyStream'))
+    report['tinyStream'] = await bench([
+      '--model',
+      'tiny_mlp',
+      '--mode',
+      'stream',
+      '--concurrency',
+      '256',
+      '--baseline',
+      'echo,limit',
+      ...d,
+    ]);
+  if (runs('ocrUnary'))
+    report['ocrUnary'] = await bench([
+      '--model',
+      'ocr_cls',
+      '--mode',
+      'unary',
+      '--concurrency',
+      '32',
+      '--shape',
+      '1,3,48,192',
+      '--baseline',
+      'runtime,limit',
+      ...d,
+    ]);
+  if (runs('ocrUnaryTwoInstances'))
+    report['ocrUnaryTwoInstances'] = await bench([
+      '--model',
+      'ocr_cls',
+      '--mode',
+      'unary',
+      '--concurrency',
+      '32',
+      '--shape',
+      '1,3,48,192',
+      '--baseline',
+      'runtime,limit',
+      '--serve-arg=--instances=2',
+      ...d,
+    ]);
   if (runs('leak')) report['leak'] = await leak(models, Number(values['leak-requests']));
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }

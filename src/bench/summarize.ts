@@ -27,9 +27,17 @@ export interface LevelResult {
 }
 
 /** Summarises what a load level measured. `latenciesMs` is sorted in place. */
-export function summarize(concurrency: number, seconds: number, latenciesMs: number[], rowsPerRequest: number, errors: number, firstError?: string): LevelResult {
+export function summarize(
+  concurrency: number,
+  seconds: number,
+  latenciesMs: number[],
+  rowsPerRequest: number,
+  errors: number,
+  firstError?: string,
+): LevelResult {
   latenciesMs.sort((a, b) => a - b);
-  const at = (q: number): number => (latenciesMs.length === 0 ? NaN : latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(q * latenciesMs.length))]!);
+  const at = (q: number): number =>
+    latenciesMs.length === 0 ? NaN : latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(q * latenciesMs.length))]!;
   const requests = latenciesMs.length;
   return {
     concurrency,

@@ -8,7 +8,13 @@ import { Inference } from '../inference';
 import { ModelRepository } from '../repository/model-repository';
 import { LogDestination } from '../telemetry/log-destination';
 import { InferdClient, InferdClientError, type Job as RemoteJob } from '../client';
-import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientSecurityOptions, readClientSecurity, type ClientSecurity } from '../client/client-security';
+import {
+  CLIENT_SECURITY_OPTIONS,
+  CLIENT_SECURITY_USAGE,
+  clientSecurityOptions,
+  readClientSecurity,
+  type ClientSecurity,
+} from '../client/client-security';
 import { BATCH_SIZE } from '../jobs/batch/batch-size';
 import { isFinished, type Job } from '../jobs/job';
 import { JobManager, type BatchRequest } from '../jobs/job-manager';
@@ -77,7 +83,12 @@ interface BatchArgs {
 }
 
 function list(value: string | undefined): string[] {
-  return value === undefined ? [] : value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value === undefined
+    ? []
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
 }
 
 /** The arguments, or the problems with them. */
@@ -109,9 +120,12 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
     return [(err as Error).message];
   }
   const problems: string[] = [];
-  for (const required of ['model', 'input', 'output'] as const) if (values[required] === undefined || values[required] === '') problems.push(`--${required} is required`);
-  if (values.server !== undefined && values.models !== undefined) problems.push('--models and --server exclude each other: the server loads its own models');
-  if (values.server !== undefined && !/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(values.server)) problems.push(`--server: expected HOST:PORT, got "${values.server}"`);
+  for (const required of ['model', 'input', 'output'] as const)
+    if (values[required] === undefined || values[required] === '') problems.push(`--${required} is required`);
+  if (values.server !== undefined && values.models !== undefined)
+    problems.push('--models and --server exclude each other: the server loads its own models');
+  if (values.server !== undefined && !/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(values.server))
+    problems.push(`--server: expected HOST:PORT, got "${values.server}"`);
   const security = readClientSecurity(values, values.server, token, problems);
   const whole = (flag: string, text: string | undefined, min: number, max: number, fallback: number): number => {
     if (text === undefined) return fallback;
@@ -122,7 +136,10 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
   };
   const batchSize = whole('batch-size', values['batch-size'], 1, BATCH_SIZE.max, 0);
   const intraOpThreads = whole('intra-op-threads', values['intra-op-threads'], 1, 1024, availableParallelism());
-  const maxBadRecords = values['max-bad-records'] === undefined ? undefined : whole('max-bad-records', values['max-bad-records'], 0, 0xffffffff, 0);
+  const maxBadRecords =
+    values['max-bad-records'] === undefined
+      ? undefined
+      : whole('max-bad-records', values['max-bad-records'], 0, 0xffffffff, 0);
   if (problems.length > 0) return problems;
   return {
     request: {
@@ -145,7 +162,10 @@ function readArgs(argv: readonly string[], token: string | undefined): BatchArgs
 }
 
 /** `inferd batch ...`: resolves with the exit code. */
-export async function batchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
+export async function batchCommand(
+  argv: readonly string[],
+  env: { readonly INFERD_TOKEN?: string | undefined } = {},
+): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BATCH_USAGE);
     return 0;
@@ -169,7 +189,9 @@ export async function batchCommand(argv: readonly string[], env: { readonly INFE
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return args.server === undefined ? await standalone(args, reporter, interrupted.signal) : await remote(args, args.server, reporter, interrupted.signal);
+    return args.server === undefined
+      ? await standalone(args, reporter, interrupted.signal)
+      : await remote(args, args.server, reporter, interrupted.signal);
   } catch (err) {
     reporter.done();
     if (!(err instanceof InferdError) && !(err instanceof InferdClientError)) throw err;
@@ -184,15 +206,29 @@ export async function batchCommand(argv: readonly string[], env: { readonly INFE
 /** Absolute paths, so that a later run from another folder finds the same job to resume. */
 function absolute(request: BatchRequest): BatchRequest {
   const sqlite = /^sqlite:([^#]+)#(.*)$/.exec(request.outputUri);
-  const outputUri = sqlite === null ? path.resolve(request.outputUri) : `sqlite:${path.resolve(sqlite[1]!)}#${sqlite[2]}`;
+  const outputUri =
+    sqlite === null ? path.resolve(request.outputUri) : `sqlite:${path.resolve(sqlite[1]!)}#${sqlite[2]}`;
   return { ...request, inputUri: path.resolve(request.inputUri), outputUri };
 }
 
 async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupted: AbortSignal): Promise<number> {
-  const log: Logger = pino({ level: 'error', base: { service: 'inferd-batch' } }, new LogDestination({ fd: 2, format: isatty(2) ? 'pretty' : 'json', colorize: isatty(2) }));
+  const log: Logger = pino(
+    { level: 'error', base: { service: 'inferd-batch' } },
+    new LogDestination({ fd: 2, format: isatty(2) ? 'pretty' : 'json', colorize: isatty(2) }),
+  );
   const repository = await ModelRepository.create({
     root: args.models,
-    defaults: { instances: 1, placement: 'auto', maxQueueSize: 4096, session: { intraOpThreads: args.intraOpThreads, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } },
+    defaults: {
+      instances: 1,
+      placement: 'auto',
+      maxQueueSize: 4096,
+      session: {
+        intraOpThreads: args.intraOpThreads,
+        interOpThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      },
+    },
     control: 'explicit',
     pollMs: 0,
     log,
@@ -222,13 +258,18 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
   manager.start('inferd-batch');
   try {
     const job = await manager.runAlone(absolute(args.request));
-    if (job.processed > 0) process.stderr.write(`inferd batch: resuming job ${job.id} after row ${job.processed} of ${job.total}\n`);
+    if (job.processed > 0)
+      process.stderr.write(`inferd batch: resuming job ${job.id} after row ${job.processed} of ${job.total}\n`);
     const stop = new AbortController();
     let last: Job = job;
-    const watching = manager.watch(job.id, (j) => {
-      last = j;
-      reporter.update(j);
-    }, stop.signal);
+    const watching = manager.watch(
+      job.id,
+      (j) => {
+        last = j;
+        reporter.update(j);
+      },
+      stop.signal,
+    );
     const onInterrupt = (): void => stop.abort();
     interrupted.addEventListener('abort', onInterrupt, { once: true });
     await watching;
@@ -237,17 +278,28 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
     if (interrupted.aborted && !isFinished(last.state)) {
       await manager.stop();
       const now = await manager.get(job.id);
-      process.stderr.write(`inferd batch: interrupted after ${now.processed} of ${now.total} rows; run the same command again to resume\n`);
+      process.stderr.write(
+        `inferd batch: interrupted after ${now.processed} of ${now.total} rows; run the same command again to resume\n`,
+      );
       return 130;
     }
-    return summary({ ...last, outputUri: args.request.outputUri, errorsUri: parseOutputUri(args.request.outputUri).errorsPath });
+    return summary({
+      ...last,
+      outputUri: args.request.outputUri,
+      errorsUri: parseOutputUri(args.request.outputUri).errorsPath,
+    });
   } finally {
     await manager.close();
     await repository.close();
   }
 }
 
-async function remote(args: BatchArgs, server: string, reporter: ProgressReporter, interrupted: AbortSignal): Promise<number> {
+async function remote(
+  args: BatchArgs,
+  server: string,
+  reporter: ProgressReporter,
+  interrupted: AbortSignal,
+): Promise<number> {
   let client: InferdClient;
   try {
     client = new InferdClient(server, clientSecurityOptions(args.security));
@@ -257,7 +309,16 @@ async function remote(args: BatchArgs, server: string, reporter: ProgressReporte
   try {
     const r = args.request;
     const job = await client.submitBatchJob(
-      { model: r.modelName, version: r.modelVersion, input: r.inputUri, output: r.outputUri, batchSize: r.batchSize, inputColumns: r.inputColumns, outputNames: r.outputNames, maxBadRecords: r.maxBadRecords },
+      {
+        model: r.modelName,
+        version: r.modelVersion,
+        input: r.inputUri,
+        output: r.outputUri,
+        batchSize: r.batchSize,
+        inputColumns: r.inputColumns,
+        outputNames: r.outputNames,
+        maxBadRecords: r.maxBadRecords,
+      },
       { deadlineMs: SUBMIT_DEADLINE_MS },
     );
     process.stderr.write(`inferd batch: job ${job.id} submitted to ${server}\n`);
@@ -281,10 +342,21 @@ async function remote(args: BatchArgs, server: string, reporter: ProgressReporte
 }
 
 /** Prints how the job ended; the exit code. */
-function summary(job: { readonly id: string; readonly state: string; readonly total: number; readonly processed: number; readonly failed: number; readonly outputUri: string; readonly errorsUri: string; readonly error: { readonly message: string } | undefined }): number {
+function summary(job: {
+  readonly id: string;
+  readonly state: string;
+  readonly total: number;
+  readonly processed: number;
+  readonly failed: number;
+  readonly outputUri: string;
+  readonly errorsUri: string;
+  readonly error: { readonly message: string } | undefined;
+}): number {
   if (job.state === 'SUCCEEDED') {
     const failed = job.failed > 0 ? `; ${job.failed} failed, see ${job.errorsUri}` : '';
-    process.stderr.write(`inferd batch: ${job.processed - job.failed} of ${job.total} rows written to ${job.outputUri}${failed}\n`);
+    process.stderr.write(
+      `inferd batch: ${job.processed - job.failed} of ${job.total} rows written to ${job.outputUri}${failed}\n`,
+    );
     return 0;
   }
   process.stderr.write(`inferd batch: job ${job.id} ${job.state}: ${job.error?.message ?? 'no reason given'}\n`);

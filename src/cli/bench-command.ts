@@ -4,7 +4,12 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { InferdClient, InferdClientError, type Datatype, type InputTensor } from '../client';
-import { CLIENT_SECURITY_OPTIONS, CLIENT_SECURITY_USAGE, clientSecurityOptions, readClientSecurity } from '../client/client-security';
+import {
+  CLIENT_SECURITY_OPTIONS,
+  CLIENT_SECURITY_USAGE,
+  clientSecurityOptions,
+  readClientSecurity,
+} from '../client/client-security';
 import { elementType, elementTypeOfWire } from '../tensor/element-types';
 import type { HostTensor } from '../tensor/tensor-types';
 import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
@@ -67,10 +72,21 @@ is read from the INFERD_TOKEN environment variable. The echo baseline is always 
 `;
 
 /** Deterministic values for an input: a tensor whose first dynamic dimension is `rows`. */
-function makeInput(datatype: Datatype, shape: readonly number[], rows: number, fill: 'random' | 'zero', seed: number, given: readonly number[] | undefined): { host: HostTensor; typed: InputTensor } {
+function makeInput(
+  datatype: Datatype,
+  shape: readonly number[],
+  rows: number,
+  fill: 'random' | 'zero',
+  seed: number,
+  given: readonly number[] | undefined,
+): { host: HostTensor; typed: InputTensor } {
   const info = elementTypeOfWire(WIRE_DATATYPE[datatype]);
-  if (info === undefined || info.type === 'string') throw new Error(`inferd bench makes numeric inputs only; this model takes ${datatype}`);
-  const dims = given !== undefined && given.length === shape.length ? [...given] : shape.map((d, i) => (d >= 0 ? d : i === 0 ? rows : 1));
+  if (info === undefined || info.type === 'string')
+    throw new Error(`inferd bench makes numeric inputs only; this model takes ${datatype}`);
+  const dims =
+    given !== undefined && given.length === shape.length
+      ? [...given]
+      : shape.map((d, i) => (d >= 0 ? d : i === 0 ? rows : 1));
   const count = dims.reduce((a, b) => a * b, 1);
   const data = elementType(info.type).allocate(count);
   let s = seed >>> 0;
@@ -85,7 +101,19 @@ function makeInput(datatype: Datatype, shape: readonly number[], rows: number, f
 }
 
 const WIRE_DATATYPE: Readonly<Record<Datatype, number>> = {
-  FLOAT32: 1, FLOAT64: 2, FLOAT16: 3, INT8: 4, INT16: 5, INT32: 6, INT64: 7, UINT8: 8, UINT16: 9, UINT32: 10, UINT64: 11, BOOL: 12, STRING: 13,
+  FLOAT32: 1,
+  FLOAT64: 2,
+  FLOAT16: 3,
+  INT8: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  UINT8: 8,
+  UINT16: 9,
+  UINT32: 10,
+  UINT64: 11,
+  BOOL: 12,
+  STRING: 13,
 };
 
 /** The top-level field number of a PredictStreamResponse's result: 2 response, 3 error. */
@@ -108,9 +136,14 @@ function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
     return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
   };
   const seconds = sum((l) => l.seconds);
-  const calls = Math.max(1, sum((l) => l.requests + l.errors));
+  const calls = Math.max(
+    1,
+    sum((l) => l.requests + l.errors),
+  );
   const perRequest = (field: 'clientCpuMsPerRequest' | 'serverCpuMsPerRequest'): Partial<LevelResult> =>
-    rounds.some((l) => l[field] === undefined) ? {} : { [field]: sum((l) => l[field]! * (l.requests + l.errors)) / calls };
+    rounds.some((l) => l[field] === undefined)
+      ? {}
+      : { [field]: sum((l) => l[field]! * (l.requests + l.errors)) / calls };
   const firstError = rounds.find((l) => l.firstError !== undefined)?.firstError;
   return {
     concurrency: rounds[0]!.concurrency,
@@ -139,8 +172,9 @@ function cpuMs(ms: number | undefined): string {
 
 function table(title: string, levels: readonly LevelResult[]): string {
   const head = `${title}\n  conc   req/s      inf/s      p50 ms   p90 ms   p99 ms   client CPU ms/req   server CPU ms/req   errors`;
-  const rows = levels.map((l) =>
-    `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${cpuMs(l.clientCpuMsPerRequest).padStart(17)}   ${cpuMs(l.serverCpuMsPerRequest).padStart(17)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
+  const rows = levels.map(
+    (l) =>
+      `  ${String(l.concurrency).padStart(4)}   ${l.requestsPerSecond.toFixed(0).padStart(8)}   ${l.inferencesPerSecond.toFixed(0).padStart(8)}   ${l.p50Ms.toFixed(2).padStart(6)}   ${l.p90Ms.toFixed(2).padStart(6)}   ${l.p99Ms.toFixed(2).padStart(6)}   ${cpuMs(l.clientCpuMsPerRequest).padStart(17)}   ${cpuMs(l.serverCpuMsPerRequest).padStart(17)}   ${l.errors}${l.firstError ? ` (${l.firstError})` : ''}`,
   );
   return [head, ...rows].join('\n');
 }
@@ -158,16 +192,34 @@ function freePort(): Promise<number> {
 }
 
 /** Runs `inferd bench`; resolves with the exit code. */
-export async function benchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
+export async function benchCommand(
+  argv: readonly string[],
+  env: { readonly INFERD_TOKEN?: string | undefined } = {},
+): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, 'server-pid': { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, protocol: { type: 'string', default: 'grpc' }, 'http-port': { type: 'string', default: '8002' }, rounds: { type: 'string', default: '1' },
-        concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
-        rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
-        'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+        model: { type: 'string' },
+        models: { type: 'string' },
+        server: { type: 'string' },
+        'server-pid': { type: 'string' },
+        mode: { type: 'string', default: 'unary' },
+        client: { type: 'string', default: 'raw' },
+        protocol: { type: 'string', default: 'grpc' },
+        'http-port': { type: 'string', default: '8002' },
+        rounds: { type: 'string', default: '1' },
+        concurrency: { type: 'string', default: '1,4,16' },
+        'duration-s': { type: 'string', default: '10' },
+        'warmup-s': { type: 'string', default: '2' },
+        rows: { type: 'string', default: '1' },
+        shape: { type: 'string' },
+        input: { type: 'string', default: 'random' },
+        baseline: { type: 'string', default: '' },
+        'serve-arg': { type: 'string', multiple: true, default: [] },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
         ...CLIENT_SECURITY_OPTIONS,
       },
       strict: true,
@@ -190,24 +242,42 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   const roundCount = Number(values.rounds);
   const protocols = values.protocol.split(',');
   const httpPort = Number(values['http-port']);
-  for (const p of protocols) if (!['grpc', 'rest'].includes(p)) problems.push(`--protocol: unknown protocol "${p}" (grpc, rest)`);
-  if (protocols.includes('rest') && values.mode !== 'unary') problems.push('--protocol rest measures unary calls only: leave --mode at unary');
-  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) problems.push(`--http-port: expected a port number, got "${values['http-port']}"`);
+  for (const p of protocols)
+    if (!['grpc', 'rest'].includes(p)) problems.push(`--protocol: unknown protocol "${p}" (grpc, rest)`);
+  if (protocols.includes('rest') && values.mode !== 'unary')
+    problems.push('--protocol rest measures unary calls only: leave --mode at unary');
+  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535)
+    problems.push(`--http-port: expected a port number, got "${values['http-port']}"`);
   const serverPid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
   if (values.model === undefined) problems.push('--model is required');
-  if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
-  if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
+  if ((values.models === undefined) === (values.server === undefined))
+    problems.push('give exactly one of --models DIR and --server HOST:PORT');
+  if (!['unary', 'stream'].includes(values.mode))
+    problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
   for (const c of clients) if (!['raw', 'sdk'].includes(c)) problems.push(`--client: unknown client "${c}" (raw, sdk)`);
-  if (!Number.isInteger(roundCount) || roundCount < 1) problems.push(`--rounds: expected a whole number ≥ 1, got "${values.rounds}"`);
+  if (!Number.isInteger(roundCount) || roundCount < 1)
+    problems.push(`--rounds: expected a whole number ≥ 1, got "${values.rounds}"`);
   if (new Set(clients).size !== clients.length) problems.push(`--client: "${values.client}" names a client twice`);
-  if (!['random', 'zero'].includes(values.input)) problems.push(`--input: expected random or zero, got "${values.input}"`);
-  if (levels.some((c) => !Number.isInteger(c) || c < 1)) problems.push(`--concurrency: expected whole numbers ≥ 1, got "${values.concurrency}"`);
+  if (!['random', 'zero'].includes(values.input))
+    problems.push(`--input: expected random or zero, got "${values.input}"`);
+  if (levels.some((c) => !Number.isInteger(c) || c < 1))
+    problems.push(`--concurrency: expected whole numbers ≥ 1, got "${values.concurrency}"`);
   if (!(durationMs > 0) || !(warmupMs >= 0)) problems.push('--duration-s must be > 0 and --warmup-s ≥ 0');
   if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
-  for (const b of baselines) if (!['echo', 'runtime', 'limit'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime, limit)`);
-  for (const b of ['runtime', 'limit']) if (baselines.includes(b) && values.models === undefined) problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
-  if (baselines.includes('limit') && !clients.includes('raw')) problems.push('--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received');
-  if (serverPid !== undefined && (values.server === undefined || !Number.isInteger(serverPid) || serverPid < 1)) problems.push(`--server-pid: expected the process id of the server given by --server, got "${values['server-pid']}"`);
+  for (const b of baselines)
+    if (!['echo', 'runtime', 'limit'].includes(b))
+      problems.push(`--baseline: unknown baseline "${b}" (echo, runtime, limit)`);
+  for (const b of ['runtime', 'limit'])
+    if (baselines.includes(b) && values.models === undefined)
+      problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
+  if (baselines.includes('limit') && !clients.includes('raw'))
+    problems.push(
+      '--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received',
+    );
+  if (serverPid !== undefined && (values.server === undefined || !Number.isInteger(serverPid) || serverPid < 1))
+    problems.push(
+      `--server-pid: expected the process id of the server given by --server, got "${values['server-pid']}"`,
+    );
   const security = readClientSecurity(values, values.server, env.INFERD_TOKEN, problems);
   if (problems.length > 0) {
     process.stderr.write(`inferd bench: ${problems.join('\n  ')}\n`);
@@ -222,7 +292,10 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   try {
     let address = values.server;
     if (values.models !== undefined) {
-      server = await spawnServe(values.models, [...values['serve-arg'], ...(protocols.includes('rest') ? [`--http-port=${await freePort()}`] : [])]);
+      server = await spawnServe(values.models, [
+        ...values['serve-arg'],
+        ...(protocols.includes('rest') ? [`--http-port=${await freePort()}`] : []),
+      ]);
       address = `127.0.0.1:${server.port}`;
     }
     // The server under test may use TLS and tokens; the echo baseline never does.
@@ -231,19 +304,41 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     sdk = new InferdClient(address!, secured);
     const meta = await sdk.modelMetadata(model);
     const given = values.shape?.split(',').map(Number);
-    const inputs = meta.inputs.map((i, k) => ({ name: i.name, ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1, given) }));
+    const inputs = meta.inputs.map((i, k) => ({
+      name: i.name,
+      ...makeInput(i.datatype, i.shape, rows, values.input as 'random' | 'zero', k + 1, given),
+    }));
     const typedInputs = Object.fromEntries(inputs.map((i) => [i.name, i.typed]));
     const rowsPerRequest = meta.inputs[0]?.shape[0] === -1 ? Number(inputs[0]?.host.dims[0] ?? 1) : 1;
     const encode = predictRequestEncoder(model, inputs);
-    const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({ concurrency, durationMs: ms, rowsPerRequest, encode, isError });
-    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget => rawPredictTarget(addr, security?.tls, security?.token);
+    const loadOptions = (concurrency: number, ms: number, isError: LoadOptions['isError']): LoadOptions => ({
+      concurrency,
+      durationMs: ms,
+      rowsPerRequest,
+      encode,
+      isError,
+    });
+    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget =>
+      rawPredictTarget(addr, security?.tls, security?.token);
     const rest = restInferRequest(model, inputs);
-    const [restHost, restPort] = values.server === undefined ? ['127.0.0.1', Number(server!.child.spawnargs.find((a) => a.startsWith('--http-port='))?.slice('--http-port='.length))] : [values.server.slice(0, values.server.lastIndexOf(':')).replace(/^\[|\]$/g, ''), httpPort];
+    const [restHost, restPort] =
+      values.server === undefined
+        ? [
+            '127.0.0.1',
+            Number(server!.child.spawnargs.find((a) => a.startsWith('--http-port='))?.slice('--http-port='.length)),
+          ]
+        : [values.server.slice(0, values.server.lastIndexOf(':')).replace(/^\[|\]$/g, ''), httpPort];
     const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
     const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
 
     /** Each level with each client in turn (warm-up, then measurement), so that the clients' numbers of one level are minutes apart at most. */
-    const measure = async (addr: string, security: typeof secured | undefined, which: readonly string[], isError: LoadOptions['isError'], pid: number | undefined): Promise<Record<string, LevelResult[]>> => {
+    const measure = async (
+      addr: string,
+      security: typeof secured | undefined,
+      which: readonly string[],
+      isError: LoadOptions['isError'],
+      pid: number | undefined,
+    ): Promise<Record<string, LevelResult[]>> => {
       const target = rawTarget(addr, security);
       const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
       try {
@@ -254,16 +349,26 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
             const result = await (name === 'raw'
               ? rawLoad(target, loadOptions(c, ms, isError))
               : name === 'rest'
-                ? restUnaryLoad({ host: restHost!, port: restPort!, tls: security?.tls, token: security?.token }, rest, { concurrency: c, durationMs: ms, rowsPerRequest })
+                ? restUnaryLoad(
+                    { host: restHost!, port: restPort!, tls: security?.tls, token: security?.token },
+                    rest,
+                    { concurrency: c, durationMs: ms, rowsPerRequest },
+                  )
                 : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
             const calls = Math.max(1, result.requests + result.errors);
             const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
-            return { ...result, clientCpuMsPerRequest, ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }) };
+            return {
+              ...result,
+              clientCpuMsPerRequest,
+              ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }),
+            };
           };
           for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
           // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
           const rounds: Record<string, LevelResult[]> = Object.fromEntries(which.map((name) => [name, []]));
-          for (let r = 0; r < roundCount; r++) for (const name of r % 2 === 0 ? which : [...which].reverse()) rounds[name]!.push(await run(name, durationMs));
+          for (let r = 0; r < roundCount; r++)
+            for (const name of r % 2 === 0 ? which : [...which].reverse())
+              rounds[name]!.push(await run(name, durationMs));
           for (const name of which) results[name]!.push(mergeRounds(rounds[name]!));
         }
       } finally {
@@ -273,43 +378,78 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     };
 
     const report: Record<string, unknown> = {
-      model, mode, client: clients, rounds: roundCount, rowsPerRequest, durationS: durationMs / 1000,
+      model,
+      mode,
+      client: clients,
+      rounds: roundCount,
+      rowsPerRequest,
+      durationS: durationMs / 1000,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };
     const measured = [...(protocols.includes('grpc') ? clients : []), ...(protocols.includes('rest') ? ['rest'] : [])];
-    const byClient = await measure(address!, secured, measured, mode === 'stream' ? streamError : () => undefined, server?.child.pid ?? serverPid);
+    const byClient = await measure(
+      address!,
+      secured,
+      measured,
+      mode === 'stream' ? streamError : () => undefined,
+      server?.child.pid ?? serverPid,
+    );
     const inferd = byClient[measured[0]!]!;
     report['inferd'] = inferd;
-    const label = { raw: 'raw grpc-js client', sdk: 'inferd/client', rest: 'REST on the HTTP port, binary tensors, raw HTTP/1.1 client' } as Record<string, string>;
+    const label = {
+      raw: 'raw grpc-js client',
+      sdk: 'inferd/client',
+      rest: 'REST on the HTTP port, binary tensors, raw HTTP/1.1 client',
+    } as Record<string, string>;
     if (byClient['rest'] !== undefined) {
       report['rest'] = byClient['rest'];
       const grpc = byClient[clients[0]!];
-      if (grpc !== undefined) report['restToGrpc'] = byClient['rest'].map((l, i) => l.requestsPerSecond / grpc[i]!.requestsPerSecond);
+      if (grpc !== undefined)
+        report['restToGrpc'] = byClient['rest'].map((l, i) => l.requestsPerSecond / grpc[i]!.requestsPerSecond);
     }
-    if (!values.json) for (const c of measured) process.stdout.write(`${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`);
+    if (!values.json)
+      for (const c of measured)
+        process.stdout.write(
+          `${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`,
+        );
     if (byClient['raw'] !== undefined && byClient['sdk'] !== undefined) {
       const raw = byClient['raw'];
       report['raw'] = raw;
       report['sdk'] = byClient['sdk'];
       report['sdkToRaw'] = byClient['sdk'].map((l, i) => l.requestsPerSecond / raw[i]!.requestsPerSecond);
-      report['sdkClientCpuToRaw'] = byClient['sdk'].map((l, i) => l.clientCpuMsPerRequest! / raw[i]!.clientCpuMsPerRequest!);
-      if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
-      if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
+      report['sdkClientCpuToRaw'] = byClient['sdk'].map(
+        (l, i) => l.clientCpuMsPerRequest! / raw[i]!.clientCpuMsPerRequest!,
+      );
+      if (!values.json)
+        process.stdout.write(
+          `  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`,
+        );
+      if (!values.json)
+        process.stdout.write(
+          `  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`,
+        );
     }
-    if (!values.json && report['restToGrpc'] !== undefined) process.stdout.write(`  REST / gRPC requests/s: ${(report['restToGrpc'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
+    if (!values.json && report['restToGrpc'] !== undefined)
+      process.stdout.write(
+        `  REST / gRPC requests/s: ${(report['restToGrpc'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`,
+      );
     sdk.close();
 
     if (baselines.includes('echo')) {
       await stopProcess(server?.child); // the echo runs alone, as inferd did
       server = undefined;
       echo = await spawnEchoServer();
-      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
+      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))[
+        'raw'
+      ]!;
       report['echo'] = echoed;
       report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
       if (!values.json) {
         process.stdout.write(`${table(`bare grpc-js echo, ${mode}, same bytes`, echoed)}\n`);
-        process.stdout.write(`  inferd / echo requests/s: ${(report['ratioToEcho'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+        process.stdout.write(
+          `  inferd / echo requests/s: ${(report['ratioToEcho'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`,
+        );
       }
     }
     let floorTransport: LevelResult[] | undefined;
@@ -320,9 +460,11 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       echo = undefined;
       // inferd's answer as the raw client received it; the floor's server answers that many bytes.
       const answerBytes = byClient['raw']!.find((l) => l.answerBytes !== undefined)?.answerBytes;
-      if (answerBytes === undefined) throw new Error('no answer from inferd to size the floor\'s answers by');
+      if (answerBytes === undefined) throw new Error("no answer from inferd to size the floor's answers by");
       echo = await spawnEchoServer({ answerBytes });
-      floorTransport = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
+      floorTransport = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))[
+        'raw'
+      ]!;
       await stopProcess(echo.child);
       echo = undefined;
     }
@@ -338,14 +480,29 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       report['runtime'] = base;
       report['ratioToRuntime'] = inferd.map((l) => l.inferencesPerSecond / base.rowsPerSecond);
       if (!values.json) {
-        process.stdout.write(`in-process run(), one session, 1 intra-op thread: ${base.runsPerSecond.toFixed(0)} runs/s, ${base.rowsPerSecond.toFixed(0)} rows/s, ${base.cpuMsPerRun.toFixed(4)} CPU ms a run\n`);
-        process.stdout.write(`  inferd / in-process inferences/s: ${(report['ratioToRuntime'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
+        process.stdout.write(
+          `in-process run(), one session, 1 intra-op thread: ${base.runsPerSecond.toFixed(0)} runs/s, ${base.rowsPerSecond.toFixed(0)} rows/s, ${base.cpuMsPerRun.toFixed(4)} CPU ms a run\n`,
+        );
+        process.stdout.write(
+          `  inferd / in-process inferences/s: ${(report['ratioToRuntime'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`,
+        );
       }
     }
     if (floorTransport !== undefined && base !== undefined) {
       const cores = availableParallelism();
-      const limits = floorTransport.map((t) => machineLimit({ transportClientMs: t.clientCpuMsPerRequest!, transportServerMs: t.serverCpuMsPerRequest!, runMs: base!.cpuMsPerRun }, cores));
-      const inferdCpu = inferd.map((l) => (l.serverCpuMsPerRequest === undefined ? undefined : l.clientCpuMsPerRequest! + l.serverCpuMsPerRequest));
+      const limits = floorTransport.map((t) =>
+        machineLimit(
+          {
+            transportClientMs: t.clientCpuMsPerRequest!,
+            transportServerMs: t.serverCpuMsPerRequest!,
+            runMs: base!.cpuMsPerRun,
+          },
+          cores,
+        ),
+      );
+      const inferdCpu = inferd.map((l) =>
+        l.serverCpuMsPerRequest === undefined ? undefined : l.clientCpuMsPerRequest! + l.serverCpuMsPerRequest,
+      );
       report['limit'] = {
         cores,
         requestBytes: floorTransport[0]!.requestBytes,
@@ -358,9 +515,15 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       report['ratioToLimit'] = inferd.map((l, i) => l.requestsPerSecond / limits[i]!.limitPerSecond);
       report['cpuToFloor'] = inferdCpu.map((ms, i) => (ms === undefined ? null : ms / limits[i]!.floorMsPerRequest));
       if (!values.json) {
-        process.stdout.write(`${table(`bare grpc-js, ${mode}: the same bytes in, answers of ${floorTransport[0]!.answerBytes} bytes out`, floorTransport)}\n`);
-        process.stdout.write(`floor (CPU ms per request: bare transport, client + server, + one in-process run of ${base.cpuMsPerRun.toFixed(4)} ms) and the machine's limit (${cores} cores / floor)\n`);
-        process.stdout.write('  conc   floor ms   limit req/s   inferd req/s   / limit   inferd CPU ms/req   / floor\n');
+        process.stdout.write(
+          `${table(`bare grpc-js, ${mode}: the same bytes in, answers of ${floorTransport[0]!.answerBytes} bytes out`, floorTransport)}\n`,
+        );
+        process.stdout.write(
+          `floor (CPU ms per request: bare transport, client + server, + one in-process run of ${base.cpuMsPerRun.toFixed(4)} ms) and the machine's limit (${cores} cores / floor)\n`,
+        );
+        process.stdout.write(
+          '  conc   floor ms   limit req/s   inferd req/s   / limit   inferd CPU ms/req   / floor\n',
+        );
         limits.forEach((l, i) => {
           const cpu = inferdCpu[i];
           process.stdout.write(
@@ -372,7 +535,9 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return Object.values(byClient).some((ls) => ls.some((l) => l.errors > 0)) ? 1 : 0;
   } catch (err) {
-    process.stderr.write(`inferd bench: ${err instanceof InferdClientError ? `${err.code}: ` : ''}${(err as Error).message}\n`);
+    process.stderr.write(
+      `inferd bench: ${err instanceof InferdClientError ? `${err.code}: ` : ''}${(err as Error).message}\n`,
+    );
     return 1;
   } finally {
     sdk?.close();

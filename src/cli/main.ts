@@ -24,7 +24,20 @@ Run "inferd serve --help", "inferd batch --help" or "inferd bench --help" for th
 
 function serveHelp(): string {
   const lines = SERVE_OPTIONS.map((o) => {
-    const value = o.kind === 'int' ? 'N' : o.kind === 'choice' ? o.choices!.join('|') : o.kind === 'hosts' ? 'HOSTS' : o.kind === 'secret' ? 'SECRET' : o.kind === 'file' ? 'FILE' : o.key === 'models' || o.key === 'dataDir' ? 'DIR' : 'VALUE';
+    const value =
+      o.kind === 'int'
+        ? 'N'
+        : o.kind === 'choice'
+          ? o.choices!.join('|')
+          : o.kind === 'hosts'
+            ? 'HOSTS'
+            : o.kind === 'secret'
+              ? 'SECRET'
+              : o.kind === 'file'
+                ? 'FILE'
+                : o.key === 'models' || o.key === 'dataDir'
+                  ? 'DIR'
+                  : 'VALUE';
     const flag = `--${o.flag} ${value}`;
     return `  ${flag.padEnd(28)} ${o.help}\n  ${''.padEnd(28)} (default ${o.defaultValue === '' ? 'none' : o.defaultValue}; env ${o.env})`;
   });
@@ -96,7 +109,8 @@ async function serve(argv: readonly string[]): Promise<number> {
     fd: 1,
     format: config.logFormat === 'auto' ? (terminal ? 'pretty' : 'json') : config.logFormat,
     colorize: terminal && !process.env['NO_COLOR'],
-    onLost: (err) => note(`inferd: log output lost (${err.code ?? err.message}): later log lines are dropped; serving goes on\n`),
+    onLost: (err) =>
+      note(`inferd: log output lost (${err.code ?? err.message}): later log lines are dropped; serving goes on\n`),
   });
   const log = pino({ level: config.logLevel, base: { service: 'inferd' } }, output);
   // Listening from before the server starts: a signal sent as soon as "serving" is logged stops it
@@ -125,7 +139,11 @@ async function serve(argv: readonly string[]): Promise<number> {
     const signal = await signals.first;
     log.info({ signal }, 'stopping');
     const stopped = server.close().then(
-      () => traces.shutdown().catch((err: unknown) => log.warn({ err }, 'cannot export the last traces')).then(() => 0),
+      () =>
+        traces
+          .shutdown()
+          .catch((err: unknown) => log.warn({ err }, 'cannot export the last traces'))
+          .then(() => 0),
       (err: unknown) => {
         log.error({ err }, 'error while stopping');
         return 1;

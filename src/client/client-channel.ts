@@ -44,17 +44,24 @@ export function channelTarget(address: string | readonly string[]): string {
  * `tls` is given (mutual with cert and key), messages up to `maxMessageBytes` both ways.
  * Throws INVALID_ARGUMENT for a bad address list or a cert without its key.
  */
-export function channelSettings(address: string | readonly string[], options: { readonly tls?: ClientTls | undefined; readonly maxMessageBytes?: number | undefined }): ChannelSettings {
+export function channelSettings(
+  address: string | readonly string[],
+  options: { readonly tls?: ClientTls | undefined; readonly maxMessageBytes?: number | undefined },
+): ChannelSettings {
   const target = channelTarget(address);
   const tls = options.tls;
-  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) throw new InferdClientError('INVALID_ARGUMENT', 'tls: cert and key go together');
-  const creds = tls === undefined ? credentials.createInsecure() : credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined))
+    throw new InferdClientError('INVALID_ARGUMENT', 'tls: cert and key go together');
+  const creds =
+    tls === undefined ? credentials.createInsecure() : credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
   const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const channelOptions: ChannelOptions = {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     'grpc.max_receive_message_length': max,
     'grpc.max_send_message_length': max,
-    ...(tls?.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName }),
+    ...(tls?.serverName === undefined
+      ? {}
+      : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName }),
   };
   return { target, credentials: creds, options: channelOptions };
 }

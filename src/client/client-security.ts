@@ -31,16 +31,24 @@ export const CLIENT_SECURITY_USAGE = `  --tls-ca FILE             with --server:
  * them. The token itself is never put in a problem: a stray line break is the usual culprit.
  */
 export function readClientSecurity(
-  values: { readonly 'tls-ca'?: string | undefined; readonly 'tls-cert'?: string | undefined; readonly 'tls-key'?: string | undefined },
+  values: {
+    readonly 'tls-ca'?: string | undefined;
+    readonly 'tls-cert'?: string | undefined;
+    readonly 'tls-key'?: string | undefined;
+  },
   server: string | undefined,
   envToken: string | undefined,
   problems: string[],
 ): ClientSecurity {
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) problems.push('--tls-cert and --tls-key go together');
-  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined) problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
-  if (server === undefined && values['tls-ca'] !== undefined) problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
+    problems.push('--tls-cert and --tls-key go together');
+  if (values['tls-cert'] !== undefined && values['tls-ca'] === undefined)
+    problems.push('--tls-cert needs --tls-ca: mutual TLS is TLS first');
+  if (server === undefined && values['tls-ca'] !== undefined)
+    problems.push('--tls-ca, --tls-cert and --tls-key are for --server');
   const token = server === undefined || envToken === '' ? undefined : envToken;
-  if (token !== undefined && !/^[!-~]+$/.test(token)) problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
+  if (token !== undefined && !/^[!-~]+$/.test(token))
+    problems.push('INFERD_TOKEN holds a character no token can have (a space or a line break?)');
   return { caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'], token };
 }
 
@@ -48,15 +56,23 @@ export function readClientSecurity(
  * The token and TLS contents of `security`, for an InferdClient, its files read. Throws an Error
  * naming a file that cannot be read.
  */
-export function clientSecurityOptions(security: ClientSecurity): { token: string | undefined; tls: ClientTls | undefined } {
+export function clientSecurityOptions(security: ClientSecurity): {
+  token: string | undefined;
+  tls: ClientTls | undefined;
+} {
   const read = (file: string | undefined): Buffer | undefined => {
     if (file === undefined) return undefined;
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+      throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+        cause: err,
+      });
     }
   };
-  const tls = security.caFile === undefined ? undefined : { ca: read(security.caFile), cert: read(security.certFile), key: read(security.keyFile) };
+  const tls =
+    security.caFile === undefined
+      ? undefined
+      : { ca: read(security.caFile), cert: read(security.certFile), key: read(security.keyFile) };
   return { token: security.token, tls };
 }

@@ -33,7 +33,12 @@ export interface PredictResult {
  */
 export type StreamResult =
   | { readonly index: number; readonly outputs: Outputs; readonly modelVersion: string; readonly error: undefined }
-  | { readonly index: number; readonly outputs: undefined; readonly modelVersion: undefined; readonly error: InferdClientError };
+  | {
+      readonly index: number;
+      readonly outputs: undefined;
+      readonly modelVersion: undefined;
+      readonly error: InferdClientError;
+    };
 
 export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 
@@ -117,7 +122,11 @@ export type ModelVersionStateName = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAIL
 /** A model and the state of each of its versions. */
 export interface ModelStatus {
   readonly name: string;
-  readonly versions: readonly { readonly version: string; readonly state: ModelVersionStateName; readonly reason: string }[];
+  readonly versions: readonly {
+    readonly version: string;
+    readonly state: ModelVersionStateName;
+    readonly reason: string;
+  }[];
 }
 
 /** An input or output a model declares. A dimension of -1 takes any size. */

@@ -70,7 +70,8 @@ function readTensor(r: WireReader, end: number): OutputTensor {
     } else if (field === 10 && wireType === 2) (strings ??= []).push(r.string());
     else if (field >= 2 && field <= 9 && field !== 3) {
       // Repeated scalars come packed (one length-delimited field) or one by one; both are read.
-      if (wireType !== 2 && wireType !== ELEMENT_WIRE_TYPE[field]) throw new RangeError(`Tensor field ${field} has wire type ${wireType}`);
+      if (wireType !== 2 && wireType !== ELEMENT_WIRE_TYPE[field])
+        throw new RangeError(`Tensor field ${field} has wire type ${wireType}`);
       const fieldEnd = wireType === 2 ? r.enter() : -1;
       do {
         switch (field) {
@@ -103,7 +104,8 @@ function readTensor(r: WireReader, end: number): OutputTensor {
   const label = info.label as Datatype;
   const tensor = (data: unknown): OutputTensor => ({ datatype: label, shape, data }) as OutputTensor;
   if (info.type === 'string') return tensor(strings ?? []);
-  if (info.type === 'bool') return tensor(rawStart < 0 ? (booleans ?? []) : Array.from(buf.subarray(rawStart, rawEnd), (b) => b !== 0));
+  if (info.type === 'bool')
+    return tensor(rawStart < 0 ? (booleans ?? []) : Array.from(buf.subarray(rawStart, rawEnd), (b) => b !== 0));
   if (rawStart >= 0) return tensor(view(buf, rawStart, rawEnd, info));
   const values = numbers ?? [];
   const big = bigints ?? [];
@@ -119,14 +121,24 @@ function readTensor(r: WireReader, end: number): OutputTensor {
 type ArrayClass = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericArray;
 
 const ARRAY_CLASS: Readonly<Record<Exclude<ElementType, 'string' | 'bool'>, ArrayClass>> = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, int16: Int16Array, int32: Int32Array,
-  int64: BigInt64Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
 };
 
 /** A typed array of `info`'s type over bytes [start, end) of `buf`: a view when aligned, a copy otherwise. */
 function view(buf: Buffer, start: number, end: number, info: ElementTypeInfo): NumericArray {
   const length = end - start;
-  if (length % info.bytes !== 0) throw new RangeError(`${info.label} raw_data of ${length} bytes is not a whole number of elements`);
+  if (length % info.bytes !== 0)
+    throw new RangeError(`${info.label} raw_data of ${length} bytes is not a whole number of elements`);
   const offset = buf.byteOffset + start;
   const make = ARRAY_CLASS[info.type as Exclude<ElementType, 'string' | 'bool'>];
   if (offset % info.bytes === 0) return new make(buf.buffer, offset, length / info.bytes);

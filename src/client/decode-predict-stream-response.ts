@@ -5,7 +5,11 @@ import { WireReader } from './wire-reader';
 /** An inferd.v1.PredictStreamResponse: the answer to the message with `id`, a response or an error. */
 export type StreamAnswer =
   | { readonly id: string; readonly response: PredictResult; readonly error: undefined }
-  | { readonly id: string; readonly response: undefined; readonly error: { readonly code: number; readonly message: string } };
+  | {
+      readonly id: string;
+      readonly response: undefined;
+      readonly error: { readonly code: number; readonly message: string };
+    };
 
 /** Decodes an inferd.v1.PredictStreamResponse (tensors as decodePredictResponse does). Throws a RangeError for a malformed message. */
 export function decodePredictStreamResponse(buf: Buffer): StreamAnswer {
@@ -15,7 +19,8 @@ export function decodePredictStreamResponse(buf: Buffer): StreamAnswer {
   let error: { code: number; message: string } | undefined;
   while (r.pos < buf.length) {
     const tag = r.uint53();
-    if (tag === 0x0a) id = r.string(); // 1: id
+    if (tag === 0x0a)
+      id = r.string(); // 1: id
     else if (tag === 0x12) {
       // 2: response
       const end = r.enter();

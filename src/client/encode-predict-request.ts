@@ -29,7 +29,10 @@ export function encodePredictRequest(request: PredictRequestParts): Buffer {
   const nameBytes = Buffer.byteLength(request.modelName);
   const versionBytes = Buffer.byteLength(request.modelVersion);
   const idBytes = Buffer.byteLength(request.id);
-  let total = (nameBytes > 0 ? delimited(nameBytes) : 0) + (versionBytes > 0 ? delimited(versionBytes) : 0) + (idBytes > 0 ? delimited(idBytes) : 0);
+  let total =
+    (nameBytes > 0 ? delimited(nameBytes) : 0) +
+    (versionBytes > 0 ? delimited(versionBytes) : 0) +
+    (idBytes > 0 ? delimited(idBytes) : 0);
   for (const name of request.outputNames) total += delimited(Buffer.byteLength(name));
   // Sizes of each entry's key, tensor and shape, kept for the writing pass.
   const sizes: number[] = [];
@@ -37,7 +40,8 @@ export function encodePredictRequest(request: PredictRequestParts): Buffer {
     const keyBytes = Buffer.byteLength(input.name);
     let shapeBytes = 0;
     for (const d of input.shape) shapeBytes += varintSize(d);
-    let tensorBytes = (input.datatype !== 0 ? 1 + varintSize(input.datatype) : 0) + (shapeBytes > 0 ? delimited(shapeBytes) : 0);
+    let tensorBytes =
+      (input.datatype !== 0 ? 1 + varintSize(input.datatype) : 0) + (shapeBytes > 0 ? delimited(shapeBytes) : 0);
     if (input.raw !== undefined && input.raw.byteLength > 0) tensorBytes += delimited(input.raw.byteLength);
     if (input.strings !== undefined) for (const s of input.strings) tensorBytes += delimited(Buffer.byteLength(s));
     const entryBytes = delimited(keyBytes) + delimited(tensorBytes);
@@ -72,7 +76,8 @@ export function encodePredictRequest(request: PredictRequestParts): Buffer {
       out.set(input.raw, pos);
       pos += input.raw.byteLength;
     }
-    if (input.strings !== undefined) for (const s of input.strings) pos = writeString(out, pos, 0x52, s, Buffer.byteLength(s)); // Tensor 10: string_data
+    if (input.strings !== undefined)
+      for (const s of input.strings) pos = writeString(out, pos, 0x52, s, Buffer.byteLength(s)); // Tensor 10: string_data
   }
   for (const name of request.outputNames) pos = writeString(out, pos, 0x22, name, Buffer.byteLength(name)); // 4: output_names
   if (idBytes > 0) pos = writeString(out, pos, 0x2a, request.id, idBytes); // 5: id

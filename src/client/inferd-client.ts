@@ -1,5 +1,9 @@
 import { Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
-import { HealthCheckRequest, HealthCheckResponse, HealthCheckResponse_ServingStatus as Serving } from '../../generated/grpc/health/v1/health';
+import {
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthCheckResponse_ServingStatus as Serving,
+} from '../../generated/grpc/health/v1/health';
 import {
   CancelJobRequest,
   GetJobRequest,
@@ -59,25 +63,37 @@ const VERSION_STATE: Readonly<Record<number, ModelVersionStateName>> = {
   [ModelVersionState.MODEL_VERSION_STATE_FAILED]: 'FAILED',
 };
 const SERVING_NAME: Readonly<Record<number, string>> = {
-  [Serving.UNKNOWN]: 'UNKNOWN', [Serving.SERVING]: 'SERVING', [Serving.NOT_SERVING]: 'NOT_SERVING', [Serving.SERVICE_UNKNOWN]: 'SERVICE_UNKNOWN',
+  [Serving.UNKNOWN]: 'UNKNOWN',
+  [Serving.SERVING]: 'SERVING',
+  [Serving.NOT_SERVING]: 'NOT_SERVING',
+  [Serving.SERVICE_UNKNOWN]: 'SERVICE_UNKNOWN',
 };
 
 const PREDICT = '/inferd.v1.PredictionService/Predict';
 const PREDICT_STREAM = '/inferd.v1.PredictionService/PredictStream';
 
 function tensorInfo(t: TensorMetadata): TensorInfo {
-  return { name: t.name, datatype: (elementTypeOfWire(t.datatype)?.label ?? 'FLOAT32') as Datatype, shape: t.shape.map(Number) };
+  return {
+    name: t.name,
+    datatype: (elementTypeOfWire(t.datatype)?.label ?? 'FLOAT32') as Datatype,
+    shape: t.shape.map(Number),
+  };
 }
 
 function positive(name: string, value: number | undefined, fallback: number, min: number, infinite = false): number {
   if (value === undefined) return fallback;
-  if (!(Number.isFinite(value) || (infinite && value === Infinity)) || value < min) throw new InferdClientError('INVALID_ARGUMENT', `${name}: expected a number ≥ ${min}, got ${value}`);
+  if (!(Number.isFinite(value) || (infinite && value === Infinity)) || value < min)
+    throw new InferdClientError('INVALID_ARGUMENT', `${name}: expected a number ≥ ${min}, got ${value}`);
   return value;
 }
 
 /** Checks every input; the first problem is thrown as an InferdClientError INVALID_ARGUMENT. */
 function wireInputs(inputs: Inputs): WireInput[] {
-  if (inputs === null || typeof inputs !== 'object') throw new InferdClientError('INVALID_ARGUMENT', `inputs: expected an object of named tensors, got ${inputs === null ? 'null' : typeof inputs}`);
+  if (inputs === null || typeof inputs !== 'object')
+    throw new InferdClientError(
+      'INVALID_ARGUMENT',
+      `inputs: expected an object of named tensors, got ${inputs === null ? 'null' : typeof inputs}`,
+    );
   return Object.keys(inputs).map((name) => toWireInput(name, inputs[name]!));
 }
 
@@ -103,14 +119,24 @@ export class InferdClient {
    * IP:port addresses. Throws an InferdClientError INVALID_ARGUMENT for a bad option.
    */
   constructor(address: string | readonly string[], options: InferdClientOptions = {}) {
-    if (options.token !== undefined && options.token !== '' && !/^[!-~]+$/.test(options.token)) throw new InferdClientError('INVALID_ARGUMENT', 'token: holds a character no token can have (a space or a line break?)');
+    if (options.token !== undefined && options.token !== '' && !/^[!-~]+$/.test(options.token))
+      throw new InferdClientError(
+        'INVALID_ARGUMENT',
+        'token: holds a character no token can have (a space or a line break?)',
+      );
     this.token = options.token === '' ? undefined : options.token;
     this.deadlineMs = positive('deadlineMs', options.deadlineMs, 30_000, 1, true);
     const retries = positive('retries', options.retries, 3, 0);
-    if (!Number.isInteger(retries)) throw new InferdClientError('INVALID_ARGUMENT', `retries: expected a whole number, got ${retries}`);
+    if (!Number.isInteger(retries))
+      throw new InferdClientError('INVALID_ARGUMENT', `retries: expected a whole number, got ${retries}`);
     const retryDelayMs = positive('retryDelayMs', options.retryDelayMs, 50, 0);
-    this.retry = { retries, retryDelayMs, maxRetryDelayMs: positive('maxRetryDelayMs', options.maxRetryDelayMs, 2_000, retryDelayMs) };
-    const maxMessageBytes = options.maxMessageBytes === undefined ? undefined : positive('maxMessageBytes', options.maxMessageBytes, 0, 1);
+    this.retry = {
+      retries,
+      retryDelayMs,
+      maxRetryDelayMs: positive('maxRetryDelayMs', options.maxRetryDelayMs, 2_000, retryDelayMs),
+    };
+    const maxMessageBytes =
+      options.maxMessageBytes === undefined ? undefined : positive('maxMessageBytes', options.maxMessageBytes, 0, 1);
     const channel = channelSettings(address, { tls: options.tls, maxMessageBytes });
     this.grpc = new Client(channel.target, channel.credentials, channel.options);
   }
@@ -123,7 +149,13 @@ export class InferdClient {
   predict(model: string, inputs: Inputs, options: PredictOptions = {}): Promise<PredictResult> {
     let request: Buffer;
     try {
-      request = encodePredictRequest({ modelName: model, modelVersion: options.version ?? '', inputs: wireInputs(inputs), outputNames: options.outputs ?? [], id: options.id ?? '' });
+      request = encodePredictRequest({
+        modelName: model,
+        modelVersion: options.version ?? '',
+        inputs: wireInputs(inputs),
+        outputNames: options.outputs ?? [],
+        id: options.id ?? '',
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -137,14 +169,32 @@ export class InferdClient {
    * At most `maxInFlight` inputs are unanswered or untaken at a time: a slow consumer slows the
    * reading of `inputs`. Breaking out of the loop cancels the stream.
    */
-  predictStream(model: string, inputs: AsyncIterable<Inputs> | Iterable<Inputs>, options: PredictStreamOptions = {}): AsyncIterableIterator<StreamResult> {
+  predictStream(
+    model: string,
+    inputs: AsyncIterable<Inputs> | Iterable<Inputs>,
+    options: PredictStreamOptions = {},
+  ): AsyncIterableIterator<StreamResult> {
     const maxInFlight = positive('maxInFlight', options.maxInFlight, 256, 1);
     const deadline = options.deadlineMs === undefined ? undefined : Date.now() + options.deadlineMs;
     const modelVersion = options.version ?? '';
     const outputNames = options.outputs ?? [];
     return new PredictStream(inputs, {
-      open: (): ClientDuplexStream<Buffer, StreamAnswer> => this.grpc.makeBidiStreamRequest(PREDICT_STREAM, identity, decodePredictStreamResponse, this.metadata(), deadline === undefined ? {} : { deadline }),
-      encode: (index, message) => encodePredictRequest({ modelName: model, modelVersion, inputs: wireInputs(message), outputNames, id: String(index) }),
+      open: (): ClientDuplexStream<Buffer, StreamAnswer> =>
+        this.grpc.makeBidiStreamRequest(
+          PREDICT_STREAM,
+          identity,
+          decodePredictStreamResponse,
+          this.metadata(),
+          deadline === undefined ? {} : { deadline },
+        ),
+      encode: (index, message) =>
+        encodePredictRequest({
+          modelName: model,
+          modelVersion,
+          inputs: wireInputs(message),
+          outputNames,
+          id: String(index),
+        }),
       maxInFlight,
       ordered: options.ordered ?? true,
       retry: this.retry,
@@ -154,15 +204,46 @@ export class InferdClient {
 
   /** Every model the server knows, with the state of each version. */
   async listModels(options: CallOptions = {}): Promise<ModelStatus[]> {
-    const r = await this.unary('/inferd.v1.ModelService/ListModels', view(ListModelsRequest.encode({}).finish()), (b) => ListModelsResponse.decode(b), options, true);
-    return r.models.map((m) => ({ name: m.name, versions: m.versions.map((v) => ({ version: v.version, state: VERSION_STATE[v.state] ?? 'UNAVAILABLE', reason: v.reason })) }));
+    const r = await this.unary(
+      '/inferd.v1.ModelService/ListModels',
+      view(ListModelsRequest.encode({}).finish()),
+      (b) => ListModelsResponse.decode(b),
+      options,
+      true,
+    );
+    return r.models.map((m) => ({
+      name: m.name,
+      versions: m.versions.map((v) => ({
+        version: v.version,
+        state: VERSION_STATE[v.state] ?? 'UNAVAILABLE',
+        reason: v.reason,
+      })),
+    }));
   }
 
   /** What a model (its newest ready version, or `version`) takes and returns. */
-  async modelMetadata(model: string, options: CallOptions & { readonly version?: string | undefined } = {}): Promise<ModelMetadata> {
-    const request = view(GetModelMetadataRequest.encode({ modelName: model, modelVersion: options.version ?? '' }).finish());
-    const r = await this.unary('/inferd.v1.ModelService/GetModelMetadata', request, (b) => GetModelMetadataResponse.decode(b), options, true);
-    return { name: r.name, version: r.version, versions: r.versions, platform: r.platform, inputs: r.inputs.map(tensorInfo), outputs: r.outputs.map(tensorInfo) };
+  async modelMetadata(
+    model: string,
+    options: CallOptions & { readonly version?: string | undefined } = {},
+  ): Promise<ModelMetadata> {
+    const request = view(
+      GetModelMetadataRequest.encode({ modelName: model, modelVersion: options.version ?? '' }).finish(),
+    );
+    const r = await this.unary(
+      '/inferd.v1.ModelService/GetModelMetadata',
+      request,
+      (b) => GetModelMetadataResponse.decode(b),
+      options,
+      true,
+    );
+    return {
+      name: r.name,
+      version: r.version,
+      versions: r.versions,
+      platform: r.platform,
+      inputs: r.inputs.map(tensorInfo),
+      outputs: r.outputs.map(tensorInfo),
+    };
   }
 
   /**
@@ -172,7 +253,10 @@ export class InferdClient {
    * last status seen, CANCELLED when `signal` fires, or with a failure that waiting cannot mend
    * (UNAUTHENTICATED, PERMISSION_DENIED...).
    */
-  async waitForReady(model = '', options: { readonly timeoutMs?: number | undefined; readonly signal?: AbortSignal | undefined } = {}): Promise<void> {
+  async waitForReady(
+    model = '',
+    options: { readonly timeoutMs?: number | undefined; readonly signal?: AbortSignal | undefined } = {},
+  ): Promise<void> {
     const timeoutMs = positive('timeoutMs', options.timeoutMs, 30_000, 0);
     const deadline = Date.now() + timeoutMs;
     const signal = options.signal;
@@ -181,7 +265,14 @@ export class InferdClient {
     for (let n = 0; ; n++) {
       if (signal?.aborted) throw cancelled(signal);
       const request = view(HealthCheckRequest.encode({ service: model }).finish());
-      const call = this.grpc.makeServerStreamRequest('/grpc.health.v1.Health/Watch', identity, (b: Buffer) => HealthCheckResponse.decode(b), request, this.metadata(), { deadline });
+      const call = this.grpc.makeServerStreamRequest(
+        '/grpc.health.v1.Health/Watch',
+        identity,
+        (b: Buffer) => HealthCheckResponse.decode(b),
+        request,
+        this.metadata(),
+        { deadline },
+      );
       const onAbort = (): void => call.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
       let failure: InferdClientError | undefined;
@@ -193,14 +284,21 @@ export class InferdClient {
         failure = new InferdClientError('UNAVAILABLE', 'the health watch ended', true);
       } catch (err) {
         failure = fromServiceError(err as ServiceError, true);
-        if (failure.code !== 'UNAVAILABLE' && failure.code !== 'DEADLINE_EXCEEDED' && failure.code !== 'CANCELLED') throw failure;
+        if (failure.code !== 'UNAVAILABLE' && failure.code !== 'DEADLINE_EXCEEDED' && failure.code !== 'CANCELLED')
+          throw failure;
         last = failure.code === 'UNAVAILABLE' ? `UNAVAILABLE: ${failure.message}` : last;
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
       if (signal?.aborted) throw cancelled(signal);
       const wait = Math.min(backoffMs(this.retry, Math.min(n, 10)), deadline - Date.now());
-      if (wait <= 0) throw new InferdClientError('DEADLINE_EXCEEDED', `${what} was not SERVING within ${timeoutMs} ms (last: ${last})`, false, { cause: failure });
+      if (wait <= 0)
+        throw new InferdClientError(
+          'DEADLINE_EXCEEDED',
+          `${what} was not SERVING within ${timeoutMs} ms (last: ${last})`,
+          false,
+          { cause: failure },
+        );
       await sleep(wait, signal);
     }
   }
@@ -218,29 +316,71 @@ export class InferdClient {
       outputNames: [...(request.outputNames ?? [])],
       maxBadRecords: request.maxBadRecords,
     }).finish();
-    return toJob(await this.unary('/inferd.v1.JobService/SubmitBatchJob', view(bytes), (b) => WireJob.decode(b), options, false));
+    return toJob(
+      await this.unary('/inferd.v1.JobService/SubmitBatchJob', view(bytes), (b) => WireJob.decode(b), options, false),
+    );
   }
 
   /** Submits one prediction to run in the background; its result comes in the job (`getJob`, `watchJob`). */
   async submitPrediction(model: string, inputs: Inputs, options: SubmitPredictionOptions = {}): Promise<Job> {
-    const predict = encodePredictRequest({ modelName: model, modelVersion: options.version ?? '', inputs: wireInputs(inputs), outputNames: options.outputs ?? [], id: '' });
-    const bytes = SubmitPredictionRequest.encode({ request: PredictRequest.decode(predict), callbackUrl: options.callbackUrl ?? '' }).finish();
-    return toJob(await this.unary('/inferd.v1.JobService/SubmitPrediction', view(bytes), (b) => WireJob.decode(b), options, false));
+    const predict = encodePredictRequest({
+      modelName: model,
+      modelVersion: options.version ?? '',
+      inputs: wireInputs(inputs),
+      outputNames: options.outputs ?? [],
+      id: '',
+    });
+    const bytes = SubmitPredictionRequest.encode({
+      request: PredictRequest.decode(predict),
+      callbackUrl: options.callbackUrl ?? '',
+    }).finish();
+    return toJob(
+      await this.unary('/inferd.v1.JobService/SubmitPrediction', view(bytes), (b) => WireJob.decode(b), options, false),
+    );
   }
 
   async getJob(id: string, options: CallOptions = {}): Promise<Job> {
-    return toJob(await this.unary('/inferd.v1.JobService/GetJob', view(GetJobRequest.encode({ id }).finish()), (b) => WireJob.decode(b), options, true));
+    return toJob(
+      await this.unary(
+        '/inferd.v1.JobService/GetJob',
+        view(GetJobRequest.encode({ id }).finish()),
+        (b) => WireJob.decode(b),
+        options,
+        true,
+      ),
+    );
   }
 
   /** Cancels a job (a finished one is left as it is); resolves with its state after. */
   async cancelJob(id: string, options: CallOptions = {}): Promise<Job> {
-    return toJob(await this.unary('/inferd.v1.JobService/CancelJob', view(CancelJobRequest.encode({ id }).finish()), (b) => WireJob.decode(b), options, true));
+    return toJob(
+      await this.unary(
+        '/inferd.v1.JobService/CancelJob',
+        view(CancelJobRequest.encode({ id }).finish()),
+        (b) => WireJob.decode(b),
+        options,
+        true,
+      ),
+    );
   }
 
   /** Jobs, newest first, optionally only those in `states`; `nextPageToken` is "" on the last page. */
-  async listJobs(request: { readonly states?: readonly JobState[]; readonly pageSize?: number; readonly pageToken?: string } = {}, options: CallOptions = {}): Promise<{ jobs: Job[]; nextPageToken: string }> {
-    const bytes = ListJobsRequest.encode({ states: (request.states ?? []).map((s) => WIRE_STATE[s]), pageSize: request.pageSize ?? 0, pageToken: request.pageToken ?? '' }).finish();
-    const r = await this.unary('/inferd.v1.JobService/ListJobs', view(bytes), (b) => ListJobsResponse.decode(b), options, true);
+  async listJobs(
+    request: { readonly states?: readonly JobState[]; readonly pageSize?: number; readonly pageToken?: string } = {},
+    options: CallOptions = {},
+  ): Promise<{ jobs: Job[]; nextPageToken: string }> {
+    const bytes = ListJobsRequest.encode({
+      states: (request.states ?? []).map((s) => WIRE_STATE[s]),
+      pageSize: request.pageSize ?? 0,
+      pageToken: request.pageToken ?? '',
+    }).finish();
+    const r = await this.unary(
+      '/inferd.v1.JobService/ListJobs',
+      view(bytes),
+      (b) => ListJobsResponse.decode(b),
+      options,
+      true,
+    );
     return { jobs: r.jobs.map(toJob), nextPageToken: r.nextPageToken };
   }
 
@@ -249,11 +389,21 @@ export class InferdClient {
    * that breaks UNAVAILABLE is opened again (up to `retries` times in a row). Throws an
    * InferdClientError (NOT_FOUND for an unknown id; CANCELLED when `signal` fires).
    */
-  async *watchJob(id: string, options: { readonly signal?: AbortSignal | undefined } = {}): AsyncGenerator<Job, void, undefined> {
+  async *watchJob(
+    id: string,
+    options: { readonly signal?: AbortSignal | undefined } = {},
+  ): AsyncGenerator<Job, void, undefined> {
     const signal = options.signal;
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       if (signal?.aborted) throw cancelled(signal);
-      const call = this.grpc.makeServerStreamRequest('/inferd.v1.JobService/WatchJob', identity, (b: Buffer) => WireJob.decode(b), view(WatchJobRequest.encode({ id }).finish()), this.metadata(), {});
+      const call = this.grpc.makeServerStreamRequest(
+        '/inferd.v1.JobService/WatchJob',
+        identity,
+        (b: Buffer) => WireJob.decode(b),
+        view(WatchJobRequest.encode({ id }).finish()),
+        this.metadata(),
+        {},
+      );
       const onAbort = (): void => call.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
       let error: InferdClientError;
@@ -294,7 +444,13 @@ export class InferdClient {
    * deadline. Written with callbacks, not async functions: a call that needs no retry costs one
    * promise.
    */
-  private unary<T>(path: string, request: Buffer, decode: (b: Buffer) => T, options: CallOptions, idempotent: boolean): Promise<T> {
+  private unary<T>(
+    path: string,
+    request: Buffer,
+    decode: (b: Buffer) => T,
+    options: CallOptions,
+    idempotent: boolean,
+  ): Promise<T> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(cancelled(signal));
     const deadline = Date.now() + (options.deadlineMs ?? this.deadlineMs);
@@ -307,21 +463,29 @@ export class InferdClient {
           return;
         }
         let onAbort: (() => void) | undefined;
-        const call = this.grpc.makeUnaryRequest(path, identity, decode, request, this.metadata(), callOptions, (err: ServiceError | null, value?: T) => {
-          if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
-          if (err === null) {
-            resolve(value!);
-            return;
-          }
-          const error = signal?.aborted ? cancelled(signal) : fromServiceError(err, idempotent);
-          const wait = retryWaitMs(this.retry, retries, deadline, error);
-          if (wait === undefined) {
-            reject(error);
-            return;
-          }
-          retries++;
-          sleep(wait, signal).then(attempt, reject);
-        });
+        const call = this.grpc.makeUnaryRequest(
+          path,
+          identity,
+          decode,
+          request,
+          this.metadata(),
+          callOptions,
+          (err: ServiceError | null, value?: T) => {
+            if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+            if (err === null) {
+              resolve(value!);
+              return;
+            }
+            const error = signal?.aborted ? cancelled(signal) : fromServiceError(err, idempotent);
+            const wait = retryWaitMs(this.retry, retries, deadline, error);
+            if (wait === undefined) {
+              reject(error);
+              return;
+            }
+            retries++;
+            sleep(wait, signal).then(attempt, reject);
+          },
+        );
         if (signal !== undefined) {
           onAbort = (): void => call.cancel();
           signal.addEventListener('abort', onAbort, { once: true });

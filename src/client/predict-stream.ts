@@ -24,7 +24,12 @@ interface Pending {
   retries: number;
 }
 
-const failedResult = (index: number, error: InferdClientError): StreamResult => ({ index, outputs: undefined, modelVersion: undefined, error });
+const failedResult = (index: number, error: InferdClientError): StreamResult => ({
+  index,
+  outputs: undefined,
+  modelVersion: undefined,
+  error,
+});
 
 /**
  * One PredictStream, read as an async iterator of results. It pulls an input only while fewer
@@ -64,7 +69,9 @@ export class PredictStream implements AsyncIterableIterator<StreamResult> {
     private readonly setup: PredictStreamSetup,
   ) {
     this.sync = typeof (source as AsyncIterable<Inputs>)[Symbol.asyncIterator] !== 'function';
-    this.inputs = this.sync ? (source as Iterable<Inputs>)[Symbol.iterator]() : (source as AsyncIterable<Inputs>)[Symbol.asyncIterator]();
+    this.inputs = this.sync
+      ? (source as Iterable<Inputs>)[Symbol.iterator]()
+      : (source as AsyncIterable<Inputs>)[Symbol.asyncIterator]();
   }
 
   [Symbol.asyncIterator](): this {
@@ -122,7 +129,9 @@ export class PredictStream implements AsyncIterableIterator<StreamResult> {
           await new Promise<void>((resolve) => (this.wakePump = resolve));
           continue;
         }
-        const step = this.sync ? (this.inputs as Iterator<Inputs>).next() : await (this.inputs as AsyncIterator<Inputs>).next();
+        const step = this.sync
+          ? (this.inputs as Iterator<Inputs>).next()
+          : await (this.inputs as AsyncIterator<Inputs>).next();
         if (this.stopped) return;
         if (step.done === true) {
           this.inputsDone = true;
@@ -136,14 +145,23 @@ export class PredictStream implements AsyncIterableIterator<StreamResult> {
         try {
           bytes = this.setup.encode(index, step.value);
         } catch (err) {
-          this.settle(failedResult(index, err instanceof InferdClientError ? err : new InferdClientError('INVALID_ARGUMENT', String(err))));
+          this.settle(
+            failedResult(
+              index,
+              err instanceof InferdClientError ? err : new InferdClientError('INVALID_ARGUMENT', String(err)),
+            ),
+          );
           continue;
         }
         this.pending.set(index, { bytes, retries: 0 });
         if (!this.call.write(bytes)) await this.drained(this.call);
       }
     } catch (err) {
-      this.fail(new InferdClientError('CANCELLED', `the stream's inputs failed: ${(err as Error).message}`, false, { cause: err }));
+      this.fail(
+        new InferdClientError('CANCELLED', `the stream's inputs failed: ${(err as Error).message}`, false, {
+          cause: err,
+        }),
+      );
     }
   }
 
@@ -175,8 +193,15 @@ export class PredictStream implements AsyncIterableIterator<StreamResult> {
     call.on('error', (err: ServiceError) => this.onCallError(call, err));
     call.on('status', (s: StatusObject) => {
       if (s.code !== 0 || call !== this.call) return;
-      if (this.pending.size > 0) this.fail(new InferdClientError('INTERNAL', `the server ended the stream with ${this.pending.size} message(s) unanswered`));
-      else if (!this.inputsDone) this.fail(new InferdClientError('INTERNAL', 'the server ended the stream before its inputs ended'));
+      if (this.pending.size > 0)
+        this.fail(
+          new InferdClientError(
+            'INTERNAL',
+            `the server ended the stream with ${this.pending.size} message(s) unanswered`,
+          ),
+        );
+      else if (!this.inputsDone)
+        this.fail(new InferdClientError('INTERNAL', 'the server ended the stream before its inputs ended'));
     });
     // Messages of a stream that failed go out again, in the order they were first sent.
     for (const p of this.pending.values()) call.write(p.bytes);
@@ -204,7 +229,12 @@ export class PredictStream implements AsyncIterableIterator<StreamResult> {
       return;
     }
     this.pending.delete(index);
-    this.settle({ index, outputs: answer.response.outputs, modelVersion: answer.response.modelVersion, error: undefined });
+    this.settle({
+      index,
+      outputs: answer.response.outputs,
+      modelVersion: answer.response.modelVersion,
+      error: undefined,
+    });
   }
 
   private onCallError(call: ClientDuplexStream<Buffer, StreamAnswer>, err: ServiceError): void {

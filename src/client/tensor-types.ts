@@ -74,7 +74,9 @@ export interface OutputDataOf {
  * allows, a view over that message (no copy): it stays valid as long as it is referenced, and
  * writing to it changes nothing on the server.
  */
-export type OutputTensor = { [D in Datatype]: { readonly datatype: D; readonly shape: number[]; readonly data: OutputDataOf[D] } }[Datatype];
+export type OutputTensor = {
+  [D in Datatype]: { readonly datatype: D; readonly shape: number[]; readonly data: OutputDataOf[D] };
+}[Datatype];
 
 /** A prediction's outputs by name. */
 export type Outputs = Record<string, OutputTensor>;

@@ -26,7 +26,8 @@ export function isJobFinished(state: JobState): boolean {
   return state === 'SUCCEEDED' || state === 'FAILED' || state === 'CANCELLED';
 }
 
-const date = (t: Timestamp | undefined): Date | undefined => (t === undefined ? undefined : new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)));
+const date = (t: Timestamp | undefined): Date | undefined =>
+  t === undefined ? undefined : new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6));
 
 /** The client's view of a wire Job; a prediction's result is decoded like a Predict answer. */
 export function toJob(job: WireJob): Job {

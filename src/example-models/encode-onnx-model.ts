@@ -2,8 +2,19 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 
 /** ONNX TensorProto.DataType names this encoder knows (values from onnx.proto). */
 export type OnnxElemType =
-  | 'FLOAT' | 'UINT8' | 'INT8' | 'UINT16' | 'INT16' | 'INT32' | 'INT64'
-  | 'STRING' | 'BOOL' | 'FLOAT16' | 'DOUBLE' | 'UINT32' | 'UINT64';
+  | 'FLOAT'
+  | 'UINT8'
+  | 'INT8'
+  | 'UINT16'
+  | 'INT16'
+  | 'INT32'
+  | 'INT64'
+  | 'STRING'
+  | 'BOOL'
+  | 'FLOAT16'
+  | 'DOUBLE'
+  | 'UINT32'
+  | 'UINT64';
 
 /** A dimension: a number is a fixed `dim_value`, a string a symbolic `dim_param`. */
 export type OnnxDim = number | string;
@@ -17,8 +28,16 @@ export interface OnnxValueInfo {
 
 /** Numeric data of a constant tensor; its element type follows from the array class. */
 export type OnnxTensorData =
-  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array
-  | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array;
 
 /** A constant tensor (initializer or tensor attribute), encoded as little-endian `raw_data`. */
 export interface OnnxTensor {
@@ -64,8 +83,19 @@ export interface OnnxModelSpec {
 }
 
 const ELEM_TYPE_CODE: Readonly<Record<OnnxElemType, number>> = {
-  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7,
-  STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
 };
 
 const ATTRIBUTE_TYPE = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
@@ -111,17 +141,19 @@ function writeTensor(w: BinaryWriter, t: OnnxTensor): void {
 
 function writeValueInfo(w: BinaryWriter, v: OnnxValueInfo): void {
   w.tag(1, WireType.LengthDelimited).string(v.name);
-  message(w, 2, (type) => message(type, 1, (tensorType) => {
-    tensorType.tag(1, WireType.Varint).int32(ELEM_TYPE_CODE[v.elemType]);
-    message(tensorType, 2, (shape) => {
-      for (const d of v.dims) {
-        message(shape, 1, (dim) => {
-          if (typeof d === 'number') dim.tag(1, WireType.Varint).int64(d);
-          else dim.tag(2, WireType.LengthDelimited).string(d);
-        });
-      }
-    });
-  }));
+  message(w, 2, (type) =>
+    message(type, 1, (tensorType) => {
+      tensorType.tag(1, WireType.Varint).int32(ELEM_TYPE_CODE[v.elemType]);
+      message(tensorType, 2, (shape) => {
+        for (const d of v.dims) {
+          message(shape, 1, (dim) => {
+            if (typeof d === 'number') dim.tag(1, WireType.Varint).int64(d);
+            else dim.tag(2, WireType.LengthDelimited).string(d);
+          });
+        }
+      });
+    }),
+  );
 }
 
 function writeAttribute(w: BinaryWriter, name: string, a: OnnxAttribute): void {

@@ -49,7 +49,8 @@ export const tinyMlpWeights = Object.freeze({
 export function tinyMlpModel(): Uint8Array {
   const { w1, b1, w2, b2 } = tinyMlpWeights;
   const tensor = (name: string, rows: readonly (readonly number[])[]) => ({
-    name, dims: rows.length === 1 ? [rows[0].length] : [rows.length, rows[0].length],
+    name,
+    dims: rows.length === 1 ? [rows[0].length] : [rows.length, rows[0].length],
     data: Float32Array.from(rows.flat()),
   });
   return encodeOnnxModel({
@@ -71,7 +72,11 @@ export function tinyMlpReference(x: number[]): number[] {
   if (x.length !== w1.length) throw new RangeError(`expected ${w1.length} inputs, got ${x.length}`);
   const dense = (v: readonly number[], w: readonly (readonly number[])[], b: readonly number[]) =>
     b.map((bias, j) => v.reduce((sum, vi, i) => sum + vi * w[i][j], bias));
-  return dense(dense(x, w1, b1).map((h) => Math.max(0, h)), w2, b2);
+  return dense(
+    dense(x, w1, b1).map((h) => Math.max(0, h)),
+    w2,
+    b2,
+  );
 }
 
 /** `y = Identity(x)` for one element type; `dims` defaults to ["n"] and applies to both `x` and `y`. */

@@ -13,6 +13,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`install-example-models: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`install-example-models: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

@@ -101,8 +101,18 @@ export class JobManager {
    */
   static async create(options: JobManagerOptions, inference: Inference): Promise<JobManager> {
     mkdirSync(options.paths.root, { recursive: true });
-    const store = await openJobStore(options.store, { replicaId: options.connectionName, clock: options.clock, log: options.log });
-    return new JobManager(options, inference, store, new DataPaths(options.paths), new CallbackPolicy(options.webhook.allow));
+    const store = await openJobStore(options.store, {
+      replicaId: options.connectionName,
+      clock: options.clock,
+      log: options.log,
+    });
+    return new JobManager(
+      options,
+      inference,
+      store,
+      new DataPaths(options.paths),
+      new CallbackPolicy(options.webhook.allow),
+    );
   }
 
   /** Where jobs are kept, with no password. */
@@ -120,9 +130,22 @@ export class JobManager {
     const shared = store.kind === 'postgres';
     this.runner = new JobRunner(
       { store, inference: this.inference, paths: this.paths, webhooks, clock: options.clock },
-      { maxBatchJobs: options.maxBatchJobs, maxPredictionJobs: options.maxPredictionJobs, alone: options.alone, replicaId, leaseMs: options.leaseMs, pollMs: shared ? Math.max(50, Math.min(MAX_POLL_MS, Math.floor(options.leaseMs / 4))) : undefined, log: options.log },
+      {
+        maxBatchJobs: options.maxBatchJobs,
+        maxPredictionJobs: options.maxPredictionJobs,
+        alone: options.alone,
+        replicaId,
+        leaseMs: options.leaseMs,
+        pollMs: shared ? Math.max(50, Math.min(MAX_POLL_MS, Math.floor(options.leaseMs / 4))) : undefined,
+        log: options.log,
+      },
     );
-    this.schedules = new CronSchedules({ schedules: options.schedules, clock: options.clock, log: options.log, run: (s, dueMs) => this.runSchedule(s, dueMs) });
+    this.schedules = new CronSchedules({
+      schedules: options.schedules,
+      clock: options.clock,
+      log: options.log,
+      run: (s, dueMs) => this.runSchedule(s, dueMs),
+    });
     this.sweep();
     this.runner.start();
     webhooks.start(replicaId);
@@ -193,16 +216,24 @@ export class JobManager {
    * A page of jobs, newest first, only those in `states` when given. `pageToken` is the
    * `nextPageToken` of the page before ("" for the first); INVALID_ARGUMENT for one that is not.
    */
-  async list(options: { states: readonly JobState[]; pageSize: number; pageToken: string }): Promise<{ jobs: Job[]; nextPageToken: string }> {
+  async list(options: {
+    states: readonly JobState[];
+    pageSize: number;
+    pageToken: string;
+  }): Promise<{ jobs: Job[]; nextPageToken: string }> {
     const pageSize = options.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(options.pageSize, MAX_PAGE_SIZE);
     let afterSeq: number | undefined;
     if (options.pageToken !== '') {
       const m = /^p(\d{1,15})$/.exec(Buffer.from(options.pageToken, 'base64url').toString('utf8'));
-      if (m === null) throw new InferdError('INVALID_ARGUMENT', `page_token "${options.pageToken}" is not one ListJobs gave`);
+      if (m === null)
+        throw new InferdError('INVALID_ARGUMENT', `page_token "${options.pageToken}" is not one ListJobs gave`);
       afterSeq = Number(m[1]);
     }
     const page = await this.store.list({ states: options.states, pageSize, afterSeq });
-    return { jobs: page.jobs, nextPageToken: page.next === undefined ? '' : Buffer.from(`p${page.next}`).toString('base64url') };
+    return {
+      jobs: page.jobs,
+      nextPageToken: page.next === undefined ? '' : Buffer.from(`p${page.next}`).toString('base64url'),
+    };
   }
 
   /**
@@ -215,10 +246,18 @@ export class JobManager {
   async cancel(id: string): Promise<Job> {
     const before = await this.get(id);
     if (isFinished(before.state)) {
-      throw new InferdError('INVALID_ARGUMENT', `job "${id}" has already ended (${before.state}): only a QUEUED or RUNNING job can be cancelled`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `job "${id}" has already ended (${before.state}): only a QUEUED or RUNNING job can be cancelled`,
+      );
     }
     const webhooks = this.sender();
-    const ended = await this.store.finish(id, 'CANCELLED', { error: { code: 'CANCELLED', message: 'cancelled by CancelJob' } }, (j) => webhooks.deliveryFor(j));
+    const ended = await this.store.finish(
+      id,
+      'CANCELLED',
+      { error: { code: 'CANCELLED', message: 'cancelled by CancelJob' } },
+      (j) => webhooks.deliveryFor(j),
+    );
     if (ended === undefined) return this.cancel(id); // it ended just now: say how
     this.runner?.cancel(id);
     webhooks.kick();
@@ -242,7 +281,10 @@ export class JobManager {
       if (job.id === id && !ended) deliver(job);
     };
     const onResync = (): void => {
-      this.store.get(id).then((job) => job !== undefined && onChange(job), () => undefined);
+      this.store.get(id).then(
+        (job) => job !== undefined && onChange(job),
+        () => undefined,
+      );
     };
     // Subscribed before the first read, so that no change between the two is missed.
     this.store.on('change', onChange);
@@ -305,25 +347,43 @@ export class JobManager {
     if (callbackUrl !== '') this.policy.check(callbackUrl);
   }
 
-  private async checkBatch(request: BatchRequest, callbackUrl: string): Promise<{ spec: BatchSpec & { readonly kind: 'batch' }; files: BatchFiles }> {
+  private async checkBatch(
+    request: BatchRequest,
+    callbackUrl: string,
+  ): Promise<{ spec: BatchSpec & { readonly kind: 'batch' }; files: BatchFiles }> {
     this.checkCallback(callbackUrl);
     const batchSize = request.batchSize === 0 ? BATCH_SIZE.default : request.batchSize;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > BATCH_SIZE.max) {
-      throw new InferdError('INVALID_ARGUMENT', `batch_size ${request.batchSize} is out of range: 1 to ${BATCH_SIZE.max}, or 0 for ${BATCH_SIZE.default}`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `batch_size ${request.batchSize} is out of range: 1 to ${BATCH_SIZE.max}, or 0 for ${BATCH_SIZE.default}`,
+      );
     }
     const max = request.maxBadRecords;
-    if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new InferdError('INVALID_ARGUMENT', `max_bad_records ${max}: expected a whole number, 0 or more`);
+    if (max !== undefined && (!Number.isInteger(max) || max < 0))
+      throw new InferdError('INVALID_ARGUMENT', `max_bad_records ${max}: expected a whole number, 0 or more`);
     const target = parseOutputUri(request.outputUri);
-    if (target.format === 'postgres' && this.store.kind !== 'postgres') throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" needs a PostgreSQL job store (--job-store postgres://…): its table is written in the store's database`);
+    if (target.format === 'postgres' && this.store.kind !== 'postgres')
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `output "${request.outputUri}" needs a PostgreSQL job store (--job-store postgres://…): its table is written in the store's database`,
+      );
     const output = target.format === 'postgres' ? '' : this.paths.resolve(target.path, 'output');
     this.paths.resolve(target.errorsPath, 'errors file');
-    if (this.options.store.kind === 'sqlite' && output !== '' && isStoreFile(output, this.options.store.file)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
+    if (this.options.store.kind === 'sqlite' && output !== '' && isStoreFile(output, this.options.store.file))
+      throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
     const input = await BatchInput.open(this.paths.resolve(request.inputUri, 'input'), request.inputUri, this.paths);
     const files = BatchFiles.of(request, this.paths, input);
     files.checkOwn();
     const model = this.inference.resolve(request.modelName, request.modelVersion);
     selectOutputs(model, request.outputNames);
-    const spec = { kind: 'batch' as const, ...request, batchSize, inputColumns: [...request.inputColumns], outputNames: [...request.outputNames] };
+    const spec = {
+      kind: 'batch' as const,
+      ...request,
+      batchSize,
+      inputColumns: [...request.inputColumns],
+      outputNames: [...request.outputNames],
+    };
     return { spec, files };
   }
 
@@ -338,7 +398,11 @@ export class JobManager {
         const spec = (await this.store.get(job.id))?.spec;
         if (spec?.kind !== 'batch') continue;
         try {
-          const input = await BatchInput.open(this.paths.resolve(spec.inputUri, 'input'), spec.inputUri, this.paths).catch(() => undefined);
+          const input = await BatchInput.open(
+            this.paths.resolve(spec.inputUri, 'input'),
+            spec.inputUri,
+            this.paths,
+          ).catch(() => undefined);
           theirs = BatchFiles.of(spec, this.paths, input);
         } catch {
           continue; // its paths no longer resolve: it fails on its own when it runs
@@ -361,7 +425,10 @@ export class JobManager {
       this.options.log.warn({ schedule: s.name }, 'scheduled run skipped: the last one has not ended');
       return;
     }
-    const time = new Date(dueMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const time = new Date(dueMs)
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const request: BatchRequest = {
       modelName: s.modelName,
       modelVersion: s.modelVersion,
@@ -378,15 +445,29 @@ export class JobManager {
     } catch (err) {
       if (!(err instanceof InferdError)) throw err;
       const spec = { kind: 'batch' as const, ...request, batchSize: request.batchSize || BATCH_SIZE.default };
-      const job = await this.store.insert({ spec, callbackUrl: s.callbackUrl, schedule: s.name, refused: { code: err.code, message: err.message } });
-      this.options.log.warn({ schedule: s.name, job: job.id, reason: err.message }, 'scheduled job could not be queued');
+      const job = await this.store.insert({
+        spec,
+        callbackUrl: s.callbackUrl,
+        schedule: s.name,
+        refused: { code: err.code, message: err.message },
+      });
+      this.options.log.warn(
+        { schedule: s.name, job: job.id, reason: err.message },
+        'scheduled job could not be queued',
+      );
     }
   }
 
   /** The webhook sender (made at the first need: a cancel may come before start()). */
   private sender(): WebhookSender {
     const { options } = this;
-    this.webhooks ??= new WebhookSender(this.store, { ...options.webhook, policy: this.policy, claimMs: options.leaseMs, clock: options.clock, log: options.log });
+    this.webhooks ??= new WebhookSender(this.store, {
+      ...options.webhook,
+      policy: this.policy,
+      claimMs: options.leaseMs,
+      clock: options.clock,
+      log: options.log,
+    });
     return this.webhooks;
   }
 
@@ -418,6 +499,7 @@ function isStoreFile(file: string, storeFile: string): boolean {
     }
   };
   const target = identity(file);
-  if (target === undefined) return [storeFile, `${storeFile}-wal`, `${storeFile}-shm`].some((f) => path.resolve(f) === path.resolve(file));
+  if (target === undefined)
+    return [storeFile, `${storeFile}-wal`, `${storeFile}-shm`].some((f) => path.resolve(f) === path.resolve(file));
   return [storeFile, `${storeFile}-wal`, `${storeFile}-shm`].some((f) => identity(f) === target);
 }

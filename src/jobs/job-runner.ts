@@ -144,8 +144,10 @@ export class JobRunner {
           this.storeDown = false;
         },
         (err: unknown) => {
-          if (!(err instanceof InferdError && err.code === 'UNAVAILABLE')) this.options.log.error({ err }, 'claiming a job failed');
-          else if (!this.storeDown) this.options.log.warn({ reason: err.message }, 'job store unreachable: no job is taken until it is back');
+          if (!(err instanceof InferdError && err.code === 'UNAVAILABLE'))
+            this.options.log.error({ err }, 'claiming a job failed');
+          else if (!this.storeDown)
+            this.options.log.warn({ reason: err.message }, 'job store unreachable: no job is taken until it is back');
           this.storeDown = true;
         },
       )
@@ -195,15 +197,15 @@ export class JobRunner {
     const controller = new AbortController();
     let renewTimer: unknown;
     const renew = (): void => {
-      renewTimer = clock.setTimeout(() => {
-        this.parts.store.renew(lease, this.options.leaseMs).then(
-          renew,
-          (err: unknown) => {
+      renewTimer = clock.setTimeout(
+        () => {
+          this.parts.store.renew(lease, this.options.leaseMs).then(renew, (err: unknown) => {
             if (err instanceof LeaseLostError) controller.abort(err.cancelled ? CANCELLED() : err);
             else renew(); // unreachable for now: the lease may still hold when it is back
-          },
-        );
-      }, Math.max(1, Math.floor(this.options.leaseMs / 3)));
+          });
+        },
+        Math.max(1, Math.floor(this.options.leaseMs / 3)),
+      );
     };
     renew();
     const done = this.execute(job, lease, controller.signal)
@@ -223,15 +225,32 @@ export class JobRunner {
     const { log } = this.options;
     const started = performance.now();
     log.info({ job: job.id, kind: job.spec.kind, owner: lease.owner, epoch: lease.epoch }, 'job started');
-    const stored = <T>(what: string, f: () => Promise<T>): Promise<T> => untilStored(f, { what, job: job.id, signal, clock, log });
+    const stored = <T>(what: string, f: () => Promise<T>): Promise<T> =>
+      untilStored(f, { what, job: job.id, signal, clock, log });
     const finish = async (state: 'SUCCEEDED' | 'FAILED', outcome: JobOutcome): Promise<void> => {
-      const ended = await stored('finish', () => store.finish(job.id, state, outcome, (j) => webhooks.deliveryFor(j), lease));
+      const ended = await stored('finish', () =>
+        store.finish(job.id, state, outcome, (j) => webhooks.deliveryFor(j), lease),
+      );
       if (ended === undefined) {
         const now = await store.get(job.id).catch(() => undefined);
-        if (now?.state === 'RUNNING') log.warn({ job: job.id, owner: now.owner }, 'job given up: another replica took it over, and its end is not written here');
+        if (now?.state === 'RUNNING')
+          log.warn(
+            { job: job.id, owner: now.owner },
+            'job given up: another replica took it over, and its end is not written here',
+          );
         return; // cancelled meanwhile
       }
-      log.info({ job: job.id, state, processed: ended.processed, failed: ended.failed, runMs: Math.round(performance.now() - started), error: ended.error?.message }, 'job ended');
+      log.info(
+        {
+          job: job.id,
+          state,
+          processed: ended.processed,
+          failed: ended.failed,
+          runMs: Math.round(performance.now() - started),
+          error: ended.error?.message,
+        },
+        'job ended',
+      );
       webhooks.kick();
     };
     try {
@@ -249,7 +268,8 @@ export class JobRunner {
         await this.stopped(job, lease, signal, err instanceof LeaseLostError ? err : undefined);
         return;
       }
-      if (job.spec.kind === 'prediction') await stored('progress', () => store.progress(lease, { processed: 1, failed: 1 })).catch(() => undefined);
+      if (job.spec.kind === 'prediction')
+        await stored('progress', () => store.progress(lease, { processed: 1, failed: 1 })).catch(() => undefined);
       if (err instanceof InferdError) {
         await finish('FAILED', { error: { code: err.code, message: err.message } });
       } else {
@@ -265,7 +285,10 @@ export class JobRunner {
     // A cancel reads the same whichever saw it first: the notification (the signal) or a write the lease refused.
     const reason = why instanceof LeaseLostError && why.cancelled ? CANCELLED() : why;
     if (reason instanceof LeaseLostError) {
-      this.options.log.warn({ job: job.id, epoch: lease.epoch, reason: reason.message }, 'job given up: its lease was lost (another replica took it over); nothing more is written here');
+      this.options.log.warn(
+        { job: job.id, epoch: lease.epoch, reason: reason.message },
+        'job given up: its lease was lost (another replica took it over); nothing more is written here',
+      );
       return;
     }
     this.options.log.info({ job: job.id, reason: reason.message }, 'job stopped');

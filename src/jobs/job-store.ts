@@ -64,7 +64,13 @@ export class LeaseLostError extends Error {
     /** The job as it is now: its state and owner; undefined when it is gone. */
     readonly now: { readonly state: JobState; readonly owner: string } | undefined,
   ) {
-    super(now === undefined ? `job ${jobId} is gone` : now.state !== 'RUNNING' ? `job ${jobId} is ${now.state}` : `job ${jobId} is held by ${now.owner === '' ? 'no replica' : now.owner} now`);
+    super(
+      now === undefined
+        ? `job ${jobId} is gone`
+        : now.state !== 'RUNNING'
+          ? `job ${jobId} is ${now.state}`
+          : `job ${jobId} is held by ${now.owner === '' ? 'no replica' : now.owner} now`,
+    );
   }
 
   /** True when the job was ended (CancelJob): its partial output is to be removed. */
@@ -123,7 +129,11 @@ export interface JobStore extends EventEmitter<JobStoreEvents> {
    * transaction, so the counts, the checkpoint and the rows always agree. Rejects with
    * LeaseLostError (and changes nothing) when the lease is no longer the job's.
    */
-  progress(lease: Lease, progress: { total?: number; processed: number; failed: number; checkpoint?: unknown }, staged?: StagedRows): Promise<void>;
+  progress(
+    lease: Lease,
+    progress: { total?: number; processed: number; failed: number; checkpoint?: unknown },
+    staged?: StagedRows,
+  ): Promise<void>;
   /** The last checkpoint of a job, parsed; undefined when none was written. */
   checkpoint(id: string): Promise<unknown>;
   /**
@@ -132,7 +142,13 @@ export interface JobStore extends EventEmitter<JobStoreEvents> {
    * only while that lease is the job's. Returns the ended job, or undefined when nothing changed
    * (it had ended already, or another replica holds it).
    */
-  finish(id: string, state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', outcome: JobOutcome, delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined, lease?: Lease): Promise<Job | undefined>;
+  finish(
+    id: string,
+    state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+    outcome: JobOutcome,
+    delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined,
+    lease?: Lease,
+  ): Promise<Job | undefined>;
   /**
    * Deletes jobs that ended before `beforeMs` (and schedule ticks as old); returns how many jobs.
    * Across replicas, only one sweep runs in any `everyMs` (the others return 0).

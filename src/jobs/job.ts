@@ -34,7 +34,8 @@ export interface BatchSpec {
   readonly maxBadRecords?: number | undefined;
 }
 
-export type JobSpec = { readonly kind: 'prediction'; readonly request: PredictInput } | ({ readonly kind: 'batch' } & BatchSpec);
+export type JobSpec =
+  { readonly kind: 'prediction'; readonly request: PredictInput } | ({ readonly kind: 'batch' } & BatchSpec);
 
 export interface JobError {
   readonly code: ErrorCode;

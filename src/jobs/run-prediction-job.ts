@@ -7,7 +7,11 @@ import { inferRequestOf, predictOutputOf } from '../tensor/inferd-v1-codec';
  * real-time request of its model. Rejects as Inference.infer does (and with the signal's reason
  * when `signal` fires while it waits).
  */
-export function runPredictionJob(inference: Inference, request: PredictInput, signal: AbortSignal): Promise<PredictOutput> {
+export function runPredictionJob(
+  inference: Inference,
+  request: PredictInput,
+  signal: AbortSignal,
+): Promise<PredictOutput> {
   return inference.telemetry.startJob('prediction', undefined).serve(async (scope) => {
     const result = await inference.infer({ ...inferRequestOf(request), priority: 'background' }, signal, scope);
     return scope.step('encode', () => predictOutputOf(result, request));

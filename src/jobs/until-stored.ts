@@ -32,11 +32,14 @@ export async function untilStored<T>(f: () => Promise<T>, options: UntilStoredOp
       return result;
     } catch (err) {
       if (!(err instanceof InferdError && err.code === 'UNAVAILABLE')) throw err;
-      if (!paused) options.log.warn({ job: options.job, write: options.what, reason: err.message }, 'job paused: the job store cannot be reached');
+      if (!paused)
+        options.log.warn(
+          { job: options.job, write: options.what, reason: err.message },
+          'job paused: the job store cannot be reached',
+        );
       paused = true;
       options.signal.throwIfAborted();
       await sleep(options.clock, waitMs, options.signal);
     }
   }
 }
-

@@ -21,7 +21,11 @@ export interface ModelSettings {
   readonly session: SessionOptions;
   /** auto: decided at load, from the model's shapes (see ModelVersionOptions.batching). */
   readonly maxBatchSize: number | 'auto';
-  readonly dynamicBatching: { readonly maxQueueDelayUs: number; readonly preferredBatchSizes: readonly number[]; readonly maxQueueSize: number };
+  readonly dynamicBatching: {
+    readonly maxQueueDelayUs: number;
+    readonly preferredBatchSizes: readonly number[];
+    readonly maxQueueSize: number;
+  };
   readonly warmup: readonly WarmupRequest[];
   readonly overrides: { readonly inputs: readonly TensorOverride[]; readonly outputs: readonly TensorOverride[] };
 }
@@ -40,7 +44,11 @@ export interface EffectiveConfig {
   readonly mainThread: MainThreadUse;
   readonly session: SessionOptions;
   readonly maxBatchSize: number;
-  readonly dynamicBatching: { readonly maxQueueDelayUs: number; readonly preferredBatchSizes: readonly number[]; readonly maxQueueSize: number };
+  readonly dynamicBatching: {
+    readonly maxQueueDelayUs: number;
+    readonly preferredBatchSizes: readonly number[];
+    readonly maxQueueSize: number;
+  };
   readonly warmup: readonly WarmupRequest[];
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
@@ -79,7 +87,12 @@ export function modelSettings(file: ModelConfigFile, defaults: ModelDefaults): M
 }
 
 /** The configuration a loaded version serves with: its settings, with what it decided at load. Pure. */
-export function effectiveConfig(name: string, version: string, settings: ModelSettings, loaded: LoadedFacts): EffectiveConfig {
+export function effectiveConfig(
+  name: string,
+  version: string,
+  settings: ModelSettings,
+  loaded: LoadedFacts,
+): EffectiveConfig {
   return {
     name,
     version,

@@ -6,7 +6,8 @@ import { ConfigError, ConfigReader, shown, type ConfigProblem } from '../config-
 import { FileTooLargeError, readBoundedFile } from './read-bounded-file';
 
 /** Which versions on disk are served. */
-export type VersionPolicy = { readonly latest: number } | { readonly all: true } | { readonly specific: readonly string[] };
+export type VersionPolicy =
+  { readonly latest: number } | { readonly all: true } | { readonly specific: readonly string[] };
 
 export interface SessionConfig {
   readonly intraOpThreads?: number;
@@ -22,7 +23,8 @@ export interface DynamicBatchingConfig {
 }
 
 /** How a warm-up input is filled. */
-export type WarmupFill = { readonly zero: true } | { readonly random: true } | { readonly values: readonly (number | string | boolean)[] };
+export type WarmupFill =
+  { readonly zero: true } | { readonly random: true } | { readonly values: readonly (number | string | boolean)[] };
 
 export interface WarmupInput {
   readonly shape: readonly number[];
@@ -74,14 +76,27 @@ export const DEFAULT_MAX_MODEL_CONFIG_BYTES = 64 * 1024;
  * the field, what was expected and what came, among them a file larger than `maxFileBytes`;
  * resolves `{}` when the model has no config file.
  */
-export async function readModelConfig(root: string, model: string, options: { readonly maxFileBytes: number }): Promise<ModelConfigFile> {
+export async function readModelConfig(
+  root: string,
+  model: string,
+  options: { readonly maxFileBytes: number },
+): Promise<ModelConfigFile> {
   const present: string[] = [];
   for (const name of CONFIG_FILES) {
     const file = path.join(model, name);
-    if (await fs.stat(path.join(root, file)).then((s) => s.isFile(), () => false)) present.push(file);
+    if (
+      await fs.stat(path.join(root, file)).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      present.push(file);
   }
   if (present.length === 0) return {};
-  if (present.length > 1) throw new ConfigError([{ file: model, field: '', expected: `one config file (${CONFIG_FILES.join(', ')})`, got: present.join(' and ') }]);
+  if (present.length > 1)
+    throw new ConfigError([
+      { file: model, field: '', expected: `one config file (${CONFIG_FILES.join(', ')})`, got: present.join(' and ') },
+    ]);
   const file = present[0]!;
   let text: string;
   try {
@@ -94,19 +109,47 @@ export async function readModelConfig(root: string, model: string, options: { re
   try {
     raw = json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ConfigError([{ file, field: '', expected: json ? 'JSON' : 'YAML', got: `text that does not parse (${(err as Error).message})` }]);
+    throw new ConfigError([
+      {
+        file,
+        field: '',
+        expected: json ? 'JSON' : 'YAML',
+        got: `text that does not parse (${(err as Error).message})`,
+      },
+    ]);
   }
   return parseModelConfig(raw ?? {}, file);
 }
 
 /** A config file (or MLmodel) that cannot be read: larger than the bound, or refused by the file system. */
 export function unreadable(file: string, err: unknown): ConfigProblem {
-  if (err instanceof FileTooLargeError) return { file, field: '', expected: `at most ${err.maxBytes} bytes (--max-model-config-bytes)`, got: 'a larger file' };
+  if (err instanceof FileTooLargeError)
+    return {
+      file,
+      field: '',
+      expected: `at most ${err.maxBytes} bytes (--max-model-config-bytes)`,
+      got: 'a larger file',
+    };
   // The file system's own message names the whole path; its code says enough.
-  return { file, field: '', expected: 'a readable file', got: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  return {
+    file,
+    field: '',
+    expected: 'a readable file',
+    got: (err as NodeJS.ErrnoException).code ?? (err as Error).message,
+  };
 }
 
-const TOP_FIELDS = ['version_policy', 'instances', 'placement', 'session', 'max_batch_size', 'dynamic_batching', 'warmup', 'inputs', 'outputs'];
+const TOP_FIELDS = [
+  'version_policy',
+  'instances',
+  'placement',
+  'session',
+  'max_batch_size',
+  'dynamic_batching',
+  'warmup',
+  'inputs',
+  'outputs',
+];
 
 /** Validates a parsed config document; throws a ConfigError listing every problem, each naming `file` and the field. */
 export function parseModelConfig(raw: unknown, file: string): ModelConfigFile {
@@ -118,12 +161,17 @@ export function parseModelConfig(raw: unknown, file: string): ModelConfigFile {
     instances: r.optional(doc, '', 'instances', (v, at) => r.int(v, at, 1, 256)),
     placement: r.optional(doc, '', 'placement', (v, at) => r.oneOf(v, at, ['auto', 'worker'] as const)),
     session: r.optional(doc, '', 'session', (v, at) => {
-      const s = r.mapping(v, at, ['intra_op_threads', 'inter_op_threads', 'graph_optimization_level', 'execution_mode']) ?? {};
+      const s =
+        r.mapping(v, at, ['intra_op_threads', 'inter_op_threads', 'graph_optimization_level', 'execution_mode']) ?? {};
       return {
         intraOpThreads: r.optional(s, at, 'intra_op_threads', (x, a) => r.int(x, a, 1, 1024)),
         interOpThreads: r.optional(s, at, 'inter_op_threads', (x, a) => r.int(x, a, 1, 1024)),
-        graphOptimizationLevel: r.optional(s, at, 'graph_optimization_level', (x, a) => r.oneOf(x, a, ['disabled', 'basic', 'extended', 'all'] as const)),
-        executionMode: r.optional(s, at, 'execution_mode', (x, a) => r.oneOf(x, a, ['sequential', 'parallel'] as const)),
+        graphOptimizationLevel: r.optional(s, at, 'graph_optimization_level', (x, a) =>
+          r.oneOf(x, a, ['disabled', 'basic', 'extended', 'all'] as const),
+        ),
+        executionMode: r.optional(s, at, 'execution_mode', (x, a) =>
+          r.oneOf(x, a, ['sequential', 'parallel'] as const),
+        ),
       };
     }),
     maxBatchSize: r.optional(doc, '', 'max_batch_size', (v, at) => r.int(v, at, 0, 1 << 20)),
@@ -131,7 +179,9 @@ export function parseModelConfig(raw: unknown, file: string): ModelConfigFile {
       const d = r.mapping(v, at, ['max_queue_delay_us', 'preferred_batch_sizes', 'max_queue_size']) ?? {};
       return {
         maxQueueDelayUs: r.optional(d, at, 'max_queue_delay_us', (x, a) => r.int(x, a, 0, 60_000_000)),
-        preferredBatchSizes: r.optional(d, at, 'preferred_batch_sizes', (x, a) => r.items(x, a, (n, f) => r.int(n, f, 1, 1 << 20))),
+        preferredBatchSizes: r.optional(d, at, 'preferred_batch_sizes', (x, a) =>
+          r.items(x, a, (n, f) => r.int(n, f, 1, 1 << 20)),
+        ),
         maxQueueSize: r.optional(d, at, 'max_queue_size', (x, a) => r.int(x, a, 1, 10_000_000)),
       };
     }),
@@ -198,7 +248,9 @@ function warmupInput(r: ConfigReader, value: unknown, field: string): WarmupInpu
   const fill = given[0]!;
   if (fill !== 'values') {
     if (s[fill] !== true) r.problem(`${field}.${fill}`, 'true', shown(s[fill]));
-    return shape === undefined || s[fill] !== true ? undefined : { shape, fill: fill === 'zero' ? { zero: true } : { random: true } };
+    return shape === undefined || s[fill] !== true
+      ? undefined
+      : { shape, fill: fill === 'zero' ? { zero: true } : { random: true } };
   }
   const values = r.list(s['values'], `${field}.values`);
   if (values === undefined) return undefined;

@@ -4,10 +4,26 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config-problems';
 import { InferdError } from '../inferd-error';
 import type { BatcherObserver } from '../scheduler/dynamic-batcher';
-import { effectiveConfig, modelSettings, type EffectiveConfig, type ModelDefaults, type ModelSettings } from './effective-config';
+import {
+  effectiveConfig,
+  modelSettings,
+  type EffectiveConfig,
+  type ModelDefaults,
+  type ModelSettings,
+} from './effective-config';
 import { DEFAULT_MAX_MODEL_CONFIG_BYTES, readModelConfig } from './model-config';
 import { ModelVersion } from './model-version';
-import { afterFailedLoad, FOLDER_REMOVED, plan, type Action, type DiskModel, type HeldVersion, type ModelControl, type VersionState, type VersionStatus } from './plan';
+import {
+  afterFailedLoad,
+  FOLDER_REMOVED,
+  plan,
+  type Action,
+  type DiskModel,
+  type HeldVersion,
+  type ModelControl,
+  type VersionState,
+  type VersionStatus,
+} from './plan';
 import { RepositoryWatcher } from './repository-watcher';
 import { modelFolders, scanModel, type ModelOnDisk, type VersionOnDisk } from './scan-repository';
 
@@ -115,11 +131,20 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     try {
       await fs.readdir(options.root);
     } catch (err) {
-      throw new Error(`cannot read the model repository ${options.root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+      throw new Error(
+        `cannot read the model repository ${options.root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        { cause: err },
+      );
     }
     await repo.syncAll();
     if (options.control === 'watch') {
-      repo.watcher = RepositoryWatcher.start({ root: options.root, pollMs: options.pollMs, settleMs: SETTLE_MS, log: options.log, onChange: () => void repo.syncAll() });
+      repo.watcher = RepositoryWatcher.start({
+        root: options.root,
+        pollMs: options.pollMs,
+        settleMs: SETTLE_MS,
+        log: options.log,
+        onChange: () => void repo.syncAll(),
+      });
     }
     return repo;
   }
@@ -164,7 +189,8 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
   async load(name: string): Promise<void> {
     const unfit = unfitModelName(name);
     if (unfit !== undefined) throw new InferdError('NOT_FOUND', `unknown model ${JSON.stringify(name)}: ${unfit}`);
-    if ((await this.scanFolder(name)) === undefined) throw new InferdError('NOT_FOUND', `unknown model "${name}": the model repository has no folder "${name}"`);
+    if ((await this.scanFolder(name)) === undefined)
+      throw new InferdError('NOT_FOUND', `unknown model "${name}": the model repository has no folder "${name}"`);
     const entry = this.models.get(name);
     if (entry !== undefined) {
       entry.control = 'serve';
@@ -172,7 +198,9 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     }
     await this.sync(name);
     if (!this.isReady(name)) {
-      const why = (this.versions(name) ?? []).map((v) => `version ${v.version} ${v.state}${v.reason ? `: ${v.reason}` : ''}`).join('; ');
+      const why = (this.versions(name) ?? [])
+        .map((v) => `version ${v.version} ${v.state}${v.reason ? `: ${v.reason}` : ''}`)
+        .join('; ');
       throw new InferdError('UNAVAILABLE', `model "${name}" failed to load: ${why || 'it has no version folders'}`);
     }
   }
@@ -187,7 +215,8 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
 
   /** Fails every queued and running request with `reason` at once (see OnnxSession.abandon). */
   abandon(reason: InferdError): void {
-    for (const entry of this.models.values()) for (const slot of entry.versions.values()) slot.serving?.model.abandon(reason);
+    for (const entry of this.models.values())
+      for (const slot of entry.versions.values()) slot.serving?.model.abandon(reason);
   }
 
   /** Stops following the folder, waits for requests in flight, then closes every session. Safe to call twice. */
@@ -197,7 +226,8 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       await Promise.allSettled(this.syncs.values());
       const retiring: Promise<void>[] = [];
       for (const entry of this.models.values()) {
-        for (const slot of entry.versions.values()) if (slot.serving) retiring.push(this.retire(entry, slot, 'server is shutting down'));
+        for (const slot of entry.versions.values())
+          if (slot.serving) retiring.push(this.retire(entry, slot, 'server is shutting down'));
       }
       await Promise.all(retiring);
     })();
@@ -212,17 +242,22 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       const ready = slots.find(isServing);
       if (ready !== undefined) return ready;
       const newest = slots[0];
-      const why = newest === undefined ? 'it has no version folders' : `version ${newest.version} is ${describe(newest)}`;
+      const why =
+        newest === undefined ? 'it has no version folders' : `version ${newest.version} is ${describe(newest)}`;
       throw new InferdError('UNAVAILABLE', `model "${name}" has no ready version: ${why}`);
     }
     const slot = entry.versions.get(version);
     if (slot === undefined) {
       // A version is named by its number alone: "01" names nothing, so that one version has one name.
       const canonical = /^\d+$/.test(version) ? String(BigInt(version)) : undefined;
-      const hint = canonical !== undefined && canonical !== version ? `; a version is written as its whole number without leading zeros ("${canonical}")` : '';
+      const hint =
+        canonical !== undefined && canonical !== version
+          ? `; a version is written as its whole number without leading zeros ("${canonical}")`
+          : '';
       throw new InferdError('NOT_FOUND', `unknown version ${JSON.stringify(version)} of model "${name}"${hint}`);
     }
-    if (!isServing(slot)) throw new InferdError('UNAVAILABLE', `model "${name}" version ${slot.version} is ${describe(slot)}`);
+    if (!isServing(slot))
+      throw new InferdError('UNAVAILABLE', `model "${name}" version ${slot.version} is ${describe(slot)}`);
     return slot;
   }
 
@@ -262,10 +297,17 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     }
     if (scanned !== undefined) this.noteConfig(entry, scanned);
     for (let round = 1; this.closed === undefined; round++) {
-      const actions = plan({ onDisk: scanned?.disk, held: [...entry.versions.values()].map(held), control: entry.control });
+      const actions = plan({
+        onDisk: scanned?.disk,
+        held: [...entry.versions.values()].map(held),
+        control: entry.control,
+      });
       if (actions.length === 0) return;
       if (round > MAX_ROUNDS) {
-        this.options.log.error({ model: name, actions }, 'model plan does not settle; left as it is until the next change');
+        this.options.log.error(
+          { model: name, actions },
+          'model plan does not settle; left as it is until the next change',
+        );
         return;
       }
       await Promise.all(actions.map((action) => this.apply(entry, action, scanned)));
@@ -295,7 +337,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         return;
       }
       case 'remove-model':
-        await Promise.all([...entry.versions.values()].filter((slot) => slot.serving).map((slot) => this.retire(entry, slot, FOLDER_REMOVED)));
+        await Promise.all(
+          [...entry.versions.values()]
+            .filter((slot) => slot.serving)
+            .map((slot) => this.retire(entry, slot, FOLDER_REMOVED)),
+        );
         this.models.delete(entry.name);
         this.options.log.info({ model: entry.name }, 'model removed');
         this.emit('removed', entry.name);
@@ -315,7 +361,12 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
   }
 
   /** Loads a version's files; on success they serve (and what served before retires), on failure the slot remembers why. */
-  private async loadVersion(entry: ModelEntry, slot: VersionSlot, onDisk: VersionOnDisk, settings: ModelSettings): Promise<void> {
+  private async loadVersion(
+    entry: ModelEntry,
+    slot: VersionSlot,
+    onDisk: VersionOnDisk,
+    settings: ModelSettings,
+  ): Promise<void> {
     const log = this.options.log;
     const replacing = slot.serving;
     if (replacing === undefined) this.setStatus(entry, slot, 'LOADING', '');
@@ -329,7 +380,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         overrides: { file: settings.file, ...settings.overrides },
         warmup: settings.warmup,
         maxWarmupInputBytes: this.options.maxWarmupInputBytes ?? DEFAULT_MAX_WARMUP_INPUT_BYTES,
-        batching: { maxBatchSize: settings.maxBatchSize, maxQueueDelayUs: settings.dynamicBatching.maxQueueDelayUs, preferredBatchSizes: settings.dynamicBatching.preferredBatchSizes },
+        batching: {
+          maxBatchSize: settings.maxBatchSize,
+          maxQueueDelayUs: settings.dynamicBatching.maxQueueDelayUs,
+          preferredBatchSizes: settings.dynamicBatching.preferredBatchSizes,
+        },
         log,
         observer: this.options.observe?.(entry.name, onDisk.version),
       });
@@ -337,20 +392,42 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
         await model.close();
         return;
       }
-      slot.serving = { model, config: effectiveConfig(entry.name, onDisk.version, settings, model), files: onDisk.files };
+      slot.serving = {
+        model,
+        config: effectiveConfig(entry.name, onDisk.version, settings, model),
+        files: onDisk.files,
+      };
       slot.failure = undefined;
       this.setStatus(entry, slot, 'READY', '');
       const main = model.mainThread;
-      log.info({ model: entry.name, version: onDisk.version, instances: settings.instances, runUs: main.measuredRunUs === undefined ? undefined : Math.round(main.measuredRunUs), mainThreadMaxRows: main.maxRows, mainThreadNote: main.note || undefined, loadMs: Math.round(performance.now() - started), reload: replacing !== undefined }, 'model version ready');
+      log.info(
+        {
+          model: entry.name,
+          version: onDisk.version,
+          instances: settings.instances,
+          runUs: main.measuredRunUs === undefined ? undefined : Math.round(main.measuredRunUs),
+          mainThreadMaxRows: main.maxRows,
+          mainThreadNote: main.note || undefined,
+          loadMs: Math.round(performance.now() - started),
+          reload: replacing !== undefined,
+        },
+        'model version ready',
+      );
       if (replacing !== undefined) void replacing.model.close();
     } catch (err) {
       // A config fault names its file already; anything else is about loading the model file.
       // Clients see paths relative to the repository; the runtime's messages name the whole path.
-      const reason = err instanceof ConfigError ? reasonOf(err) : `cannot load ${onDisk.shownPath}: ${(err as Error).message.split(onDisk.modelPath).join(onDisk.shownPath)}`;
+      const reason =
+        err instanceof ConfigError
+          ? reasonOf(err)
+          : `cannot load ${onDisk.shownPath}: ${(err as Error).message.split(onDisk.modelPath).join(onDisk.shownPath)}`;
       slot.failure = { files: onDisk.files, reason };
       const after = afterFailedLoad(replacing !== undefined, reason);
       this.setStatus(entry, slot, after.state, after.reason);
-      log.error({ model: entry.name, version: onDisk.version, reason, path: onDisk.modelPath }, 'model version failed to load');
+      log.error(
+        { model: entry.name, version: onDisk.version, reason, path: onDisk.modelPath },
+        'model version failed to load',
+      );
     }
   }
 
@@ -377,7 +454,11 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
       entry.badConfigStamp = undefined;
       return;
     }
-    if (entry.badConfigStamp !== scanned.folder.configStamp) this.options.log.error({ model: entry.name, reason: policy.invalid, dir: scanned.folder.dir }, 'model config is invalid');
+    if (entry.badConfigStamp !== scanned.folder.configStamp)
+      this.options.log.error(
+        { model: entry.name, reason: policy.invalid, dir: scanned.folder.dir },
+        'model config is invalid',
+      );
     entry.badConfigStamp = scanned.folder.configStamp;
   }
 
@@ -387,7 +468,10 @@ export class ModelRepository extends EventEmitter<{ change: [model: string]; rem
     if (folder === undefined) return undefined;
     let settings: ModelSettings;
     try {
-      settings = modelSettings(await readModelConfig(this.options.root, name, { maxFileBytes: this.maxConfigFileBytes }), this.options.defaults);
+      settings = modelSettings(
+        await readModelConfig(this.options.root, name, { maxFileBytes: this.maxConfigFileBytes }),
+        this.options.defaults,
+      );
     } catch (err) {
       return { folder, disk: { versions: folder.versions, policy: { invalid: reasonOf(err) } }, settings: undefined };
     }

@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
-import { addStats, DynamicBatcher, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
+import {
+  addStats,
+  DynamicBatcher,
+  type BatcherObserver,
+  type BatcherStats,
+  type SubmitOptions,
+} from '../scheduler/dynamic-batcher';
 import { formatShape, type HostTensor, type TensorSpec } from '../tensor/tensor-types';
 import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from '../scheduler/main-thread-lane';
 import { ConfigError, type ConfigProblem } from '../config-problems';
@@ -20,9 +26,17 @@ export interface ModelVersionOptions {
    * DEFAULT_MAX_BATCH_SIZE rows and DEFAULT_MAX_BATCH_BYTES of input) when every input and output
    * has a dynamic first dimension.
    */
-  readonly batching: { readonly maxBatchSize: number | 'auto'; readonly maxQueueDelayUs: number; readonly preferredBatchSizes: readonly number[] };
+  readonly batching: {
+    readonly maxBatchSize: number | 'auto';
+    readonly maxQueueDelayUs: number;
+    readonly preferredBatchSizes: readonly number[];
+  };
   /** Narrower shapes than the model declares, from its config file (named in errors). */
-  readonly overrides: { readonly file?: string; readonly inputs: readonly TensorOverride[]; readonly outputs: readonly TensorOverride[] };
+  readonly overrides: {
+    readonly file?: string;
+    readonly inputs: readonly TensorOverride[];
+    readonly outputs: readonly TensorOverride[];
+  };
   /** Warm-up runs; empty: one best-effort run of zeros per instance. */
   readonly warmup: readonly WarmupRequest[];
   /** The largest warm-up input, bytes (the most a request may carry): a larger one fails the load, or skips the default warm-up. */
@@ -68,7 +82,12 @@ export class ModelVersion {
    * ConfigError naming every field of the config file that does not fit the model (overrides,
    * max_batch_size, warm-up inputs).
    */
-  static async create(name: string, version: string, modelPath: string, options: ModelVersionOptions): Promise<ModelVersion> {
+  static async create(
+    name: string,
+    version: string,
+    modelPath: string,
+    options: ModelVersionOptions,
+  ): Promise<ModelVersion> {
     const loads = Array.from({ length: options.instances }, () => OnnxSession.create(modelPath, options.session));
     const settled = await Promise.allSettled(loads);
     const sessions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -83,10 +102,19 @@ export class ModelVersion {
       const { maxBatchSize } = options.batching;
       if (typeof maxBatchSize === 'number' && maxBatchSize > 0 && !batchable) {
         const shapes = [...inputs, ...outputs].map((s) => `"${s.name}" ${formatShape(s.dims)}`).join(', ');
-        misfits.push({ field: 'max_batch_size', expected: `0 for this model: batching needs a first dimension of any size on every input and output, and it has ${shapes}`, got: String(maxBatchSize) });
+        misfits.push({
+          field: 'max_batch_size',
+          expected: `0 for this model: batching needs a first dimension of any size on every input and output, and it has ${shapes}`,
+          got: String(maxBatchSize),
+        });
       }
-      options.warmup.forEach((request, i) => misfits.push(...warmupProblems(inputs, request, `warmup[${i}]`, { maxInputBytes: options.maxWarmupInputBytes })));
-      if (misfits.length > 0) throw new ConfigError(misfits.map((p): ConfigProblem => ({ file: options.overrides.file, ...p })));
+      options.warmup.forEach((request, i) =>
+        misfits.push(
+          ...warmupProblems(inputs, request, `warmup[${i}]`, { maxInputBytes: options.maxWarmupInputBytes }),
+        ),
+      );
+      if (misfits.length > 0)
+        throw new ConfigError(misfits.map((p): ConfigProblem => ({ file: options.overrides.file, ...p })));
       const label = `model "${name}" version ${version}`;
       const batcher = new DynamicBatcher(sessions, {
         ...options.batching,
@@ -103,8 +131,18 @@ export class ModelVersion {
       await model.warmUp(options);
       if (options.placement === 'auto') {
         const { lane, use } = await MainThreadLane.open({
-          modelPath, inputs, outputs, batchable, worker: sessions[0]!, session: options.session, warmup: options.warmup, maxWarmupInputBytes: options.maxWarmupInputBytes,
-          maxQueueSize: options.maxQueueSize, queueDepth: (): number => model.depth, label, log: options.log,
+          modelPath,
+          inputs,
+          outputs,
+          batchable,
+          worker: sessions[0]!,
+          session: options.session,
+          warmup: options.warmup,
+          maxWarmupInputBytes: options.maxWarmupInputBytes,
+          maxQueueSize: options.maxQueueSize,
+          queueDepth: (): number => model.depth,
+          label,
+          log: options.log,
         });
         model.lane = lane;
         model.mainThreadUse = use;
@@ -130,7 +168,12 @@ export class ModelVersion {
    * MainThreadLane), otherwise on the workers' batcher. Settles as DynamicBatcher.submit does;
    * the version's queues share one max_queue_size.
    */
-  submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
+  submit(
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+    signal: AbortSignal,
+    options: SubmitOptions = {},
+  ): Promise<Record<string, HostTensor>> {
     const batcher = this.lane?.fits(feeds) === true ? this.lane.batcher : this.batcher;
     return batcher.submit(feeds, outputNames, signal, options);
   }
@@ -148,7 +191,9 @@ export class ModelVersion {
 
   /** The counts of every run since the version took traffic. */
   stats(): BatcherStats {
-    return this.batchers().map((b) => b.stats()).reduce(addStats);
+    return this.batchers()
+      .map((b) => b.stats())
+      .reduce(addStats);
   }
 
   private batchers(): DynamicBatcher[] {
@@ -185,7 +230,10 @@ export class ModelVersion {
       try {
         await runs(undefined, 1);
       } catch (err) {
-        options.log.warn({ model: this.name, version: this.version, reason: (err as Error).message }, 'default warm-up run failed; add a warmup entry to the model config');
+        options.log.warn(
+          { model: this.name, version: this.version, reason: (err as Error).message },
+          'default warm-up run failed; add a warmup entry to the model config',
+        );
       }
       return;
     }
@@ -218,19 +266,32 @@ export class ModelVersion {
  * The model's specs with the overrides of the config file's `field` (inputs or outputs)
  * applied; an override that does not fit is left out and added to `problems`.
  */
-function applyOverrides(specs: readonly TensorSpec[], overrides: readonly TensorOverride[], field: string, problems: FieldProblem[]): TensorSpec[] {
+function applyOverrides(
+  specs: readonly TensorSpec[],
+  overrides: readonly TensorOverride[],
+  field: string,
+  problems: FieldProblem[],
+): TensorSpec[] {
   const result = [...specs];
   overrides.forEach((o, i) => {
     const at = `${field}[${i}]`;
     const index = result.findIndex((s) => s.name === o.name);
     if (index < 0) {
-      problems.push({ field: `${at}.name`, expected: `one of the model's ${field} (${specs.map((s) => `"${s.name}"`).join(', ')})`, got: JSON.stringify(o.name) });
+      problems.push({
+        field: `${at}.name`,
+        expected: `one of the model's ${field} (${specs.map((s) => `"${s.name}"`).join(', ')})`,
+        got: JSON.stringify(o.name),
+      });
       return;
     }
     const spec = result[index]!;
     const fits = o.dims.length === spec.dims.length && o.dims.every((d, k) => spec.dims[k]! < 0 || d === spec.dims[k]);
     if (!fits) {
-      problems.push({ field: `${at}.dims`, expected: `a shape the model's ${formatShape(spec.dims)} takes`, got: formatShape(o.dims) });
+      problems.push({
+        field: `${at}.dims`,
+        expected: `a shape the model's ${formatShape(spec.dims)} takes`,
+        got: formatShape(o.dims),
+      });
       return;
     }
     result[index] = { ...spec, dims: [...o.dims] };

@@ -78,8 +78,13 @@ export const FOLDER_REMOVED = 'its folder was removed';
 export const NOTHING_PICKED_LOADS = 'still serving: no version the policy picks could be loaded';
 
 /** The status of a version whose load of `reason` failed: FAILED, or READY while an earlier file still serves. */
-export function afterFailedLoad(serving: boolean, reason: string): { readonly state: VersionState; readonly reason: string } {
-  return serving ? { state: 'READY', reason: `still serving the earlier file: ${reason}` } : { state: 'FAILED', reason };
+export function afterFailedLoad(
+  serving: boolean,
+  reason: string,
+): { readonly state: VersionState; readonly reason: string } {
+  return serving
+    ? { state: 'READY', reason: `still serving the earlier file: ${reason}` }
+    : { state: 'FAILED', reason };
 }
 
 /** The versions a policy serves, out of those on disk (given newest first); keeps that order. */
@@ -107,7 +112,8 @@ export function plan(input: PlanInput): Action[] {
   const held = new Map(input.held.map((version) => [version.version, version]));
   const mark = (version: string, state: VersionState, reason: string): void => {
     const current = held.get(version);
-    if (current === undefined || current.state !== state || current.reason !== reason) actions.push({ kind: 'mark', version, state, reason });
+    if (current === undefined || current.state !== state || current.reason !== reason)
+      actions.push({ kind: 'mark', version, state, reason });
   };
   const serving = (version: string): boolean => held.get(version)?.servingFiles !== undefined;
 
@@ -125,7 +131,14 @@ export function plan(input: PlanInput): Action[] {
     return actions;
   }
 
-  const picked = new Set(control === 'unloaded' ? [] : selectVersions(policy, onDisk.versions.map((folder) => folder.version)));
+  const picked = new Set(
+    control === 'unloaded'
+      ? []
+      : selectVersions(
+          policy,
+          onDisk.versions.map((folder) => folder.version),
+        ),
+  );
   const leftOut = control === 'unloaded' ? UNLOADED : NOT_PICKED;
   let loading = false;
   for (const folder of onDisk.versions) {

@@ -32,7 +32,9 @@ export class RepositoryWatcher {
     };
     try {
       w.watcher = watch(options.root, { recursive: true }, settle);
-      w.watcher.on('error', (err) => options.log.warn({ err }, 'watching the model repository failed; polling goes on'));
+      w.watcher.on('error', (err) =>
+        options.log.warn({ err }, 'watching the model repository failed; polling goes on'),
+      );
     } catch (err) {
       options.log.warn({ err }, 'cannot watch the model repository; polling it instead');
     }

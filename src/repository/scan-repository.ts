@@ -67,10 +67,21 @@ export async function scanModel(root: string, name: string, options: ScanOptions
   const configStamp = (await Promise.all(CONFIG_FILES.map((f) => stampOf(path.join(dir, f))))).join('|');
   const versions: VersionOnDisk[] = [];
   for (const [version, names] of folders) {
-    const { stamp, ...found } = await scanVersion(root, path.join(name, names.includes(version) ? version : names[0]!), version, options);
+    const { stamp, ...found } = await scanVersion(
+      root,
+      path.join(name, names.includes(version) ? version : names[0]!),
+      version,
+      options,
+    );
     const files = `${stamp}#${configStamp}`;
-    if (names.length > 1) versions.push({ ...found, files, problem: `folders ${names.map((n) => path.join(name, n)).join(' and ')} are all version ${version}; keep one` });
-    else if (found.problem === undefined && stamp === '') versions.push({ ...found, files, problem: `no model.onnx in ${path.dirname(found.shownPath)}` });
+    if (names.length > 1)
+      versions.push({
+        ...found,
+        files,
+        problem: `folders ${names.map((n) => path.join(name, n)).join(' and ')} are all version ${version}; keep one`,
+      });
+    else if (found.problem === undefined && stamp === '')
+      versions.push({ ...found, files, problem: `no model.onnx in ${path.dirname(found.shownPath)}` });
     else versions.push({ ...found, files });
   }
   versions.sort((a, b) => (BigInt(b.version) > BigInt(a.version) ? 1 : BigInt(b.version) < BigInt(a.version) ? -1 : 0));
@@ -81,16 +92,34 @@ export async function scanModel(root: string, name: string, options: ScanOptions
 type ScannedVersion = Omit<VersionOnDisk, 'files'> & { readonly stamp: string };
 
 /** A version folder, `folder` relative to `root`. */
-async function scanVersion(root: string, folder: string, version: string, options: ScanOptions): Promise<ScannedVersion> {
+async function scanVersion(
+  root: string,
+  folder: string,
+  version: string,
+  options: ScanOptions,
+): Promise<ScannedVersion> {
   const dir = path.join(root, folder);
   const mlmodel = path.join(folder, MLMODEL_FILE);
   const mlmodelStamp = await stampOf(path.join(root, mlmodel));
   if (mlmodelStamp === '') {
     const shownPath = path.join(folder, MODEL_FILE);
-    return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: await stampOf(path.join(root, shownPath)) };
+    return {
+      version,
+      dir,
+      modelPath: path.join(root, shownPath),
+      shownPath,
+      stamp: await stampOf(path.join(root, shownPath)),
+    };
   }
   // An MLflow model folder: the onnx flavour names the ONNX file.
-  const failed = (problem: ConfigProblem): ScannedVersion => ({ version, dir, modelPath: path.join(root, mlmodel), shownPath: mlmodel, stamp: mlmodelStamp, problem: formatProblem(problem) });
+  const failed = (problem: ConfigProblem): ScannedVersion => ({
+    version,
+    dir,
+    modelPath: path.join(root, mlmodel),
+    shownPath: mlmodel,
+    stamp: mlmodelStamp,
+    problem: formatProblem(problem),
+  });
   let text: string;
   try {
     text = await readBoundedFile(path.join(root, mlmodel), options.maxFileBytes);
@@ -101,15 +130,37 @@ async function scanVersion(root: string, folder: string, version: string, option
   try {
     const doc = parseYaml(text) as { flavors?: { onnx?: { data?: unknown } } } | null;
     data = doc?.flavors?.onnx?.data;
-    if (doc?.flavors?.onnx === undefined) return failed({ file: mlmodel, field: 'flavors.onnx', expected: 'an onnx flavor (as mlflow.onnx.log_model writes it)', got: 'none' });
+    if (doc?.flavors?.onnx === undefined)
+      return failed({
+        file: mlmodel,
+        field: 'flavors.onnx',
+        expected: 'an onnx flavor (as mlflow.onnx.log_model writes it)',
+        got: 'none',
+      });
   } catch (err) {
-    return failed({ file: mlmodel, field: '', expected: 'YAML', got: `text that does not parse (${(err as Error).message})` });
+    return failed({
+      file: mlmodel,
+      field: '',
+      expected: 'YAML',
+      got: `text that does not parse (${(err as Error).message})`,
+    });
   }
   if (typeof data !== 'string' || data === '' || path.isAbsolute(data) || data.split(/[\\/]/).includes('..')) {
-    return failed({ file: mlmodel, field: 'flavors.onnx.data', expected: 'the name of a file inside the version folder', got: shown(data) });
+    return failed({
+      file: mlmodel,
+      field: 'flavors.onnx.data',
+      expected: 'the name of a file inside the version folder',
+      got: shown(data),
+    });
   }
   const shownPath = path.join(folder, data);
-  return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: `${mlmodelStamp}|${await stampOf(path.join(root, shownPath))}` };
+  return {
+    version,
+    dir,
+    modelPath: path.join(root, shownPath),
+    shownPath,
+    stamp: `${mlmodelStamp}|${await stampOf(path.join(root, shownPath))}`,
+  };
 }
 
 /** Size and modification time of a file; '' when it is not there. */

@@ -44,7 +44,11 @@ export class MainThreadSession implements Runner {
    * the runtime's message when the run fails, UNAVAILABLE when the session is closed, and the
    * signal's reason when `signal` fires before the run begins (it is then skipped).
    */
-  run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+  run(
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Record<string, HostTensor>> {
     if (this.closed !== undefined) return Promise.reject(new InferdError('UNAVAILABLE', 'model instance is closed'));
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
@@ -81,7 +85,9 @@ export class MainThreadSession implements Runner {
         this.beginNext();
       },
       (err: unknown) => {
-        done.reject(new InferdError('INTERNAL', `model run failed: ${err instanceof Error ? err.message : String(err)}`));
+        done.reject(
+          new InferdError('INTERNAL', `model run failed: ${err instanceof Error ? err.message : String(err)}`),
+        );
         this.beginNext();
       },
     );

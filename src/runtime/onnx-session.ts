@@ -80,7 +80,11 @@ export class OnnxSession {
    * run fails, UNAVAILABLE when the session is closed, and the signal's reason when `signal`
    * fires before the worker begins the run (which it then skips).
    */
-  run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+  run(
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Record<string, HostTensor>> {
     return this.send((id, sent) => ({ kind: 'run', id, feeds: sent, outputNames }), feeds, signal);
   }
 
@@ -93,7 +97,11 @@ export class OnnxSession {
     return this.send((id, sent) => ({ kind: 'time', id, feeds: sent, outputNames, timing }), feeds, undefined);
   }
 
-  private send<T>(message: (id: number, feeds: Record<string, HostTensor>) => ToWorker, feeds: Record<string, HostTensor>, signal: AbortSignal | undefined): Promise<T> {
+  private send<T>(
+    message: (id: number, feeds: Record<string, HostTensor>) => ToWorker,
+    feeds: Record<string, HostTensor>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     if (this.closing !== undefined || this.exited) {
       return Promise.reject(new InferdError('UNAVAILABLE', 'model instance is closed'));
     }
@@ -179,7 +187,10 @@ export class OnnxSession {
  * under a view would take the rest of it away from its owner, a request's message or Node's
  * Buffer pool).
  */
-function transferable(feeds: Record<string, HostTensor>): { sent: Record<string, HostTensor>; transfer: ArrayBuffer[] } {
+function transferable(feeds: Record<string, HostTensor>): {
+  sent: Record<string, HostTensor>;
+  transfer: ArrayBuffer[];
+} {
   const sent: Record<string, HostTensor> = {};
   const transfer: ArrayBuffer[] = [];
   for (const name in feeds) {
@@ -189,7 +200,11 @@ function transferable(feeds: Record<string, HostTensor>): { sent: Record<string,
       continue;
     }
     const buffer = t.data.buffer;
-    const whole = buffer instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buffer.byteLength && !transfer.includes(buffer);
+    const whole =
+      buffer instanceof ArrayBuffer &&
+      t.data.byteOffset === 0 &&
+      t.data.byteLength === buffer.byteLength &&
+      !transfer.includes(buffer);
     const data = whole ? t.data : t.data.slice();
     transfer.push(data.buffer as ArrayBuffer);
     sent[name] = whole ? t : { type: t.type, dims: t.dims, data };

@@ -27,7 +27,11 @@ export async function openSession(modelPath: string, o: SessionOptions): Promise
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   try {
-    return { session, inputs: describe(session.inputMetadata, 'input'), outputs: describe(session.outputMetadata, 'output') };
+    return {
+      session,
+      inputs: describe(session.inputMetadata, 'input'),
+      outputs: describe(session.outputMetadata, 'output'),
+    };
   } catch (err) {
     await session.release();
     throw err;
@@ -36,15 +40,21 @@ export async function openSession(modelPath: string, o: SessionOptions): Promise
 
 function describe(values: readonly ort.InferenceSession.ValueMetadata[], kind: string): TensorSpec[] {
   return values.map((v) => {
-    if (!v.isTensor) throw new Error(`${kind} "${v.name}" is not a tensor; inferd serves tensor inputs and outputs only`);
+    if (!v.isTensor)
+      throw new Error(`${kind} "${v.name}" is not a tensor; inferd serves tensor inputs and outputs only`);
     const info = elementTypeOfRuntime(v.type);
-    if (info === undefined) throw new Error(`${kind} "${v.name}" has element type ${v.type}, which inferd does not serve`);
+    if (info === undefined)
+      throw new Error(`${kind} "${v.name}" has element type ${v.type}, which inferd does not serve`);
     return { name: v.name, type: info.type, dims: v.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
   });
 }
 
 /** Runs the session; the outputs' buffers are new and belong to the caller. Rejects with the runtime's error. */
-export async function runSession(session: ort.InferenceSession, feeds: Record<string, HostTensor>, outputNames: readonly string[]): Promise<Record<string, HostTensor>> {
+export async function runSession(
+  session: ort.InferenceSession,
+  feeds: Record<string, HostTensor>,
+  outputNames: readonly string[],
+): Promise<Record<string, HostTensor>> {
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
   const results = await session.run(ortFeeds, outputNames as string[]);
@@ -75,7 +85,12 @@ export interface Timing {
  * not the median: other work on the machine (other models loading, traffic) only ever adds to a
  * run's time, and the decision this feeds is about the model, not about that moment.
  */
-export async function timeRuns(session: ort.InferenceSession, feeds: Record<string, HostTensor>, outputNames: readonly string[], timing: Timing): Promise<number> {
+export async function timeRuns(
+  session: ort.InferenceSession,
+  feeds: Record<string, HostTensor>,
+  outputNames: readonly string[],
+  timing: Timing,
+): Promise<number> {
   const runUs = async (): Promise<number> => {
     const started = process.hrtime.bigint();
     await runSession(session, feeds, outputNames);

@@ -98,7 +98,11 @@ export class DynamicBatcher {
       this.counts.failed();
       this.notifyIfIdle();
     });
-    this.pool = new InstancePool<Request>(runners, { runBegins: (batch) => this.runBegins(batch), requestDropped: () => this.counts.failed() }, options.instanceIds);
+    this.pool = new InstancePool<Request>(
+      runners,
+      { runBegins: (batch) => this.runBegins(batch), requestDropped: () => this.counts.failed() },
+      options.instanceIds,
+    );
   }
 
   /** Requests waiting for an instance. */
@@ -136,10 +140,20 @@ export class DynamicBatcher {
    * over a batch's buffer), or rejects with: RESOURCE_EXHAUSTED when the queue is full, the
    * signal's reason when it fires before the run starts, the runner's error.
    */
-  submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
+  submit(
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+    signal: AbortSignal,
+    options: SubmitOptions = {},
+  ): Promise<Record<string, HostTensor>> {
     if (signal.aborted) return this.refuse(signal.reason);
     if ((this.options.queueDepth?.() ?? this.queue.length) >= this.options.maxQueueSize) {
-      return this.refuse(new InferdError('RESOURCE_EXHAUSTED', `${this.options.label}: queue is full (${this.options.maxQueueSize} requests waiting)`));
+      return this.refuse(
+        new InferdError(
+          'RESOURCE_EXHAUSTED',
+          `${this.options.label}: queue is full (${this.options.maxQueueSize} requests waiting)`,
+        ),
+      );
     }
     const candidate = batchKey(feeds, outputNames);
     return new Promise((resolve, reject) => {
@@ -228,14 +242,23 @@ export class DynamicBatcher {
   }
 
   private run(instance: Runner, requests: Request[], rows: number): void {
-    const batch = this.pool.assign(instance, requests, rows, stackFeeds(requests.map((r) => r.feeds)), requests[0]!.outputNames);
+    const batch = this.pool.assign(
+      instance,
+      requests,
+      rows,
+      stackFeeds(requests.map((r) => r.feeds)),
+      requests[0]!.outputNames,
+    );
     batch.outputs.then(
       (outputs) => {
         // The instance is handed its next batch before this batch's answers are split, encoded
         // and sent, so that it runs while the main thread does that work instead of waiting for it.
         this.release(batch, undefined);
         try {
-          const shares = splitOutputs(outputs, requests.map((r) => r.rows));
+          const shares = splitOutputs(
+            outputs,
+            requests.map((r) => r.rows),
+          );
           requests.forEach((r, i) => {
             if (batch.dropped.has(r)) return;
             this.counts.succeeded();

@@ -92,7 +92,13 @@ export class InstancePool<R extends BatchedRequest> {
    * Hands a batch to an instance (idle or busy): calls its runner at once with `feeds`. The
    * batch's run ends with release(); until then it counts as in flight.
    */
-  assign(instance: Runner, requests: readonly R[], rows: number, feeds: Record<string, HostTensor>, outputNames: readonly string[]): AssignedBatch<R> {
+  assign(
+    instance: Runner,
+    requests: readonly R[],
+    rows: number,
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+  ): AssignedBatch<R> {
     const batches = this.batchesOf.get(instance)!;
     const behind = batches.length > 0;
     if (!behind) {
@@ -108,8 +114,15 @@ export class InstancePool<R extends BatchedRequest> {
       outputs = Promise.reject(err);
     }
     const batch: Batch<R> = {
-      instance, instanceId: this.ids.get(instance)!, requests, rows, outputs, skip,
-      dropped: behind ? new Set() : NONE_DROPPED, begun: false, ended: undefined,
+      instance,
+      instanceId: this.ids.get(instance)!,
+      requests,
+      rows,
+      outputs,
+      skip,
+      dropped: behind ? new Set() : NONE_DROPPED,
+      begun: false,
+      ended: undefined,
     };
     batches.push(batch);
     this.assignedCount++;

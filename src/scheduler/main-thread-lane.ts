@@ -106,23 +106,40 @@ export class MainThreadLane {
    * was decided; never rejects: whatever goes wrong leaves every run on the workers.
    */
   static async open(o: LaneOptions): Promise<{ lane: MainThreadLane | undefined; use: MainThreadUse }> {
-    const none = (note: string, measuredRunUs?: number): { lane: undefined; use: MainThreadUse } => ({ lane: undefined, use: { measuredRunUs, maxRows: 0, note } });
+    const none = (note: string, measuredRunUs?: number): { lane: undefined; use: MainThreadUse } => ({
+      lane: undefined,
+      use: { measuredRunUs, maxRows: 0, note },
+    });
     let session: MainThreadSession | undefined;
     try {
       const refusal = await unfit(o);
       if (refusal !== undefined) return none(refusal);
-      const shapes = new Map(o.inputs.map((s) => [s.name, s.dims.slice(o.batchable ? 1 : 0).map((d) => Math.max(d, 1))]));
-      const rowBytes = o.inputs.reduce((sum, s) => sum + elementType(s.type).bytes * shapes.get(s.name)!.reduce((a, d) => a * d, 1), 0);
-      const rows = o.batchable ? Math.min(MAIN_THREAD_PROBE_ROWS, Math.floor(MAIN_THREAD_MAX_PROBE_BYTES / Math.max(rowBytes, 1))) : 1;
-      if (rows < 1 || (!o.batchable && rowBytes > MAIN_THREAD_MAX_PROBE_BYTES)) return none(`a request is larger than ${MAIN_THREAD_MAX_PROBE_BYTES} bytes`);
+      const shapes = new Map(
+        o.inputs.map((s) => [s.name, s.dims.slice(o.batchable ? 1 : 0).map((d) => Math.max(d, 1))]),
+      );
+      const rowBytes = o.inputs.reduce(
+        (sum, s) => sum + elementType(s.type).bytes * shapes.get(s.name)!.reduce((a, d) => a * d, 1),
+        0,
+      );
+      const rows = o.batchable
+        ? Math.min(MAIN_THREAD_PROBE_ROWS, Math.floor(MAIN_THREAD_MAX_PROBE_BYTES / Math.max(rowBytes, 1)))
+        : 1;
+      if (rows < 1 || (!o.batchable && rowBytes > MAIN_THREAD_MAX_PROBE_BYTES))
+        return none(`a request is larger than ${MAIN_THREAD_MAX_PROBE_BYTES} bytes`);
       const probe = (): Record<string, HostTensor> =>
-        Object.fromEntries(o.inputs.map((s) => {
-          const dims = o.batchable ? [rows, ...shapes.get(s.name)!] : shapes.get(s.name)!;
-          return [s.name, { type: s.type, dims, data: elementType(s.type).allocate(dims.reduce((a, b) => a * b, 1)) }];
-        }));
+        Object.fromEntries(
+          o.inputs.map((s) => {
+            const dims = o.batchable ? [rows, ...shapes.get(s.name)!] : shapes.get(s.name)!;
+            return [
+              s.name,
+              { type: s.type, dims, data: elementType(s.type).allocate(dims.reduce((a, b) => a * b, 1)) },
+            ];
+          }),
+        );
       const outputNames = o.outputs.map((s) => s.name);
       const runUs = await o.worker.timeRuns(probe(), outputNames, PROBE_TIMING);
-      if (runUs > MAIN_THREAD_MAX_RUN_US) return none(`a run of ${rows} row(s) took ${Math.round(runUs)} µs, over ${MAIN_THREAD_MAX_RUN_US}`, runUs);
+      if (runUs > MAIN_THREAD_MAX_RUN_US)
+        return none(`a run of ${rows} row(s) took ${Math.round(runUs)} µs, over ${MAIN_THREAD_MAX_RUN_US}`, runUs);
       session = await MainThreadSession.create(o.modelPath, o.session);
       await session.run(probe(), outputNames); // its first run, not a caller's
       const batcher = new DynamicBatcher([session], {
@@ -148,7 +165,10 @@ export class MainThreadLane {
       return { lane, use: { measuredRunUs: runUs, maxRows: lane.maxRows, note: '' } };
     } catch (err) {
       await session?.close();
-      o.log.warn({ reason: (err as Error).message, label: o.label }, 'no session on the main thread; every run stays on the workers');
+      o.log.warn(
+        { reason: (err as Error).message, label: o.label },
+        'no session on the main thread; every run stays on the workers',
+      );
       return none(`not timed: ${(err as Error).message}`);
     }
   }
@@ -180,6 +200,7 @@ async function unfit(o: LaneOptions): Promise<string | undefined> {
   const { ops, hasFunctions } = readModelOps(await fs.readFile(o.modelPath));
   if (hasFunctions) return 'the model defines functions of its own';
   const valueBound = [...ops].filter((op) => !SHAPE_BOUND_OPS.has(op));
-  if (valueBound.length > 0) return `its operators ${valueBound.sort().join(', ')} may take time that depends on input values`;
+  if (valueBound.length > 0)
+    return `its operators ${valueBound.sort().join(', ')} may take time that depends on input values`;
   return undefined;
 }

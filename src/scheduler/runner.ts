@@ -11,5 +11,9 @@ export interface Runner {
    * `signal` fires before the run has begun, the run is skipped (never executed) and the promise
    * rejects with the signal's reason; once begun, a run goes on to its end.
    */
-  run(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>>;
+  run(
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Record<string, HostTensor>>;
 }

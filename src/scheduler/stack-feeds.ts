@@ -36,13 +36,19 @@ export function stackFeeds(requests: readonly Record<string, HostTensor>[]): Rec
  * views over the batch's buffers (no copy). Throws INTERNAL when an output's first dimension is
  * not the batch's row count (a model that does not keep the batch dimension).
  */
-export function splitOutputs(outputs: Record<string, HostTensor>, rows: readonly number[]): Record<string, HostTensor>[] {
+export function splitOutputs(
+  outputs: Record<string, HostTensor>,
+  rows: readonly number[],
+): Record<string, HostTensor>[] {
   if (rows.length === 1) return [outputs];
   const total = rows.reduce((a, b) => a + b, 0);
   const shares: Record<string, HostTensor>[] = rows.map(() => ({}));
   for (const [name, t] of Object.entries(outputs)) {
     if (t.dims[0] !== total) {
-      throw new InferdError('INTERNAL', `output "${name}" of a batched run has first dimension ${t.dims[0]}, not the batch's ${total} rows: set max_batch_size: 0 for this model`);
+      throw new InferdError(
+        'INTERNAL',
+        `output "${name}" of a batched run has first dimension ${t.dims[0]}, not the batch's ${total} rows: set max_batch_size: 0 for this model`,
+      );
     }
     const perRow = t.dims.slice(1).reduce((a, b) => a * b, 1);
     let start = 0;

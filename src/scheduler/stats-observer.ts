@@ -22,10 +22,21 @@ export interface BatcherStats {
   readonly lastInferenceMs: number;
 }
 
-type Counts = { -readonly [K in keyof BatcherStats]: BatcherStats[K] } & { batchSizes: Record<number, number>; batchComputeNs: Record<number, bigint> };
+type Counts = { -readonly [K in keyof BatcherStats]: BatcherStats[K] } & {
+  batchSizes: Record<number, number>;
+  batchComputeNs: Record<number, bigint>;
+};
 
 const noCounts = (): Counts => ({
-  success: 0, fail: 0, inferences: 0, executions: 0, queueNs: 0n, computeNs: 0n, batchSizes: {}, batchComputeNs: {}, lastInferenceMs: 0,
+  success: 0,
+  fail: 0,
+  inferences: 0,
+  executions: 0,
+  queueNs: 0n,
+  computeNs: 0n,
+  batchSizes: {},
+  batchComputeNs: {},
+  lastInferenceMs: 0,
 });
 
 /**
@@ -83,7 +94,8 @@ export function addStats(a: BatcherStats, b: BatcherStats): BatcherStats {
   const batchSizes: Record<number, number> = { ...a.batchSizes };
   for (const [k, n] of Object.entries(b.batchSizes)) batchSizes[Number(k)] = (batchSizes[Number(k)] ?? 0) + n;
   const batchComputeNs: Record<number, bigint> = { ...a.batchComputeNs };
-  for (const [k, ns] of Object.entries(b.batchComputeNs)) batchComputeNs[Number(k)] = (batchComputeNs[Number(k)] ?? 0n) + ns;
+  for (const [k, ns] of Object.entries(b.batchComputeNs))
+    batchComputeNs[Number(k)] = (batchComputeNs[Number(k)] ?? 0n) + ns;
   return {
     success: a.success + b.success,
     fail: a.fail + b.fail,

@@ -12,14 +12,19 @@ export interface TimeoutSignal {
  * `timeoutMs` has passed, whichever comes first. A `timeoutMs` of undefined (or beyond what a
  * timer can wait) adds no timer.
  */
-export function timeoutSignal(parent: AbortSignal, timeoutMs: number | undefined, reason: () => unknown): TimeoutSignal {
+export function timeoutSignal(
+  parent: AbortSignal,
+  timeoutMs: number | undefined,
+  reason: () => unknown,
+): TimeoutSignal {
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(parent.reason);
   let timer: NodeJS.Timeout | undefined;
   if (parent.aborted) onAbort();
   else {
     parent.addEventListener('abort', onAbort, { once: true });
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) timer = setTimeout(() => controller.abort(reason()), timeoutMs);
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS)
+      timer = setTimeout(() => controller.abort(reason()), timeoutMs);
   }
   return {
     signal: controller.signal,

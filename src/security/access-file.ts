@@ -53,7 +53,9 @@ export function parseAccessFile(text: string, file: string): AccessList {
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError([{ file, field: '', expected: 'YAML or JSON', got: `text that does not parse (${(err as Error).message})` }]);
+    throw new ConfigError([
+      { file, field: '', expected: 'YAML or JSON', got: `text that does not parse (${(err as Error).message})` },
+    ]);
   }
   const r = new ConfigReader(file);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
@@ -78,7 +80,10 @@ export function parseAccessFile(text: string, file: string): AccessList {
       return [{ at, entry: r.mapping(entry, at, fields)! }];
     });
   };
-  const common = (at: string, entry: Record<string, unknown>): { name: string; scopes: Set<Scope>; ratePerSecond: number | undefined } => {
+  const common = (
+    at: string,
+    entry: Record<string, unknown>,
+  ): { name: string; scopes: Set<Scope>; ratePerSecond: number | undefined } => {
     const name = r.string(entry['name'], `${at}.name`);
     if (name !== undefined && names.has(name)) r.problem(`${at}.name`, 'a name no earlier entry has', shown(name));
     if (name !== undefined) names.add(name);
@@ -92,7 +97,8 @@ export function parseAccessFile(text: string, file: string): AccessList {
       });
     }
     const rate = entry['rate_per_second'];
-    if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) r.problem(`${at}.rate_per_second`, 'a number above 0', shown(rate));
+    if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)))
+      r.problem(`${at}.rate_per_second`, 'a number above 0', shown(rate));
     return { name: name ?? '', scopes, ratePerSecond: typeof rate === 'number' ? rate : undefined };
   };
 
@@ -102,7 +108,11 @@ export function parseAccessFile(text: string, file: string): AccessList {
     const holder = common(at, entry);
     const hex = entry['sha256'];
     if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) {
-      r.problem(`${at}.sha256`, 'the token\'s SHA-256 as 64 hex digits (printf %s "$TOKEN" | sha256sum), not the token itself', `${described(hex)} (not shown: it may be the token itself)`);
+      r.problem(
+        `${at}.sha256`,
+        'the token\'s SHA-256 as 64 hex digits (printf %s "$TOKEN" | sha256sum), not the token itself',
+        `${described(hex)} (not shown: it may be the token itself)`,
+      );
       continue;
     }
     const earlier = digests.get(hex.toLowerCase());
@@ -115,14 +125,22 @@ export function parseAccessFile(text: string, file: string): AccessList {
     const holder = common(at, entry);
     const cn = entry['common_name'];
     const san = entry['san'];
-    if ((cn === undefined) === (san === undefined)) r.problem(at, 'exactly one of common_name, san', cn === undefined ? 'none' : 'both');
+    if ((cn === undefined) === (san === undefined))
+      r.problem(at, 'exactly one of common_name, san', cn === undefined ? 'none' : 'both');
     if (cn !== undefined) r.string(cn, `${at}.common_name`);
     if (san !== undefined && (typeof san !== 'string' || !/^(DNS|URI|IP Address|email):\S+$/.test(san))) {
-      r.problem(`${at}.san`, 'a subjectAltName entry such as "DNS:host.internal" or "URI:spiffe://domain/workload"', shown(san));
+      r.problem(
+        `${at}.san`,
+        'a subjectAltName entry such as "DNS:host.internal" or "URI:spiffe://domain/workload"',
+        shown(san),
+      );
     }
-    clients.push({ ...holder, commonName: typeof cn === 'string' ? cn : undefined, subjectAltName: typeof san === 'string' ? san : undefined });
+    clients.push({
+      ...holder,
+      commonName: typeof cn === 'string' ? cn : undefined,
+      subjectAltName: typeof san === 'string' ? san : undefined,
+    });
   }
   r.problems.throwIfAny();
   return { tokens, clients };
 }
-

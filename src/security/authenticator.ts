@@ -62,7 +62,10 @@ const JWT_CLOCK_TOLERANCE_S = 30;
 export class Authenticator {
   private readonly limiter: RateLimiter;
   /** How each principal was established, to check it again later (recheck). Never logged. */
-  private readonly sources = new WeakMap<Principal, { access: AccessList | undefined; digest?: Buffer; client?: ClientEntry; expiresAtMs?: number }>();
+  private readonly sources = new WeakMap<
+    Principal,
+    { access: AccessList | undefined; digest?: Buffer; client?: ClientEntry; expiresAtMs?: number }
+  >();
 
   private constructor(
     private readonly access: WatchedFiles<AccessList> | undefined,
@@ -77,19 +80,37 @@ export class Authenticator {
     const access =
       options.accessFile === undefined
         ? undefined
-        : WatchedFiles.open([options.accessFile], { what: 'access file', pollMs: options.pollMs, log: options.log, parse: ([text]) => parseAccessFile(text!.toString('utf8'), options.accessFile!) });
+        : WatchedFiles.open([options.accessFile], {
+            what: 'access file',
+            pollMs: options.pollMs,
+            log: options.log,
+            parse: ([text]) => parseAccessFile(text!.toString('utf8'), options.accessFile!),
+          });
     let keys: WatchedFiles<JWTVerifyGetKey> | undefined;
     try {
       keys =
         options.jwt === undefined
           ? undefined
-          : WatchedFiles.open([options.jwt.jwksFile], { what: 'JWKS file', pollMs: options.pollMs, log: options.log, parse: ([text]) => parseKeySet(text!, options.jwt!.jwksFile) });
+          : WatchedFiles.open([options.jwt.jwksFile], {
+              what: 'JWKS file',
+              pollMs: options.pollMs,
+              log: options.log,
+              parse: ([text]) => parseKeySet(text!, options.jwt!.jwksFile),
+            });
     } catch (err) {
       access?.close();
       throw err;
     }
     const a = access?.current;
-    options.log.info({ tokens: a?.tokens.length ?? 0, clients: a?.clients.length ?? 0, jwt: options.jwt !== undefined, ratePerSecond: options.ratePerSecond }, 'authentication on');
+    options.log.info(
+      {
+        tokens: a?.tokens.length ?? 0,
+        clients: a?.clients.length ?? 0,
+        jwt: options.jwt !== undefined,
+        ratePerSecond: options.ratePerSecond,
+      },
+      'authentication on',
+    );
     return new Authenticator(access, keys, options);
   }
 
@@ -105,16 +126,40 @@ export class Authenticator {
       const token = m[1]!;
       const digest = createHash('sha256').update(token, 'utf8').digest();
       const entry = this.findToken(digest);
-      if (entry !== undefined) return this.remember({ name: entry.name, kind: 'token', scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond }, { digest });
+      if (entry !== undefined)
+        return this.remember(
+          {
+            name: entry.name,
+            kind: 'token',
+            scopes: entry.scopes,
+            ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond,
+          },
+          { digest },
+        );
       if (this.keys !== undefined && JWT_SHAPE.test(token)) return this.verifyJwt(token);
       throw new InferdError('UNAUTHENTICATED', 'the bearer token is not valid');
     }
     const client = peer === undefined ? undefined : this.findClient(peer);
-    if (client !== undefined && peer !== undefined) return this.remember({ name: peer.subject, kind: 'certificate', scopes: client.scopes, ratePerSecond: client.ratePerSecond ?? this.options.ratePerSecond }, { client });
+    if (client !== undefined && peer !== undefined)
+      return this.remember(
+        {
+          name: peer.subject,
+          kind: 'certificate',
+          scopes: client.scopes,
+          ratePerSecond: client.ratePerSecond ?? this.options.ratePerSecond,
+        },
+        { client },
+      );
     if (peer !== undefined && (this.access?.current.clients.length ?? 0) > 0) {
-      throw new InferdError('UNAUTHENTICATED', `the client certificate "${peer.subject}" is not in the access file, and no bearer token was sent`);
+      throw new InferdError(
+        'UNAUTHENTICATED',
+        `the client certificate "${peer.subject}" is not in the access file, and no bearer token was sent`,
+      );
     }
-    throw new InferdError('UNAUTHENTICATED', 'this call needs credentials: send the metadata "authorization: Bearer <token>"');
+    throw new InferdError(
+      'UNAUTHENTICATED',
+      'this call needs credentials: send the metadata "authorization: Bearer <token>"',
+    );
   }
 
   /**
@@ -132,27 +177,58 @@ export class Authenticator {
     if (access === source.access) return principal;
     if (source.digest !== undefined) {
       const entry = this.findToken(source.digest);
-      if (entry === undefined) throw new InferdError('UNAUTHENTICATED', 'the bearer token is not valid any more: it was taken out of the access file');
-      return this.remember({ ...principal, name: entry.name, scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond }, { digest: source.digest });
+      if (entry === undefined)
+        throw new InferdError(
+          'UNAUTHENTICATED',
+          'the bearer token is not valid any more: it was taken out of the access file',
+        );
+      return this.remember(
+        {
+          ...principal,
+          name: entry.name,
+          scopes: entry.scopes,
+          ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond,
+        },
+        { digest: source.digest },
+      );
     }
     if (source.client !== undefined) {
-      const entry = access?.clients.find((c) => c.name === source.client!.name && c.commonName === source.client!.commonName && c.subjectAltName === source.client!.subjectAltName);
-      if (entry === undefined) throw new InferdError('UNAUTHENTICATED', `the client certificate "${principal.name}" is not in the access file any more`);
-      return this.remember({ ...principal, scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond }, { client: entry });
+      const entry = access?.clients.find(
+        (c) =>
+          c.name === source.client!.name &&
+          c.commonName === source.client!.commonName &&
+          c.subjectAltName === source.client!.subjectAltName,
+      );
+      if (entry === undefined)
+        throw new InferdError(
+          'UNAUTHENTICATED',
+          `the client certificate "${principal.name}" is not in the access file any more`,
+        );
+      return this.remember(
+        { ...principal, scopes: entry.scopes, ratePerSecond: entry.ratePerSecond ?? this.options.ratePerSecond },
+        { client: entry },
+      );
     }
     return principal;
   }
 
   /** Throws PERMISSION_DENIED naming the scope `what` needs when `principal` lacks it. */
   authorize(principal: Principal, scope: Scope, what: string): void {
-    if (!principal.scopes.has(scope)) throw new InferdError('PERMISSION_DENIED', `${principal.kind} "${principal.name}" lacks the scope "${scope}", which ${what} needs`);
+    if (!principal.scopes.has(scope))
+      throw new InferdError(
+        'PERMISSION_DENIED',
+        `${principal.kind} "${principal.name}" lacks the scope "${scope}", which ${what} needs`,
+      );
   }
 
   /** Counts one request of `principal`; throws RESOURCE_EXHAUSTED past its rate. */
   admit(principal: Principal): void {
     if (principal.ratePerSecond <= 0) return;
     if (!this.limiter.take(`${principal.kind}:${principal.name}`, principal.ratePerSecond)) {
-      throw new InferdError('RESOURCE_EXHAUSTED', `${principal.kind} "${principal.name}" is over its rate of ${principal.ratePerSecond} requests per second`);
+      throw new InferdError(
+        'RESOURCE_EXHAUSTED',
+        `${principal.kind} "${principal.name}" is over its rate of ${principal.ratePerSecond} requests per second`,
+      );
     }
   }
 
@@ -162,7 +238,10 @@ export class Authenticator {
     this.keys?.close();
   }
 
-  private remember(principal: Principal, source: { digest?: Buffer; client?: ClientEntry; expiresAtMs?: number }): Principal {
+  private remember(
+    principal: Principal,
+    source: { digest?: Buffer; client?: ClientEntry; expiresAtMs?: number },
+  ): Principal {
     this.sources.set(principal, { access: this.access?.current, ...source });
     return principal;
   }
@@ -175,31 +254,52 @@ export class Authenticator {
   }
 
   private findClient(peer: PeerCertificateIdentity): ClientEntry | undefined {
-    return this.access?.current.clients.find((c) => (c.commonName !== undefined && c.commonName === peer.commonName) || (c.subjectAltName !== undefined && peer.subjectAltNames.includes(c.subjectAltName)));
+    return this.access?.current.clients.find(
+      (c) =>
+        (c.commonName !== undefined && c.commonName === peer.commonName) ||
+        (c.subjectAltName !== undefined && peer.subjectAltNames.includes(c.subjectAltName)),
+    );
   }
 
   private async verifyJwt(token: string): Promise<Principal> {
     const jwt = this.options.jwt!;
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.keys!.current, { issuer: jwt.issuer, audience: jwt.audience, clockTolerance: JWT_CLOCK_TOLERANCE_S, requiredClaims: ['exp'] }));
+      ({ payload } = await jwtVerify(token, this.keys!.current, {
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        clockTolerance: JWT_CLOCK_TOLERANCE_S,
+        requiredClaims: ['exp'],
+      }));
     } catch (err) {
       throw new InferdError('UNAUTHENTICATED', `the bearer token is not valid: ${jwtProblem(err)}`, { cause: err });
     }
     const claim = payload[jwt.scopeClaim];
     const listed = typeof claim === 'string' ? claim.split(' ') : Array.isArray(claim) ? claim : [];
     const scopes = new Set<Scope>(listed.filter(isScope));
-    return this.remember({ name: typeof payload.sub === 'string' ? payload.sub : '(no subject)', kind: 'jwt', scopes, ratePerSecond: this.options.ratePerSecond }, { expiresAtMs: payload.exp! * 1000 });
+    return this.remember(
+      {
+        name: typeof payload.sub === 'string' ? payload.sub : '(no subject)',
+        kind: 'jwt',
+        scopes,
+        ratePerSecond: this.options.ratePerSecond,
+      },
+      { expiresAtMs: payload.exp! * 1000 },
+    );
   }
 }
 
 /** What is wrong with a JWT, in words that give nothing of its contents away. */
 function jwtProblem(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'it has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return err.reason === 'missing' ? `it has no "${err.claim}" claim` : `its "${err.claim}" claim is not what this server accepts`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return err.reason === 'missing'
+      ? `it has no "${err.claim}" claim`
+      : `its "${err.claim}" claim is not what this server accepts`;
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key of the key set matches it';
-  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return 'its algorithm is not accepted';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported)
+    return 'its algorithm is not accepted';
   return 'it is not a well-formed JWT';
 }
 
@@ -211,7 +311,8 @@ function parseKeySet(text: Buffer, file: string): JWTVerifyGetKey {
     throw new Error(`${file}: not JSON: ${(err as Error).message}`, { cause: err });
   }
   const keys = (set as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${file}: expected a JSON Web Key Set: {"keys": [...]} with at least one key`);
+  if (!Array.isArray(keys) || keys.length === 0)
+    throw new Error(`${file}: expected a JSON Web Key Set: {"keys": [...]} with at least one key`);
   if (keys.some((k: unknown) => typeof k === 'object' && k !== null && ('d' in k || 'k' in k))) {
     throw new Error(`${file}: holds a private or symmetric key; give only public keys`);
   }

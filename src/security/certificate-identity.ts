@@ -4,7 +4,9 @@ import type { PeerCertificateIdentity } from './authenticator';
 /** A certificate's subject as one line, e.g. "CN=batch.internal,O=Acme". */
 export function certificateSubject(cert: PeerCertificate): string {
   return Object.entries(cert.subject ?? {})
-    .flatMap(([key, value]) => (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`))
+    .flatMap(([key, value]) =>
+      (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`),
+    )
     .join(',');
 }
 

@@ -16,7 +16,11 @@ export class RateLimiter {
     const now = this.now();
     this.sweep(now);
     const capacity = Math.max(1, ratePerSecond);
-    const bucket = this.buckets.get(key) ?? { tokens: capacity, at: now, fullAfterMs: (capacity / ratePerSecond) * 1000 };
+    const bucket = this.buckets.get(key) ?? {
+      tokens: capacity,
+      at: now,
+      fullAfterMs: (capacity / ratePerSecond) * 1000,
+    };
     bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) / 1000) * ratePerSecond);
     bucket.at = now;
     this.buckets.set(key, bucket);
@@ -28,7 +32,8 @@ export class RateLimiter {
   private sweep(now: number): void {
     if (now - this.lastSweep < IDLE_MS) return;
     this.lastSweep = now;
-    for (const [key, bucket] of this.buckets) if (now - bucket.at >= Math.max(IDLE_MS, bucket.fullAfterMs)) this.buckets.delete(key);
+    for (const [key, bucket] of this.buckets)
+      if (now - bucket.at >= Math.max(IDLE_MS, bucket.fullAfterMs)) this.buckets.delete(key);
   }
 }
 

@@ -43,7 +43,11 @@ export class TlsFiles {
 
   /** Reads the files. Throws an Error naming the file or the problem when they cannot be used. */
   static open(options: TlsFilesOptions): TlsFiles {
-    const paths = [options.certFile, options.keyFile, ...(options.clientCaFile === undefined ? [] : [options.clientCaFile])];
+    const paths = [
+      options.certFile,
+      options.keyFile,
+      ...(options.clientCaFile === undefined ? [] : [options.clientCaFile]),
+    ];
     const files = WatchedFiles.open(paths, {
       what: 'TLS certificate',
       pollMs: options.pollMs,
@@ -76,7 +80,12 @@ export class TlsFiles {
   }
 }
 
-function parseMaterial(cert: Buffer, key: Buffer, clientCa: Buffer | undefined, [certFile, keyFile, caFile]: readonly string[]): TlsMaterial {
+function parseMaterial(
+  cert: Buffer,
+  key: Buffer,
+  clientCa: Buffer | undefined,
+  [certFile, keyFile, caFile]: readonly string[],
+): TlsMaterial {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
@@ -89,11 +98,14 @@ function parseMaterial(cert: Buffer, key: Buffer, clientCa: Buffer | undefined, 
   } catch (err) {
     throw new Error(`${keyFile}: not a PEM private key (${(err as Error).message})`, { cause: err });
   }
-  if (!x509.checkPrivateKey(privateKey)) throw new Error(`${keyFile}: this private key does not belong to the certificate in ${certFile}`);
+  if (!x509.checkPrivateKey(privateKey))
+    throw new Error(`${keyFile}: this private key does not belong to the certificate in ${certFile}`);
   // Clients refuse a certificate out of its validity: serving one would refuse every new connection.
   const now = Date.now();
-  if (Date.parse(x509.validTo) <= now) throw new Error(`${certFile}: the certificate expired at ${new Date(x509.validTo).toISOString()}`);
-  if (Date.parse(x509.validFrom) > now) throw new Error(`${certFile}: the certificate is not valid before ${new Date(x509.validFrom).toISOString()}`);
+  if (Date.parse(x509.validTo) <= now)
+    throw new Error(`${certFile}: the certificate expired at ${new Date(x509.validTo).toISOString()}`);
+  if (Date.parse(x509.validFrom) > now)
+    throw new Error(`${certFile}: the certificate is not valid before ${new Date(x509.validFrom).toISOString()}`);
   if (clientCa !== undefined) {
     try {
       new X509Certificate(clientCa);
@@ -106,5 +118,12 @@ function parseMaterial(cert: Buffer, key: Buffer, clientCa: Buffer | undefined, 
   } catch (err) {
     throw new Error(`${certFile}, ${keyFile}: cannot be used for TLS (${(err as Error).message})`, { cause: err });
   }
-  return { cert, key, clientCa, subject: x509.subject.split('\n').join(','), validTo: new Date(x509.validTo).toISOString(), fingerprint256: x509.fingerprint256 };
+  return {
+    cert,
+    key,
+    clientCa,
+    subject: x509.subject.split('\n').join(','),
+    validTo: new Date(x509.validTo).toISOString(),
+    fingerprint256: x509.fingerprint256,
+  };
 }

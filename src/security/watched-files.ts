@@ -77,7 +77,10 @@ export class WatchedFiles<T> {
     try {
       value = this.options.parse(this.paths.map((p) => readFileSync(p)));
     } catch (err) {
-      this.options.log.warn({ files: this.paths, reason: (err as Error).message }, 'changed files are not valid: keeping the previous ones');
+      this.options.log.warn(
+        { files: this.paths, reason: (err as Error).message },
+        'changed files are not valid: keeping the previous ones',
+      );
       return;
     }
     this.value = value;

@@ -78,7 +78,10 @@ export class BucketHistogram {
   /** The same values with each label set whole (prom-client's get(), for getMetricsAsJSON). */
   get(): ReturnType<BucketHistogram['getForPromString']> {
     const data = this.getForPromString();
-    return { ...data, values: data.values.map((v) => ({ ...v, labels: { ...v.sharedLabels, ...v.labels }, sharedLabels: {} })) };
+    return {
+      ...data,
+      values: data.values.map((v) => ({ ...v, labels: { ...v.sharedLabels, ...v.labels }, sharedLabels: {} })),
+    };
   }
 
   reset(): void {

@@ -31,7 +31,12 @@ export class LogDestination implements DestinationStream {
     this.out.on('error', (err: NodeJS.ErrnoException) => this.lose(err));
     this.pretty =
       options.format === 'pretty'
-        ? prettyFactory({ colorize: options.colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' })
+        ? prettyFactory({
+            colorize: options.colorize,
+            singleLine: true,
+            translateTime: 'SYS:HH:MM:ss.l',
+            ignore: 'pid,hostname,service',
+          })
         : undefined;
   }
 

@@ -74,7 +74,11 @@ export class RequestScope {
     series.answered(outcome.code);
     series.requestDuration.observe(tookMs / 1000);
     if (this.series !== undefined) this.series.requestsInFlight.dec();
-    if (log?.isLevelEnabled('debug') === true) this.logger(log).debug({ model: this.model, version: this.version, code: outcome.code, ms: Math.round(tookMs * 1000) / 1000 }, 'request answered');
+    if (log?.isLevelEnabled('debug') === true)
+      this.logger(log).debug(
+        { model: this.model, version: this.version, code: outcome.code, ms: Math.round(tookMs * 1000) / 1000 },
+        'request answered',
+      );
     if (this.span === undefined) return;
     if (outcome.rpcStatus !== undefined) this.span.setAttribute('rpc.grpc.status_code', outcome.rpcStatus);
     if (this.ownsSpan) {
@@ -102,5 +106,7 @@ export class RequestScope {
 
 /** A failure as telemetry counts it: an InferdError's code and message; INTERNAL for anything else (a bug, logged by whoever handles it). */
 export function outcomeOf(err: unknown): Outcome {
-  return err instanceof InferdError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: 'internal error' };
+  return err instanceof InferdError
+    ? { code: err.code, message: err.message }
+    : { code: 'INTERNAL', message: 'internal error' };
 }

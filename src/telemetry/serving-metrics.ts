@@ -36,13 +36,43 @@ const MV = ['model', 'version'] as const;
  */
 export class ServingMetrics {
   readonly registry = new Registry();
-  readonly requestDuration = new BucketHistogram('inferd_request_duration_seconds', 'Time from a request arriving to its answer, whatever the outcome.', LATENCY_BUCKETS_S, this.registry);
-  readonly inferences = new Counter({ name: 'inferd_inferences_total', help: 'Rows run by the model, over every run (inferences / executions is the mean batch size).', labelNames: MV, registers: [this.registry] });
-  readonly executions = new Counter({ name: 'inferd_executions_total', help: 'Runs of the model (one run serves a batch of requests).', labelNames: MV, registers: [this.registry] });
-  readonly queueDuration = new BucketHistogram('inferd_queue_duration_seconds', 'Time each request waited in the queue before its run started.', LATENCY_BUCKETS_S, this.registry);
-  readonly computeDuration = new BucketHistogram('inferd_compute_duration_seconds', 'Time each run took, as the main thread sees it (to and from the worker included).', LATENCY_BUCKETS_S, this.registry);
+  readonly requestDuration = new BucketHistogram(
+    'inferd_request_duration_seconds',
+    'Time from a request arriving to its answer, whatever the outcome.',
+    LATENCY_BUCKETS_S,
+    this.registry,
+  );
+  readonly inferences = new Counter({
+    name: 'inferd_inferences_total',
+    help: 'Rows run by the model, over every run (inferences / executions is the mean batch size).',
+    labelNames: MV,
+    registers: [this.registry],
+  });
+  readonly executions = new Counter({
+    name: 'inferd_executions_total',
+    help: 'Runs of the model (one run serves a batch of requests).',
+    labelNames: MV,
+    registers: [this.registry],
+  });
+  readonly queueDuration = new BucketHistogram(
+    'inferd_queue_duration_seconds',
+    'Time each request waited in the queue before its run started.',
+    LATENCY_BUCKETS_S,
+    this.registry,
+  );
+  readonly computeDuration = new BucketHistogram(
+    'inferd_compute_duration_seconds',
+    'Time each run took, as the main thread sees it (to and from the worker included).',
+    LATENCY_BUCKETS_S,
+    this.registry,
+  );
   readonly batchSize = new BucketHistogram('inferd_batch_size', 'Rows per run.', BATCH_BUCKETS, this.registry);
-  readonly instanceBusy = new Counter({ name: 'inferd_instance_busy_seconds_total', help: 'Time each model instance spent running (instance 0, 1, … a worker thread; "main" the main thread); its rate is the instance utilisation.', labelNames: [...MV, 'instance'], registers: [this.registry] });
+  readonly instanceBusy = new Counter({
+    name: 'inferd_instance_busy_seconds_total',
+    help: 'Time each model instance spent running (instance 0, 1, … a worker thread; "main" the main thread); its rate is the instance utilisation.',
+    labelNames: [...MV, 'instance'],
+    registers: [this.registry],
+  });
   private repository: ModelRepository | undefined;
   private readonly versions = new Map<string, VersionMetrics>();
 
@@ -51,12 +81,23 @@ export class ServingMetrics {
    * prom-client hashes the label set at every update, which cost a few percent of a tiny
    * model's stream message (docs/benchmarks.md). Read into the metrics at each scrape.
    */
-  private readonly requestCounts = new Map<VersionMetrics, { readonly labels: { model: string; version: string }; readonly answered: Map<string, number>; inFlight: number; inFlightSeen: boolean }>();
+  private readonly requestCounts = new Map<
+    VersionMetrics,
+    {
+      readonly labels: { model: string; version: string };
+      readonly answered: Map<string, number>;
+      inFlight: number;
+      inFlightSeen: boolean;
+    }
+  >();
 
   constructor() {
     const self = this;
     new Counter({
-      name: 'inferd_requests_total', help: 'Inference requests answered (one per Predict or ModelInfer call, stream message, prediction job or batch job model run), by outcome: the status code name.', labelNames: [...MV, 'code'], registers: [this.registry],
+      name: 'inferd_requests_total',
+      help: 'Inference requests answered (one per Predict or ModelInfer call, stream message, prediction job or batch job model run), by outcome: the status code name.',
+      labelNames: [...MV, 'code'],
+      registers: [this.registry],
       collect() {
         for (const { labels, answered } of self.requestCounts.values()) {
           for (const [code, n] of answered) {
@@ -68,34 +109,47 @@ export class ServingMetrics {
       },
     });
     new Gauge({
-      name: 'inferd_requests_in_flight', help: 'Inference requests being served (resolved to a model version and not yet answered).', labelNames: MV, registers: [this.registry],
+      name: 'inferd_requests_in_flight',
+      help: 'Inference requests being served (resolved to a model version and not yet answered).',
+      labelNames: MV,
+      registers: [this.registry],
       collect() {
         for (const c of self.requestCounts.values()) if (c.inFlightSeen) this.set(c.labels, c.inFlight);
       },
     });
     new Gauge({
-      name: 'inferd_queue_depth', help: 'Requests waiting in the queue of a model version.', labelNames: MV, registers: [this.registry],
+      name: 'inferd_queue_depth',
+      help: 'Requests waiting in the queue of a model version.',
+      labelNames: MV,
+      registers: [this.registry],
       collect() {
         this.reset();
         for (const v of self.servedVersions()) this.set({ model: v.model, version: v.version }, v.depth);
       },
     });
     new Gauge({
-      name: 'inferd_runs_in_flight', help: 'Runs of a model version in progress (at most its instance count).', labelNames: MV, registers: [this.registry],
+      name: 'inferd_runs_in_flight',
+      help: 'Runs of a model version in progress (at most its instance count).',
+      labelNames: MV,
+      registers: [this.registry],
       collect() {
         this.reset();
         for (const v of self.servedVersions()) this.set({ model: v.model, version: v.version }, v.inFlight);
       },
     });
     new Gauge({
-      name: 'inferd_model_version_state', help: 'State of each model version: 1 for the state it is in, 0 for the others.', labelNames: [...MV, 'state'], registers: [this.registry],
+      name: 'inferd_model_version_state',
+      help: 'State of each model version: 1 for the state it is in, 0 for the others.',
+      labelNames: [...MV, 'state'],
+      registers: [this.registry],
       collect() {
         this.reset();
         const repo = self.repository;
         if (repo === undefined) return;
         for (const model of repo.modelNames()) {
           for (const v of repo.versions(model) ?? []) {
-            for (const state of VERSION_STATES) this.set({ model, version: v.version, state }, v.state === state ? 1 : 0);
+            for (const state of VERSION_STATES)
+              this.set({ model, version: v.version, state }, v.state === state ? 1 : 0);
           }
         }
       },
@@ -130,7 +184,8 @@ export class ServingMetrics {
         batchSize: this.batchSize.labels(labels),
         instanceBusy: (instance) => {
           let c = byInstance.get(instance);
-          if (c === undefined) byInstance.set(instance, (c = this.instanceBusy.labels({ ...labels, instance: String(instance) })));
+          if (c === undefined)
+            byInstance.set(instance, (c = this.instanceBusy.labels({ ...labels, instance: String(instance) })));
           return c;
         },
       };

@@ -33,7 +33,10 @@ export class Telemetry {
    * its predictions count and are traced as the requests of a call are.
    */
   startJob(kind: string, jobId: string | undefined): CallScope {
-    const span = this.tracing?.startJob(kind, { 'inferd.job.kind': kind, ...(jobId === undefined ? {} : { 'inferd.job.id': jobId }) });
+    const span = this.tracing?.startJob(kind, {
+      'inferd.job.kind': kind,
+      ...(jobId === undefined ? {} : { 'inferd.job.id': jobId }),
+    });
     return new CallScope(this.metrics, this.tracing, span, `job ${kind} run`);
   }
 

@@ -1,4 +1,14 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Link,
+  type Span,
+  type TextMapGetter,
+  type Tracer,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 /** Request headers as the caller sent them (lower-case names; the first value of each). */
@@ -13,7 +23,14 @@ const GETTER: TextMapGetter<Headers> = {
  * Outcomes (status code names) that mark a server span as failed, per the OpenTelemetry RPC
  * conventions for gRPC servers; the others are the caller's fault and leave the status unset.
  */
-const SERVER_ERRORS = new Set(['UNKNOWN', 'DEADLINE_EXCEEDED', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS']);
+const SERVER_ERRORS = new Set([
+  'UNKNOWN',
+  'DEADLINE_EXCEEDED',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+]);
 
 /** How a call, a job or one request of either ended. */
 export interface Outcome {
@@ -54,7 +71,11 @@ export class Tracing {
   }
 
   /** Starts a span under `parent`; times are performance.now() milliseconds when given. */
-  startChild(name: string, parent: Span, options: { attributes?: Attributes; links?: Link[]; startTime?: number } = {}): Span {
+  startChild(
+    name: string,
+    parent: Span,
+    options: { attributes?: Attributes; links?: Link[]; startTime?: number } = {},
+  ): Span {
     return this.tracer.startSpan(name, options, trace.setSpan(ROOT_CONTEXT, parent));
   }
 }
@@ -65,7 +86,11 @@ export class Tracing {
  */
 export function endCallSpan(span: Span, outcome: Outcome): void {
   if (outcome.rpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', outcome.rpcStatus);
-  if (SERVER_ERRORS.has(outcome.code)) span.setStatus({ code: SpanStatusCode.ERROR, ...(outcome.message === undefined ? {} : { message: outcome.message }) });
+  if (SERVER_ERRORS.has(outcome.code))
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      ...(outcome.message === undefined ? {} : { message: outcome.message }),
+    });
   span.end();
 }
 

@@ -22,13 +22,7 @@ export type ElementType =
 
 /** The typed field of the wire Tensor that carries values of a type. */
 export type TypedField =
-  | 'floatData'
-  | 'doubleData'
-  | 'int32Data'
-  | 'int64Data'
-  | 'uint64Data'
-  | 'boolData'
-  | 'stringData';
+  'floatData' | 'doubleData' | 'int32Data' | 'int64Data' | 'uint64Data' | 'boolData' | 'stringData';
 
 export type NumericArray =
   | Float32Array
@@ -67,19 +61,128 @@ function noTypedArray(): never {
 }
 
 const rows: ElementTypeInfo[] = [
-  { type: 'float32', wire: 1, label: 'FLOAT32', bytes: 4, typedField: 'floatData', allocate: (n) => new Float32Array(n), over: (b, n) => new Float32Array(b, 0, n) },
-  { type: 'float64', wire: 2, label: 'FLOAT64', bytes: 8, typedField: 'doubleData', allocate: (n) => new Float64Array(n), over: (b, n) => new Float64Array(b, 0, n) },
-  { type: 'float16', wire: 3, label: 'FLOAT16', bytes: 2, typedField: 'floatData', allocate: (n) => new Uint16Array(n), over: (b, n) => new Uint16Array(b, 0, n) },
-  { type: 'int8', wire: 4, label: 'INT8', bytes: 1, typedField: 'int32Data', range: [-128, 127], allocate: (n) => new Int8Array(n), over: (b, n) => new Int8Array(b, 0, n) },
-  { type: 'int16', wire: 5, label: 'INT16', bytes: 2, typedField: 'int32Data', range: [-32768, 32767], allocate: (n) => new Int16Array(n), over: (b, n) => new Int16Array(b, 0, n) },
-  { type: 'int32', wire: 6, label: 'INT32', bytes: 4, typedField: 'int32Data', allocate: (n) => new Int32Array(n), over: (b, n) => new Int32Array(b, 0, n) },
-  { type: 'int64', wire: 7, label: 'INT64', bytes: 8, typedField: 'int64Data', allocate: (n) => new BigInt64Array(n), over: (b, n) => new BigInt64Array(b, 0, n) },
-  { type: 'uint8', wire: 8, label: 'UINT8', bytes: 1, typedField: 'int32Data', range: [0, 255], allocate: (n) => new Uint8Array(n), over: (b, n) => new Uint8Array(b, 0, n) },
-  { type: 'uint16', wire: 9, label: 'UINT16', bytes: 2, typedField: 'int32Data', range: [0, 65535], allocate: (n) => new Uint16Array(n), over: (b, n) => new Uint16Array(b, 0, n) },
-  { type: 'uint32', wire: 10, label: 'UINT32', bytes: 4, typedField: 'int64Data', range: [0, 4294967295], allocate: (n) => new Uint32Array(n), over: (b, n) => new Uint32Array(b, 0, n) },
-  { type: 'uint64', wire: 11, label: 'UINT64', bytes: 8, typedField: 'uint64Data', allocate: (n) => new BigUint64Array(n), over: (b, n) => new BigUint64Array(b, 0, n) },
-  { type: 'bool', wire: 12, label: 'BOOL', bytes: 1, typedField: 'boolData', allocate: (n) => new Uint8Array(n), over: (b, n) => new Uint8Array(b, 0, n) },
-  { type: 'string', wire: 13, label: 'STRING', bytes: 0, typedField: 'stringData', allocate: noTypedArray, over: noTypedArray },
+  {
+    type: 'float32',
+    wire: 1,
+    label: 'FLOAT32',
+    bytes: 4,
+    typedField: 'floatData',
+    allocate: (n) => new Float32Array(n),
+    over: (b, n) => new Float32Array(b, 0, n),
+  },
+  {
+    type: 'float64',
+    wire: 2,
+    label: 'FLOAT64',
+    bytes: 8,
+    typedField: 'doubleData',
+    allocate: (n) => new Float64Array(n),
+    over: (b, n) => new Float64Array(b, 0, n),
+  },
+  {
+    type: 'float16',
+    wire: 3,
+    label: 'FLOAT16',
+    bytes: 2,
+    typedField: 'floatData',
+    allocate: (n) => new Uint16Array(n),
+    over: (b, n) => new Uint16Array(b, 0, n),
+  },
+  {
+    type: 'int8',
+    wire: 4,
+    label: 'INT8',
+    bytes: 1,
+    typedField: 'int32Data',
+    range: [-128, 127],
+    allocate: (n) => new Int8Array(n),
+    over: (b, n) => new Int8Array(b, 0, n),
+  },
+  {
+    type: 'int16',
+    wire: 5,
+    label: 'INT16',
+    bytes: 2,
+    typedField: 'int32Data',
+    range: [-32768, 32767],
+    allocate: (n) => new Int16Array(n),
+    over: (b, n) => new Int16Array(b, 0, n),
+  },
+  {
+    type: 'int32',
+    wire: 6,
+    label: 'INT32',
+    bytes: 4,
+    typedField: 'int32Data',
+    allocate: (n) => new Int32Array(n),
+    over: (b, n) => new Int32Array(b, 0, n),
+  },
+  {
+    type: 'int64',
+    wire: 7,
+    label: 'INT64',
+    bytes: 8,
+    typedField: 'int64Data',
+    allocate: (n) => new BigInt64Array(n),
+    over: (b, n) => new BigInt64Array(b, 0, n),
+  },
+  {
+    type: 'uint8',
+    wire: 8,
+    label: 'UINT8',
+    bytes: 1,
+    typedField: 'int32Data',
+    range: [0, 255],
+    allocate: (n) => new Uint8Array(n),
+    over: (b, n) => new Uint8Array(b, 0, n),
+  },
+  {
+    type: 'uint16',
+    wire: 9,
+    label: 'UINT16',
+    bytes: 2,
+    typedField: 'int32Data',
+    range: [0, 65535],
+    allocate: (n) => new Uint16Array(n),
+    over: (b, n) => new Uint16Array(b, 0, n),
+  },
+  {
+    type: 'uint32',
+    wire: 10,
+    label: 'UINT32',
+    bytes: 4,
+    typedField: 'int64Data',
+    range: [0, 4294967295],
+    allocate: (n) => new Uint32Array(n),
+    over: (b, n) => new Uint32Array(b, 0, n),
+  },
+  {
+    type: 'uint64',
+    wire: 11,
+    label: 'UINT64',
+    bytes: 8,
+    typedField: 'uint64Data',
+    allocate: (n) => new BigUint64Array(n),
+    over: (b, n) => new BigUint64Array(b, 0, n),
+  },
+  {
+    type: 'bool',
+    wire: 12,
+    label: 'BOOL',
+    bytes: 1,
+    typedField: 'boolData',
+    allocate: (n) => new Uint8Array(n),
+    over: (b, n) => new Uint8Array(b, 0, n),
+  },
+  {
+    type: 'string',
+    wire: 13,
+    label: 'STRING',
+    bytes: 0,
+    typedField: 'stringData',
+    allocate: noTypedArray,
+    over: noTypedArray,
+  },
 ];
 
 const byType = new Map(rows.map((r) => [r.type, r]));

@@ -15,7 +15,15 @@ import {
   type TypedField,
 } from './element-types';
 import { fromFloat16Bits, toFloat16Bits } from './float16';
-import { checkShape, copyRaw, formatShape, stringElement, type HostTensor, type TensorSpec, type WireTensor } from './tensor-types';
+import {
+  checkShape,
+  copyRaw,
+  formatShape,
+  stringElement,
+  type HostTensor,
+  type TensorSpec,
+  type WireTensor,
+} from './tensor-types';
 
 /**
  * A prediction as the core takes it. Each input stays a wire tensor until the core knows what
@@ -64,14 +72,17 @@ export function decodeTensor(what: string, wire: WireTensor, spec: TensorSpec): 
 
   const field = contentField(what, wire, info);
   if (field === undefined) {
-    if (count !== 0) throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} ${info.label} elements, got none`);
+    if (count !== 0)
+      throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} ${info.label} elements, got none`);
     return { type: info.type, dims, data: info.type === 'string' ? [] : info.allocate(0) };
   }
   if (field === 'rawData') return { type: info.type, dims, data: fromRaw(what, wire.rawData, info, dims, count) };
 
   const values = wire[field];
   if (values.length !== count) {
-    throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} elements, ${FIELD_NAMES[field]} has ${values.length}`);
+    throw invalid(
+      `${what}: shape ${formatShape(dims)} needs ${count} elements, ${FIELD_NAMES[field]} has ${values.length}`,
+    );
   }
   return { type: info.type, dims, data: fromTyped(what, wire, field, info, count) };
 }
@@ -84,7 +95,8 @@ function invalid(message: string): InferdError {
 function contentField(what: string, wire: WireTensor, info: ElementTypeInfo): TypedField | 'rawData' | undefined {
   const set: (TypedField | 'rawData')[] = wire.rawData.length > 0 ? ['rawData'] : [];
   for (const f of TYPED_FIELDS) if (wire[f].length > 0) set.push(f);
-  if (set.length > 1) throw invalid(`${what}: more than one content field set (${set.map((f) => FIELD_NAMES[f]).join(', ')}); use one`);
+  if (set.length > 1)
+    throw invalid(`${what}: more than one content field set (${set.map((f) => FIELD_NAMES[f]).join(', ')}); use one`);
   const field = set[0];
   if (field === undefined) return undefined;
   const allowed = info.type === 'string' ? [info.typedField] : ['rawData', info.typedField];
@@ -98,12 +110,20 @@ function contentField(what: string, wire: WireTensor, info: ElementTypeInfo): Ty
 function fromRaw(what: string, raw: Uint8Array, info: ElementTypeInfo, dims: number[], count: number): NumericArray {
   const bytes = count * info.bytes;
   if (raw.length !== bytes) {
-    throw invalid(`${what}: shape ${formatShape(dims)} of ${info.label} needs ${bytes} bytes of raw_data, got ${raw.length}`);
+    throw invalid(
+      `${what}: shape ${formatShape(dims)} of ${info.label} needs ${bytes} bytes of raw_data, got ${raw.length}`,
+    );
   }
   return copyRaw(raw, info, count);
 }
 
-function fromTyped(what: string, wire: WireTensor, field: TypedField, info: ElementTypeInfo, count: number): NumericArray | string[] {
+function fromTyped(
+  what: string,
+  wire: WireTensor,
+  field: TypedField,
+  info: ElementTypeInfo,
+  count: number,
+): NumericArray | string[] {
   switch (field) {
     case 'stringData':
       return wire.stringData.map((b, i) => stringElement(what, b, i, 'STRING'));
@@ -131,7 +151,8 @@ function fromTyped(what: string, wire: WireTensor, field: TypedField, info: Elem
 
 function checkRange(what: string, value: number | bigint, info: ElementTypeInfo, index: number): number | bigint {
   const [lo, hi] = info.range!;
-  if (value < lo || value > hi) throw invalid(`${what}: element ${index} is ${value}, out of range for ${info.label} [${lo}, ${hi}]`);
+  if (value < lo || value > hi)
+    throw invalid(`${what}: element ${index} is ${value}, out of range for ${info.label} [${lo}, ${hi}]`);
   return value;
 }
 
@@ -154,7 +175,8 @@ export function encodeTensor(tensor: HostTensor, raw: boolean): WireTensor {
   }
   switch (info.typedField) {
     case 'floatData':
-      wire.floatData = info.type === 'float16' ? Array.from(data as Uint16Array, fromFloat16Bits) : Array.from(data as Float32Array);
+      wire.floatData =
+        info.type === 'float16' ? Array.from(data as Uint16Array, fromFloat16Bits) : Array.from(data as Float32Array);
       break;
     case 'doubleData':
       wire.doubleData = Array.from(data as Float64Array);
@@ -163,7 +185,8 @@ export function encodeTensor(tensor: HostTensor, raw: boolean): WireTensor {
       wire.int32Data = Array.from(data as Exclude<NumericArray, BigInt64Array | BigUint64Array>);
       break;
     case 'int64Data':
-      wire.int64Data = info.type === 'uint32' ? Array.from(data as Uint32Array, BigInt) : Array.from(data as BigInt64Array);
+      wire.int64Data =
+        info.type === 'uint32' ? Array.from(data as Uint32Array, BigInt) : Array.from(data as BigInt64Array);
       break;
     case 'uint64Data':
       wire.uint64Data = Array.from(data as BigUint64Array);

@@ -12,7 +12,6 @@ import { checkShape, copyRaw, formatShape, stringElement, type HostTensor, type 
 /** Bytes of the length that precedes each BYTES element in raw form. */
 const LENGTH_PREFIX_BYTES = 4;
 
-
 /** Typed elements of a tensor (InferTensorContents). */
 export interface OipTensorContents {
   boolContents: boolean[];
@@ -136,11 +135,18 @@ function hasContents(contents: OipTensorContents | undefined): boolean {
  * typed contents, in Triton's words, which clients written for Triton look for. Triton checks
  * this before anything else of the tensor; so does inferd.
  */
-export function refuseContentsBesideRaw(inputs: readonly OipInputTensor[], raw: readonly Uint8Array[], modelName: string): void {
+export function refuseContentsBesideRaw(
+  inputs: readonly OipInputTensor[],
+  raw: readonly Uint8Array[],
+  modelName: string,
+): void {
   if (raw.length === 0) return;
   const mixed = inputs.find((tensor) => hasContents(tensor.contents));
   if (mixed !== undefined) {
-    throw new InferdError('INVALID_ARGUMENT', `contents field must not be specified when using raw_input_contents for '${clipText(mixed.name)}' for model '${clipText(modelName)}'`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `contents field must not be specified when using raw_input_contents for '${clipText(mixed.name)}' for model '${clipText(modelName)}'`,
+    );
   }
 }
 
@@ -151,15 +157,23 @@ export function refuseContentsBesideRaw(inputs: readonly OipInputTensor[], raw: 
  * is for its message), when `raw` is not empty and does not hold one entry per input, and when
  * an input is named twice.
  */
-export function oipInputs(inputs: readonly OipInputTensor[], raw: readonly Uint8Array[], modelName: string): Record<string, OipInput> {
+export function oipInputs(
+  inputs: readonly OipInputTensor[],
+  raw: readonly Uint8Array[],
+  modelName: string,
+): Record<string, OipInput> {
   refuseContentsBesideRaw(inputs, raw, modelName);
   if (raw.length > 0 && raw.length !== inputs.length) {
-    throw new InferdError('INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: send one per input, in the order of inputs`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: send one per input, in the order of inputs`,
+    );
   }
   const seen = new Set<string>();
   const entries: [string, OipInput][] = [];
   inputs.forEach((tensor, i) => {
-    if (seen.has(tensor.name)) throw new InferdError('INVALID_ARGUMENT', `input "${tensor.name}" appears more than once`);
+    if (seen.has(tensor.name))
+      throw new InferdError('INVALID_ARGUMENT', `input "${tensor.name}" appears more than once`);
     seen.add(tensor.name);
     entries.push([tensor.name, { tensor, raw: raw.length > 0 ? raw[i]! : undefined }]);
   });
@@ -188,17 +202,23 @@ export function decodeOipTensor(what: string, input: OipInput, spec: TensorSpec)
   const info = elementType(spec.type);
 
   if (raw !== undefined) {
-    const data = info.type === 'string' ? bytesFromRaw(what, raw, dims, count) : numericFromRaw(what, raw, info, declared, dims, count);
+    const data =
+      info.type === 'string'
+        ? bytesFromRaw(what, raw, dims, count)
+        : numericFromRaw(what, raw, info, declared, dims, count);
     return { type: info.type, dims, data };
   }
   const field = contentsField(what, input, declared);
   if (field === undefined) {
-    if (count !== 0) throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} ${declared.name} elements, got none`);
+    if (count !== 0)
+      throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} ${declared.name} elements, got none`);
     return { type: info.type, dims, data: info.type === 'string' ? [] : info.allocate(0) };
   }
   const values = tensor.contents![field];
   if (values.length !== count) {
-    throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} elements, ${OIP_FIELD_NAMES[field]} has ${values.length}`);
+    throw invalid(
+      `${what}: shape ${formatShape(dims)} needs ${count} elements, ${OIP_FIELD_NAMES[field]} has ${values.length}`,
+    );
   }
   return { type: info.type, dims, data: fromContents(what, input, field, info, declared, count) };
 }
@@ -220,22 +240,38 @@ function contentsField(what: string, input: OipInput, declared: OipDatatype): Oi
   const contents = input.tensor.contents;
   if (contents === undefined) return undefined;
   const set = OIP_CONTENTS_FIELDS.filter((f) => contents[f].length > 0);
-  if (set.length > 1) throw invalid(`${what}: more than one contents field set (${set.map((f) => OIP_FIELD_NAMES[f]).join(', ')}); use one`);
+  if (set.length > 1)
+    throw invalid(
+      `${what}: more than one contents field set (${set.map((f) => OIP_FIELD_NAMES[f]).join(', ')}); use one`,
+    );
   const field = set[0];
   if (field === undefined) return undefined;
   if (declared.contentsField === undefined) {
-    throw invalid(`${what}: ${declared.name} values can only be sent in raw_input_contents, got ${OIP_FIELD_NAMES[field]}`);
+    throw invalid(
+      `${what}: ${declared.name} values can only be sent in raw_input_contents, got ${OIP_FIELD_NAMES[field]}`,
+    );
   }
   if (field !== declared.contentsField) {
-    throw invalid(`${what}: ${declared.name} values go in ${OIP_FIELD_NAMES[declared.contentsField]}, got ${OIP_FIELD_NAMES[field]}`);
+    throw invalid(
+      `${what}: ${declared.name} values go in ${OIP_FIELD_NAMES[declared.contentsField]}, got ${OIP_FIELD_NAMES[field]}`,
+    );
   }
   return field;
 }
 
-function numericFromRaw(what: string, raw: Uint8Array, info: ElementTypeInfo, declared: OipDatatype, dims: number[], count: number): NumericArray {
+function numericFromRaw(
+  what: string,
+  raw: Uint8Array,
+  info: ElementTypeInfo,
+  declared: OipDatatype,
+  dims: number[],
+  count: number,
+): NumericArray {
   const bytes = count * info.bytes;
   if (raw.length !== bytes) {
-    throw invalid(`${what}: shape ${formatShape(dims)} of ${declared.name} needs ${bytes} bytes in raw_input_contents, got ${raw.length}`);
+    throw invalid(
+      `${what}: shape ${formatShape(dims)} of ${declared.name} needs ${bytes} bytes in raw_input_contents, got ${raw.length}`,
+    );
   }
   return copyRaw(raw, info, count);
 }
@@ -248,26 +284,41 @@ function bytesFromRaw(what: string, raw: Uint8Array, dims: number[], count: numb
   while (at < raw.length) {
     const index = elements.length;
     if (index === count) {
-      throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} BYTES elements, raw_input_contents holds more (${raw.length - at} bytes left after element ${count - 1})`);
+      throw invalid(
+        `${what}: shape ${formatShape(dims)} needs ${count} BYTES elements, raw_input_contents holds more (${raw.length - at} bytes left after element ${count - 1})`,
+      );
     }
     if (raw.length - at < LENGTH_PREFIX_BYTES) {
-      throw invalid(`${what}: raw_input_contents ends inside the 4-byte length of element ${index} (${raw.length - at} bytes left)`);
+      throw invalid(
+        `${what}: raw_input_contents ends inside the 4-byte length of element ${index} (${raw.length - at} bytes left)`,
+      );
     }
     const length = view.getUint32(at, true);
     at += LENGTH_PREFIX_BYTES;
     if (length > raw.length - at) {
-      throw invalid(`${what}: element ${index} has length ${length}, but raw_input_contents has ${raw.length - at} bytes left`);
+      throw invalid(
+        `${what}: element ${index} has length ${length}, but raw_input_contents has ${raw.length - at} bytes left`,
+      );
     }
     elements.push(stringElement(what, raw.subarray(at, at + length), index, 'BYTES'));
     at += length;
   }
   if (elements.length !== count) {
-    throw invalid(`${what}: shape ${formatShape(dims)} needs ${count} BYTES elements, raw_input_contents holds ${elements.length}`);
+    throw invalid(
+      `${what}: shape ${formatShape(dims)} needs ${count} BYTES elements, raw_input_contents holds ${elements.length}`,
+    );
   }
   return elements;
 }
 
-function fromContents(what: string, input: OipInput, field: OipContentsField, info: ElementTypeInfo, declared: OipDatatype, count: number): NumericArray | string[] {
+function fromContents(
+  what: string,
+  input: OipInput,
+  field: OipContentsField,
+  info: ElementTypeInfo,
+  declared: OipDatatype,
+  count: number,
+): NumericArray | string[] {
   const contents = input.tensor.contents!;
   switch (field) {
     case 'bytesContents':
@@ -284,7 +335,9 @@ function fromContents(what: string, input: OipInput, field: OipContentsField, in
       for (let i = 0; i < count; i++) {
         const value = values[i]!;
         if (info.range !== undefined && (value < info.range[0] || value > info.range[1])) {
-          throw invalid(`${what}: element ${i} is ${value}, out of range for ${declared.name} [${info.range[0]}, ${info.range[1]}]`);
+          throw invalid(
+            `${what}: element ${i} is ${value}, out of range for ${declared.name} [${info.range[0]}, ${info.range[1]}]`,
+          );
         }
         data[i] = value;
       }
@@ -302,7 +355,8 @@ export function encodeOipTensor(tensor: HostTensor): OipOutput {
   const datatype = oipDatatype(tensor.type).name;
   const shape = tensor.dims.map(BigInt);
   const data = tensor.data;
-  if (!Array.isArray(data)) return { datatype, shape, raw: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  if (!Array.isArray(data))
+    return { datatype, shape, raw: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   const elements = data.map((s) => Buffer.from(s, 'utf8'));
   const raw = Buffer.alloc(elements.reduce((n, e) => n + LENGTH_PREFIX_BYTES + e.length, 0));
   let at = 0;

@@ -70,7 +70,10 @@ export function checkShape(what: string, shape: readonly (bigint | number)[], de
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i]!;
     if (d < 0 || d > MAX_DIMENSION || (typeof d === 'number' && !Number.isInteger(d))) {
-      throw new InferdError('INVALID_ARGUMENT', `${what}: dimension ${i} of shape ${formatShape(shape)} is ${d}, expected 0 to ${MAX_DIMENSION}`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `${what}: dimension ${i} of shape ${formatShape(shape)} is ${d}, expected 0 to ${MAX_DIMENSION}`,
+      );
     }
     dims.push(Number(d));
   }
@@ -79,7 +82,10 @@ export function checkShape(what: string, shape: readonly (bigint | number)[], de
 }
 
 function mismatch(what: string, declared: readonly number[], got: readonly (number | bigint)[]): InferdError {
-  return new InferdError('INVALID_ARGUMENT', `${what}: expected shape ${formatShape(declared)}, got ${formatShape(got)}`);
+  return new InferdError(
+    'INVALID_ARGUMENT',
+    `${what}: expected shape ${formatShape(declared)}, got ${formatShape(got)}`,
+  );
 }
 
 /**
@@ -108,10 +114,17 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * the client's protocol does (STRING, BYTES).
  */
 export function stringElement(what: string, bytes: Uint8Array, index: number, label: string): string {
-  if (bytes.includes(0)) throw new InferdError('INVALID_ARGUMENT', `${what}: element ${index} contains a NUL byte, which ONNX Runtime cannot carry in a ${label} tensor`);
+  if (bytes.includes(0))
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${what}: element ${index} contains a NUL byte, which ONNX Runtime cannot carry in a ${label} tensor`,
+    );
   try {
     return utf8.decode(bytes);
   } catch {
-    throw new InferdError('INVALID_ARGUMENT', `${what}: element ${index} is not valid UTF-8, which ONNX Runtime needs in a ${label} tensor`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${what}: element ${index} is not valid UTF-8, which ONNX Runtime needs in a ${label} tensor`,
+    );
   }
 }

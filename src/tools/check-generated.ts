@@ -18,7 +18,10 @@ const buf = path.join(PACKAGE_ROOT, 'node_modules', '.bin', 'buf');
 const scratch = mkdtempSync(path.join(tmpdir(), 'inferd-generated-'));
 try {
   execFileSync(buf, ['generate', '--output', scratch], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
-  execFileSync(buf, ['build', '-o', path.join(scratch, 'generated', 'inferd.binpb')], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
+  execFileSync(buf, ['build', '-o', path.join(scratch, 'generated', 'inferd.binpb')], {
+    cwd: PACKAGE_ROOT,
+    stdio: 'inherit',
+  });
   const fresh = path.join(scratch, 'generated');
   const committed = path.join(PACKAGE_ROOT, 'generated');
   const want = files(fresh).sort();
@@ -26,10 +29,16 @@ try {
   const stale = [
     ...want.filter((f) => !have.includes(f)).map((f) => `missing: generated/${f}`),
     ...have.filter((f) => !want.includes(f)).map((f) => `not generated from proto/: generated/${f}`),
-    ...want.filter((f) => have.includes(f) && !readFileSync(path.join(fresh, f)).equals(readFileSync(path.join(committed, f)))).map((f) => `differs: generated/${f}`),
+    ...want
+      .filter(
+        (f) => have.includes(f) && !readFileSync(path.join(fresh, f)).equals(readFileSync(path.join(committed, f))),
+      )
+      .map((f) => `differs: generated/${f}`),
   ];
   if (stale.length > 0) {
-    process.stderr.write(`generated/ is out of date with proto/ (run npm run generate and commit):\n  ${stale.join('\n  ')}\n`);
+    process.stderr.write(
+      `generated/ is out of date with proto/ (run npm run generate and commit):\n  ${stale.join('\n  ')}\n`,
+    );
     process.exitCode = 1;
   } else {
     process.stdout.write(`generated/ is up to date (${want.length} files)\n`);

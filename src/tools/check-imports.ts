@@ -27,7 +27,8 @@ const RULES: readonly Rule[] = [
   },
 ];
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|\brequire\(\s*['"]([^'"]+)['"]\s*\)|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|\brequire\(\s*['"]([^'"]+)['"]\s*\)|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 interface Edge {
   readonly specifier: string;
@@ -44,7 +45,8 @@ export function checkImports(root: string): string[] {
     for (const rule of RULES) {
       if (rule.allowedIn.some((prefix) => file.startsWith(prefix))) continue;
       for (const edge of list) {
-        if (rule.imports(edge.specifier, edge.resolved)) problems.push(`${file} imports ${rule.what} ('${edge.specifier}'); only ${rule.allowedIn.join(', ')} may`);
+        if (rule.imports(edge.specifier, edge.resolved))
+          problems.push(`${file} imports ${rule.what} ('${edge.specifier}'); only ${rule.allowedIn.join(', ')} may`);
       }
     }
   }
@@ -53,11 +55,13 @@ export function checkImports(root: string): string[] {
 }
 
 function listTs(dir: string): string[] {
-  return readdirSync(dir).sort().flatMap((name) => {
-    const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) return listTs(full);
-    return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [full] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) return listTs(full);
+      return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [full] : [];
+    });
 }
 
 function importsOf(root: string, file: string): Edge[] {
@@ -75,7 +79,8 @@ function importsOf(root: string, file: string): Edge[] {
 function resolve(root: string, file: string, specifier: string): string | undefined {
   if (!specifier.startsWith('.')) return undefined;
   const base = path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier));
-  for (const candidate of [`${base}.ts`, `${base}/index.ts`]) if (existsSync(path.join(root, candidate))) return candidate;
+  for (const candidate of [`${base}.ts`, `${base}/index.ts`])
+    if (existsSync(path.join(root, candidate))) return candidate;
   return base;
 }
 

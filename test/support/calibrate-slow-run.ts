@@ -28,7 +28,10 @@ export async function calibrateSlowRun(run: (side: number) => Promise<unknown>, 
     await run(side);
     const runMs = performance.now() - started;
     if (runMs >= atLeastMs) return { side, runMs };
-    if (side >= MAX_SIDE) throw new Error(`slowModel: a run at side ${side} took ${runMs.toFixed(0)} ms, less than the ${atLeastMs} ms the test needs`);
+    if (side >= MAX_SIDE)
+      throw new Error(
+        `slowModel: a run at side ${side} took ${runMs.toFixed(0)} ms, less than the ${atLeastMs} ms the test needs`,
+      );
     // At least a quarter more (the timing of a short run is mostly overhead), at most 4 times (64 times the work).
     const grow = Math.min(4, Math.max(1.25, Math.cbrt((1.5 * atLeastMs) / Math.max(runMs, 0.1))));
     side = Math.min(MAX_SIDE, Math.ceil(side * grow));

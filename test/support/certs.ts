@@ -25,18 +25,30 @@ export interface IssueOptions {
 
 function keyPair(): { forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
   // Node makes the key (fast, native); forge only builds and signs the certificates.
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
   return { forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem: privateKey };
 }
 
-function build(subject: string, publicKey: forge.pki.rsa.PublicKey, notBefore: Date, notAfter: Date): forge.pki.Certificate {
+function build(
+  subject: string,
+  publicKey: forge.pki.rsa.PublicKey,
+  notBefore: Date,
+  notAfter: Date,
+): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = `01${randomBytes(8).toString('hex')}`;
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
-  cert.setSubject([{ shortName: 'CN', value: subject }, { shortName: 'O', value: 'inferd tests' }]);
+  cert.setSubject([
+    { shortName: 'CN', value: subject },
+    { shortName: 'O', value: 'inferd tests' },
+  ]);
   return cert;
 }
 
@@ -58,9 +70,18 @@ export function makeAuthority(commonName: string): Authority {
 /** A leaf certificate signed by `ca`, good for both TLS server and client use. */
 export function issue(ca: Authority, options: IssueOptions): Issued {
   const { publicKey, pem } = keyPair();
-  const cert = build(options.commonName, publicKey, options.notBefore ?? new Date(Date.now() - HOUR_MS), options.notAfter ?? new Date(Date.now() + 24 * HOUR_MS));
+  const cert = build(
+    options.commonName,
+    publicKey,
+    options.notBefore ?? new Date(Date.now() - HOUR_MS),
+    options.notAfter ?? new Date(Date.now() + 24 * HOUR_MS),
+  );
   cert.setIssuer(ca.forgeCert.subject.attributes);
-  const altNames = [...(options.dns ?? []).map((value) => ({ type: 2, value })), ...(options.ips ?? []).map((ip) => ({ type: 7, ip })), ...(options.uris ?? []).map((value) => ({ type: 6, value }))];
+  const altNames = [
+    ...(options.dns ?? []).map((value) => ({ type: 2, value })),
+    ...(options.ips ?? []).map((ip) => ({ type: 7, ip })),
+    ...(options.uris ?? []).map((value) => ({ type: 6, value })),
+  ];
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },

@@ -19,7 +19,10 @@ export function configProblems(f: () => unknown): readonly string[] {
 
 /** The problems, as data, of the ConfigError `promise` rejects with; fails when it rejects with anything else or resolves. */
 export async function configRejection(promise: Promise<unknown>): Promise<readonly ConfigProblem[]> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).to.be.instanceOf(ConfigError);
   return (err as ConfigError).problems;
 }

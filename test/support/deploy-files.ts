@@ -35,7 +35,8 @@ export function readDockerfile(file = path.join(DEPLOY_DIR, 'Dockerfile')): Dock
       if (trimmed.startsWith('#') || (trimmed === '' && pending === undefined)) return;
       const continued = trimmed.endsWith('\\');
       const text = continued ? trimmed.slice(0, -1).trim() : trimmed;
-      pending = pending === undefined ? { text, line: i + 1 } : { text: `${pending.text} ${text}`.trim(), line: pending.line };
+      pending =
+        pending === undefined ? { text, line: i + 1 } : { text: `${pending.text} ${text}`.trim(), line: pending.line };
       if (continued) return;
       const m = /^(\S+)\s*([\s\S]*)$/.exec(pending.text)!;
       instructions.push({ keyword: m[1]!.toUpperCase(), args: m[2]!, line: pending.line });
@@ -60,7 +61,8 @@ export function instructionsOf(stage: DockerStage, keyword: string): DockerInstr
 /** An instruction in exec form (a JSON array of strings), e.g. ENTRYPOINT ["node", "bin/inferd.js"]. */
 export function execForm(ins: DockerInstruction): string[] {
   const parsed: unknown = JSON.parse(ins.args);
-  if (!Array.isArray(parsed) || parsed.some((a) => typeof a !== 'string')) throw new Error(`Dockerfile line ${ins.line}: ${ins.keyword} is not in exec form: ${ins.args}`);
+  if (!Array.isArray(parsed) || parsed.some((a) => typeof a !== 'string'))
+    throw new Error(`Dockerfile line ${ins.line}: ${ins.keyword} is not in exec form: ${ins.args}`);
   return parsed as string[];
 }
 
@@ -70,7 +72,8 @@ export function stageEnv(stage: DockerStage): Record<string, string> {
   for (const ins of instructionsOf(stage, 'ENV')) {
     for (const pair of ins.args.split(/\s+/)) {
       const m = /^([A-Za-z_][A-Za-z0-9_]*)=([^"'\s]*)$/.exec(pair);
-      if (m === null) throw new Error(`Dockerfile line ${ins.line}: cannot read "${pair}" of ENV (write NAME=value pairs)`);
+      if (m === null)
+        throw new Error(`Dockerfile line ${ins.line}: cannot read "${pair}" of ENV (write NAME=value pairs)`);
       env[m[1]!] = m[2]!;
     }
   }
@@ -137,8 +140,17 @@ export interface Container {
   readonly readinessProbe?: HttpProbe;
   readonly lifecycle?: { readonly preStop?: { readonly exec?: { readonly command: string[] } } };
   readonly resources?: { readonly requests?: Record<string, string>; readonly limits?: Record<string, string> };
-  readonly securityContext?: { readonly readOnlyRootFilesystem?: boolean; readonly allowPrivilegeEscalation?: boolean; readonly capabilities?: { readonly drop?: string[] } };
-  readonly volumeMounts?: { readonly name: string; readonly mountPath: string; readonly readOnly?: boolean; readonly subPath?: string }[];
+  readonly securityContext?: {
+    readonly readOnlyRootFilesystem?: boolean;
+    readonly allowPrivilegeEscalation?: boolean;
+    readonly capabilities?: { readonly drop?: string[] };
+  };
+  readonly volumeMounts?: {
+    readonly name: string;
+    readonly mountPath: string;
+    readonly readOnly?: boolean;
+    readonly subPath?: string;
+  }[];
 }
 export interface Volume {
   readonly name: string;
@@ -148,7 +160,11 @@ export interface Volume {
 }
 export interface PodSpec {
   readonly terminationGracePeriodSeconds?: number;
-  readonly securityContext?: { readonly runAsNonRoot?: boolean; readonly runAsUser?: number; readonly runAsGroup?: number };
+  readonly securityContext?: {
+    readonly runAsNonRoot?: boolean;
+    readonly runAsUser?: number;
+    readonly runAsGroup?: number;
+  };
   readonly containers: Container[];
   readonly volumes?: Volume[];
 }

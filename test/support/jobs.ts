@@ -30,8 +30,13 @@ const ENDED = [JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState
 
 export function jobsClient(address: string): Jobs {
   const client = new JobServiceClient(address, credentials.createInsecure());
-  const unary = <Req, Res>(method: (r: Req, m: Metadata, cb: (e: ServiceError | null, v: Res) => void) => unknown, request: Req): Promise<Res> =>
-    new Promise((resolve, reject) => method.call(client, request, new Metadata(), (err, value) => (err ? reject(err) : resolve(value))));
+  const unary = <Req, Res>(
+    method: (r: Req, m: Metadata, cb: (e: ServiceError | null, v: Res) => void) => unknown,
+    request: Req,
+  ): Promise<Res> =>
+    new Promise((resolve, reject) =>
+      method.call(client, request, new Metadata(), (err, value) => (err ? reject(err) : resolve(value))),
+    );
   const jobs: Jobs = {
     client,
     submitPrediction: (request, callbackUrl = '') => {
@@ -40,7 +45,15 @@ export function jobsClient(address: string): Jobs {
     },
     submitBatch: (request) =>
       unary<SubmitBatchJobRequest, Job>(client.submitBatchJob, {
-        modelName: '', modelVersion: '', inputUri: '', outputUri: '', batchSize: 0, callbackUrl: '', inputColumns: [], outputNames: [], ...request,
+        modelName: '',
+        modelVersion: '',
+        inputUri: '',
+        outputUri: '',
+        batchSize: 0,
+        callbackUrl: '',
+        inputColumns: [],
+        outputNames: [],
+        ...request,
       }),
     get: (id) => unary(client.getJob, { id }),
     cancel: (id) => unary(client.cancelJob, { id }),

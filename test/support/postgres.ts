@@ -12,9 +12,14 @@ export const PG_PASSWORD = 'pw-Never-Shown-7261';
 /** Where Debian's postgresql package puts initdb and pg_ctl: /usr/lib/postgresql/<major>/bin, the newest major. */
 function binDir(): string {
   const root = '/usr/lib/postgresql';
-  const majors = existsSync(root) ? readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', 'initdb'))) : [];
+  const majors = existsSync(root)
+    ? readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', 'initdb')))
+    : [];
   majors.sort((a, b) => Number(b) - Number(a));
-  if (majors.length === 0) throw new Error('PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql; see README, "Install")');
+  if (majors.length === 0)
+    throw new Error(
+      'PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql; see README, "Install")',
+    );
   return path.join(root, majors[0]!, 'bin');
 }
 
@@ -55,7 +60,18 @@ export class TestPostgres {
       chownSync(dir, uid, gid);
     }
     const pg = new TestPostgres(dir, await freePort(), bin, options.durable === true);
-    pg.run('initdb', ['-D', pg.dataDir, '-U', PG_USER, `--pwfile=${pg.passwordFile(uidOf(root))}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--no-sync']);
+    pg.run('initdb', [
+      '-D',
+      pg.dataDir,
+      '-U',
+      PG_USER,
+      `--pwfile=${pg.passwordFile(uidOf(root))}`,
+      '--auth-host=scram-sha-256',
+      '--auth-local=trust',
+      '-E',
+      'UTF8',
+      '--no-sync',
+    ]);
     pg.startServer();
     return pg;
   }
@@ -86,7 +102,18 @@ export class TestPostgres {
   startServer(): void {
     const fast = this.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
     const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}`;
-    this.run('pg_ctl', ['-D', this.dataDir, '-o', options, '-l', path.join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
+    this.run('pg_ctl', [
+      '-D',
+      this.dataDir,
+      '-o',
+      options,
+      '-l',
+      path.join(this.dir, 'server.log'),
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
   }
 
   /** Stops the server and removes its folder. */
@@ -120,5 +147,8 @@ export class TestPostgres {
 
 function uidOf(root: boolean): { uid: number; gid: number } | undefined {
   if (!root) return undefined;
-  return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) };
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
 }

@@ -15,8 +15,20 @@ export interface MethodShape {
 }
 
 /** Every method of every service inferd serves. */
-export const ALL_METHODS: readonly MethodShape[] = [PredictionServiceService, ModelServiceService, JobServiceService, GRPCInferenceServiceService, HealthService, ReflectionV1, ReflectionV1Alpha].flatMap((service) =>
-  Object.values(service).map((m: MethodShape) => ({ path: m.path, requestStream: m.requestStream, responseStream: m.responseStream })),
+export const ALL_METHODS: readonly MethodShape[] = [
+  PredictionServiceService,
+  ModelServiceService,
+  JobServiceService,
+  GRPCInferenceServiceService,
+  HealthService,
+  ReflectionV1,
+  ReflectionV1Alpha,
+].flatMap((service) =>
+  Object.values(service).map((m: MethodShape) => ({
+    path: m.path,
+    requestStream: m.requestStream,
+    responseStream: m.responseStream,
+  })),
 );
 
 export interface CallOutcome {
@@ -31,15 +43,25 @@ const bytes = (b: Buffer): Buffer => b;
  * type) and resolves with the status it ends with. A server stream that answers with a message
  * counts as OK and is cancelled; a client stream is half-closed once it has sent `body`.
  */
-export function rawCall(address: string, method: MethodShape, metadata: Metadata = new Metadata(), creds: ChannelCredentials = credentials.createInsecure(), body: Buffer = Buffer.alloc(0)): Promise<CallOutcome> {
+export function rawCall(
+  address: string,
+  method: MethodShape,
+  metadata: Metadata = new Metadata(),
+  creds: ChannelCredentials = credentials.createInsecure(),
+  body: Buffer = Buffer.alloc(0),
+): Promise<CallOutcome> {
   const client = new Client(address, creds, LOCALHOST_NAME);
   const options = { deadline: Date.now() + 10_000 };
   return new Promise<CallOutcome>((resolve) => {
     if (!method.requestStream && !method.responseStream) {
-      client.makeUnaryRequest(method.path, bytes, bytes, body, metadata, options, (err) => resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '' }));
+      client.makeUnaryRequest(method.path, bytes, bytes, body, metadata, options, (err) =>
+        resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: '' }),
+      );
       return;
     }
-    const call = method.requestStream ? client.makeBidiStreamRequest(method.path, bytes, bytes, metadata, options) : client.makeServerStreamRequest(method.path, bytes, bytes, body, metadata, options);
+    const call = method.requestStream
+      ? client.makeBidiStreamRequest(method.path, bytes, bytes, metadata, options)
+      : client.makeServerStreamRequest(method.path, bytes, bytes, body, metadata, options);
     call.on('data', () => {
       resolve({ code: status.OK, details: 'answered' });
       call.cancel();

@@ -19,7 +19,9 @@ export class RawPredictStream {
     session.on('error', () => undefined);
     stream.on('error', () => undefined);
     this.answering = new Promise((resolve) => stream.once('response', () => resolve()));
-    this.trailers = new Promise((resolve) => stream.once('trailers', (headers) => resolve(headers['grpc-status'] as string | undefined)));
+    this.trailers = new Promise((resolve) =>
+      stream.once('trailers', (headers) => resolve(headers['grpc-status'] as string | undefined)),
+    );
   }
 
   static open(address: string): RawPredictStream {
@@ -49,7 +51,7 @@ export class RawPredictStream {
     await new Promise((resolve) => this.stream.once('end', resolve));
     const data = Buffer.concat(chunks);
     const frames: Uint8Array[] = [];
-    for (let at = 0; at < data.length; ) {
+    for (let at = 0; at < data.length;) {
       expect(data[at], 'compressed flag').to.equal(0);
       const length = data.readUInt32BE(at + 1);
       frames.push(data.subarray(at + 5, at + 5 + length));
@@ -88,4 +90,3 @@ export class RawPredictStream {
     this.session.close();
   }
 }
-

@@ -22,16 +22,34 @@ export interface RestOptions {
 /** One HTTP request to 127.0.0.1 on a connection of its own: the status, headers and body. */
 export function rest(port: number, method: string, path: string, options: RestOptions = {}): Promise<RestResponse> {
   const { body, tls } = options;
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  const payload =
+    body === undefined
+      ? undefined
+      : Buffer.isBuffer(body)
+        ? body
+        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const common = { host: '127.0.0.1', port, path, method, agent: false, headers: { ...(payload === undefined || options.chunked === true ? {} : { 'content-length': payload.length }), ...options.headers } };
+    const common = {
+      host: '127.0.0.1',
+      port,
+      path,
+      method,
+      agent: false,
+      headers: {
+        ...(payload === undefined || options.chunked === true ? {} : { 'content-length': payload.length }),
+        ...options.headers,
+      },
+    };
     const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     };
-    const req = tls === undefined ? request(common, onResponse) : httpsRequest({ ...common, servername: 'localhost', ca: tls.ca, cert: tls.cert, key: tls.key }, onResponse);
+    const req =
+      tls === undefined
+        ? request(common, onResponse)
+        : httpsRequest({ ...common, servername: 'localhost', ca: tls.ca, cert: tls.cert, key: tls.key }, onResponse);
     req.on('error', reject);
     if (options.chunked === true && payload !== undefined) {
       for (let at = 0; at < payload.length; at += 1024) req.write(payload.subarray(at, at + 1024));

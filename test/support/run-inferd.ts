@@ -20,11 +20,19 @@ export interface RunOptions {
 
 /** Runs `inferd ...args` to its end (stderr is a pipe, not a terminal), so that only the arguments and `env` count. */
 export function runInferd(args: readonly string[], options: RunOptions = {}): Promise<Run> {
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_'))), ...options.env };
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('INFERD_'))),
+    ...options.env,
+  };
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: options.cwd, env, timeout: options.timeoutMs ?? 30_000 }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') reject(err);
-      else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: options.cwd, env, timeout: options.timeoutMs ?? 30_000 },
+      (err, stdout, stderr) => {
+        if (err !== null && typeof err.code !== 'number') reject(err);
+        else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
+      },
+    );
   });
 }

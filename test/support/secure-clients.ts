@@ -47,11 +47,14 @@ export function capturedLog(): { log: Logger; lines: string[] } {
 /** The certificate a new TLS connection to 127.0.0.1:`port` is served (verified against `ca`). */
 export function servedCertificate(port: number, ca: string): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
-      const cert = socket.getPeerCertificate();
-      socket.destroy();
-      resolve(cert);
-    });
+    const socket = connect(
+      { host: '127.0.0.1', servername: 'localhost', port, ca, ALPNProtocols: ['h2', 'http/1.1'] },
+      () => {
+        const cert = socket.getPeerCertificate();
+        socket.destroy();
+        resolve(cert);
+      },
+    );
     socket.on('error', reject);
   });
 }

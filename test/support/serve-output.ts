@@ -37,9 +37,27 @@ export const outputChildren = new Set<ChildProcess>();
  * on a pipe, or, with `terminal`, on a pseudo-terminal (through python3's pty module). The
  * environment is this one without INFERD_* and NO_COLOR, plus `env`.
  */
-export function serveOutput(repo: string, flags: readonly string[], options: { terminal: boolean; env?: Record<string, string> }): ServeOutput {
+export function serveOutput(
+  repo: string,
+  flags: readonly string[],
+  options: { terminal: boolean; env?: Record<string, string> },
+): ServeOutput {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inferd-data-'));
-  const serve = [BIN, 'serve', '--models', repo, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...flags];
+  const serve = [
+    BIN,
+    'serve',
+    '--models',
+    repo,
+    '--port',
+    '0',
+    '--http-port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--data-dir',
+    dataDir,
+    ...flags,
+  ];
   const env = { ...cleanEnv(), ...options.env };
   delete env['NO_COLOR'];
   const child = options.terminal
@@ -65,7 +83,9 @@ export function serveOutput(repo: string, flags: readonly string[], options: { t
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       waiters.push({ matches, resolve });
-      void exited.then((code) => reject(new Error(`inferd exited (${code}) before printing ${what}: ${stderr}${lines.join('\n')}`)));
+      void exited.then((code) =>
+        reject(new Error(`inferd exited (${code}) before printing ${what}: ${stderr}${lines.join('\n')}`)),
+      );
     });
   };
   return { child, lines, stderr: () => stderr, line, exited };

@@ -34,13 +34,35 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 export const children = new Set<ChildProcess>();
 
 /** Starts `inferd serve --models repo --port 0 --http-port 0` plus `flags` (and `env` over the clean environment); settles once it logs "serving". */
-export async function serve(repo: string, flags: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<ServeProcess> {
+export async function serve(
+  repo: string,
+  flags: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ServeProcess> {
   // A data folder of its own (flags may name another: the last --data-dir wins), removed on exit.
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inferd-data-'));
-  const child = spawn(process.execPath, [BIN, 'serve', '--models', repo, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...flags], {
-    env: { ...cleanEnv(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--models',
+      repo,
+      '--port',
+      '0',
+      '--http-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+      ...flags,
+    ],
+    {
+      env: { ...cleanEnv(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.add(child);
   // 'close', not 'exit': it comes once stdout is read to its end, so every log line is in.
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
@@ -73,4 +95,3 @@ export async function serve(repo: string, flags: readonly string[] = [], env: Re
   const serving = await logged('serving');
   return { child, port: serving['port'] as number, httpPort: serving['httpPort'] as number, logs, exited, logged };
 }
-

@@ -25,21 +25,36 @@ export function slowModel(opts: { batchable?: boolean } = {}): Uint8Array {
   const nodes: OnnxNode[] = [
     { opType: 'ReduceMax', inputs: ['side'], outputs: ['side_max'], name: 'largest_side' },
     { opType: 'Reshape', inputs: ['side_max', 'one_dim'], outputs: ['side_1'], name: 'side_as_1d' },
-    { opType: 'Concat', inputs: ['side_1', 'side_1'], outputs: ['square'], name: 'square_shape', attributes: { axis: { int: 0 } } },
+    {
+      opType: 'Concat',
+      inputs: ['side_1', 'side_1'],
+      outputs: ['square'],
+      name: 'square_shape',
+      attributes: { axis: { int: 0 } },
+    },
     { opType: 'ConstantOfShape', inputs: ['square'], outputs: ['zeros'], name: 'zeros' },
     { opType: 'EyeLike', inputs: ['zeros'], outputs: ['eye'], name: 'identity' },
     { opType: 'ReduceMax', inputs: ['x'], outputs: ['x_max'], name: 'x_scalar' },
     { opType: 'Mul', inputs: ['eye', 'x_max'], outputs: ['m0'], name: 'scaled_identity' },
   ];
-  for (let i = 1; i <= SLOW_MODEL_MATMULS; i++) nodes.push({ opType: 'MatMul', inputs: [`m${i - 1}`, 'm0'], outputs: [`m${i}`], name: `matmul${i}` });
-  nodes.push({ opType: 'ReduceSum', inputs: [`m${SLOW_MODEL_MATMULS}`], outputs: opts.batchable === true ? ['sum'] : ['y'], name: 'sum' });
+  for (let i = 1; i <= SLOW_MODEL_MATMULS; i++)
+    nodes.push({ opType: 'MatMul', inputs: [`m${i - 1}`, 'm0'], outputs: [`m${i}`], name: `matmul${i}` });
+  nodes.push({
+    opType: 'ReduceSum',
+    inputs: [`m${SLOW_MODEL_MATMULS}`],
+    outputs: opts.batchable === true ? ['sum'] : ['y'],
+    name: 'sum',
+  });
   if (opts.batchable === true) {
     nodes.push({ opType: 'Mul', inputs: ['sum', 'zero'], outputs: ['nothing'], name: 'zero_it' });
     nodes.push({ opType: 'Add', inputs: ['x', 'nothing'], outputs: ['y'], name: 'x_plus_nothing' });
   }
   return encodeOnnxModel({
     graphName: opts.batchable === true ? 'slow_batchable' : 'slow',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims }, { name: 'side', elemType: 'INT64', dims }],
+    inputs: [
+      { name: 'x', elemType: 'FLOAT', dims },
+      { name: 'side', elemType: 'INT64', dims },
+    ],
     outputs: [{ name: 'y', elemType: 'FLOAT', dims }],
     initializers: [
       { name: 'one_dim', dims: [1], data: BigInt64Array.of(1n) },

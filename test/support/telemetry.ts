@@ -1,7 +1,12 @@
 import { request, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Metadata } from '@grpc/grpc-js';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
 import { Tracing } from '../../src/telemetry/tracing';
 
 /** Tracing into memory: every span is in `exporter` as soon as it ends. */
@@ -21,7 +26,10 @@ export function callerMetadata(): Metadata {
 }
 
 /** The spans ended so far, settling once `ready` holds for them (checked as spans end; 10 s at most). */
-export async function spansWhen(exporter: InMemorySpanExporter, ready: (spans: ReadableSpan[]) => boolean): Promise<ReadableSpan[]> {
+export async function spansWhen(
+  exporter: InMemorySpanExporter,
+  ready: (spans: ReadableSpan[]) => boolean,
+): Promise<ReadableSpan[]> {
   const until = Date.now() + 10_000;
   for (;;) {
     const spans = exporter.getFinishedSpans();
@@ -38,7 +46,11 @@ export interface GetOptions {
 }
 
 /** GET from 127.0.0.1 over HTTP (or HTTPS with `tls`): the status code and body. */
-export function httpGet(port: number, path: string, options: GetOptions = {}): Promise<{ status: number; body: string }> {
+export function httpGet(
+  port: number,
+  path: string,
+  options: GetOptions = {},
+): Promise<{ status: number; body: string }> {
   const tls = options.tls;
   return new Promise((resolve, reject) => {
     const common = { host: '127.0.0.1', port, path, method: 'GET', agent: false, headers: options.headers };
@@ -49,7 +61,10 @@ export function httpGet(port: number, path: string, options: GetOptions = {}): P
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     };
-    const req = tls === undefined ? request(common, onResponse) : httpsRequest({ ...common, servername: 'localhost', ca: tls.ca, cert: tls.cert, key: tls.key }, onResponse);
+    const req =
+      tls === undefined
+        ? request(common, onResponse)
+        : httpsRequest({ ...common, servername: 'localhost', ca: tls.ca, cert: tls.cert, key: tls.key }, onResponse);
     req.on('error', reject);
     req.end();
   });

@@ -13,8 +13,19 @@ export function reshapeModel(): Uint8Array {
 
 /** The element types inferd serves, by their ONNX name, with the client's datatype name. */
 export const ELEMENT_TYPES = [
-  ['FLOAT', 'FLOAT32'], ['DOUBLE', 'FLOAT64'], ['FLOAT16', 'FLOAT16'], ['INT8', 'INT8'], ['INT16', 'INT16'], ['INT32', 'INT32'], ['INT64', 'INT64'],
-  ['UINT8', 'UINT8'], ['UINT16', 'UINT16'], ['UINT32', 'UINT32'], ['UINT64', 'UINT64'], ['BOOL', 'BOOL'], ['STRING', 'STRING'],
+  ['FLOAT', 'FLOAT32'],
+  ['DOUBLE', 'FLOAT64'],
+  ['FLOAT16', 'FLOAT16'],
+  ['INT8', 'INT8'],
+  ['INT16', 'INT16'],
+  ['INT32', 'INT32'],
+  ['INT64', 'INT64'],
+  ['UINT8', 'UINT8'],
+  ['UINT16', 'UINT16'],
+  ['UINT32', 'UINT32'],
+  ['UINT64', 'UINT64'],
+  ['BOOL', 'BOOL'],
+  ['STRING', 'STRING'],
 ] as const;
 
 /**
@@ -22,11 +33,20 @@ export const ELEMENT_TYPES = [
  * `y_<datatype>` [n], datatype names lower-cased (x_float32, y_int64...), each with its own `n`.
  */
 export function identitiesModel(types: readonly (typeof ELEMENT_TYPES)[number][]): Uint8Array {
-  const io = (prefix: string) => types.map(([onnx, name]) => ({ name: `${prefix}_${name.toLowerCase()}`, elemType: onnx, dims: [`n_${name.toLowerCase()}`] }));
+  const io = (prefix: string) =>
+    types.map(([onnx, name]) => ({
+      name: `${prefix}_${name.toLowerCase()}`,
+      elemType: onnx,
+      dims: [`n_${name.toLowerCase()}`],
+    }));
   return encodeOnnxModel({
     graphName: 'identities',
     inputs: io('x'),
     outputs: io('y'),
-    nodes: types.map(([, name]) => ({ opType: 'Identity', inputs: [`x_${name.toLowerCase()}`], outputs: [`y_${name.toLowerCase()}`] })),
+    nodes: types.map(([, name]) => ({
+      opType: 'Identity',
+      inputs: [`x_${name.toLowerCase()}`],
+      outputs: [`y_${name.toLowerCase()}`],
+    })),
   });
 }

@@ -4,8 +4,16 @@ import * as path from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { HealthClient } from '../../generated/grpc/health/v1/health';
-import { ModelServiceClient, type LoadModelResponse, type UnloadModelResponse } from '../../generated/inferd/v1/model_service';
-import { PredictionServiceClient, type PredictRequest, type PredictResponse } from '../../generated/inferd/v1/prediction_service';
+import {
+  ModelServiceClient,
+  type LoadModelResponse,
+  type UnloadModelResponse,
+} from '../../generated/inferd/v1/model_service';
+import {
+  PredictionServiceClient,
+  type PredictRequest,
+  type PredictResponse,
+} from '../../generated/inferd/v1/prediction_service';
 import { Tensor } from '../../generated/inferd/v1/tensor';
 import { parseServeConfig, type ServeConfig } from '../../src/config';
 import { InferdServer } from '../../src/server';
@@ -40,10 +48,22 @@ export interface TestServer {
 }
 
 /** Starts a real server on an ephemeral port of 127.0.0.1, with clients for it. */
-export async function startServer(models: string, overrides: Partial<ServeConfig> = {}, parts: { tracing?: Tracing; log?: Logger } = {}): Promise<TestServer> {
+export async function startServer(
+  models: string,
+  overrides: Partial<ServeConfig> = {},
+  parts: { tracing?: Tracing; log?: Logger } = {},
+): Promise<TestServer> {
   // A data directory of its own (the job store), removed on close, unless the test gives one.
   const ownDataDir = overrides.dataDir === undefined ? mkdtempSync(path.join(tmpdir(), 'inferd-data-')) : undefined;
-  const config: ServeConfig = { ...parseServeConfig({ argv: [], env: {} }), port: 0, httpPort: 0, logLevel: 'silent', models, dataDir: ownDataDir ?? overrides.dataDir!, ...overrides };
+  const config: ServeConfig = {
+    ...parseServeConfig({ argv: [], env: {} }),
+    port: 0,
+    httpPort: 0,
+    logLevel: 'silent',
+    models,
+    dataDir: ownDataDir ?? overrides.dataDir!,
+    ...overrides,
+  };
   const server = await InferdServer.create(config, parts.log ?? pino({ level: 'silent' }), { tracing: parts.tracing });
   const address = `127.0.0.1:${server.port}`;
   const options = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
@@ -73,11 +93,20 @@ export function tensor(fields: Partial<Tensor>): Tensor {
 }
 
 /** Calls Predict; resolves with the response or rejects with the ServiceError. */
-export function predict(client: PredictionServiceClient, request: Partial<PredictRequest>, options: { deadlineMs?: number; metadata?: Metadata } = {}): Promise<PredictResponse> {
+export function predict(
+  client: PredictionServiceClient,
+  request: Partial<PredictRequest>,
+  options: { deadlineMs?: number; metadata?: Metadata } = {},
+): Promise<PredictResponse> {
   const full: PredictRequest = { modelName: '', modelVersion: '', inputs: {}, outputNames: [], id: '', ...request };
   const callOptions = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs };
   return new Promise((resolve, reject) => {
-    client.predict(full, options.metadata ?? new Metadata(), callOptions, (err: ServiceError | null, response: PredictResponse) => (err ? reject(err) : resolve(response)));
+    client.predict(
+      full,
+      options.metadata ?? new Metadata(),
+      callOptions,
+      (err: ServiceError | null, response: PredictResponse) => (err ? reject(err) : resolve(response)),
+    );
   });
 }
 

@@ -30,5 +30,9 @@ export function emptyStringsRequest(modelName: string, n: number, id = ''): Buff
 
 /** PredictRequest { model_name, inputs: { x: INT32 [n] of n zeros in int32_data }, id }: 1 byte an element. */
 export function int32ZerosRequest(modelName: string, n: number, id = ''): Buffer {
-  return predictRequest(modelName, Buffer.concat([Buffer.from([0x08, 6]), delimited(2, varint(n)), delimited(6, Buffer.alloc(n))]), id);
+  return predictRequest(
+    modelName,
+    Buffer.concat([Buffer.from([0x08, 6]), delimited(2, varint(n)), delimited(6, Buffer.alloc(n))]),
+    id,
+  );
 }

@@ -36,7 +36,14 @@ function use(label: string, real: string, table?: string): FileUse {
     if (id !== undefined) folders.push(id);
     if (path.dirname(dir) === dir) break;
   }
-  return { label, path: real, prefix: real.endsWith(path.sep) ? real : `${real}${path.sep}`, table: table?.toLowerCase(), identity: identity(real), folders };
+  return {
+    label,
+    path: real,
+    prefix: real.endsWith(path.sep) ? real : `${real}${path.sep}`,
+    table: table?.toLowerCase(),
+    identity: identity(real),
+    folders,
+  };
 }
 
 /** Whether `p` lies inside `folder` (both paths are absolute and normalised, so a prefix test is exact). */
@@ -80,7 +87,17 @@ export class BatchFiles {
       if (!inside(reads[0]!, linked)) reads.push(linked);
     }
     // A postgres: table is no file: it clashes only with the same table (of the one database).
-    const output = target.format === 'postgres' ? { label: `output "${spec.outputUri}"`, path: '\0postgres', prefix: '\0postgres\0', table: target.table, identity: undefined, folders: [] } : use(`output "${spec.outputUri}"`, paths.resolve(target.path, 'output'), target.table);
+    const output =
+      target.format === 'postgres'
+        ? {
+            label: `output "${spec.outputUri}"`,
+            path: '\0postgres',
+            prefix: '\0postgres\0',
+            table: target.table,
+            identity: undefined,
+            folders: [],
+          }
+        : use(`output "${spec.outputUri}"`, paths.resolve(target.path, 'output'), target.table);
     const writes = [output, use(`errors file "${target.errorsPath}"`, paths.resolve(target.errorsPath, 'errors file'))];
     return new BatchFiles(reads, writes);
   }
@@ -90,7 +107,11 @@ export class BatchFiles {
     for (const w of this.writes) {
       for (const r of this.reads) {
         const how = relation(w, r);
-        if (how !== undefined) throw new InferdError('INVALID_ARGUMENT', `${w.label} ${how} the ${r.label}: the job would write over its own input`);
+        if (how !== undefined)
+          throw new InferdError(
+            'INVALID_ARGUMENT',
+            `${w.label} ${how} the ${r.label}: the job would write over its own input`,
+          );
       }
     }
   }
@@ -111,5 +132,9 @@ export class BatchFiles {
 
 function clash(mine: FileUse, theirs: FileUse, job: { readonly id: string; readonly state: string }): void {
   const how = relation(mine, theirs);
-  if (how !== undefined) throw new InferdError('INVALID_ARGUMENT', `${mine.label} ${how} the ${theirs.label} of job ${job.id} (${job.state}): wait for that job to end, or cancel it`);
+  if (how !== undefined)
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${mine.label} ${how} the ${theirs.label} of job ${job.id} (${job.state}): wait for that job to end, or cancel it`,
+    );
 }

@@ -93,26 +93,34 @@ export class BatchInput {
     });
     if (s.isFile()) {
       const format = inputFormatOf(file);
-      if (format === undefined) throw new InferdError('INVALID_ARGUMENT', `input "${uri}": expected a .jsonl, .ndjson or .csv file or a folder of them`);
+      if (format === undefined)
+        throw new InferdError(
+          'INVALID_ARGUMENT',
+          `input "${uri}": expected a .jsonl, .ndjson or .csv file or a folder of them`,
+        );
       return new BatchInput([{ path: file, name: uri, format, size: s.size, mtimeMs: s.mtimeMs }], false);
     }
     if (!s.isDirectory()) throw new InferdError('INVALID_ARGUMENT', `input "${uri}" is neither a file nor a folder`);
     const entries = (await fs.readdir(file, { withFileTypes: true }))
-      .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && inputFormatOf(e.name) !== undefined)
+      .filter(
+        (e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && inputFormatOf(e.name) !== undefined,
+      )
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const files: InputFile[] = [];
     for (const e of entries) {
       const name = `${uri.replace(/\/+$/, '')}/${e.name}`;
       let p = path.join(file, e.name);
       const st = await fs.stat(p).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new InferdError('INVALID_ARGUMENT', `input "${name}" is a symbolic link to nothing`);
+        if (err.code === 'ENOENT')
+          throw new InferdError('INVALID_ARGUMENT', `input "${name}" is a symbolic link to nothing`);
         throw new InferdError('INVALID_ARGUMENT', `input "${name}" cannot be read: ${err.code ?? err.message}`);
       });
       if (!st.isFile()) continue; // a link to a folder is skipped, as a sub-folder is
       if (e.isSymbolicLink()) p = paths.resolve(name, 'input');
       files.push({ path: p, name, format: inputFormatOf(e.name)!, size: st.size, mtimeMs: st.mtimeMs });
     }
-    if (files.length === 0) throw new InferdError('INVALID_ARGUMENT', `input folder "${uri}" holds no .jsonl, .ndjson or .csv file`);
+    if (files.length === 0)
+      throw new InferdError('INVALID_ARGUMENT', `input folder "${uri}" holds no .jsonl, .ndjson or .csv file`);
     return new BatchInput(files, true);
   }
 
@@ -154,10 +162,15 @@ export class BatchInput {
     for (let index = from.file; index < this.files.length; index++) {
       const file = this.files[index]!;
       const start = index === from.file ? from : { file: index, offset: 0, line: 0 };
-      const malformed = (line: number, why: string): InferdError => new InferdError('INVALID_ARGUMENT', `input "${file.name}" line ${line}: ${why}`);
+      const malformed = (line: number, why: string): InferdError =>
+        new InferdError('INVALID_ARGUMENT', `input "${file.name}" line ${line}: ${why}`);
       try {
         if (file.format === 'jsonl') {
-          for await (const line of readLines(file.path, { fromOffset: start.offset, fromLine: start.line, maxLineBytes: MAX_LINE_BYTES })) {
+          for await (const line of readLines(file.path, {
+            fromOffset: start.offset,
+            fromLine: start.line,
+            maxLineBytes: MAX_LINE_BYTES,
+          })) {
             if (line.malformed === undefined && line.text.trim() === '') continue;
             const where = `${file.name} line ${line.number}`;
             const after = { file: index, offset: line.end, line: line.number };
@@ -169,11 +182,25 @@ export class BatchInput {
             try {
               value = JSON.parse(line.text);
             } catch (err) {
-              yield { kind: 'bad', row: row++, where, key: null, reason: `not valid JSON (${(err as Error).message})`, after };
+              yield {
+                kind: 'bad',
+                row: row++,
+                where,
+                key: null,
+                reason: `not valid JSON (${(err as Error).message})`,
+                after,
+              };
               continue;
             }
             if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-              yield { kind: 'bad', row: row++, where, key: null, reason: `expected a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`, after };
+              yield {
+                kind: 'bad',
+                row: row++,
+                where,
+                key: null,
+                reason: `expected a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`,
+                after,
+              };
               continue;
             }
             const record = value as Record<string, unknown>;
@@ -182,7 +209,10 @@ export class BatchInput {
         } else {
           const header = await readHeader(file, malformed);
           const keyColumn = header.names.indexOf('key');
-          const begin = start.offset === 0 ? { fromOffset: header.end, fromLine: 1 } : { fromOffset: start.offset, fromLine: start.line };
+          const begin =
+            start.offset === 0
+              ? { fromOffset: header.end, fromLine: 1 }
+              : { fromOffset: start.offset, fromLine: start.line };
           for await (const line of readLines(file.path, { ...begin, maxLineBytes: MAX_LINE_BYTES })) {
             if (line.malformed === undefined && line.text.trim() === '') continue;
             const where = `${file.name} line ${line.number}`;
@@ -205,13 +235,20 @@ export class BatchInput {
       } catch (err) {
         if (err instanceof InferdError) throw err;
         const code = (err as NodeJS.ErrnoException).code;
-        throw new InferdError('INVALID_ARGUMENT', `input "${file.name}" cannot be read: ${code ?? (err as Error).message}`, { cause: err });
+        throw new InferdError(
+          'INVALID_ARGUMENT',
+          `input "${file.name}" cannot be read: ${code ?? (err as Error).message}`,
+          { cause: err },
+        );
       }
     }
   }
 }
 
-async function readHeader(file: InputFile, malformed: (line: number, why: string) => InferdError): Promise<{ names: string[]; end: number }> {
+async function readHeader(
+  file: InputFile,
+  malformed: (line: number, why: string) => InferdError,
+): Promise<{ names: string[]; end: number }> {
   for await (const line of readLines(file.path, { fromOffset: 0, fromLine: 0, maxLineBytes: MAX_LINE_BYTES })) {
     if (line.malformed !== undefined) throw malformed(1, `header: ${line.malformed}`);
     let names: string[];

@@ -142,7 +142,15 @@ export class BatchJobRun {
             ? await CsvWriter.open(outputPath, this.tag, columns, resume?.output, from)
             : target.format === 'sqlite'
               ? SqliteWriter.open(outputPath, target.table!, this.tag, columns, resume?.output, from)
-              : await PostgresTableWriter.open(this.postgres(), this.parts.lease, target.table!, this.tag, columns, resume?.output, from);
+              : await PostgresTableWriter.open(
+                  this.postgres(),
+                  this.parts.lease,
+                  target.table!,
+                  this.tag,
+                  columns,
+                  resume?.output,
+                  from,
+                );
       try {
         return { output, errors: await ErrorsFile.open(errorsPath, this.tag, resume?.errors, from) };
       } catch (err) {
@@ -150,17 +158,24 @@ export class BatchJobRun {
         throw err;
       }
     };
-    const start = (writers: Writers): Promise<BatchCheckpoint> => this.checkpointOf(fingerprint, { file: 0, offset: 0, line: 0 }, 1, 0, 0, writers);
+    const start = (writers: Writers): Promise<BatchCheckpoint> =>
+      this.checkpointOf(fingerprint, { file: 0, offset: 0, line: 0 }, 1, 0, 0, writers);
 
     let checkpoint = (await store.checkpoint(this.job.id)) as BatchCheckpoint | undefined;
     if (checkpoint !== undefined && checkpoint.fingerprint.join('\n') !== fingerprint.join('\n')) {
-      throw new InferdError('INVALID_ARGUMENT', `input "${spec.inputUri}" changed while the job was stopped (it had ${checkpoint.fingerprint.join(', ')}): submit the job again`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `input "${spec.inputUri}" changed while the job was stopped (it had ${checkpoint.fingerprint.join(', ')}): submit the job again`,
+      );
     }
     let writers: Writers;
     if (checkpoint === undefined) {
       const count = await input.scan(signal);
       if (spec.maxBadRecords !== undefined && count.bad > spec.maxBadRecords) {
-        throw new InferdError('INVALID_ARGUMENT', `${count.bad} ${count.bad === 1 ? 'record' : 'records'} of input "${spec.inputUri}" ${count.bad === 1 ? 'is' : 'are'} malformed, more than max_bad_records (${spec.maxBadRecords}) allows; the first: ${count.firstBad}`);
+        throw new InferdError(
+          'INVALID_ARGUMENT',
+          `${count.bad} ${count.bad === 1 ? 'record' : 'records'} of input "${spec.inputUri}" ${count.bad === 1 ? 'is' : 'are'} malformed, more than max_bad_records (${spec.maxBadRecords}) allows; the first: ${count.firstBad}`,
+        );
       }
       writers = await open(undefined);
       try {
@@ -177,12 +192,20 @@ export class BatchJobRun {
         this.parts.log.info({ job: this.job.id, row: before.nextRow }, 'batch job resumed');
         if ((before.tag ?? this.job.id.slice(0, 8)) !== this.tag) {
           // Taken over: from now on the checkpoint names this lease's files.
-          checkpoint = { ...before, tag: this.tag, output: await writers.output.checkpoint(), errors: await writers.errors.checkpoint() };
+          checkpoint = {
+            ...before,
+            tag: this.tag,
+            output: await writers.output.checkpoint(),
+            errors: await writers.errors.checkpoint(),
+          };
           await this.save({ processed: before.processed, failed: before.failed, checkpoint }, writers, signal);
         }
       } catch (err) {
         if (!(err instanceof ResumeError)) throw err;
-        this.parts.log.warn({ job: this.job.id, reason: err.message }, 'batch job output cannot be resumed: starting over');
+        this.parts.log.warn(
+          { job: this.job.id, reason: err.message },
+          'batch job output cannot be resumed: starting over',
+        );
         writers = await open(undefined);
         checkpoint = await start(writers);
         await this.save({ processed: 0, failed: 0, checkpoint }, writers, signal);
@@ -205,7 +228,10 @@ export class BatchJobRun {
             try {
               layout.checkCsv(RecordLayout.csvColumns(header, spec.inputColumns).length);
             } catch (err) {
-              throw new InferdError('INVALID_ARGUMENT', `input "${record.where.replace(/ line \d+$/, '')}": ${(err as Error).message}`);
+              throw new InferdError(
+                'INVALID_ARGUMENT',
+                `input "${record.where.replace(/ line \d+$/, '')}": ${(err as Error).message}`,
+              );
             }
           }
         }
@@ -220,23 +246,38 @@ export class BatchJobRun {
           await writers.output.discard();
           await writers.errors.finish();
           await this.save({ processed, failed }, undefined, signal);
-          throw new InferdError('INVALID_ARGUMENT', `${failed} ${failed === 1 ? 'record' : 'records'} failed by row ${last.row}, more than max_bad_records (${spec.maxBadRecords}) allows; they are in "${target.errorsPath}"`);
+          throw new InferdError(
+            'INVALID_ARGUMENT',
+            `${failed} ${failed === 1 ? 'record' : 'records'} failed by row ${last.row}, more than max_bad_records (${spec.maxBadRecords}) allows; they are in "${target.errorsPath}"`,
+          );
         }
         checkpoint = await this.checkpointOf(fingerprint, last.after, last.row + 1, processed, failed, writers);
         await this.save({ processed, failed, checkpoint }, writers, signal);
       }
       signal.throwIfAborted();
       // The output is published only while the lease is still this run's.
-      await untilStored(() => store.renew(this.parts.lease, this.parts.leaseMs), { what: 'lease', job: this.job.id, signal, clock: this.parts.clock, log: this.parts.log });
+      await untilStored(() => store.renew(this.parts.lease, this.parts.leaseMs), {
+        what: 'lease',
+        job: this.job.id,
+        signal,
+        clock: this.parts.clock,
+        log: this.parts.log,
+      });
       await writers.output.finish();
       await writers.errors.finish();
       return 'finished';
     } catch (err) {
       if (signal.aborted || err instanceof LeaseLostError) {
         const reason: unknown = err instanceof LeaseLostError ? err : signal.reason;
-        const cancelled = (reason instanceof InferdError && reason.code === 'CANCELLED') || (reason instanceof LeaseLostError && reason.cancelled);
+        const cancelled =
+          (reason instanceof InferdError && reason.code === 'CANCELLED') ||
+          (reason instanceof LeaseLostError && reason.cancelled);
         // A lost lease keeps the files: they are this lease's own, and the new holder has its copy.
-        await Promise.all(cancelled ? [writers.output.discard(), writers.errors.discard()] : [writers.output.close(), writers.errors.close()]);
+        await Promise.all(
+          cancelled
+            ? [writers.output.discard(), writers.errors.discard()]
+            : [writers.output.close(), writers.errors.close()],
+        );
         if (err instanceof LeaseLostError) throw err;
         return 'stopped';
       }
@@ -245,8 +286,24 @@ export class BatchJobRun {
     }
   }
 
-  private async checkpointOf(fingerprint: readonly string[], position: InputPosition, nextRow: number, processed: number, failed: number, writers: Writers): Promise<BatchCheckpoint> {
-    return { fingerprint, position, nextRow, processed, failed, output: await writers.output.checkpoint(), errors: await writers.errors.checkpoint(), tag: this.tag };
+  private async checkpointOf(
+    fingerprint: readonly string[],
+    position: InputPosition,
+    nextRow: number,
+    processed: number,
+    failed: number,
+    writers: Writers,
+  ): Promise<BatchCheckpoint> {
+    return {
+      fingerprint,
+      position,
+      nextRow,
+      processed,
+      failed,
+      output: await writers.output.checkpoint(),
+      errors: await writers.errors.checkpoint(),
+      tag: this.tag,
+    };
   }
 
   /**
@@ -254,16 +311,30 @@ export class BatchJobRun {
    * one) under the lease, waiting while the store cannot be reached. Rejects with LeaseLostError
    * when the lease is no longer the job's.
    */
-  private async save(progress: { total?: number; processed: number; failed: number; checkpoint?: BatchCheckpoint }, writers: Writers | undefined, signal: AbortSignal): Promise<void> {
+  private async save(
+    progress: { total?: number; processed: number; failed: number; checkpoint?: BatchCheckpoint },
+    writers: Writers | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     const staged: StagedRows | undefined = writers?.output.takeStaged?.();
     const { store, lease, clock, log } = this.parts;
-    await untilStored(() => store.progress(lease, progress, staged), { what: 'checkpoint', job: this.job.id, signal, clock, log });
+    await untilStored(() => store.progress(lease, progress, staged), {
+      what: 'checkpoint',
+      job: this.job.id,
+      signal,
+      clock,
+      log,
+    });
   }
 
   /** The store, for a postgres: output (refused at submit with any other store). */
   private postgres(): PostgresJobStore {
     const { store } = this.parts;
-    if (!(store instanceof PostgresJobStore)) throw new InferdError('INVALID_ARGUMENT', `output "${this.spec.outputUri}" needs a PostgreSQL job store (--job-store postgres://…)`);
+    if (!(store instanceof PostgresJobStore))
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `output "${this.spec.outputUri}" needs a PostgreSQL job store (--job-store postgres://…)`,
+      );
     return store;
   }
 
@@ -276,7 +347,12 @@ export class BatchJobRun {
   }
 
   /** Scores one batch: the rows that ran and the records that failed, each in row order. */
-  private async score(batch: readonly InputRecord[], model: ModelVersion, layout: RecordLayout, signal: AbortSignal): Promise<{ rows: OutputRow[]; failures: RowFailure[] }> {
+  private async score(
+    batch: readonly InputRecord[],
+    model: ModelVersion,
+    layout: RecordLayout,
+    signal: AbortSignal,
+  ): Promise<{ rows: OutputRow[]; failures: RowFailure[] }> {
     const failures: RowFailure[] = [];
     const fail = (record: InputRecord, err: unknown): void => {
       failures.push({ row: record.row, key: record.key, where: record.where, error: this.reason(err) });
@@ -297,7 +373,9 @@ export class BatchJobRun {
     if (layout.stackable) {
       const byShape = new Map<string, Scored[]>();
       for (const s of scored) {
-        const key = Object.entries(s.feeds).map(([name, t]) => `${name}${formatShape(t.dims.slice(1))}`).join(';');
+        const key = Object.entries(s.feeds)
+          .map(([name, t]) => `${name}${formatShape(t.dims.slice(1))}`)
+          .join(';');
         const group = byShape.get(key) ?? [];
         if (group.length === 0) byShape.set(key, group);
         group.push(s);
@@ -323,13 +401,25 @@ export class BatchJobRun {
    * records at fault fail. Rejects (failing the job) when the model is gone, and with the
    * signal's reason when it fires.
    */
-  private async runGroup(group: readonly Scored[], model: ModelVersion, layout: RecordLayout, signal: AbortSignal): Promise<[Scored, Record<string, HostTensor> | Error][]> {
+  private async runGroup(
+    group: readonly Scored[],
+    model: ModelVersion,
+    layout: RecordLayout,
+    signal: AbortSignal,
+  ): Promise<[Scored, Record<string, HostTensor> | Error][]> {
     const feeds: Record<string, HostTensor> = {};
-    for (const name of Object.keys(group[0]!.feeds)) feeds[name] = group.length === 1 ? group[0]!.feeds[name]! : tensorRows.stack(group.map((s) => s.feeds[name]!));
+    for (const name of Object.keys(group[0]!.feeds))
+      feeds[name] = group.length === 1 ? group[0]!.feeds[name]! : tensorRows.stack(group.map((s) => s.feeds[name]!));
     for (let busyMs = BUSY_RETRY_MS; ; busyMs = Math.min(busyMs * 2, BUSY_RETRY_MAX_MS)) {
       try {
         const scope = this.traced.message();
-        const request = { modelName: model.name, modelVersion: model.version, inputs: feeds, outputNames: layout.outputNames, priority: 'background' as const };
+        const request = {
+          modelName: model.name,
+          modelVersion: model.version,
+          inputs: feeds,
+          outputNames: layout.outputNames,
+          priority: 'background' as const,
+        };
         const result = await scope.serve(() => this.parts.inference.infer(request, signal, scope));
         const results = Object.fromEntries(result.outputs.map((o) => [o.name, o.tensor]));
         return group.map((s, i) => [s, layout.outputs(results, i, group.length)]);
@@ -368,4 +458,3 @@ async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator
   }
   if (chunk.length > 0) yield chunk;
 }
-

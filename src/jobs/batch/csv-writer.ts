@@ -24,16 +24,26 @@ export class CsvWriter extends PartFileWriter {
   }
 
   /** Opens the part file of `file`, fresh (writing the header) or at `resume`; throws ResumeError when that cannot be. */
-  static async open(file: string, tag: string, columns: readonly OutputColumn[], resume?: unknown, fromTag?: string): Promise<CsvWriter> {
+  static async open(
+    file: string,
+    tag: string,
+    columns: readonly OutputColumn[],
+    resume?: unknown,
+    fromTag?: string,
+  ): Promise<CsvWriter> {
     const part = await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes, fromTag);
     const writer = new CsvWriter(part, columns);
-    if (resume === undefined) await part.append(`${['row', 'key', ...columns.flatMap(headerOf)].map(quote).join(',')}\n`);
+    if (resume === undefined)
+      await part.append(`${['row', 'key', ...columns.flatMap(headerOf)].map(quote).join(',')}\n`);
     return writer;
   }
 
   async write(rows: readonly OutputRow[]): Promise<void> {
     const lines = rows.map((r) => {
-      const cells = [String(r.row), r.key === null || r.key === undefined ? '' : typeof r.key === 'string' ? r.key : JSON.stringify(r.key)];
+      const cells = [
+        String(r.row),
+        r.key === null || r.key === undefined ? '' : typeof r.key === 'string' ? r.key : JSON.stringify(r.key),
+      ];
       for (const column of this.columns) {
         const t = r.outputs[column.name]!;
         if (!known(column)) {
@@ -42,7 +52,11 @@ export class CsvWriter extends PartFileWriter {
         }
         const leaves = tensorValues.leaves(t);
         const width = headerOf(column).length;
-        if (leaves.length !== width) throw new InferdError('INTERNAL', `output "${column.name}" has ${leaves.length} elements for row ${r.row}, the CSV header has ${width} columns for it`);
+        if (leaves.length !== width)
+          throw new InferdError(
+            'INTERNAL',
+            `output "${column.name}" has ${leaves.length} elements for row ${r.row}, the CSV header has ${width} columns for it`,
+          );
         cells.push(...leaves.map(tensorValues.cell));
       }
       return `${cells.map(quote).join(',')}\n`;

@@ -34,11 +34,16 @@ export class DataPaths {
    */
   resolve(given: string, what: string): string {
     if (given === '') throw new InferdError('INVALID_ARGUMENT', `${what}: no path given`);
-    if (given.includes('\0')) throw new InferdError('INVALID_ARGUMENT', `${what} "${given.replace(/\0/g, '\\0')}": a path cannot hold a NUL byte`);
+    if (given.includes('\0'))
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `${what} "${given.replace(/\0/g, '\\0')}": a path cannot hold a NUL byte`,
+      );
     const { confine } = this.options;
     const root = path.resolve(this.options.root);
     const full = path.resolve(root, given);
-    const outside = (): InferdError => new InferdError('INVALID_ARGUMENT', `${what} "${given}" is outside the data directory`);
+    const outside = (): InferdError =>
+      new InferdError('INVALID_ARGUMENT', `${what} "${given}" is outside the data directory`);
     if (confine && !inside(root, full)) throw outside();
     const rest: string[] = [];
     let existing = full;
@@ -48,7 +53,8 @@ export class DataPaths {
         real = realpathSync(existing);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new InferdError('INVALID_ARGUMENT', `${what} "${given}" cannot be resolved: ${code}`);
+        if (code !== 'ENOENT' && code !== 'ENOTDIR')
+          throw new InferdError('INVALID_ARGUMENT', `${what} "${given}" cannot be resolved: ${code}`);
         if (confine && lstatSync(existing, { throwIfNoEntry: false })?.isSymbolicLink()) throw outside();
       }
       if (real !== undefined) {

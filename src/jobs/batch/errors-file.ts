@@ -35,7 +35,11 @@ export class ErrorsFile {
   async write(failures: readonly RowFailure[]): Promise<void> {
     if (failures.length === 0) return;
     this.failures += failures.length;
-    await this.file.append(failures.map((f) => `${JSON.stringify({ row: f.row, key: f.key ?? null, where: f.where, error: f.error })}\n`).join(''));
+    await this.file.append(
+      failures
+        .map((f) => `${JSON.stringify({ row: f.row, key: f.key ?? null, where: f.where, error: f.error })}\n`)
+        .join(''),
+    );
   }
 
   async checkpoint(): Promise<ErrorsState> {

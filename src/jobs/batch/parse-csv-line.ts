@@ -23,7 +23,8 @@ export function parseCsvLine(line: string): string[] {
         i = q + 1;
         break;
       }
-      if (i < line.length && line[i] !== ',') throw new Error(`text after the closing quote of cell ${cells.length + 1}`);
+      if (i < line.length && line[i] !== ',')
+        throw new Error(`text after the closing quote of cell ${cells.length + 1}`);
       cells.push(cell);
     } else {
       const comma = line.indexOf(',', i);

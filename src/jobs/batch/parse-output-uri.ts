@@ -25,18 +25,35 @@ const PG_TABLE = /^(?!inferd_)[A-Za-z_][A-Za-z0-9_]{0,39}$/i;
 export function parseOutputUri(uri: string): OutputUri {
   if (uri.startsWith('postgres:')) {
     const table = uri.slice('postgres:'.length);
-    if (!PG_TABLE.test(table)) throw new InferdError('INVALID_ARGUMENT', `output "${uri}": table name "${table}" must be letters, digits and _, not starting with a digit or "inferd_", at most 40 characters`);
-    return { format: 'postgres', path: '', table: table.toLowerCase(), errorsPath: `postgres.${table.toLowerCase()}.errors.jsonl` };
+    if (!PG_TABLE.test(table))
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `output "${uri}": table name "${table}" must be letters, digits and _, not starting with a digit or "inferd_", at most 40 characters`,
+      );
+    return {
+      format: 'postgres',
+      path: '',
+      table: table.toLowerCase(),
+      errorsPath: `postgres.${table.toLowerCase()}.errors.jsonl`,
+    };
   }
   if (uri.startsWith('sqlite:')) {
     const m = /^sqlite:([^#]+)#(.*)$/.exec(uri);
     if (m === null) throw new InferdError('INVALID_ARGUMENT', `output "${uri}": expected sqlite:PATH#TABLE`);
     const table = m[2]!;
-    if (!TABLE.test(table)) throw new InferdError('INVALID_ARGUMENT', `output "${uri}": table name "${table}" must be letters, digits and _, not starting with a digit`);
+    if (!TABLE.test(table))
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `output "${uri}": table name "${table}" must be letters, digits and _, not starting with a digit`,
+      );
     return { format: 'sqlite', path: m[1]!, table, errorsPath: `${m[1]}.${table}.errors.jsonl` };
   }
   const ext = path.extname(uri).toLowerCase();
   const format = ext === '.jsonl' || ext === '.ndjson' ? 'jsonl' : ext === '.csv' ? 'csv' : undefined;
-  if (format === undefined || uri.endsWith('/')) throw new InferdError('INVALID_ARGUMENT', `output "${uri}": expected a .jsonl, .ndjson or .csv file, sqlite:PATH#TABLE or postgres:TABLE`);
+  if (format === undefined || uri.endsWith('/'))
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `output "${uri}": expected a .jsonl, .ndjson or .csv file, sqlite:PATH#TABLE or postgres:TABLE`,
+    );
   return { format, path: uri, table: undefined, errorsPath: `${uri}.errors.jsonl` };
 }

@@ -43,7 +43,11 @@ export class PartFile {
       await fs.rm(fromPath, { force: true });
     }
     if (resumeBytes === undefined) {
-      const handle = await fs.open(partPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      const handle = await fs.open(
+        partPath,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+        0o644,
+      );
       return new PartFile(handle, finalPath, partPath, 0);
     }
     let handle: FileHandle;

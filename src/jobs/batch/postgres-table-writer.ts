@@ -47,23 +47,43 @@ export class PostgresTableWriter implements BatchWriter {
    * `fromTag` one when another lease wrote it). Throws ResumeError when resuming finds no staging
    * table, and INVALID_ARGUMENT for an output named "row" or "key".
    */
-  static async open(store: PostgresJobStore, lease: Lease, table: string, tag: string, columns: readonly OutputColumn[], resume?: unknown, fromTag?: string): Promise<PostgresTableWriter> {
+  static async open(
+    store: PostgresJobStore,
+    lease: Lease,
+    table: string,
+    tag: string,
+    columns: readonly OutputColumn[],
+    resume?: unknown,
+    fromTag?: string,
+  ): Promise<PostgresTableWriter> {
     const clash = columns.find((c) => c.name === 'row' || c.name === 'key');
-    if (clash !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clash.name}" cannot be a column beside "row" and "key": pick the outputs to write`);
+    if (clash !== undefined)
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `output "${clash.name}" cannot be a column beside "row" and "key": pick the outputs to write`,
+      );
     const staging = `${table}__${tag}`;
     if (resume === undefined) {
-      await store.execute([`DROP TABLE IF EXISTS ${ident(staging)}`, `CREATE TABLE ${ident(staging)} (row BIGINT PRIMARY KEY, key TEXT, ${columns.map((c) => `${ident(c.name)} ${columnType(c)}`).join(', ')})`]);
+      await store.execute([
+        `DROP TABLE IF EXISTS ${ident(staging)}`,
+        `CREATE TABLE ${ident(staging)} (row BIGINT PRIMARY KEY, key TEXT, ${columns.map((c) => `${ident(c.name)} ${columnType(c)}`).join(', ')})`,
+      ]);
     } else {
       const from = `${table}__${fromTag ?? tag}`;
       if (!(await store.tableExists(from))) throw new ResumeError(`postgres:${table}: staging table ${from} is gone`);
-      if (from !== staging) await store.execute([`DROP TABLE IF EXISTS ${ident(staging)}`, `ALTER TABLE ${ident(from)} RENAME TO ${ident(staging)}`]);
+      if (from !== staging)
+        await store.execute([
+          `DROP TABLE IF EXISTS ${ident(staging)}`,
+          `ALTER TABLE ${ident(from)} RENAME TO ${ident(staging)}`,
+        ]);
     }
     return new PostgresTableWriter(store, lease, table, staging, columns);
   }
 
   async write(rows: readonly OutputRow[]): Promise<void> {
     for (const r of rows) {
-      const key = r.key === null || r.key === undefined ? null : typeof r.key === 'string' ? r.key : JSON.stringify(r.key);
+      const key =
+        r.key === null || r.key === undefined ? null : typeof r.key === 'string' ? r.key : JSON.stringify(r.key);
       const values = this.columns.map((c) => {
         const t = r.outputs[c.name]!;
         return t.dims.length === 0 && c.dims.length === 0 ? sqlValue(tensorValues.leaves(t)[0]!) : tensorValues.json(t);

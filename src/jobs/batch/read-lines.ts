@@ -51,7 +51,8 @@ export async function* readLines(file: string, options: ReadLinesOptions): Async
       lineStart = end;
       if (skipping || bytes.length > options.maxLineBytes) return { text: '', number, end, malformed: tooLong };
       let body = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, bytes.length - 1) : bytes;
-      if (at === 0 && body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
+      if (at === 0 && body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf)
+        body = body.subarray(3);
       try {
         return { text: decoder.decode(body), number, end };
       } catch {

@@ -34,7 +34,10 @@ export class RecordLayout {
     const batchDim = (s: TensorSpec, ok: readonly number[]): boolean => s.dims.length >= 1 && ok.includes(s.dims[0]!);
     this.lead = model.inputs.length > 0 && model.inputs.every((s) => batchDim(s, [-1, 1]));
     const outputs = model.outputs.filter((s) => outputNames.includes(s.name));
-    this.stackable = model.inputs.length > 0 && model.inputs.every((s) => batchDim(s, [-1])) && outputs.every((s) => batchDim(s, [-1]));
+    this.stackable =
+      model.inputs.length > 0 &&
+      model.inputs.every((s) => batchDim(s, [-1])) &&
+      outputs.every((s) => batchDim(s, [-1]));
   }
 
   /** The shape of one record's value for an input (-1: any size). */
@@ -44,7 +47,9 @@ export class RecordLayout {
 
   /** The shape of one record's value for an output (-1: known only once it runs). */
   outputDims(spec: TensorSpec): readonly number[] {
-    return this.lead && spec.dims.length >= 1 && (spec.dims[0] === -1 || spec.dims[0] === 1) ? spec.dims.slice(1) : spec.dims;
+    return this.lead && spec.dims.length >= 1 && (spec.dims[0] === -1 || spec.dims[0] === 1)
+      ? spec.dims.slice(1)
+      : spec.dims;
   }
 
   /**
@@ -54,14 +59,20 @@ export class RecordLayout {
   checkCsv(columns: number): void {
     const where = `model "${this.model.name}" version ${this.model.version}`;
     if (this.model.inputs.length !== 1) {
-      throw new InferdError('INVALID_ARGUMENT', `CSV input needs a model with one input; ${where} has ${this.model.inputs.length} (${this.model.inputs.map((s) => `"${s.name}"`).join(', ')}): use JSON Lines`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `CSV input needs a model with one input; ${where} has ${this.model.inputs.length} (${this.model.inputs.map((s) => `"${s.name}"`).join(', ')}): use JSON Lines`,
+      );
     }
     const spec = this.model.inputs[0]!;
     const dims = this.inputDims(spec);
     const known = dims.every((d) => d >= 0);
     const count = dims.reduce((a, b) => a * Math.max(b, 1), 1);
     if (known ? count !== columns : dims.length !== 1) {
-      throw new InferdError('INVALID_ARGUMENT', `CSV input: input "${spec.name}" of ${where} takes records of shape ${formatShape(dims)}, which ${columns} columns do not fill`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `CSV input: input "${spec.name}" of ${where} takes records of shape ${formatShape(dims)}, which ${columns} columns do not fill`,
+      );
     }
   }
 
@@ -72,28 +83,39 @@ export class RecordLayout {
    * that does not fit, a value that is not of the input's type, a CSV line whose cell count is
    * not the header's.
    */
-  feeds(record: Exclude<InputRecord, { readonly kind: 'bad' }>, columns: readonly string[]): Record<string, HostTensor> {
+  feeds(
+    record: Exclude<InputRecord, { readonly kind: 'bad' }>,
+    columns: readonly string[],
+  ): Record<string, HostTensor> {
     const where = `model "${this.model.name}" version ${this.model.version}`;
     const takes = this.model.inputs.map((s) => `"${s.name}"`).join(', ');
     const feeds: Record<string, HostTensor> = {};
     const withLead = (t: HostTensor): HostTensor => (this.lead ? { ...t, dims: [1, ...t.dims] } : t);
     if (record.kind === 'json') {
       for (const name of Object.keys(record.value)) {
-        if (name !== 'key' && !this.model.inputs.some((s) => s.name === name)) throw new InferdError('INVALID_ARGUMENT', `unknown input "${name}": ${where} takes ${takes}`);
+        if (name !== 'key' && !this.model.inputs.some((s) => s.name === name))
+          throw new InferdError('INVALID_ARGUMENT', `unknown input "${name}": ${where} takes ${takes}`);
       }
       for (const spec of this.model.inputs) {
         const value = record.value[spec.name];
-        if (value === undefined) throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}": ${where} takes ${takes}`);
+        if (value === undefined)
+          throw new InferdError('INVALID_ARGUMENT', `missing input "${spec.name}": ${where} takes ${takes}`);
         feeds[spec.name] = withLead(recordTensor(`input "${spec.name}"`, value, spec.type, this.inputDims(spec)));
       }
       return feeds;
     }
     const spec = this.model.inputs[0]!;
     if (record.cells.length !== record.header.length) {
-      throw new InferdError('INVALID_ARGUMENT', `expected ${record.header.length} cells (one per column of the header), got ${record.cells.length}`);
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `expected ${record.header.length} cells (one per column of the header), got ${record.cells.length}`,
+      );
     }
     const picked = csvColumns(record.header, columns);
-    const leaves = csvLeaves(picked.map((c) => ({ column: c, text: record.cells[record.header.indexOf(c)]! })), spec.type);
+    const leaves = csvLeaves(
+      picked.map((c) => ({ column: c, text: record.cells[record.header.indexOf(c)]! })),
+      spec.type,
+    );
     const dims = this.inputDims(spec);
     const shape = dims.every((d) => d >= 0) ? dims : [leaves.length];
     feeds[spec.name] = withLead(recordTensor(`input "${spec.name}"`, nest(leaves, shape), spec.type, dims));
@@ -117,11 +139,16 @@ export class RecordLayout {
     for (const name of this.outputNames) {
       const t = results[name]!;
       if (this.stackable) {
-        if (t.dims[0] !== rows) throw new InferdError('INTERNAL', `output "${name}" has shape ${formatShape(t.dims)} for a batch of ${rows} records`);
+        if (t.dims[0] !== rows)
+          throw new InferdError(
+            'INTERNAL',
+            `output "${name}" has shape ${formatShape(t.dims)} for a batch of ${rows} records`,
+          );
         record[name] = tensorRows.slice(t, index);
       } else {
         const spec = this.model.outputs.find((s) => s.name === name)!;
-        const strip = this.lead && t.dims[0] === 1 && spec.dims.length >= 1 && (spec.dims[0] === -1 || spec.dims[0] === 1);
+        const strip =
+          this.lead && t.dims[0] === 1 && spec.dims.length >= 1 && (spec.dims[0] === -1 || spec.dims[0] === 1);
         record[name] = strip ? tensorRows.slice(t, 0) : t;
       }
     }
@@ -136,7 +163,11 @@ export class RecordLayout {
 function csvColumns(header: readonly string[], columns: readonly string[]): readonly string[] {
   if (columns.length === 0) return header.filter((c) => c !== 'key');
   const missing = columns.find((c) => !header.includes(c));
-  if (missing !== undefined) throw new InferdError('INVALID_ARGUMENT', `no column "${missing}" in the header (it has ${header.map((c) => `"${c}"`).join(', ')})`);
+  if (missing !== undefined)
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `no column "${missing}" in the header (it has ${header.map((c) => `"${c}"`).join(', ')})`,
+    );
   return columns;
 }
 
@@ -150,7 +181,11 @@ function csvLeaves(cells: readonly { readonly column: string; readonly text: str
   const label = elementType(type).label;
   return cells.map(({ column, text }) => {
     const t = text.trim();
-    const bad = (): InferdError => new InferdError('INVALID_ARGUMENT', `column "${column}": ${t === '' ? 'empty' : JSON.stringify(text)}, expected ${article(label)}`);
+    const bad = (): InferdError =>
+      new InferdError(
+        'INVALID_ARGUMENT',
+        `column "${column}": ${t === '' ? 'empty' : JSON.stringify(text)}, expected ${article(label)}`,
+      );
     switch (type) {
       case 'string':
         return text;

@@ -30,12 +30,17 @@ export function recordTensor(what: string, value: unknown, type: ElementType, di
   const leaves: unknown[] = [];
   const walk = (v: unknown, depth: number, at: number[]): void => {
     if (depth === shape.length) {
-      if (Array.isArray(v)) throw invalid(`${what}: element ${formatShape(at)} is an array, expected a value (shape ${formatShape(shape)})`);
+      if (Array.isArray(v))
+        throw invalid(
+          `${what}: element ${formatShape(at)} is an array, expected a value (shape ${formatShape(shape)})`,
+        );
       leaves.push(v);
       return;
     }
     if (!Array.isArray(v) || v.length !== shape[depth]) {
-      throw invalid(`${what}: not a rectangular array of shape ${formatShape(shape)} (${formatShape(at)} ${Array.isArray(v) ? `has ${v.length} elements` : 'is not an array'})`);
+      throw invalid(
+        `${what}: not a rectangular array of shape ${formatShape(shape)} (${formatShape(at)} ${Array.isArray(v) ? `has ${v.length} elements` : 'is not an array'})`,
+      );
     }
     v.forEach((e, i) => walk(e, depth + 1, [...at, i]));
   };
@@ -43,17 +48,27 @@ export function recordTensor(what: string, value: unknown, type: ElementType, di
 
   const info = elementType(type);
   const at = (i: number): string => formatShape(unflatten(i, shape));
-  const bad = (i: number, v: unknown): InferdError => invalid(`${what}: element ${at(i)} is ${JSON.stringify(v) ?? String(v)}, expected ${article(info.label)}`);
+  const bad = (i: number, v: unknown): InferdError =>
+    invalid(`${what}: element ${at(i)} is ${JSON.stringify(v) ?? String(v)}, expected ${article(info.label)}`);
   switch (type) {
     case 'string':
       return { type, dims: shape, data: leaves.map((v, i) => (typeof v === 'string' ? v : throwIt(bad(i, v)))) };
     case 'bool':
-      return { type, dims: shape, data: Uint8Array.from(leaves, (v, i) => (typeof v === 'boolean' ? (v ? 1 : 0) : throwIt(bad(i, v)))) };
+      return {
+        type,
+        dims: shape,
+        data: Uint8Array.from(leaves, (v, i) => (typeof v === 'boolean' ? (v ? 1 : 0) : throwIt(bad(i, v)))),
+      };
     case 'int64':
     case 'uint64': {
       const [lo, hi] = type === 'int64' ? [INT64_MIN, INT64_MAX] : [0n, UINT64_MAX];
       const values = leaves.map((v, i) => {
-        const n = typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : typeof v === 'string' && /^-?\d+$/.test(v) ? BigInt(v) : undefined;
+        const n =
+          typeof v === 'number' && Number.isSafeInteger(v)
+            ? BigInt(v)
+            : typeof v === 'string' && /^-?\d+$/.test(v)
+              ? BigInt(v)
+              : undefined;
         if (n === undefined) throw bad(i, v);
         if (n < lo || n > hi) throw invalid(`${what}: element ${at(i)} is ${v}, out of range for ${info.label}`);
         return n;
@@ -66,7 +81,8 @@ export function recordTensor(what: string, value: unknown, type: ElementType, di
       const range = integer ? (info.range ?? [-(2 ** 31), 2 ** 31 - 1]) : undefined;
       leaves.forEach((v, i) => {
         if (typeof v !== 'number' || (integer && !Number.isInteger(v))) throw bad(i, v);
-        if (range !== undefined && (v < range[0] || v > range[1])) throw invalid(`${what}: element ${at(i)} is ${v}, out of range for ${info.label} [${range[0]}, ${range[1]}]`);
+        if (range !== undefined && (v < range[0] || v > range[1]))
+          throw invalid(`${what}: element ${at(i)} is ${v}, out of range for ${info.label} [${range[0]}, ${range[1]}]`);
         data[i] = type === 'float16' ? toFloat16Bits(v) : v;
       });
       return { type, dims: shape, data };

@@ -39,21 +39,36 @@ export class SqliteWriter implements BatchWriter {
    * with `resume`, as it was. Throws ResumeError when resuming finds no staging table, and
    * INVALID_ARGUMENT for an output named "row" or "key".
    */
-  static open(file: string, table: string, tag: string, columns: readonly OutputColumn[], resume?: unknown, fromTag?: string): SqliteWriter {
+  static open(
+    file: string,
+    table: string,
+    tag: string,
+    columns: readonly OutputColumn[],
+    resume?: unknown,
+    fromTag?: string,
+  ): SqliteWriter {
     const clash = columns.find((c) => c.name === 'row' || c.name === 'key');
-    if (clash !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clash.name}" cannot be a column beside "row" and "key": pick the outputs to write`);
+    if (clash !== undefined)
+      throw new InferdError(
+        'INVALID_ARGUMENT',
+        `output "${clash.name}" cannot be a column beside "row" and "key": pick the outputs to write`,
+      );
     mkdirSync(path.dirname(file), { recursive: true });
     const db = new Database(file);
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 5000');
       const staging = `${table}__${tag}`;
-      if (resume !== undefined && fromTag !== undefined && fromTag !== tag) takeOver(db, `${table}__${fromTag}`, staging, file);
-      const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(staging) !== undefined;
+      if (resume !== undefined && fromTag !== undefined && fromTag !== tag)
+        takeOver(db, `${table}__${fromTag}`, staging, file);
+      const exists =
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(staging) !== undefined;
       if (resume !== undefined && !exists) throw new ResumeError(`${file}: staging table ${staging} is gone`);
       if (resume === undefined) {
         db.exec(`DROP TABLE IF EXISTS ${ident(staging)}`);
-        db.exec(`CREATE TABLE ${ident(staging)} (row INTEGER PRIMARY KEY, key, ${columns.map((c) => ident(c.name)).join(', ')})`);
+        db.exec(
+          `CREATE TABLE ${ident(staging)} (row INTEGER PRIMARY KEY, key, ${columns.map((c) => ident(c.name)).join(', ')})`,
+        );
       }
       return new SqliteWriter(db, table, staging, columns);
     } catch (err) {
@@ -64,10 +79,17 @@ export class SqliteWriter implements BatchWriter {
 
   async write(rows: readonly OutputRow[]): Promise<void> {
     const names = ['row', 'key', ...this.columns.map((c) => c.name)];
-    const insert = this.db.prepare(`INSERT OR REPLACE INTO ${ident(this.staging)} (${names.map(ident).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`);
+    const insert = this.db.prepare(
+      `INSERT OR REPLACE INTO ${ident(this.staging)} (${names.map(ident).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+    );
     this.db.transaction(() => {
       for (const r of rows) {
-        const key = r.key === null || r.key === undefined ? null : typeof r.key === 'string' || typeof r.key === 'number' ? r.key : JSON.stringify(r.key);
+        const key =
+          r.key === null || r.key === undefined
+            ? null
+            : typeof r.key === 'string' || typeof r.key === 'number'
+              ? r.key
+              : JSON.stringify(r.key);
         const values = this.columns.map((c) => {
           const t = r.outputs[c.name]!;
           return t.dims.length === 0 ? sqlValue(tensorValues.leaves(t)[0]!) : tensorValues.json(t);
@@ -111,7 +133,9 @@ function takeOver(db: Database.Database, from: string, to: string, file: string)
   db.transaction(() => {
     const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(from) !== undefined;
     if (!exists) throw new ResumeError(`${file}: staging table ${from} is gone`);
-    const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(from) as { sql: string }).sql;
+    const sql = (
+      db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(from) as { sql: string }
+    ).sql;
     db.exec(`DROP TABLE IF EXISTS ${ident(to)}`);
     db.exec(sql.replace(/^CREATE TABLE\s+("(?:[^"]|"")*"|\S+)/i, `CREATE TABLE ${ident(to)}`));
     db.exec(`INSERT INTO ${ident(to)} SELECT * FROM ${ident(from)}`);

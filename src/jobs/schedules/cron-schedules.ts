@@ -43,7 +43,12 @@ export class CronSchedules {
   }
 
   constructor(private readonly options: CronSchedulesOptions) {
-    this.crons = new Map(options.schedules.map((s) => [s.name, new Cron(s.cron, { paused: true, ...(s.timezone === '' ? {} : { timezone: s.timezone }) })]));
+    this.crons = new Map(
+      options.schedules.map((s) => [
+        s.name,
+        new Cron(s.cron, { paused: true, ...(s.timezone === '' ? {} : { timezone: s.timezone }) }),
+      ]),
+    );
   }
 
   start(): void {
@@ -74,13 +79,18 @@ export class CronSchedules {
     const ms = due - clock.now();
     this.timers.set(
       s.name,
-      clock.setTimeout(() => {
-        if (this.closed) return;
-        if (clock.now() < due) return this.wait(s, due);
-        log.info({ schedule: s.name, dueMs: due }, 'schedule due');
-        this.options.run(s, due).catch((err: unknown) => log.error({ err, schedule: s.name }, 'scheduled run failed to start'));
-        this.plan(s, Math.max(due, clock.now()));
-      }, Math.max(0, Math.min(ms, MAX_WAIT_MS))),
+      clock.setTimeout(
+        () => {
+          if (this.closed) return;
+          if (clock.now() < due) return this.wait(s, due);
+          log.info({ schedule: s.name, dueMs: due }, 'schedule due');
+          this.options
+            .run(s, due)
+            .catch((err: unknown) => log.error({ err, schedule: s.name }, 'scheduled run failed to start'));
+          this.plan(s, Math.max(due, clock.now()));
+        },
+        Math.max(0, Math.min(ms, MAX_WAIT_MS)),
+      ),
     );
   }
 }

@@ -70,7 +70,8 @@ export const jobRow = {
       processed: Number(row.processed),
       failed: Number(row.failed),
       result: row.result === null ? undefined : jobRow.decodeOutput(row.result),
-      error: row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
+      error:
+        row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
       callbackUrl: row.callback_url,
       schedule: row.schedule,
       owner: row.state === 'RUNNING' ? row.owner : '',
@@ -81,6 +82,14 @@ export const jobRow = {
   },
 
   toDelivery(row: DeliveryRow): Delivery {
-    return { id: row.id, jobId: row.job_id, url: row.url, body: row.body, attempts: Number(row.attempts), dueMs: Number(row.due_ms), lastError: row.last_error };
+    return {
+      id: row.id,
+      jobId: row.job_id,
+      url: row.url,
+      body: row.body,
+      attempts: Number(row.attempts),
+      dueMs: Number(row.due_ms),
+      lastError: row.last_error,
+    };
   },
 };

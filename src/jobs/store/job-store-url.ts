@@ -30,12 +30,22 @@ export function parseJobStoreUrl(text: string, dataDir: string, defaultFile: str
     try {
       url = new URL(text);
     } catch {
-      throw new Error(`a postgres:// URL that cannot be read (${redactJobStoreUrl(text)}): expected postgres://user:password@host:port/database`);
+      throw new Error(
+        `a postgres:// URL that cannot be read (${redactJobStoreUrl(text)}): expected postgres://user:password@host:port/database`,
+      );
     }
     if (url.hostname === '') throw new Error(`${redactJobStoreUrl(text)} names no host`);
-    return { kind: 'postgres', url: text, safe: redactJobStoreUrl(text), host: url.hostname, port: url.port === '' ? 5432 : Number(url.port) };
+    return {
+      kind: 'postgres',
+      url: text,
+      safe: redactJobStoreUrl(text),
+      host: url.hostname,
+      port: url.port === '' ? 5432 : Number(url.port),
+    };
   }
-  throw new Error(`expected sqlite:PATH or postgres://user:password@host:port/database, got "${redactJobStoreUrl(text)}"`);
+  throw new Error(
+    `expected sqlite:PATH or postgres://user:password@host:port/database, got "${redactJobStoreUrl(text)}"`,
+  );
 }
 
 /** The URL with any password (in the user part, or a password= parameter) replaced by "***". */

@@ -12,7 +12,10 @@ import { SqliteJobStore } from './sqlite-job-store';
  * PostgreSQL database (its schema migrated). Rejects with an Error saying where (never with a
  * password) and why.
  */
-export async function openJobStore(url: JobStoreUrl, options: { readonly replicaId: string; readonly clock: WallClock; readonly log: Logger }): Promise<JobStore> {
+export async function openJobStore(
+  url: JobStoreUrl,
+  options: { readonly replicaId: string; readonly clock: WallClock; readonly log: Logger },
+): Promise<JobStore> {
   if (url.kind === 'sqlite') {
     try {
       mkdirSync(path.dirname(url.file), { recursive: true });
@@ -21,5 +24,13 @@ export async function openJobStore(url: JobStoreUrl, options: { readonly replica
       throw new Error(`cannot open the job store ${url.file}: ${(err as Error).message}`, { cause: err });
     }
   }
-  return PostgresJobStore.open({ url: url.url, safe: url.safe, host: url.host, port: url.port, replicaId: options.replicaId, clock: options.clock, log: options.log });
+  return PostgresJobStore.open({
+    url: url.url,
+    safe: url.safe,
+    host: url.host,
+    port: url.port,
+    replicaId: options.replicaId,
+    clock: options.clock,
+    log: options.log,
+  });
 }

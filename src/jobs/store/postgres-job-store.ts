@@ -4,7 +4,17 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { InferdError } from '../../inferd-error';
 import type { Job, JobSpec, JobState } from '../job';
-import { LeaseLostError, type Delivery, type JobOutcome, type JobPage, type JobStore, type JobStoreEvents, type Lease, type NewJob, type StagedRows } from '../job-store';
+import {
+  LeaseLostError,
+  type Delivery,
+  type JobOutcome,
+  type JobPage,
+  type JobStore,
+  type JobStoreEvents,
+  type Lease,
+  type NewJob,
+  type StagedRows,
+} from '../job-store';
 import type { WallClock } from '../wall-clock';
 import { jobRow, type DeliveryRow, type JobRow } from './job-row';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
@@ -43,7 +53,10 @@ const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /** BIGINT and NUMERIC columns read as strings by default; counts and times here fit a double exactly. */
 const TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /**
@@ -87,14 +100,19 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
     // The pool listens for errors only on idle connections: one that breaks while checked out
     // (between the statements of a transaction) would otherwise emit an 'error' nobody hears and
     // end the process. Its next statement fails, and the connection is dropped on release.
-    pool.on('connect', (client) => client.on('error', (err) => options.log.warn({ reason: err.message }, 'job store connection lost')));
+    pool.on('connect', (client) =>
+      client.on('error', (err) => options.log.warn({ reason: err.message }, 'job store connection lost')),
+    );
     const store = new PostgresJobStore(pool, options);
     try {
       await store.migrate();
       await store.listen();
     } catch (err) {
       await store.close();
-      throw new Error(`cannot open the job store at ${options.host}:${options.port} (${options.safe}): ${(err as Error).message}`, { cause: err });
+      throw new Error(
+        `cannot open the job store at ${options.host}:${options.port} (${options.safe}): ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     return store;
   }
@@ -104,7 +122,19 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
     const rows = await this.query<JobRow>(
       `INSERT INTO inferd_jobs (id, kind, state, spec, total, callback_url, schedule, created_ms, error_code, error_message, finished_ms)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-      [randomUUID(), job.spec.kind, job.refused ? 'FAILED' : 'QUEUED', jobRow.encodeSpec(job.spec), job.spec.kind === 'prediction' ? 1 : 0, job.callbackUrl ?? '', job.schedule ?? '', now, job.refused?.code ?? null, job.refused?.message ?? null, job.refused ? now : null],
+      [
+        randomUUID(),
+        job.spec.kind,
+        job.refused ? 'FAILED' : 'QUEUED',
+        jobRow.encodeSpec(job.spec),
+        job.spec.kind === 'prediction' ? 1 : 0,
+        job.callbackUrl ?? '',
+        job.schedule ?? '',
+        now,
+        job.refused?.code ?? null,
+        job.refused?.message ?? null,
+        job.refused ? now : null,
+      ],
     );
     return jobRow.toJob(rows[0]!);
   }
@@ -126,22 +156,41 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
       where.push(`seq < $${params.length}`);
     }
     params.push(options.pageSize + 1);
-    const rows = await this.query<JobRow>(`SELECT * FROM inferd_jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`, params);
+    const rows = await this.query<JobRow>(
+      `SELECT * FROM inferd_jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      params,
+    );
     const more = rows.length > options.pageSize;
     const page = rows.slice(0, options.pageSize);
     return { jobs: page.map(jobRow.toJob), next: more ? Number(page[page.length - 1]!.seq) : undefined };
   }
 
   async unfinished(kind: JobSpec['kind']): Promise<{ id: string; state: JobState }[]> {
-    return this.query("SELECT id, state FROM inferd_jobs WHERE state IN ('RUNNING', 'QUEUED') AND kind = $1 ORDER BY state = 'RUNNING' DESC, seq", [kind]);
+    return this.query(
+      "SELECT id, state FROM inferd_jobs WHERE state IN ('RUNNING', 'QUEUED') AND kind = $1 ORDER BY state = 'RUNNING' DESC, seq",
+      [kind],
+    );
   }
 
   async scheduleActive(schedule: string): Promise<boolean> {
-    return (await this.query("SELECT 1 FROM inferd_jobs WHERE schedule = $1 AND state IN ('QUEUED', 'RUNNING') LIMIT 1", [schedule])).length > 0;
+    return (
+      (
+        await this.query("SELECT 1 FROM inferd_jobs WHERE schedule = $1 AND state IN ('QUEUED', 'RUNNING') LIMIT 1", [
+          schedule,
+        ])
+      ).length > 0
+    );
   }
 
   async claimTick(schedule: string, dueMs: number): Promise<boolean> {
-    return (await this.query('INSERT INTO inferd_schedule_ticks (schedule, due_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1', [schedule, dueMs])).length > 0;
+    return (
+      (
+        await this.query(
+          'INSERT INTO inferd_schedule_ticks (schedule, due_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1',
+          [schedule, dueMs],
+        )
+      ).length > 0
+    );
   }
 
   async claim(kind: JobSpec['kind'], owner: string, leaseMs: number): Promise<{ job: Job; lease: Lease } | undefined> {
@@ -153,19 +202,38 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
   }
 
   async renew(lease: Lease, leaseMs: number): Promise<void> {
-    const rows = await this.query(`UPDATE inferd_jobs SET lease_until_ms = ${DB_NOW_MS} + $4 WHERE ${FENCE} RETURNING 1`, [lease.jobId, lease.owner, lease.epoch, leaseMs]);
+    const rows = await this.query(
+      `UPDATE inferd_jobs SET lease_until_ms = ${DB_NOW_MS} + $4 WHERE ${FENCE} RETURNING 1`,
+      [lease.jobId, lease.owner, lease.epoch, leaseMs],
+    );
     if (rows.length === 0) throw await this.lost(lease.jobId);
   }
 
   async release(lease: Lease): Promise<void> {
-    await this.query(`UPDATE inferd_jobs SET owner = '', lease_until_ms = 0 WHERE ${FENCE}`, [lease.jobId, lease.owner, lease.epoch]);
+    await this.query(`UPDATE inferd_jobs SET owner = '', lease_until_ms = 0 WHERE ${FENCE}`, [
+      lease.jobId,
+      lease.owner,
+      lease.epoch,
+    ]);
   }
 
-  async progress(lease: Lease, progress: { total?: number; processed: number; failed: number; checkpoint?: unknown }, staged?: StagedRows): Promise<void> {
+  async progress(
+    lease: Lease,
+    progress: { total?: number; processed: number; failed: number; checkpoint?: unknown },
+    staged?: StagedRows,
+  ): Promise<void> {
     await this.transaction(async (client) => {
       const updated = await client.query(
         `UPDATE inferd_jobs SET total = coalesce($4, total), processed = $5, failed = $6, checkpoint = coalesce($7, checkpoint) WHERE ${FENCE}`,
-        [lease.jobId, lease.owner, lease.epoch, progress.total ?? null, progress.processed, progress.failed, progress.checkpoint === undefined ? null : JSON.stringify(progress.checkpoint)],
+        [
+          lease.jobId,
+          lease.owner,
+          lease.epoch,
+          progress.total ?? null,
+          progress.processed,
+          progress.failed,
+          progress.checkpoint === undefined ? null : JSON.stringify(progress.checkpoint),
+        ],
       );
       if (updated.rowCount === 0) throw await this.lost(lease.jobId, client);
       if (staged !== undefined) await insertRows(client, staged);
@@ -173,11 +241,19 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
   }
 
   async checkpoint(id: string): Promise<unknown> {
-    const rows = await this.query<{ checkpoint: string | null }>('SELECT checkpoint FROM inferd_jobs WHERE id = $1', [id]);
+    const rows = await this.query<{ checkpoint: string | null }>('SELECT checkpoint FROM inferd_jobs WHERE id = $1', [
+      id,
+    ]);
     return rows[0]?.checkpoint == null ? undefined : JSON.parse(rows[0].checkpoint);
   }
 
-  async finish(id: string, state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', outcome: JobOutcome, delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined, lease?: Lease): Promise<Job | undefined> {
+  async finish(
+    id: string,
+    state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+    outcome: JobOutcome,
+    delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined,
+    lease?: Lease,
+  ): Promise<Job | undefined> {
     const now = this.options.clock.now();
     return this.transaction(async (client) => {
       const fence = lease === undefined ? "id = $1 AND state IN ('QUEUED', 'RUNNING')" : FENCE;
@@ -186,13 +262,23 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
       const updated = await client.query<JobRow>(
         `UPDATE inferd_jobs SET state = $${n + 1}, result = $${n + 2}, error_code = $${n + 3}, error_message = $${n + 4}, finished_ms = $${n + 5}, checkpoint = NULL, owner = '', lease_until_ms = 0
          WHERE ${fence} RETURNING *`,
-        [...fenceParams, state, outcome.result ? jobRow.encodeOutput(outcome.result) : null, outcome.error?.code ?? null, outcome.error?.message ?? null, now],
+        [
+          ...fenceParams,
+          state,
+          outcome.result ? jobRow.encodeOutput(outcome.result) : null,
+          outcome.error?.code ?? null,
+          outcome.error?.message ?? null,
+          now,
+        ],
       );
       if (updated.rows.length === 0) return undefined;
       const job = jobRow.toJob(updated.rows[0]!);
       const d = delivery?.(job);
       if (d !== undefined) {
-        await client.query('INSERT INTO inferd_deliveries (id, job_id, url, body, due_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6)', [d.id, d.jobId, d.url, d.body, d.dueMs, now]);
+        await client.query(
+          'INSERT INTO inferd_deliveries (id, job_id, url, body, due_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6)',
+          [d.id, d.jobId, d.url, d.body, d.dueMs, now],
+        );
       }
       return job;
     });
@@ -200,10 +286,16 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
 
   async sweep(beforeMs: number, everyMs: number): Promise<number> {
     return this.transaction(async (client) => {
-      const turn = await client.query(`UPDATE inferd_sweeps SET last_ms = ${DB_NOW_MS} WHERE name = 'retention' AND last_ms <= ${DB_NOW_MS} - $1 RETURNING 1`, [everyMs]);
+      const turn = await client.query(
+        `UPDATE inferd_sweeps SET last_ms = ${DB_NOW_MS} WHERE name = 'retention' AND last_ms <= ${DB_NOW_MS} - $1 RETURNING 1`,
+        [everyMs],
+      );
       if (turn.rowCount === 0) return 0; // another replica swept within everyMs
       await client.query('DELETE FROM inferd_schedule_ticks WHERE due_ms < $1', [beforeMs]);
-      return (await client.query('DELETE FROM inferd_jobs WHERE finished_ms IS NOT NULL AND finished_ms < $1', [beforeMs])).rowCount ?? 0;
+      return (
+        (await client.query('DELETE FROM inferd_jobs WHERE finished_ms IS NOT NULL AND finished_ms < $1', [beforeMs]))
+          .rowCount ?? 0
+      );
     });
   }
 
@@ -220,12 +312,18 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
   async nextDeliveryDueMs(): Promise<number | undefined> {
     // A delivery another replica holds comes due (here) when its claim runs out.
     const now = this.options.clock.now();
-    const rows = await this.query<{ due: number | null }>(`SELECT min(CASE WHEN claimed_until_ms >= ${DB_NOW_MS} THEN greatest(due_ms, $1 + claimed_until_ms - ${DB_NOW_MS} + 1) ELSE due_ms END) AS due FROM inferd_deliveries`, [now]);
+    const rows = await this.query<{ due: number | null }>(
+      `SELECT min(CASE WHEN claimed_until_ms >= ${DB_NOW_MS} THEN greatest(due_ms, $1 + claimed_until_ms - ${DB_NOW_MS} + 1) ELSE due_ms END) AS due FROM inferd_deliveries`,
+      [now],
+    );
     return rows[0]?.due ?? undefined;
   }
 
   async deliveryFailed(id: string, attempts: number, dueMs: number, lastError: string): Promise<void> {
-    await this.query("UPDATE inferd_deliveries SET attempts = $2, due_ms = $3, last_error = $4, claimed_by = '', claimed_until_ms = 0 WHERE id = $1", [id, attempts, dueMs, lastError]);
+    await this.query(
+      "UPDATE inferd_deliveries SET attempts = $2, due_ms = $3, last_error = $4, claimed_by = '', claimed_until_ms = 0 WHERE id = $1",
+      [id, attempts, dueMs, lastError],
+    );
   }
 
   async deleteDelivery(id: string): Promise<void> {
@@ -234,7 +332,13 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
 
   /** Whether a table exists (for `postgres:TABLE` outputs). */
   async tableExists(name: string): Promise<boolean> {
-    return (await this.query('SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1', [name])).length > 0;
+    return (
+      (
+        await this.query('SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1', [
+          name,
+        ])
+      ).length > 0
+    );
   }
 
   /** Runs statements of a `postgres:TABLE` output (creating or dropping its staging table) in one transaction. */
@@ -250,7 +354,11 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
    */
   async publishTable(lease: Lease, staging: string, table: string): Promise<void> {
     await this.transaction(async (client) => {
-      const held = await client.query(`SELECT 1 FROM inferd_jobs WHERE ${FENCE} FOR UPDATE`, [lease.jobId, lease.owner, lease.epoch]);
+      const held = await client.query(`SELECT 1 FROM inferd_jobs WHERE ${FENCE} FOR UPDATE`, [
+        lease.jobId,
+        lease.owner,
+        lease.epoch,
+      ]);
       if (held.rowCount === 0) throw await this.lost(lease.jobId, client);
       await client.query(`DROP TABLE IF EXISTS ${ident(table)}`);
       await client.query(`ALTER TABLE ${ident(staging)} RENAME TO ${ident(table)}`);
@@ -268,7 +376,12 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
     return this.closed;
   }
 
-  private async claimWhere(which: string, value: string, owner: string, leaseMs: number): Promise<{ job: Job; lease: Lease } | undefined> {
+  private async claimWhere(
+    which: string,
+    value: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<{ job: Job; lease: Lease } | undefined> {
     const rows = await this.query<JobRow>(
       `UPDATE inferd_jobs j SET state = 'RUNNING', owner = $1, lease_epoch = j.lease_epoch + 1, lease_until_ms = ${DB_NOW_MS} + $2, started_ms = coalesce(j.started_ms, $3)
        FROM (SELECT id FROM inferd_jobs
@@ -284,7 +397,10 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
 
   private async lost(id: string, client?: pg.PoolClient): Promise<LeaseLostError> {
     const sql = 'SELECT state, owner FROM inferd_jobs WHERE id = $1';
-    const rows = client === undefined ? await this.query<{ state: JobState; owner: string }>(sql, [id]) : (await client.query<{ state: JobState; owner: string }>(sql, [id])).rows;
+    const rows =
+      client === undefined
+        ? await this.query<{ state: JobState; owner: string }>(sql, [id])
+        : (await client.query<{ state: JobState; owner: string }>(sql, [id])).rows;
     return new LeaseLostError(id, rows[0]);
   }
 
@@ -294,15 +410,25 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
-        await client.query('CREATE TABLE IF NOT EXISTS inferd_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)');
-        const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM inferd_migrations');
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS inferd_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)',
+        );
+        const { rows } = await client.query<{ version: number | null }>(
+          'SELECT max(version) AS version FROM inferd_migrations',
+        );
         const version = rows[0]?.version ?? 0;
-        if (version > POSTGRES_MIGRATIONS.length) throw new Error(`the database holds schema ${version}, written by a newer inferd (this one knows ${POSTGRES_MIGRATIONS.length})`);
+        if (version > POSTGRES_MIGRATIONS.length)
+          throw new Error(
+            `the database holds schema ${version}, written by a newer inferd (this one knows ${POSTGRES_MIGRATIONS.length})`,
+          );
         for (let v = version; v < POSTGRES_MIGRATIONS.length; v++) {
           await client.query('BEGIN');
           try {
             await client.query(POSTGRES_MIGRATIONS[v]!);
-            await client.query('INSERT INTO inferd_migrations (version, applied_ms) VALUES ($1, $2)', [v + 1, this.options.clock.now()]);
+            await client.query('INSERT INTO inferd_migrations (version, applied_ms) VALUES ($1, $2)', [
+              v + 1,
+              this.options.clock.now(),
+            ]);
             await client.query('COMMIT');
           } catch (err) {
             await client.query('ROLLBACK').catch(() => undefined);
@@ -329,7 +455,8 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
       this.listener = undefined;
       client.end().catch(() => undefined);
       if (this.closed !== undefined) return;
-      if (!this.listenerDown) this.options.log.warn({ store: this.where }, 'job store notifications lost: reconnecting');
+      if (!this.listenerDown)
+        this.options.log.warn({ store: this.where }, 'job store notifications lost: reconnecting');
       this.listenerDown = true;
       this.retryListen();
     };
@@ -421,9 +548,15 @@ export class PostgresJobStore extends EventEmitter<JobStoreEvents> implements Jo
     if (err instanceof LeaseLostError || err instanceof InferdError || !(err instanceof Error)) return err;
     const code = (err as { code?: unknown }).code;
     const fromServer = 'severity' in err;
-    const connection = !fromServer || (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code === '53300'));
+    const connection =
+      !fromServer ||
+      (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code === '53300'));
     if (!connection) return err;
-    return new InferdError('UNAVAILABLE', `the job store (${this.options.host}:${this.options.port}) cannot be reached: ${err.message}`, { cause: err });
+    return new InferdError(
+      'UNAVAILABLE',
+      `the job store (${this.options.host}:${this.options.port}) cannot be reached: ${err.message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -439,11 +572,17 @@ function clientConfig(options: PostgresJobStoreOptions): pg.ClientConfig {
 
 async function insertRows(client: pg.PoolClient, staged: StagedRows): Promise<void> {
   const cols = staged.columns.map(ident).join(', ');
-  const updates = staged.columns.slice(1).map((c) => `${ident(c)} = excluded.${ident(c)}`).join(', ');
+  const updates = staged.columns
+    .slice(1)
+    .map((c) => `${ident(c)} = excluded.${ident(c)}`)
+    .join(', ');
   for (let i = 0; i < staged.rows.length; i += ROWS_PER_INSERT) {
     const chunk = staged.rows.slice(i, i + ROWS_PER_INSERT);
     const params: unknown[] = [];
     const tuples = chunk.map((row) => `(${row.map((v) => `$${params.push(v)}`).join(', ')})`);
-    await client.query(`INSERT INTO ${ident(staged.table)} (${cols}) VALUES ${tuples.join(', ')} ON CONFLICT (${ident(staged.columns[0]!)}) DO UPDATE SET ${updates}`, params);
+    await client.query(
+      `INSERT INTO ${ident(staged.table)} (${cols}) VALUES ${tuples.join(', ')} ON CONFLICT (${ident(staged.columns[0]!)}) DO UPDATE SET ${updates}`,
+      params,
+    );
   }
 }

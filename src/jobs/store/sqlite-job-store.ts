@@ -2,7 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import type { Job, JobSpec, JobState } from '../job';
-import { LeaseLostError, type Delivery, type JobOutcome, type JobPage, type JobStore, type JobStoreEvents, type Lease, type NewJob, type StagedRows } from '../job-store';
+import {
+  LeaseLostError,
+  type Delivery,
+  type JobOutcome,
+  type JobPage,
+  type JobStore,
+  type JobStoreEvents,
+  type Lease,
+  type NewJob,
+  type StagedRows,
+} from '../job-store';
 import type { WallClock } from '../wall-clock';
 import { jobRow, type DeliveryRow, type JobRow } from './job-row';
 
@@ -98,7 +108,10 @@ export class SqliteJobStore extends EventEmitter<JobStoreEvents> implements JobS
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > MIGRATIONS.length) throw new Error(`${options.file} was written by a newer inferd (schema ${version}; this one knows ${MIGRATIONS.length})`);
+      if (version > MIGRATIONS.length)
+        throw new Error(
+          `${options.file} was written by a newer inferd (schema ${version}; this one knows ${MIGRATIONS.length})`,
+        );
       for (let v = version; v < MIGRATIONS.length; v++) {
         db.transaction(() => {
           db.exec(MIGRATIONS[v]!);
@@ -161,66 +174,121 @@ export class SqliteJobStore extends EventEmitter<JobStoreEvents> implements JobS
   }
 
   async unfinished(kind: JobSpec['kind']): Promise<{ id: string; state: JobState }[]> {
-    return this.db.prepare("SELECT id, state FROM jobs WHERE state IN ('RUNNING', 'QUEUED') AND kind = ? ORDER BY state = 'RUNNING' DESC, seq").all(kind) as { id: string; state: JobState }[];
+    return this.db
+      .prepare(
+        "SELECT id, state FROM jobs WHERE state IN ('RUNNING', 'QUEUED') AND kind = ? ORDER BY state = 'RUNNING' DESC, seq",
+      )
+      .all(kind) as { id: string; state: JobState }[];
   }
 
   async scheduleActive(schedule: string): Promise<boolean> {
-    return this.db.prepare("SELECT 1 FROM jobs WHERE schedule = ? AND state IN ('QUEUED', 'RUNNING') LIMIT 1").get(schedule) !== undefined;
+    return (
+      this.db
+        .prepare("SELECT 1 FROM jobs WHERE schedule = ? AND state IN ('QUEUED', 'RUNNING') LIMIT 1")
+        .get(schedule) !== undefined
+    );
   }
 
   async claimTick(schedule: string, dueMs: number): Promise<boolean> {
-    return this.db.prepare('INSERT OR IGNORE INTO schedule_ticks (schedule, due_ms) VALUES (?, ?)').run(schedule, dueMs).changes > 0;
+    return (
+      this.db.prepare('INSERT OR IGNORE INTO schedule_ticks (schedule, due_ms) VALUES (?, ?)').run(schedule, dueMs)
+        .changes > 0
+    );
   }
 
   async claim(kind: JobSpec['kind'], owner: string): Promise<{ job: Job; lease: Lease } | undefined> {
-    const row = this.db.prepare("SELECT id FROM jobs WHERE kind = ? AND (state = 'QUEUED' OR (state = 'RUNNING' AND owner = '')) ORDER BY state = 'RUNNING' DESC, seq LIMIT 1").get(kind) as { id: string } | undefined;
+    const row = this.db
+      .prepare(
+        "SELECT id FROM jobs WHERE kind = ? AND (state = 'QUEUED' OR (state = 'RUNNING' AND owner = '')) ORDER BY state = 'RUNNING' DESC, seq LIMIT 1",
+      )
+      .get(kind) as { id: string } | undefined;
     return row === undefined ? undefined : this.claimJob(row.id, owner);
   }
 
   async claimJob(id: string, owner: string): Promise<{ job: Job; lease: Lease } | undefined> {
     const info = this.db
-      .prepare("UPDATE jobs SET state = 'RUNNING', owner = ?, lease_epoch = lease_epoch + 1, started_ms = coalesce(started_ms, ?) WHERE id = ? AND (state = 'QUEUED' OR (state = 'RUNNING' AND owner = ''))")
+      .prepare(
+        "UPDATE jobs SET state = 'RUNNING', owner = ?, lease_epoch = lease_epoch + 1, started_ms = coalesce(started_ms, ?) WHERE id = ? AND (state = 'QUEUED' OR (state = 'RUNNING' AND owner = ''))",
+      )
       .run(owner, this.clock.now(), id);
     if (info.changes === 0) return undefined;
     const job = this.changed(id);
-    const { lease_epoch: epoch } = this.db.prepare('SELECT lease_epoch FROM jobs WHERE id = ?').get(id) as { lease_epoch: number };
+    const { lease_epoch: epoch } = this.db.prepare('SELECT lease_epoch FROM jobs WHERE id = ?').get(id) as {
+      lease_epoch: number;
+    };
     return { job, lease: { jobId: id, owner, epoch } };
   }
 
   async renew(lease: Lease): Promise<void> {
-    if (this.db.prepare(`SELECT 1 FROM jobs WHERE ${FENCE}`).get(lease.jobId, lease.owner, lease.epoch) === undefined) throw this.lost(lease.jobId);
+    if (this.db.prepare(`SELECT 1 FROM jobs WHERE ${FENCE}`).get(lease.jobId, lease.owner, lease.epoch) === undefined)
+      throw this.lost(lease.jobId);
   }
 
   async release(lease: Lease): Promise<void> {
-    const info = this.db.prepare(`UPDATE jobs SET owner = '' WHERE ${FENCE}`).run(lease.jobId, lease.owner, lease.epoch);
+    const info = this.db
+      .prepare(`UPDATE jobs SET owner = '' WHERE ${FENCE}`)
+      .run(lease.jobId, lease.owner, lease.epoch);
     if (info.changes > 0) this.changed(lease.jobId);
   }
 
-  async progress(lease: Lease, progress: { total?: number; processed: number; failed: number; checkpoint?: unknown }, staged?: StagedRows): Promise<void> {
+  async progress(
+    lease: Lease,
+    progress: { total?: number; processed: number; failed: number; checkpoint?: unknown },
+    staged?: StagedRows,
+  ): Promise<void> {
     if (staged !== undefined) throw new Error('a SQLite job store keeps no postgres: output rows');
     const info = this.db
-      .prepare(`UPDATE jobs SET total = coalesce(?, total), processed = ?, failed = ?, checkpoint = coalesce(?, checkpoint) WHERE ${FENCE}`)
-      .run(progress.total ?? null, progress.processed, progress.failed, progress.checkpoint === undefined ? null : JSON.stringify(progress.checkpoint), lease.jobId, lease.owner, lease.epoch);
+      .prepare(
+        `UPDATE jobs SET total = coalesce(?, total), processed = ?, failed = ?, checkpoint = coalesce(?, checkpoint) WHERE ${FENCE}`,
+      )
+      .run(
+        progress.total ?? null,
+        progress.processed,
+        progress.failed,
+        progress.checkpoint === undefined ? null : JSON.stringify(progress.checkpoint),
+        lease.jobId,
+        lease.owner,
+        lease.epoch,
+      );
     if (info.changes === 0) throw this.lost(lease.jobId);
     this.changed(lease.jobId);
   }
 
   async checkpoint(id: string): Promise<unknown> {
-    const row = this.db.prepare('SELECT checkpoint FROM jobs WHERE id = ?').get(id) as { checkpoint: string | null } | undefined;
+    const row = this.db.prepare('SELECT checkpoint FROM jobs WHERE id = ?').get(id) as
+      { checkpoint: string | null } | undefined;
     return row?.checkpoint == null ? undefined : JSON.parse(row.checkpoint);
   }
 
-  async finish(id: string, state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', outcome: JobOutcome, delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined, lease?: Lease): Promise<Job | undefined> {
+  async finish(
+    id: string,
+    state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+    outcome: JobOutcome,
+    delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined,
+    lease?: Lease,
+  ): Promise<Job | undefined> {
     const ended = this.db.transaction((): Job | undefined => {
       const fence = lease === undefined ? "id = ? AND state IN ('QUEUED', 'RUNNING')" : FENCE;
       const info = this.db
-        .prepare(`UPDATE jobs SET state = ?, result = ?, error_code = ?, error_message = ?, finished_ms = ?, checkpoint = NULL, owner = '' WHERE ${fence}`)
-        .run(state, outcome.result ? jobRow.encodeOutput(outcome.result) : null, outcome.error?.code ?? null, outcome.error?.message ?? null, this.clock.now(), id, ...(lease === undefined ? [] : [lease.owner, lease.epoch]));
+        .prepare(
+          `UPDATE jobs SET state = ?, result = ?, error_code = ?, error_message = ?, finished_ms = ?, checkpoint = NULL, owner = '' WHERE ${fence}`,
+        )
+        .run(
+          state,
+          outcome.result ? jobRow.encodeOutput(outcome.result) : null,
+          outcome.error?.code ?? null,
+          outcome.error?.message ?? null,
+          this.clock.now(),
+          id,
+          ...(lease === undefined ? [] : [lease.owner, lease.epoch]),
+        );
       if (info.changes === 0) return undefined;
       const job = this.read(id)!;
       const d = delivery?.(job);
       if (d !== undefined) {
-        this.db.prepare('INSERT INTO deliveries (id, job_id, url, body, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)').run(d.id, d.jobId, d.url, d.body, d.dueMs, this.clock.now());
+        this.db
+          .prepare('INSERT INTO deliveries (id, job_id, url, body, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(d.id, d.jobId, d.url, d.body, d.dueMs, this.clock.now());
       }
       return job;
     })();
@@ -236,7 +304,9 @@ export class SqliteJobStore extends EventEmitter<JobStoreEvents> implements JobS
   /** One process per file: claims are kept in memory (a restart forgets them, and sends again what was in flight). */
   async claimDeliveries(nowMs: number, limit: number, _owner: string, leaseMs: number): Promise<Delivery[]> {
     const claimed: Delivery[] = [];
-    for (const row of this.db.prepare('SELECT * FROM deliveries WHERE due_ms <= ? ORDER BY due_ms').iterate(nowMs) as IterableIterator<DeliveryRow>) {
+    for (const row of this.db
+      .prepare('SELECT * FROM deliveries WHERE due_ms <= ? ORDER BY due_ms')
+      .iterate(nowMs) as IterableIterator<DeliveryRow>) {
       if (claimed.length >= limit) break;
       if ((this.claims.get(row.id) ?? -Infinity) > nowMs) continue;
       this.claims.set(row.id, nowMs + leaseMs);
@@ -251,7 +321,9 @@ export class SqliteJobStore extends EventEmitter<JobStoreEvents> implements JobS
   }
 
   async deliveryFailed(id: string, attempts: number, dueMs: number, lastError: string): Promise<void> {
-    this.db.prepare('UPDATE deliveries SET attempts = ?, due_ms = ?, last_error = ? WHERE id = ?').run(attempts, dueMs, lastError, id);
+    this.db
+      .prepare('UPDATE deliveries SET attempts = ?, due_ms = ?, last_error = ? WHERE id = ?')
+      .run(attempts, dueMs, lastError, id);
     this.claims.delete(id);
   }
 
@@ -272,7 +344,8 @@ export class SqliteJobStore extends EventEmitter<JobStoreEvents> implements JobS
   }
 
   private lost(id: string): LeaseLostError {
-    const row = this.db.prepare('SELECT state, owner FROM jobs WHERE id = ?').get(id) as { state: JobState; owner: string } | undefined;
+    const row = this.db.prepare('SELECT state, owner FROM jobs WHERE id = ?').get(id) as
+      { state: JobState; owner: string } | undefined;
     return new LeaseLostError(id, row);
   }
 

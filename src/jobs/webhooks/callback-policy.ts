@@ -31,9 +31,13 @@ export class CallbackPolicy {
     } catch {
       throw new InferdError('INVALID_ARGUMENT', `callback_url "${url}" is not a URL`);
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new InferdError('INVALID_ARGUMENT', `callback_url "${url}": only http and https URLs are called`);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new InferdError('INVALID_ARGUMENT', `callback_url "${url}": only http and https URLs are called`);
     if (!this.allows(url)) {
-      const allowed = this.entries.length === 0 ? 'the server allows no callback hosts (--webhook-allow is empty)' : `the server allows ${this.entries.map((e) => (e.port ? `${e.host}:${e.port}` : e.host)).join(', ')}`;
+      const allowed =
+        this.entries.length === 0
+          ? 'the server allows no callback hosts (--webhook-allow is empty)'
+          : `the server allows ${this.entries.map((e) => (e.port ? `${e.host}:${e.port}` : e.host)).join(', ')}`;
       throw new InferdError('INVALID_ARGUMENT', `callback_url host "${parsed.host}" is not allowed: ${allowed}`);
     }
   }

@@ -69,7 +69,13 @@ export class WebhookSender {
     };
     if (job.spec.kind === 'batch') body['output_uri'] = job.spec.outputUri;
     if (job.error !== undefined) body['error'] = { code: job.error.code, message: job.error.message };
-    return { id: randomUUID(), jobId: job.id, url: job.callbackUrl, body: JSON.stringify(body), dueMs: this.options.clock.now() };
+    return {
+      id: randomUUID(),
+      jobId: job.id,
+      url: job.callbackUrl,
+      body: JSON.stringify(body),
+      dueMs: this.options.clock.now(),
+    };
   }
 
   /** Sends what is due now, and keeps sending as deliveries come due. */
@@ -104,7 +110,10 @@ export class WebhookSender {
     this.pumping = true;
     this.pass()
       .catch((err: unknown) => {
-        this.options.log.warn({ reason: (err as Error).message }, 'webhook deliveries wait: the job store cannot be read');
+        this.options.log.warn(
+          { reason: (err as Error).message },
+          'webhook deliveries wait: the job store cannot be read',
+        );
         if (this.closed === undefined) this.timer = this.options.clock.setTimeout(() => this.pump(), STORE_RETRY_MS);
       })
       .finally(() => {
@@ -130,7 +139,9 @@ export class WebhookSender {
             this.pump();
           })
           // A store failure (disk full, busy) must not take the process down: the delivery stays pending.
-          .catch((err: unknown) => this.options.log.error({ err, delivery: d.id }, 'webhook delivery bookkeeping failed'));
+          .catch((err: unknown) =>
+            this.options.log.error({ err, delivery: d.id }, 'webhook delivery bookkeeping failed'),
+          );
         this.inFlight.set(d.id, sending);
       }
     }
@@ -157,19 +168,27 @@ export class WebhookSender {
         method: 'POST',
         body: d.body,
         redirect: 'manual',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: `sha256=${signature}`, [DELIVERY_HEADER]: d.id },
+        headers: {
+          'content-type': 'application/json',
+          [SIGNATURE_HEADER]: `sha256=${signature}`,
+          [DELIVERY_HEADER]: d.id,
+        },
         signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.timeoutMs)]),
       });
       await response.arrayBuffer().catch(() => undefined);
       if (response.status >= 200 && response.status < 300) {
         await this.store.deleteDelivery(d.id);
-        log.info({ job: d.jobId, delivery: d.id, attempts: d.attempts + 1, status: response.status }, 'webhook delivered');
+        log.info(
+          { job: d.jobId, delivery: d.id, attempts: d.attempts + 1, status: response.status },
+          'webhook delivered',
+        );
         return;
       }
       failure = `HTTP ${response.status}`;
     } catch (err) {
       if (this.stopping.signal.aborted) return; // stays queued, as it was
-      failure = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+      failure =
+        (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
     }
     const attempts = d.attempts + 1;
     if (attempts >= this.options.maxAttempts) {
@@ -179,6 +198,9 @@ export class WebhookSender {
     }
     const waitMs = Math.min(this.options.retryMs * 2 ** (attempts - 1), MAX_RETRY_MS);
     await this.store.deliveryFailed(d.id, attempts, clock.now() + waitMs, failure);
-    log.warn({ job: d.jobId, delivery: d.id, attempts, retryInMs: waitMs, reason: failure }, 'webhook failed; will retry');
+    log.warn(
+      { job: d.jobId, delivery: d.id, attempts, retryInMs: waitMs, reason: failure },
+      'webhook failed; will retry',
+    );
   }
 }

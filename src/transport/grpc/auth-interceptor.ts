@@ -1,4 +1,10 @@
-import { Metadata, ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, type ServerInterceptor } from '@grpc/grpc-js';
+import {
+  Metadata,
+  ResponderBuilder,
+  ServerInterceptingCall,
+  ServerListenerBuilder,
+  type ServerInterceptor,
+} from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { InferdError } from '../../inferd-error';
 import type { Authenticator, Principal } from '../../security/authenticator';
@@ -37,26 +43,33 @@ export function authInterceptor(auth: Authenticator, options: AuthInterceptorOpt
     const deny = (err: unknown): void => {
       if (denied) return;
       denied = true;
-      const e = err instanceof InferdError ? err : new InferdError('UNAUTHENTICATED', 'credentials could not be checked');
-      if (!(err instanceof InferdError)) options.log.error({ err, method: method.path }, 'unexpected error while checking credentials');
-      options.log.info({ method: method.path, caller: principal?.name, code: e.code, reason: e.message }, 'call refused');
+      const e =
+        err instanceof InferdError ? err : new InferdError('UNAUTHENTICATED', 'credentials could not be checked');
+      if (!(err instanceof InferdError))
+        options.log.error({ err, method: method.path }, 'unexpected error while checking credentials');
+      options.log.info(
+        { method: method.path, caller: principal?.name, code: e.code, reason: e.message },
+        'call refused',
+      );
       call.sendStatus({ code: STATUS_FOR[e.code], details: statusDetails(e.message), metadata: new Metadata() });
     };
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
         const authorization = metadata.get('authorization').map(String);
         metadata.remove('authorization');
-        if (authorization.length > 1) return deny(new InferdError('UNAUTHENTICATED', 'send one "authorization" metadata entry, not several'));
-        auth.authenticate(authorization[0], certificateIdentity(call.getAuthContext().sslPeerCertificate)).then(
-          (p) => {
+        if (authorization.length > 1)
+          return deny(new InferdError('UNAUTHENTICATED', 'send one "authorization" metadata entry, not several'));
+        auth
+          .authenticate(authorization[0], certificateIdentity(call.getAuthContext().sslPeerCertificate))
+          .then((p) => {
             principal = p;
-            if (access === undefined) throw new InferdError('PERMISSION_DENIED', `${method.path} is not open to any caller`);
+            if (access === undefined)
+              throw new InferdError('PERMISSION_DENIED', `${method.path} is not open to any caller`);
             auth.authorize(p, access, method.path.slice(1));
             options.log.debug({ method: method.path, caller: p.name, kind: p.kind }, 'call authorised');
             next(metadata);
-          },
-          deny,
-        ).catch(deny);
+          }, deny)
+          .catch(deny);
       })
       .withOnReceiveMessage((message, next) => {
         if (denied || principal === undefined) return;

@@ -112,7 +112,11 @@ export class BoundedStream<Req, Res> {
     this.code = result?.code ?? status.CANCELLED;
     if (result !== undefined) {
       if (result.code === status.OK) this.call.end();
-      else this.call.emit('error', Object.assign(new Error(result.details), { code: result.code, details: result.details }));
+      else
+        this.call.emit(
+          'error',
+          Object.assign(new Error(result.details), { code: result.code, details: result.details }),
+        );
     }
     this.finish();
   }
@@ -123,7 +127,12 @@ export class OpenStreams {
   private readonly open = new Set<BoundedStream<unknown, unknown>>();
 
   /** Starts a BoundedStream on `call` and keeps it until it ends. */
-  start<Req, Res>(call: ServerDuplexStream<Req, Res>, answer: (request: Req, signal: AbortSignal) => Promise<Res>, fail: (request: Req, err: unknown) => Res, options: BoundedStreamOptions): BoundedStream<Req, Res> {
+  start<Req, Res>(
+    call: ServerDuplexStream<Req, Res>,
+    answer: (request: Req, signal: AbortSignal) => Promise<Res>,
+    fail: (request: Req, err: unknown) => Res,
+    options: BoundedStreamOptions,
+  ): BoundedStream<Req, Res> {
     const stream = new BoundedStream(call, answer, fail, options);
     const any = stream as unknown as BoundedStream<unknown, unknown>;
     this.open.add(any);

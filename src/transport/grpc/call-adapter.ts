@@ -69,7 +69,11 @@ export class CallAdapter {
    * (INVALID_ARGUMENT, with the decoder's reason) for every method. Handlers made here answer a
    * RefusedRequest with its status; refusedRequestInterceptor answers it for the others.
    */
-  register<S extends ServiceDefinition>(server: Server, definition: S, handlers: UntypedServiceImplementation | object): void {
+  register<S extends ServiceDefinition>(
+    server: Server,
+    definition: S,
+    handlers: UntypedServiceImplementation | object,
+  ): void {
     server.addService(guarded(definition, this.options.requestLimits), handlers as UntypedServiceImplementation);
   }
 
@@ -78,7 +82,9 @@ export class CallAdapter {
     const traced = options.traced ?? true;
     return (call, callback) => {
       const { telemetry, log } = this.options;
-      const span = traced ? telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata)) : undefined;
+      const span = traced
+        ? telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata))
+        : undefined;
       this.serveUnary(call, answer, (outcome) => span?.end(outcome), span?.logger(log) ?? log).then(
         (response) => callback(null, response),
         (s: CallStatus) => callback(s),
@@ -108,7 +114,11 @@ export class CallAdapter {
    * each request in a request scope and span of its own, answered in completion order; a request
    * that fails is answered with `failed(its id, the status)` and the stream goes on.
    */
-  inferenceStream<Req extends { readonly id: string }, Res>(answer: InferenceAnswer<Req, Res>, failed: (id: string, s: CallStatus) => Res, options: InferenceStreamOptions): handleBidiStreamingCall<Req, Res> {
+  inferenceStream<Req extends { readonly id: string }, Res>(
+    answer: InferenceAnswer<Req, Res>,
+    failed: (id: string, s: CallStatus) => Res,
+    options: InferenceStreamOptions,
+  ): handleBidiStreamingCall<Req, Res> {
     return (call) => {
       const { telemetry, log } = this.options;
       const span = telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata));
@@ -152,7 +162,12 @@ export class CallAdapter {
    * settles with the response, or rejects with the status to answer (logging an unexpected
    * error to `log`).
    */
-  private async serveUnary<Req, Res>(call: CancellableCall & { readonly request: Req }, answer: UnaryAnswer<Req, Res>, ended: (outcome: Outcome) => void, log: Logger): Promise<Res> {
+  private async serveUnary<Req, Res>(
+    call: CancellableCall & { readonly request: Req },
+    answer: UnaryAnswer<Req, Res>,
+    ended: (outcome: Outcome) => void,
+    log: Logger,
+  ): Promise<Res> {
     const cancel = callSignal(call);
     try {
       const response = await answer(RefusedRequest.check(call.request), cancel.signal);
@@ -201,14 +216,22 @@ function guarded<S extends ServiceDefinition>(definition: S, limits: RequestLimi
         // Every element and string the scan counts takes a byte of the message at least: one no
         // longer than both limits cannot pass them, so it is scanned only when it does not decode
         // (for its id and the scan's reason), not on the way of every request.
-        let scan = layout !== undefined && bytes.length > Math.min(limits.maxRequestElements, limits.maxRequestStrings) ? scanRequest(bytes, layout, limits) : undefined;
+        let scan =
+          layout !== undefined && bytes.length > Math.min(limits.maxRequestElements, limits.maxRequestStrings)
+            ? scanRequest(bytes, layout, limits)
+            : undefined;
         if (scan?.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
         try {
           return decode(bytes);
         } catch (err) {
           if (layout !== undefined) scan ??= scanRequest(bytes, layout, limits);
           if (scan?.refusal !== undefined) return new RefusedRequest(scan.refusal, scan.id);
-          return new RefusedRequest(new InferdError('INVALID_ARGUMENT', `the request is not a valid ${what}: ${(err as Error).message}`, { cause: err }), scan?.id ?? '');
+          return new RefusedRequest(
+            new InferdError('INVALID_ARGUMENT', `the request is not a valid ${what}: ${(err as Error).message}`, {
+              cause: err,
+            }),
+            scan?.id ?? '',
+          );
         }
       },
     };

@@ -29,7 +29,8 @@ export function callSignal(call: CancellableCall): CallSignal {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (Number.isFinite(at)) {
-    const expire = (): void => controller.abort(new InferdError('DEADLINE_EXCEEDED', 'the deadline passed before the model ran the request'));
+    const expire = (): void =>
+      controller.abort(new InferdError('DEADLINE_EXCEEDED', 'the deadline passed before the model ran the request'));
     const ms = at - Date.now();
     if (ms <= 0) expire();
     else if (ms <= MAX_TIMER_MS) timer = setTimeout(expire, ms);

@@ -1,4 +1,11 @@
-import { constants, type Http2Server, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
+import {
+  constants,
+  type Http2Server,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+  type ServerStreamResponseOptions,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Server } from '@grpc/grpc-js';
@@ -15,7 +22,6 @@ export interface ConnectionPolicyOptions {
   readonly handshakeTimeoutMs: number;
   readonly log: Logger;
 }
-
 
 /**
  * What inferd does to each connection it accepts that grpc-js has no option for:
@@ -49,7 +55,10 @@ export interface ConnectionPolicyOptions {
 export function applyConnectionPolicy(server: Server, options: ConnectionPolicyOptions): void {
   const servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
   if (!(servers instanceof Map) || servers.size === 0) {
-    options.log.warn({}, 'cannot reach grpc-js connections: keeping 64 KiB HTTP/2 windows, no keepalive enforcement and no handshake timeout');
+    options.log.warn(
+      {},
+      'cannot reach grpc-js connections: keeping 64 KiB HTTP/2 windows, no keepalive enforcement and no handshake timeout',
+    );
     return;
   }
   const guard = responseGuard(options.log);
@@ -64,7 +73,13 @@ export function applyConnectionPolicy(server: Server, options: ConnectionPolicyO
       if (options.minPingIntervalMs > 0) policePings(session, options.minPingIntervalMs, options.log);
       const socket = session.socket;
       if (socket instanceof TLSSocket && socket.authorized && options.log.isLevelEnabled('debug')) {
-        options.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}`, clientSubject: certificateSubject(socket.getPeerCertificate()) }, 'client connected with a certificate');
+        options.log.debug(
+          {
+            remote: `${socket.remoteAddress}:${socket.remotePort}`,
+            clientSubject: certificateSubject(socket.getPeerCertificate()),
+          },
+          'client connected with a certificate',
+        );
       }
     });
   }
@@ -85,7 +100,10 @@ function handshakeTimers(server: Http2Server, timeoutMs: number, log: Logger): {
     const key = connectionKey(socket);
     const timer = setTimeout(() => {
       timers.delete(key);
-      log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}`, handshakeTimeoutMs: timeoutMs }, 'connection did not complete its handshake in time: closing it');
+      log.debug(
+        { remote: `${socket.remoteAddress}:${socket.remotePort}`, handshakeTimeoutMs: timeoutMs },
+        'connection did not complete its handshake in time: closing it',
+      );
       socket.destroy();
     }, timeoutMs);
     timers.set(key, timer);
@@ -113,7 +131,11 @@ function responseGuard(log: Logger): (stream: ServerHttp2Stream) => void {
     log.error({ err, streamId: stream.id }, 'cannot send the headers or status of a call: resetting it');
     if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   };
-  function respond(this: ServerHttp2Stream, headers?: OutgoingHttpHeaders, options?: ServerStreamResponseOptions): void {
+  function respond(
+    this: ServerHttp2Stream,
+    headers?: OutgoingHttpHeaders,
+    options?: ServerStreamResponseOptions,
+  ): void {
     try {
       (Object.getPrototypeOf(this) as ServerHttp2Stream).respond.call(this, headers, options);
     } catch (err) {
@@ -159,7 +181,10 @@ function policePings(session: ServerHttp2Session, minPingIntervalMs: number, log
     writtenAtLast = written;
     if (strikes <= MAX_PING_STRIKES || session.closed) return;
     const socket = session.socket;
-    log.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}`, minPingIntervalMs }, 'client pings too often: closing its connection');
+    log.warn(
+      { remote: `${socket.remoteAddress}:${socket.remotePort}`, minPingIntervalMs },
+      'client pings too often: closing its connection',
+    );
     session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM, lastStreamId, Buffer.from('too_many_pings'));
     session.close();
   });

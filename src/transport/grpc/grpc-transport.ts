@@ -96,23 +96,43 @@ export class GrpcTransport {
   /** Builds the server and binds it. Rejects when the address cannot be bound. */
   static async create(parts: GrpcTransportParts, options: GrpcTransportOptions): Promise<GrpcTransport> {
     routeGrpcJsLogs(options.log);
-    const interceptors: ServerInterceptor[] = options.auth === undefined ? [] : [authInterceptor(options.auth, { reflection: options.reflection, log: options.log })];
+    const interceptors: ServerInterceptor[] =
+      options.auth === undefined
+        ? []
+        : [authInterceptor(options.auth, { reflection: options.reflection, log: options.log })];
     interceptors.push(refusedRequestInterceptor());
     const server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams,
-      ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
-      ...(options.connectionIdleTimeoutMs > 0 ? { 'grpc.max_connection_idle_ms': options.connectionIdleTimeoutMs } : {}),
+      ...(options.maxConnectionAgeMs > 0
+        ? {
+            'grpc.max_connection_age_ms': options.maxConnectionAgeMs,
+            'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs,
+          }
+        : {}),
+      ...(options.connectionIdleTimeoutMs > 0
+        ? { 'grpc.max_connection_idle_ms': options.connectionIdleTimeoutMs }
+        : {}),
       interceptors,
     });
-    const calls = new CallAdapter({ telemetry: parts.telemetry, requestLimits: options.requestLimits, log: options.log });
+    const calls = new CallAdapter({
+      telemetry: parts.telemetry,
+      requestLimits: options.requestLimits,
+      log: options.log,
+    });
     const oip = OipService.load(parts, calls, { maxStreamInFlight: options.maxStreamInFlight });
     const health = new HealthService(parts.health, calls);
     const jobs = new JobService(parts.jobs, calls, { log: options.log });
-    const services = GRPC_SERVICES.filter((name) => options.reflection !== 'off' || !name.startsWith('grpc.reflection.'));
+    const services = GRPC_SERVICES.filter(
+      (name) => options.reflection !== 'off' || !name.startsWith('grpc.reflection.'),
+    );
     const reflection = ReflectionService.load(services);
-    calls.register(server, PREDICTION_SERVICE, predictionService(parts.inference, calls, { maxStreamInFlight: options.maxStreamInFlight }));
+    calls.register(
+      server,
+      PREDICTION_SERVICE,
+      predictionService(parts.inference, calls, { maxStreamInFlight: options.maxStreamInFlight }),
+    );
     calls.register(server, ModelServiceService, modelService(parts.inference, parts.repository, calls));
     calls.register(server, JobServiceService, jobs.handlers());
     calls.register(server, HealthDefinition, health.handlers());
@@ -121,12 +141,22 @@ export class GrpcTransport {
       calls.register(server, ReflectionV1Alpha, reflection.handlers());
     }
     calls.register(server, INFERENCE_SERVICE, oip.handlers());
-    const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    const address = options.host.includes(':')
+      ? `[${options.host}]:${options.port}`
+      : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
-      const credentials = options.tls === undefined ? ServerCredentials.createInsecure() : tlsServerCredentials(options.tls);
-      server.bindAsync(address, credentials, (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
+      const credentials =
+        options.tls === undefined ? ServerCredentials.createInsecure() : tlsServerCredentials(options.tls);
+      server.bindAsync(address, credentials, (err, bound) =>
+        err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound),
+      );
     });
-    applyConnectionPolicy(server, { http2WindowBytes: options.http2WindowBytes, minPingIntervalMs: options.keepaliveMinPingIntervalMs, handshakeTimeoutMs: options.handshakeTimeoutMs, log: options.log });
+    applyConnectionPolicy(server, {
+      http2WindowBytes: options.http2WindowBytes,
+      minPingIntervalMs: options.keepaliveMinPingIntervalMs,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      log: options.log,
+    });
     return new GrpcTransport(server, calls, health, jobs, port, services);
   }
 

@@ -61,7 +61,8 @@ export function wireJob(job: Job): WireJob {
 
 function domainState(state: WireState): JobState {
   const found = (Object.keys(WIRE_STATE) as JobState[]).find((s) => WIRE_STATE[s] === state);
-  if (found === undefined) throw new InferdError('INVALID_ARGUMENT', `states: ${WireState[state] ?? state} is not a state to list by`);
+  if (found === undefined)
+    throw new InferdError('INVALID_ARGUMENT', `states: ${WireState[state] ?? state} is not a state to list by`);
   return found;
 }
 
@@ -117,7 +118,10 @@ export class JobService {
   close(): void {
     for (const [call, controller] of this.watches) {
       controller.abort();
-      call.emit('error', { code: status.UNAVAILABLE, details: 'server is shutting down: watch the job again once it is back' });
+      call.emit('error', {
+        code: status.UNAVAILABLE,
+        details: 'server is shutting down: watch the job again once it is back',
+      });
     }
     this.watches.clear();
   }

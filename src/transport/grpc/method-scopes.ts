@@ -52,7 +52,10 @@ export const METHOD_SCOPES: Readonly<Record<string, MethodAccess>> = {
   [`${OIP}LogSettings`]: 'models:admin',
 };
 
-const REFLECTION_PATHS = ['/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo'];
+const REFLECTION_PATHS = [
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+];
 
 /** The access `path` needs; undefined for a method no one may call. */
 export function methodAccess(path: string, reflection: ReflectionAccess): MethodAccess | undefined {

@@ -25,7 +25,14 @@ function tensorMetadata(spec: TensorSpec): TensorMetadata {
 }
 
 function modelStatus(repository: ModelRepository, name: string): ModelStatus {
-  return { name, versions: (repository.versions(name) ?? []).map((v) => ({ version: v.version, state: STATE[v.state], reason: v.reason })) };
+  return {
+    name,
+    versions: (repository.versions(name) ?? []).map((v) => ({
+      version: v.version,
+      state: STATE[v.state],
+      reason: v.reason,
+    })),
+  };
 }
 
 function versionPolicy(p: EffectiveConfig['versionPolicy']): VersionPolicy {
@@ -42,26 +49,45 @@ function modelConfig(c: EffectiveConfig): ModelConfig {
     sourceFile: c.file ?? '',
     versionPolicy: versionPolicy(c.versionPolicy),
     instances: c.instances,
-    session: { intraOpThreads: c.session.intraOpThreads, interOpThreads: c.session.interOpThreads, graphOptimizationLevel: c.session.graphOptimizationLevel, executionMode: c.session.executionMode },
+    session: {
+      intraOpThreads: c.session.intraOpThreads,
+      interOpThreads: c.session.interOpThreads,
+      graphOptimizationLevel: c.session.graphOptimizationLevel,
+      executionMode: c.session.executionMode,
+    },
     maxBatchSize: c.maxBatchSize,
-    dynamicBatching: { maxQueueDelayUs: BigInt(c.dynamicBatching.maxQueueDelayUs), preferredBatchSizes: [...c.dynamicBatching.preferredBatchSizes], maxQueueSize: c.dynamicBatching.maxQueueSize },
+    dynamicBatching: {
+      maxQueueDelayUs: BigInt(c.dynamicBatching.maxQueueDelayUs),
+      preferredBatchSizes: [...c.dynamicBatching.preferredBatchSizes],
+      maxQueueSize: c.dynamicBatching.maxQueueSize,
+    },
     warmup: c.warmup.map((w) => w.name),
     inputs: c.inputs.map(tensorMetadata),
     outputs: c.outputs.map(tensorMetadata),
     placement: c.placement,
-    mainThread: { measuredRunUs: c.mainThread.measuredRunUs ?? 0, maxRows: c.mainThread.maxRows, note: c.mainThread.note },
+    mainThread: {
+      measuredRunUs: c.mainThread.measuredRunUs ?? 0,
+      maxRows: c.mainThread.maxRows,
+      note: c.mainThread.note,
+    },
   };
 }
 
 /** inferd.v1.ModelService: what the repository holds, what each model takes, and explicit load and unload. */
-export function modelService(inference: Inference, repository: ModelRepository, calls: CallAdapter): ModelServiceServer {
+export function modelService(
+  inference: Inference,
+  repository: ModelRepository,
+  calls: CallAdapter,
+): ModelServiceServer {
   const answerStatus = async (name: string, change: Promise<void>): Promise<{ model: ModelStatus }> => {
     await change;
     return { model: modelStatus(repository, name) };
   };
   return {
     listModels: calls.unary(() => ({ models: repository.modelNames().map((name) => modelStatus(repository, name)) })),
-    getModelConfig: calls.unary((request) => ({ config: modelConfig(repository.config(request.modelName, request.modelVersion)) })),
+    getModelConfig: calls.unary((request) => ({
+      config: modelConfig(repository.config(request.modelName, request.modelVersion)),
+    })),
     loadModel: calls.unary((request) => answerStatus(request.modelName, repository.load(request.modelName))),
     unloadModel: calls.unary((request) => answerStatus(request.modelName, repository.unload(request.modelName))),
     getModelMetadata: calls.unary((request) => {

@@ -10,7 +10,12 @@ import {
   type ModelStreamInferResponse,
   type RepositoryIndexResponse_ModelIndex,
 } from '../../../generated/inference/grpc_service';
-import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput } from '../../../generated/inference/model_config';
+import {
+  DataType,
+  ModelInstanceGroup_Kind,
+  type ModelConfig,
+  type ModelInput,
+} from '../../../generated/inference/model_config';
 import type { HealthRegistry } from '../../health/health-registry';
 import { InferdError } from '../../inferd-error';
 import type { Inference } from '../../inference';
@@ -76,7 +81,8 @@ export class OipService {
       calls.unary(() => {
         throw new Unimplemented(`${what} is not supported by inferd`);
       });
-    const infer = (request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> => this.infer(request, signal, scope);
+    const infer = (request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> =>
+      this.infer(request, signal, scope);
     return {
       serverLive: calls.unary(() => ({ live: true })),
       serverReady: calls.unary(() => ({
@@ -91,7 +97,11 @@ export class OipService {
           throw err;
         }
       }),
-      serverMetadata: calls.unary(() => ({ name: 'inferd', version: this.serverVersion, extensions: ['model_repository', 'model_configuration', 'statistics'] })),
+      serverMetadata: calls.unary(() => ({
+        name: 'inferd',
+        version: this.serverVersion,
+        extensions: ['model_repository', 'model_configuration', 'statistics'],
+      })),
       modelMetadata: calls.unary((request) => {
         let model;
         try {
@@ -99,7 +109,13 @@ export class OipService {
         } catch (err) {
           throw inTritonWords(err, repository, request.name, request.version);
         }
-        return { name: model.name, versions: [...model.readyVersions], platform: PLATFORM, inputs: model.inputs.map(tensorMetadata), outputs: model.outputs.map(tensorMetadata) };
+        return {
+          name: model.name,
+          versions: [...model.readyVersions],
+          platform: PLATFORM,
+          inputs: model.inputs.map(tensorMetadata),
+          outputs: model.outputs.map(tensorMetadata),
+        };
       }),
       modelInfer: calls.inferenceUnary(infer),
       modelStreamInfer: calls.inferenceStream<ModelInferRequest, ModelStreamInferResponse>(
@@ -134,7 +150,11 @@ export class OipService {
   }
 
   /** One inference: the ModelInfer codec around the core, with unknown models named in Triton's words. */
-  private async infer(request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> {
+  private async infer(
+    request: ModelInferRequest,
+    signal: AbortSignal,
+    scope: RequestScope,
+  ): Promise<ModelInferResponse> {
     let result;
     try {
       result = await this.parts.inference.infer(inferRequestOf(request), signal, scope);
@@ -177,7 +197,11 @@ function modelConfig(doc: ModelConfigDocument): ModelConfig {
   const p = doc.versionPolicy;
   return {
     ...doc,
-    versionPolicy: { latest: 'latest' in p ? p.latest : undefined, all: 'all' in p ? p.all : undefined, specific: 'specific' in p ? { versions: [...p.specific.versions] } : undefined },
+    versionPolicy: {
+      latest: 'latest' in p ? p.latest : undefined,
+      all: 'all' in p ? p.all : undefined,
+      specific: 'specific' in p ? { versions: [...p.specific.versions] } : undefined,
+    },
     input: doc.input.map(configTensor),
     output: doc.output.map(configTensor),
     instanceGroup: doc.instanceGroup.map((g) => ({ ...g, kind: ModelInstanceGroup_Kind[g.kind] })),
@@ -187,5 +211,3 @@ function modelConfig(doc: ModelConfigDocument): ModelConfig {
 function configTensor(t: ConfigTensor): ModelInput {
   return { name: t.name, dataType: DataType[t.dataType as keyof typeof DataType], dims: [...t.dims] };
 }
-
-

@@ -39,7 +39,10 @@ function view(bytes: Uint8Array): Buffer {
 
 /** Bytes of a PredictResponse, or -1 when an output is not one that this encoder writes (see rawTensorSize). */
 function responseSize(response: PredictResponse): number {
-  let size = stringField(utf8Length(response.modelName)) + stringField(utf8Length(response.modelVersion)) + stringField(utf8Length(response.id));
+  let size =
+    stringField(utf8Length(response.modelName)) +
+    stringField(utf8Length(response.modelVersion)) +
+    stringField(utf8Length(response.id));
   const outputs = response.outputs;
   for (const key of Object.keys(outputs)) {
     const tensor = rawTensorSize(outputs[key]!);
@@ -74,15 +77,25 @@ function writeResponse(buf: Buffer, at: number, response: PredictResponse): numb
  */
 function rawTensorSize(t: Tensor): number {
   if (
-    t.floatData.length !== 0 || t.doubleData.length !== 0 || t.int32Data.length !== 0 || t.int64Data.length !== 0 ||
-    t.uint64Data.length !== 0 || t.boolData.length !== 0 || t.stringData.length !== 0 || t.datatype < 0
+    t.floatData.length !== 0 ||
+    t.doubleData.length !== 0 ||
+    t.int32Data.length !== 0 ||
+    t.int64Data.length !== 0 ||
+    t.uint64Data.length !== 0 ||
+    t.boolData.length !== 0 ||
+    t.stringData.length !== 0 ||
+    t.datatype < 0
   ) {
     return -1;
   }
   const shape = shapeBytes(t.shape);
   if (shape < 0) return -1;
   const raw = t.rawData.length;
-  return (t.datatype === 0 ? 0 : 1 + varintSize(t.datatype)) + (t.shape.length === 0 ? 0 : 1 + varintSize(shape) + shape) + (raw === 0 ? 0 : 1 + varintSize(raw) + raw);
+  return (
+    (t.datatype === 0 ? 0 : 1 + varintSize(t.datatype)) +
+    (t.shape.length === 0 ? 0 : 1 + varintSize(shape) + shape) +
+    (raw === 0 ? 0 : 1 + varintSize(raw) + raw)
+  );
 }
 
 /** Bytes of the packed dims, or -1 when one is negative or past 2^53. */

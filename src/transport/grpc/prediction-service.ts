@@ -1,4 +1,9 @@
-import type { PredictionServiceServer, PredictRequest, PredictResponse, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
+import type {
+  PredictionServiceServer,
+  PredictRequest,
+  PredictResponse,
+  PredictStreamResponse,
+} from '../../../generated/inferd/v1/prediction_service';
 import type { Inference } from '../../inference';
 import type { RequestScope } from '../../telemetry/request-scope';
 import { inferRequestOf, predictOutputOf } from '../../tensor/inferd-v1-codec';
@@ -14,8 +19,16 @@ export interface PredictionServiceOptions {
  * request with its id, in completion order, a failed one with an `error` and the stream going
  * on (see CallAdapter.inferenceStream).
  */
-export function predictionService(inference: Inference, calls: CallAdapter, options: PredictionServiceOptions): PredictionServiceServer {
-  const predict = async (request: PredictRequest, signal: AbortSignal, scope: RequestScope): Promise<PredictResponse> => {
+export function predictionService(
+  inference: Inference,
+  calls: CallAdapter,
+  options: PredictionServiceOptions,
+): PredictionServiceServer {
+  const predict = async (
+    request: PredictRequest,
+    signal: AbortSignal,
+    scope: RequestScope,
+  ): Promise<PredictResponse> => {
     const result = await inference.infer(inferRequestOf(request), signal, scope);
     return scope.step('encode', () => predictOutputOf(result, request));
   };
@@ -23,7 +36,12 @@ export function predictionService(inference: Inference, calls: CallAdapter, opti
     predict: calls.inferenceUnary(predict),
     predictStream: calls.inferenceStream<PredictRequest, PredictStreamResponse>(
       (request, signal, scope) =>
-        inference.infer(inferRequestOf(request), signal, scope).then((result) => ({ id: request.id, response: scope.step('encode', () => predictOutputOf(result, request)) })),
+        inference
+          .infer(inferRequestOf(request), signal, scope)
+          .then((result) => ({
+            id: request.id,
+            response: scope.step('encode', () => predictOutputOf(result, request)),
+          })),
       (id, s) => ({ id, error: { code: s.code, message: s.details } }),
       { maxInFlight: options.maxStreamInFlight },
     ),

@@ -8,7 +8,10 @@ import {
   type FileDescriptorProto,
 } from '@bufbuild/protobuf/wkt';
 import { status, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { ServerReflectionRequest as RequestV1, ServerReflectionResponse as ResponseV1 } from '../../../generated/grpc/reflection/v1/reflection';
+import type {
+  ServerReflectionRequest as RequestV1,
+  ServerReflectionResponse as ResponseV1,
+} from '../../../generated/grpc/reflection/v1/reflection';
 import { PACKAGE_ROOT } from '../../package-root';
 
 /** The descriptor set `npm run generate` writes with `buf build`: every proto the server speaks, imports included. */
@@ -55,23 +58,35 @@ export class ReflectionService {
 
   private answer(request: RequestV1): ResponseV1 {
     const base = { validHost: request.host, originalRequest: request };
-    const notFound = (what: string): ResponseV1 => ({ ...base, errorResponse: { errorCode: status.NOT_FOUND, errorMessage: `${what} not found` } });
+    const notFound = (what: string): ResponseV1 => ({
+      ...base,
+      errorResponse: { errorCode: status.NOT_FOUND, errorMessage: `${what} not found` },
+    });
     if (request.listServices !== undefined) {
       return { ...base, listServicesResponse: { service: this.services.map((name) => ({ name })) } };
     }
     if (request.fileByFilename !== undefined) {
       const name = request.fileByFilename;
-      return this.files.has(name) ? { ...base, fileDescriptorResponse: { fileDescriptorProto: this.withDependencies(name) } } : notFound(`file ${name}`);
+      return this.files.has(name)
+        ? { ...base, fileDescriptorResponse: { fileDescriptorProto: this.withDependencies(name) } }
+        : notFound(`file ${name}`);
     }
     if (request.fileContainingSymbol !== undefined) {
       const file = this.fileOfSymbol.get(request.fileContainingSymbol.replace(/^\./, ''));
-      return file !== undefined ? { ...base, fileDescriptorResponse: { fileDescriptorProto: this.withDependencies(file) } } : notFound(`symbol ${request.fileContainingSymbol}`);
+      return file !== undefined
+        ? { ...base, fileDescriptorResponse: { fileDescriptorProto: this.withDependencies(file) } }
+        : notFound(`symbol ${request.fileContainingSymbol}`);
     }
     if (request.allExtensionNumbersOfType !== undefined) {
       const type = request.allExtensionNumbersOfType;
-      return this.fileOfSymbol.has(type) ? { ...base, allExtensionNumbersResponse: { baseTypeName: type, extensionNumber: [] } } : notFound(`type ${type}`);
+      return this.fileOfSymbol.has(type)
+        ? { ...base, allExtensionNumbersResponse: { baseTypeName: type, extensionNumber: [] } }
+        : notFound(`type ${type}`);
     }
-    if (request.fileContainingExtension !== undefined) return notFound(`extension ${request.fileContainingExtension.extensionNumber} of ${request.fileContainingExtension.containingType}`);
+    if (request.fileContainingExtension !== undefined)
+      return notFound(
+        `extension ${request.fileContainingExtension.extensionNumber} of ${request.fileContainingExtension.containingType}`,
+      );
     return { ...base, errorResponse: { errorCode: status.INVALID_ARGUMENT, errorMessage: 'empty reflection request' } };
   }
 

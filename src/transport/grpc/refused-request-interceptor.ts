@@ -1,4 +1,10 @@
-import { Metadata, ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, type ServerInterceptor } from '@grpc/grpc-js';
+import {
+  Metadata,
+  ResponderBuilder,
+  ServerInterceptingCall,
+  ServerListenerBuilder,
+  type ServerInterceptor,
+} from '@grpc/grpc-js';
 import { RefusedRequest } from './refused-request';
 import { REQUEST_LAYOUTS } from './request-layouts';
 import { STATUS_FOR } from './status-for';
@@ -15,7 +21,11 @@ export function refusedRequestInterceptor(): ServerInterceptor {
     const listener = new ServerListenerBuilder()
       .withOnReceiveMessage((message, next) => {
         if (!(message instanceof RefusedRequest)) return next(message);
-        call.sendStatus({ code: STATUS_FOR[message.error.code], details: message.error.message, metadata: new Metadata() });
+        call.sendStatus({
+          code: STATUS_FOR[message.error.code],
+          details: message.error.message,
+          metadata: new Metadata(),
+        });
       })
       .build();
     return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());

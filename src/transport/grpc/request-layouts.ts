@@ -25,7 +25,11 @@ export interface MessageLayout {
   readonly fields: ReadonlyMap<number, FieldLayout>;
 }
 
-const layout = (name: string, fields: [number, FieldLayout][], input = false): MessageLayout => ({ name, input, fields: new Map(fields) });
+const layout = (name: string, fields: [number, FieldLayout][], input = false): MessageLayout => ({
+  name,
+  input,
+  fields: new Map(fields),
+});
 
 const TENSOR = layout('inferd.v1.Tensor', [
   [2, { name: 'shape', kind: 'varint' }],
@@ -54,7 +58,9 @@ export const PREDICT_REQUEST = layout('inferd.v1.PredictRequest', [
   [5, { name: 'id', kind: 'id' }],
 ]);
 
-export const SUBMIT_PREDICTION_REQUEST = layout('inferd.v1.SubmitPredictionRequest', [[1, { name: 'request', kind: 'message', layout: PREDICT_REQUEST, repeated: false }]]);
+export const SUBMIT_PREDICTION_REQUEST = layout('inferd.v1.SubmitPredictionRequest', [
+  [1, { name: 'request', kind: 'message', layout: PREDICT_REQUEST, repeated: false }],
+]);
 
 const INFER_TENSOR_CONTENTS = layout('inference.InferTensorContents', [
   [1, { name: 'bool_contents', kind: 'varint' }],

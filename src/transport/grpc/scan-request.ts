@@ -57,7 +57,10 @@ export function scanRequest(bytes: Uint8Array, layout: MessageLayout, limits: Re
     scan.message(layout, 0, bytes.length, undefined, 0);
   } catch (err) {
     if (!(err instanceof MalformedRequest)) throw err;
-    return { id: scan.id, refusal: new InferdError('INVALID_ARGUMENT', `the request is not a valid ${layout.name}: ${err.message}`) };
+    return {
+      id: scan.id,
+      refusal: new InferdError('INVALID_ARGUMENT', `the request is not a valid ${layout.name}: ${err.message}`),
+    };
   }
   if (scan.over === undefined) scan.countRawStrings();
   return { id: scan.id, refusal: scan.over };
@@ -104,7 +107,14 @@ class Scan {
     }
   }
 
-  private field(field: FieldLayout, wireType: number, tag: number, end: number, frame: InputFrame | undefined, depth: number): void {
+  private field(
+    field: FieldLayout,
+    wireType: number,
+    tag: number,
+    end: number,
+    frame: InputFrame | undefined,
+    depth: number,
+  ): void {
     switch (field.kind) {
       case 'varint':
       case 'fixed32':
@@ -132,7 +142,10 @@ class Scan {
         if (wireType !== 2) return this.skip(wireType, tag, end, depth);
         // The entries of a repeated field come one after another: counted in one go, up to the room left.
         const strings = field.strings;
-        const room = Math.min(this.limits.maxRequestElements - this.elements, strings !== undefined ? this.limits.maxRequestStrings - this.strings : Infinity);
+        const room = Math.min(
+          this.limits.maxRequestElements - this.elements,
+          strings !== undefined ? this.limits.maxRequestStrings - this.strings : Infinity,
+        );
         let n = 0;
         let whole = true;
         for (;;) {
@@ -183,7 +196,13 @@ class Scan {
    * past a limit, records the refusal. `whole`: n is every value of this run (else the count
    * named is a lower bound).
    */
-  private count(field: FieldLayout, frame: InputFrame | undefined, n: number, strings: string | undefined, whole: boolean): void {
+  private count(
+    field: FieldLayout,
+    frame: InputFrame | undefined,
+    n: number,
+    strings: string | undefined,
+    whole: boolean,
+  ): void {
     const counts = frame?.counts ?? this.topCounts;
     const inField = (counts.get(field) ?? 0) + n;
     counts.set(field, inField);
@@ -193,7 +212,10 @@ class Scan {
     if (!overStrings && this.elements <= this.limits.maxRequestElements) return;
     const holds = `${field.name}${frame === undefined ? '' : ` of ${inputName(frame)}`} holds ${whole ? '' : 'at least '}${inField}`;
     this.over = overStrings
-      ? new InferdError('RESOURCE_EXHAUSTED', `the request carries more than ${this.limits.maxRequestStrings} ${strings} elements, the limit per request (--max-request-strings): ${holds}`)
+      ? new InferdError(
+          'RESOURCE_EXHAUSTED',
+          `the request carries more than ${this.limits.maxRequestStrings} ${strings} elements, the limit per request (--max-request-strings): ${holds}`,
+        )
       : new InferdError(
           'RESOURCE_EXHAUSTED',
           `the request carries more than ${this.limits.maxRequestElements} elements outside raw bytes, the limit per request (--max-request-elements): ${holds}; numeric tensors sent as raw bytes are not counted`,
@@ -213,7 +235,10 @@ class Scan {
       }
       this.strings += n;
       if (this.strings > this.limits.maxRequestStrings) {
-        this.over = new InferdError('RESOURCE_EXHAUSTED', `the request carries more than ${this.limits.maxRequestStrings} BYTES elements, the limit per request (--max-request-strings): raw_input_contents of ${inputName(input)} holds at least ${n}`);
+        this.over = new InferdError(
+          'RESOURCE_EXHAUSTED',
+          `the request carries more than ${this.limits.maxRequestStrings} BYTES elements, the limit per request (--max-request-strings): raw_input_contents of ${inputName(input)} holds at least ${n}`,
+        );
       }
     });
   }
@@ -242,7 +267,10 @@ class Scan {
   private skipDelimited(end: number): number {
     const length = this.varint(end);
     const from = this.pos;
-    if (length > end - from) throw new MalformedRequest(`a field of ${length} bytes runs past the end of its message (${end - from} bytes left)`);
+    if (length > end - from)
+      throw new MalformedRequest(
+        `a field of ${length} bytes runs past the end of its message (${end - from} bytes left)`,
+      );
     this.pos = from + length;
     return from;
   }

@@ -1,4 +1,8 @@
-import { ModelInferResponse, ModelStreamInferResponse, GRPCInferenceServiceService } from '../../../generated/inference/grpc_service';
+import {
+  ModelInferResponse,
+  ModelStreamInferResponse,
+  GRPCInferenceServiceService,
+} from '../../../generated/inference/grpc_service';
 import { PredictionServiceService } from '../../../generated/inferd/v1/prediction_service';
 import { predictResponseBytes, predictStreamResponseBytes } from './predict-response-bytes';
 
@@ -19,6 +23,12 @@ export const PREDICTION_SERVICE: typeof PredictionServiceService = {
 
 export const INFERENCE_SERVICE: typeof GRPCInferenceServiceService = {
   ...GRPCInferenceServiceService,
-  modelInfer: { ...GRPCInferenceServiceService.modelInfer, responseSerialize: (v: ModelInferResponse) => view(ModelInferResponse.encode(v).finish()) },
-  modelStreamInfer: { ...GRPCInferenceServiceService.modelStreamInfer, responseSerialize: (v: ModelStreamInferResponse) => view(ModelStreamInferResponse.encode(v).finish()) },
+  modelInfer: {
+    ...GRPCInferenceServiceService.modelInfer,
+    responseSerialize: (v: ModelInferResponse) => view(ModelInferResponse.encode(v).finish()),
+  },
+  modelStreamInfer: {
+    ...GRPCInferenceServiceService.modelStreamInfer,
+    responseSerialize: (v: ModelStreamInferResponse) => view(ModelStreamInferResponse.encode(v).finish()),
+  },
 };

@@ -20,7 +20,11 @@ export interface HttpRefusal {
   readonly message: string;
 }
 
-const REFUSAL_STATUS: Partial<Record<InferdError['code'], number>> = { UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429 };
+const REFUSAL_STATUS: Partial<Record<InferdError['code'], number>> = {
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  RESOURCE_EXHAUSTED: 429,
+};
 
 /**
  * Whether a request to something that needs `scope` (`what` names it in messages) may go on,
@@ -29,13 +33,22 @@ const REFUSAL_STATUS: Partial<Record<InferdError['code'], number>> = { UNAUTHENT
  * without credentials, 403 without the scope, 429 past the caller's rate). Undefined when it
  * may; the refusal otherwise (logged at info level, never with the credential).
  */
-export async function httpRefusal(req: IncomingMessage, scope: Scope, what: string, options: HttpAccessOptions): Promise<HttpRefusal | undefined> {
+export async function httpRefusal(
+  req: IncomingMessage,
+  scope: Scope,
+  what: string,
+  options: HttpAccessOptions,
+): Promise<HttpRefusal | undefined> {
   const socket = req.socket as TLSSocket;
   const verified = options.tls !== undefined && socket.authorized === true;
-  if (options.tls?.mutual === true && !verified) return { status: 401, code: 'UNAUTHENTICATED', message: 'a client certificate signed by the client CA is needed' };
+  if (options.tls?.mutual === true && !verified)
+    return { status: 401, code: 'UNAUTHENTICATED', message: 'a client certificate signed by the client CA is needed' };
   if (options.auth === undefined) return undefined;
   try {
-    const principal = await options.auth.authenticate(req.headers.authorization, verified ? certificateIdentity(socket.getPeerCertificate()) : undefined);
+    const principal = await options.auth.authenticate(
+      req.headers.authorization,
+      verified ? certificateIdentity(socket.getPeerCertificate()) : undefined,
+    );
     options.auth.authorize(principal, scope, what);
     options.auth.admit(principal);
     return undefined;

@@ -70,21 +70,39 @@ export class HttpServer {
       headersTimeout: options.handshakeTimeoutMs,
       requestTimeout: options.handshakeTimeoutMs,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, options.handshakeTimeoutMs),
-      keepAliveTimeout: options.connectionIdleTimeoutMs > 0 ? Math.min(KEEP_ALIVE_MS, options.connectionIdleTimeoutMs) : KEEP_ALIVE_MS,
+      keepAliveTimeout:
+        options.connectionIdleTimeoutMs > 0 ? Math.min(KEEP_ALIVE_MS, options.connectionIdleTimeoutMs) : KEEP_ALIVE_MS,
     };
     const tls = options.tls;
     let server: Server;
     if (tls === undefined) server = createServer(timeouts, handle);
     else {
-      const context = (m = tls.current): { cert: Buffer; key: Buffer; ca: Buffer | undefined } => ({ cert: m.cert, key: m.key, ca: m.clientCa });
+      const context = (m = tls.current): { cert: Buffer; key: Buffer; ca: Buffer | undefined } => ({
+        cert: m.cert,
+        key: m.key,
+        ca: m.clientCa,
+      });
       // Client certificates are asked for but not required at the handshake, so probes without one reach /healthz.
-      const secure = createSecureServer({ ...context(), ...timeouts, handshakeTimeout: options.handshakeTimeoutMs, requestCert: tls.mutual, rejectUnauthorized: false }, handle);
+      const secure = createSecureServer(
+        {
+          ...context(),
+          ...timeouts,
+          handshakeTimeout: options.handshakeTimeoutMs,
+          requestCert: tls.mutual,
+          rejectUnauthorized: false,
+        },
+        handle,
+      );
       tls.onChange((m) => secure.setSecureContext(context(m)));
       server = secure;
     }
-    const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    const address = options.host.includes(':')
+      ? `[${options.host}]:${options.port}`
+      : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`cannot listen on ${address} (HTTP): ${err.message}`, { cause: err })));
+      server.once('error', (err) =>
+        reject(new Error(`cannot listen on ${address} (HTTP): ${err.message}`, { cause: err })),
+      );
       server.listen(options.port, options.host, () => {
         const bound = server.address();
         resolve(typeof bound === 'object' && bound !== null ? bound.port : options.port);
@@ -146,7 +164,11 @@ function answerApi(api: RestApi | undefined, req: IncomingMessage, res: ServerRe
   if (api !== undefined) return api.answer(req, res, path);
   const status = path === '/v2/health/live' ? 200 : path === '/v2/health/ready' ? 400 : 503;
   const body = status === 503 ? JSON.stringify({ error: 'the server is starting: models are loading' }) : '';
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
   return Promise.resolve();
 }

@@ -29,7 +29,10 @@ export function jsonDataText(tensor: HostTensor): string {
   }
 }
 
-function floats<T extends { readonly length: number; readonly [i: number]: number }>(data: T, text: (v: number) => string): string {
+function floats<T extends { readonly length: number; readonly [i: number]: number }>(
+  data: T,
+  text: (v: number) => string,
+): string {
   const parts = new Array<string>(data.length);
   for (let i = 0; i < data.length; i++) parts[i] = text(data[i]!);
   return `[${parts.join(',')}]`;

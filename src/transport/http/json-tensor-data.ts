@@ -26,14 +26,28 @@ const NON_FINITE: Readonly<Record<string, number>> = { NaN: NaN, Infinity: Infin
  * Throws INVALID_ARGUMENT naming `what`, the element's index and what it holds against what
  * the datatype takes, and when the element count differs from `count`.
  */
-export function jsonTensorData(what: string, data: JsonValue, datatype: OipDatatype, info: ElementTypeInfo, count: number, shape: string): TensorData {
-  if (!Array.isArray(data)) throw new InferdError('INVALID_ARGUMENT', `${what}: "data" must be an array, got ${kind(data)}`);
+export function jsonTensorData(
+  what: string,
+  data: JsonValue,
+  datatype: OipDatatype,
+  info: ElementTypeInfo,
+  count: number,
+  shape: string,
+): TensorData {
+  if (!Array.isArray(data))
+    throw new InferdError('INVALID_ARGUMENT', `${what}: "data" must be an array, got ${kind(data)}`);
   const leaves = flatten(data, count);
   if (leaves.length !== count) {
-    throw new InferdError('INVALID_ARGUMENT', `${what}: shape ${shape} needs ${count} elements, "data" has ${leaves.length > count ? 'more' : leaves.length}`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${what}: shape ${shape} needs ${count} elements, "data" has ${leaves.length > count ? 'more' : leaves.length}`,
+    );
   }
   const fail = (i: number, expected: string): never => {
-    throw new InferdError('INVALID_ARGUMENT', `${what}: element ${i} of "data" is ${describe(leaves[i]!)}, but ${datatype.name} takes ${expected}`);
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `${what}: element ${i} of "data" is ${describe(leaves[i]!)}, but ${datatype.name} takes ${expected}`,
+    );
   };
   switch (info.type) {
     case 'string': {
@@ -41,8 +55,16 @@ export function jsonTensorData(what: string, data: JsonValue, datatype: OipDatat
       for (let i = 0; i < count; i++) {
         const v = leaves[i];
         if (typeof v !== 'string') return fail(i, 'strings');
-        if (v.includes('\0')) throw new InferdError('INVALID_ARGUMENT', `${what}: element ${i} contains a NUL character, which ONNX Runtime cannot carry in a BYTES tensor`);
-        if (LONE_SURROGATE.test(v)) throw new InferdError('INVALID_ARGUMENT', `${what}: element ${i} holds a lone UTF-16 surrogate (a "\\uD800"-style escape), which is not text`);
+        if (v.includes('\0'))
+          throw new InferdError(
+            'INVALID_ARGUMENT',
+            `${what}: element ${i} contains a NUL character, which ONNX Runtime cannot carry in a BYTES tensor`,
+          );
+        if (LONE_SURROGATE.test(v))
+          throw new InferdError(
+            'INVALID_ARGUMENT',
+            `${what}: element ${i} holds a lone UTF-16 surrogate (a "\\uD800"-style escape), which is not text`,
+          );
         out[i] = v;
       }
       return out;
@@ -93,7 +115,8 @@ export function jsonTensorData(what: string, data: JsonValue, datatype: OipDatat
       const out = info.allocate(count) as Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
       for (let i = 0; i < count; i++) {
         const v = leaves[i];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) return fail(i, `whole numbers in [${min}, ${max}]`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+          return fail(i, `whole numbers in [${min}, ${max}]`);
         out[i] = v;
       }
       return out;

@@ -1,5 +1,12 @@
 /** What jsonText writes: JSON's values, with bigints written as exact numbers. */
-export type JsonWritable = null | boolean | number | bigint | string | readonly JsonWritable[] | { readonly [key: string]: JsonWritable | undefined };
+export type JsonWritable =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | readonly JsonWritable[]
+  | { readonly [key: string]: JsonWritable | undefined };
 
 /**
  * JSON text for a small document (metadata, statistics): as JSON.stringify, except that a
@@ -11,6 +18,7 @@ export function jsonText(value: JsonWritable): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map((v: JsonWritable) => jsonText(v)).join(',')}]`;
   const members: string[] = [];
-  for (const [key, v] of Object.entries(value)) if (v !== undefined) members.push(`${JSON.stringify(key)}:${jsonText(v)}`);
+  for (const [key, v] of Object.entries(value))
+    if (v !== undefined) members.push(`${JSON.stringify(key)}:${jsonText(v)}`);
   return `{${members.join(',')}}`;
 }

@@ -40,7 +40,16 @@ const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
 
-const ESCAPES: Readonly<Record<number, string>> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
+const ESCAPES: Readonly<Record<number, string>> = {
+  0x22: '"',
+  0x5c: '\\',
+  0x2f: '/',
+  0x62: '\b',
+  0x66: '\f',
+  0x6e: '\n',
+  0x72: '\r',
+  0x74: '\t',
+};
 
 class Malformed extends Error {
   constructor(
@@ -117,7 +126,8 @@ class Parser {
         this.space();
         const frame = stack[stack.length - 1];
         if (frame === undefined) {
-          if (this.pos !== this.bytes.length) throw new Malformed(`unexpected ${this.describe()} after the JSON value`, this.pos);
+          if (this.pos !== this.bytes.length)
+            throw new Malformed(`unexpected ${this.describe()} after the JSON value`, this.pos);
           return this.root as JsonValue;
         }
         const isArray = Array.isArray(frame.container);
@@ -128,7 +138,8 @@ class Parser {
           if (!isArray) frame.key = this.key(frame.container as JsonObject);
           break;
         }
-        if (b !== (isArray ? CLOSE_ARRAY : CLOSE_OBJECT)) throw new Malformed(`expected "," or "${isArray ? ']' : '}'}" but found ${this.describe()}`, this.pos);
+        if (b !== (isArray ? CLOSE_ARRAY : CLOSE_OBJECT))
+          throw new Malformed(`expected "," or "${isArray ? ']' : '}'}" but found ${this.describe()}`, this.pos);
         this.pos++;
         stack.pop();
       }
@@ -149,10 +160,15 @@ class Parser {
 
   /** Reads `"key" :` and returns the key; refuses a key the object already has. */
   private key(object: JsonObject): string {
-    if (this.bytes[this.pos] !== QUOTE) throw new Malformed(`expected a string key but found ${this.describe()}`, this.pos);
+    if (this.bytes[this.pos] !== QUOTE)
+      throw new Malformed(`expected a string key but found ${this.describe()}`, this.pos);
     const at = this.pos;
     const key = this.string();
-    if (Object.prototype.hasOwnProperty.call(object, key)) throw new Malformed(`the key "${key.length > 64 ? `${key.slice(0, 64)}…` : key}" appears twice in one object`, at);
+    if (Object.prototype.hasOwnProperty.call(object, key))
+      throw new Malformed(
+        `the key "${key.length > 64 ? `${key.slice(0, 64)}…` : key}" appears twice in one object`,
+        at,
+      );
     this.space();
     if (this.bytes[this.pos] !== COLON) throw new Malformed(`expected ":" but found ${this.describe()}`, this.pos);
     this.pos++;
@@ -162,7 +178,10 @@ class Parser {
 
   private count(): void {
     if (++this.values > this.limits.maxValues) {
-      throw new InferdError('RESOURCE_EXHAUSTED', `${this.what} holds more than ${this.limits.maxValues} JSON values (${this.limits.valuesFlag}); send large tensors as binary data`);
+      throw new InferdError(
+        'RESOURCE_EXHAUSTED',
+        `${this.what} holds more than ${this.limits.maxValues} JSON values (${this.limits.valuesFlag}); send large tensors as binary data`,
+      );
     }
   }
 
@@ -170,7 +189,10 @@ class Parser {
     const c = this.bytes[this.pos];
     if (c === QUOTE) {
       if (++this.strings > this.limits.maxStrings) {
-        throw new InferdError('RESOURCE_EXHAUSTED', `${this.what} holds more than ${this.limits.maxStrings} JSON strings (${this.limits.stringsFlag})`);
+        throw new InferdError(
+          'RESOURCE_EXHAUSTED',
+          `${this.what} holds more than ${this.limits.maxStrings} JSON strings (${this.limits.stringsFlag})`,
+        );
       }
       return this.string();
     }

@@ -21,8 +21,12 @@ const inflateRaw = promisify(zlib.inflateRaw);
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate' && encoding !== '') throw unsupportedEncoding(encoding);
-  const over = (what: string): InferdError => tooLarge(`the request body${what === '' ? '' : ` ${what}`} is over the limit of ${maxBytes} bytes (--max-message-bytes)`);
+  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate' && encoding !== '')
+    throw unsupportedEncoding(encoding);
+  const over = (what: string): InferdError =>
+    tooLarge(
+      `the request body${what === '' ? '' : ` ${what}`} is over the limit of ${maxBytes} bytes (--max-message-bytes)`,
+    );
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw over(`(${declared} bytes)`);
   const chunks: Buffer[] = [];
@@ -45,7 +49,11 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     }
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw over('once decompressed');
-    throw new InferdError('INVALID_ARGUMENT', `the request body is not valid ${encoding} data: ${(err as Error).message}`, { cause: err });
+    throw new InferdError(
+      'INVALID_ARGUMENT',
+      `the request body is not valid ${encoding} data: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -53,7 +61,10 @@ const UNSUPPORTED = new WeakSet<InferdError>();
 
 /** INVALID_ARGUMENT for a Content-Encoding inferd does not take (answered 415, with Accept-Encoding). */
 function unsupportedEncoding(encoding: string): InferdError {
-  const err = new InferdError('INVALID_ARGUMENT', `unsupported Content-Encoding "${encoding.slice(0, 64)}": send gzip, deflate or identity`);
+  const err = new InferdError(
+    'INVALID_ARGUMENT',
+    `unsupported Content-Encoding "${encoding.slice(0, 64)}": send gzip, deflate or identity`,
+  );
   UNSUPPORTED.add(err);
   return err;
 }

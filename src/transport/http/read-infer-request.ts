@@ -45,15 +45,24 @@ const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset'
  * JSON) and RESOURCE_EXHAUSTED past a limit. Tensor elements are checked and copied later, by
  * each input's decode(), against what the model declares.
  */
-export function readInferRequest(body: Uint8Array, headerLength: string | undefined, limits: RestRequestLimits): RestInferRequest {
+export function readInferRequest(
+  body: Uint8Array,
+  headerLength: string | undefined,
+  limits: RestRequestLimits,
+): RestInferRequest {
   let jsonBytes = body;
   let binary: Uint8Array | undefined;
   if (headerLength !== undefined) {
     const n = /^\d{1,15}$/.test(headerLength.trim()) ? Number(headerLength.trim()) : NaN;
     if (!(n >= 0 && n <= body.length)) {
-      throw invalid(`Inference-Header-Content-Length must be a whole number of bytes from 1 to the body's ${body.length}, got "${clipText(headerLength)}"`);
+      throw invalid(
+        `Inference-Header-Content-Length must be a whole number of bytes from 1 to the body's ${body.length}, got "${clipText(headerLength)}"`,
+      );
     }
-    if (n === 0) throw invalid('Inference-Header-Content-Length is 0: inferd needs the JSON inference header before the binary data');
+    if (n === 0)
+      throw invalid(
+        'Inference-Header-Content-Length is 0: inferd needs the JSON inference header before the binary data',
+      );
     jsonBytes = body.subarray(0, n);
     binary = body.subarray(n);
   }
@@ -85,34 +94,48 @@ export function readInferRequest(body: Uint8Array, headerLength: string | undefi
     const shape = shapeOf(input['shape'], what);
     const params = optionalObject(input['parameters'], `${what}: "parameters"`);
     const shared = SHARED_MEMORY_PARAMETERS.find((p) => params?.[p] !== undefined);
-    if (shared !== undefined) throw invalid(`${what}: shared memory is not supported (parameter "${shared}"); send the elements in the request`);
+    if (shared !== undefined)
+      throw invalid(
+        `${what}: shared memory is not supported (parameter "${shared}"); send the elements in the request`,
+      );
     const size = wholeNumber(params?.['binary_data_size'], `${what}: parameter "binary_data_size"`);
     const data = input['data'];
     let bytes: Uint8Array | undefined;
     if (size !== undefined) {
       if (data !== undefined) throw invalid(`${what}: give either "data" or parameters.binary_data_size, not both`);
-      if (binary === undefined) throw invalid(`${what} has parameters.binary_data_size, but the request has no Inference-Header-Content-Length header to say where its JSON ends`);
-      if (size > binary.length - at) throw invalid(`${what}: binary_data_size is ${size}, but only ${binary.length - at} bytes of binary data are left`);
+      if (binary === undefined)
+        throw invalid(
+          `${what} has parameters.binary_data_size, but the request has no Inference-Header-Content-Length header to say where its JSON ends`,
+        );
+      if (size > binary.length - at)
+        throw invalid(
+          `${what}: binary_data_size is ${size}, but only ${binary.length - at} bytes of binary data are left`,
+        );
       bytes = binary.subarray(at, at + size);
       at += size;
-    } else if (data === undefined) throw invalid(`${what}: "data" is missing (or send it in binary with parameters.binary_data_size)`);
+    } else if (data === undefined)
+      throw invalid(`${what}: "data" is missing (or send it in binary with parameters.binary_data_size)`);
     entries.push([name, new RestInput(datatype, shape, data, bytes, limits)]);
   }
   if (binary !== undefined && at !== binary.length) {
-    throw invalid(`the request has ${binary.length - at} bytes of binary data after the last input's; the inputs' binary_data_size add up to ${at}`);
+    throw invalid(
+      `the request has ${binary.length - at} bytes of binary data after the last input's; the inputs' binary_data_size add up to ${at}`,
+    );
   }
 
   const outputNames: string[] = [];
   const binaryAsked = new Map<string, boolean>();
   const outputsJson = request['outputs'];
   if (outputsJson !== undefined) {
-    if (!Array.isArray(outputsJson)) throw invalid(`"outputs" must be an array of requested outputs, got ${kind(outputsJson)}`);
+    if (!Array.isArray(outputsJson))
+      throw invalid(`"outputs" must be an array of requested outputs, got ${kind(outputsJson)}`);
     for (let i = 0; i < outputsJson.length; i++) {
       const output = object(outputsJson[i], `outputs[${i}]`);
       const name = requiredString(output['name'], `outputs[${i}].name`);
       const what = `output "${clipText(name)}"`;
       const params = optionalObject(output['parameters'], `${what}: "parameters"`);
-      if (params?.['classification'] !== undefined) throw invalid(`${what}: the classification parameter is not supported`);
+      if (params?.['classification'] !== undefined)
+        throw invalid(`${what}: the classification parameter is not supported`);
       const shared = SHARED_MEMORY_PARAMETERS.find((p) => params?.[p] !== undefined);
       if (shared !== undefined) throw invalid(`${what}: shared memory is not supported (parameter "${shared}")`);
       const asked = optionalBool(params?.['binary_data'], `${what}: parameter "binary_data"`);
@@ -147,9 +170,13 @@ class RestInput implements PendingTensor {
     const count = dims.reduce((a, b) => a * b, 1);
     const info = elementType(spec.type);
     const shape = formatShape(dims);
-    if (this.binary === undefined) return { type: spec.type, dims, data: jsonTensorData(what, this.data!, declared, info, count, shape) };
+    if (this.binary === undefined)
+      return { type: spec.type, dims, data: jsonTensorData(what, this.data!, declared, info, count, shape) };
     if (info.type === 'string' && count > this.limits.maxRequestStrings) {
-      throw new InferdError('RESOURCE_EXHAUSTED', `${what}: shape ${shape} has ${count} BYTES elements, more than ${this.limits.maxRequestStrings} (--max-request-strings)`);
+      throw new InferdError(
+        'RESOURCE_EXHAUSTED',
+        `${what}: shape ${shape} has ${count} BYTES elements, more than ${this.limits.maxRequestStrings} (--max-request-strings)`,
+      );
     }
     return { type: spec.type, dims, data: binaryTensorData(what, this.binary, declared, info, count, shape) };
   }
@@ -158,7 +185,8 @@ class RestInput implements PendingTensor {
 function checkDatatype(what: string, sent: string, declared: OipDatatype): void {
   if (sent === declared.name) return;
   const known = oipDatatypeNamed(sent);
-  if (known === undefined) throw invalid(`${what}: unknown datatype "${clipText(sent)}"; the model takes ${declared.name}`);
+  if (known === undefined)
+    throw invalid(`${what}: unknown datatype "${clipText(sent)}"; the model takes ${declared.name}`);
   throw invalid(`${what}: expected datatype ${declared.name}, got ${sent}`);
 }
 
@@ -172,7 +200,8 @@ function shapeOf(value: JsonValue | undefined, what: string): (number | bigint)[
   if (!Array.isArray(value)) throw invalid(`${what}: "shape" must be an array of whole numbers, got ${kind(value)}`);
   for (let i = 0; i < value.length; i++) {
     const d = value[i];
-    if (typeof d !== 'bigint' && !(typeof d === 'number' && Number.isInteger(d))) throw invalid(`${what}: "shape" must be an array of whole numbers, element ${i} is ${kind(d)}`);
+    if (typeof d !== 'bigint' && !(typeof d === 'number' && Number.isInteger(d)))
+      throw invalid(`${what}: "shape" must be an array of whole numbers, element ${i} is ${kind(d)}`);
   }
   return value as (number | bigint)[];
 }
@@ -182,7 +211,8 @@ function invalid(message: string): InferdError {
 }
 
 function object(value: JsonValue | undefined, what: string): JsonObject {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(`${what} must be a JSON object, got ${kind(value)}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalid(`${what} must be a JSON object, got ${kind(value)}`);
   return value;
 }
 
@@ -208,7 +238,8 @@ function optionalBool(value: JsonValue | undefined, what: string): boolean | und
 /** A whole number ≥ 0 that fits a double exactly; undefined when absent. */
 function wholeNumber(value: JsonValue | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(`${what} must be a whole number ≥ 0, got ${kind(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+    throw invalid(`${what} must be a whole number ≥ 0, got ${kind(value)}`);
   return value;
 }
 

@@ -80,7 +80,8 @@ export class RestApi {
     } catch (err) {
       return this.sendFailure(req, res, restFailure(err, this.options.log));
     }
-    if (match === undefined) return this.sendFailure(req, res, { status: 404, code: 'NOT_FOUND', message: 'Not Found' });
+    if (match === undefined)
+      return this.sendFailure(req, res, { status: 404, code: 'NOT_FOUND', message: 'Not Found' });
     if (req.method !== match.method) {
       res.setHeader('allow', match.method);
       return this.sendFailure(req, res, { status: 405, code: 'INVALID_ARGUMENT', message: 'Method Not Allowed' });
@@ -96,9 +97,17 @@ export class RestApi {
       }
       if (match.route.kind === 'live') return this.send(req, res, 200, []);
       if (match.route.kind === 'ready') return this.send(req, res, this.serverReady() ? 200 : 400, []);
-      const call = this.parts.telemetry.startCall('inference.rest', match.rpc, () => ({ traceparent: first(req.headers.traceparent), tracestate: first(req.headers.tracestate) }));
+      const call = this.parts.telemetry.startCall('inference.rest', match.rpc, () => ({
+        traceparent: first(req.headers.traceparent),
+        tracestate: first(req.headers.tracestate),
+      }));
       call.span?.updateName(`${match.method} ${match.template}`);
-      call.span?.setAttributes({ 'rpc.system': 'http', 'http.request.method': match.method, 'http.route': match.template, 'url.path': path });
+      call.span?.setAttributes({
+        'rpc.system': 'http',
+        'http.request.method': match.method,
+        'http.route': match.template,
+        'url.path': path,
+      });
       if (match.route.kind === 'infer') await this.infer(req, res, match.route, call);
       else await this.unary(req, res, match.route, call);
     } catch (err) {
@@ -127,7 +136,12 @@ export class RestApi {
   }
 
   /** POST /v2/models/{m}[/versions/{v}]/infer: read, infer, write; counted and traced like a ModelInfer call. */
-  private async infer(req: IncomingMessage, res: ServerResponse, route: { readonly model: string; readonly version: string }, call: CallScope): Promise<void> {
+  private async infer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: { readonly model: string; readonly version: string },
+    call: CallScope,
+  ): Promise<void> {
     const { inference, repository } = this.parts;
     const { log } = this.options;
     const scope = call.request();
@@ -148,7 +162,17 @@ export class RestApi {
       });
       let result;
       try {
-        result = await inference.infer({ modelName: route.model, modelVersion: route.version, inputs: request.inputs, outputNames: request.outputNames, deadline: request.deadline }, aborted.signal, scope);
+        result = await inference.infer(
+          {
+            modelName: route.model,
+            modelVersion: route.version,
+            inputs: request.inputs,
+            outputNames: request.outputNames,
+            deadline: request.deadline,
+          },
+          aborted.signal,
+          scope,
+        );
       } catch (err) {
         throw inTritonWords(err, repository, route.model, route.version);
       }
@@ -156,7 +180,9 @@ export class RestApi {
       scope.finish({ code: 'OK' }, log);
       call.span?.setAttribute('http.response.status_code', 200);
       call.end({ code: 'OK' });
-      const headers: Record<string, string | number> = { 'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream' };
+      const headers: Record<string, string | number> = {
+        'content-type': out.headerLength === undefined ? JSON_TYPE : 'application/octet-stream',
+      };
       // Spelt as Triton does, for clients that look it up by its exact name.
       if (out.headerLength !== undefined) headers['Inference-Header-Content-Length'] = out.headerLength;
       return await this.send(req, res, 200, out.chunks, headers);
@@ -176,7 +202,12 @@ export class RestApi {
   }
 
   /** Every route but infer and health: a JSON document (or an empty body) from the repository; traced like a gRPC unary call. */
-  private async unary(req: IncomingMessage, res: ServerResponse, route: Exclude<RestRoute, { kind: 'infer' | 'live' | 'ready' }>, call: CallScope): Promise<void> {
+  private async unary(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Exclude<RestRoute, { kind: 'infer' | 'live' | 'ready' }>,
+    call: CallScope,
+  ): Promise<void> {
     let document: JsonWritable | undefined;
     try {
       document = await this.document(req, route);
@@ -194,7 +225,10 @@ export class RestApi {
   }
 
   /** The answer of one route: a document, or undefined for an empty 200. Throws an InferdError for a fault. */
-  private async document(req: IncomingMessage, route: Exclude<RestRoute, { kind: 'infer' | 'live' | 'ready' }>): Promise<JsonWritable | undefined> {
+  private async document(
+    req: IncomingMessage,
+    route: Exclude<RestRoute, { kind: 'infer' | 'live' | 'ready' }>,
+  ): Promise<JsonWritable | undefined> {
     const { inference, repository } = this.parts;
     switch (route.kind) {
       case 'server-metadata':
@@ -205,7 +239,8 @@ export class RestApi {
           inference.resolve(route.model, route.version);
         } catch (err) {
           if (!(err instanceof InferdError)) throw err;
-          const reason = err.code === 'NOT_FOUND' ? unknownModel(repository, route.model, route.version).message : err.message;
+          const reason =
+            err.code === 'NOT_FOUND' ? unknownModel(repository, route.model, route.version).message : err.message;
           throw new InferdError('INVALID_ARGUMENT', `Model version not ready: ${reason}`, { cause: err });
         }
         return undefined;
@@ -226,7 +261,8 @@ export class RestApi {
       case 'repository-index': {
         const body = await this.jsonBody(req, 'the repository index request');
         const ready = body?.['ready'];
-        if (ready !== undefined && typeof ready !== 'boolean') throw new InferdError('INVALID_ARGUMENT', `"ready" must be true or false`);
+        if (ready !== undefined && typeof ready !== 'boolean')
+          throw new InferdError('INVALID_ARGUMENT', `"ready" must be true or false`);
         return repositoryIndexDocument(repository, ready === true);
       }
       case 'load':
@@ -245,25 +281,43 @@ export class RestApi {
     const { maxRequestElements, maxRequestStrings } = this.options.requestLimits;
     let json;
     try {
-      json = parseJson(body, what, { maxValues: maxRequestElements, maxStrings: maxRequestStrings, valuesFlag: '--max-request-elements', stringsFlag: '--max-request-strings' });
+      json = parseJson(body, what, {
+        maxValues: maxRequestElements,
+        maxStrings: maxRequestStrings,
+        valuesFlag: '--max-request-elements',
+        stringsFlag: '--max-request-strings',
+      });
     } catch (err) {
       throw err instanceof InferdError ? asTooLarge(err) : err;
     }
-    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new InferdError('INVALID_ARGUMENT', `${what} must be a JSON object`);
+    if (json === null || typeof json !== 'object' || Array.isArray(json))
+      throw new InferdError('INVALID_ARGUMENT', `${what} must be a JSON object`);
     return json;
   }
 
-  private sendFailure(req: IncomingMessage, res: ServerResponse, failure: Pick<RestFailure, 'status' | 'message'> & { readonly code?: string }): Promise<void> {
+  private sendFailure(
+    req: IncomingMessage,
+    res: ServerResponse,
+    failure: Pick<RestFailure, 'status' | 'message'> & { readonly code?: string },
+  ): Promise<void> {
     // A body left unread (a refusal before reading it, or one over the limit) is not worth reading: the connection closes after the answer.
     if (!req.complete) res.setHeader('connection', 'close');
-    return this.send(req, res, failure.status, [Buffer.from(JSON.stringify({ error: failure.message }), 'utf8')], { 'content-type': JSON_TYPE });
+    return this.send(req, res, failure.status, [Buffer.from(JSON.stringify({ error: failure.message }), 'utf8')], {
+      'content-type': JSON_TYPE,
+    });
   }
 
   /**
    * Sends an answer, compressed as the request's Accept-Encoding prefers (gzip or deflate, as
    * Triton chooses: the highest weight). Settles once the body is handed to the socket.
    */
-  private async send(req: IncomingMessage, res: ServerResponse, status: number, chunks: readonly Uint8Array[], headers: Record<string, string | number> = {}): Promise<void> {
+  private async send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    chunks: readonly Uint8Array[],
+    headers: Record<string, string | number> = {},
+  ): Promise<void> {
     let body: readonly Uint8Array[] = chunks;
     const encoding = chunks.length === 0 ? undefined : responseEncoding(req.headers['accept-encoding']);
     if (encoding !== undefined) {
@@ -308,6 +362,7 @@ function first(value: string | string[] | undefined): string | undefined {
 function parameterNames(body: JsonObject | undefined): string[] {
   const parameters = body?.['parameters'];
   if (parameters === undefined) return [];
-  if (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters)) throw new InferdError('INVALID_ARGUMENT', '"parameters" must be a JSON object');
+  if (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters))
+    throw new InferdError('INVALID_ARGUMENT', '"parameters" must be a JSON object');
   return Object.keys(parameters);
 }

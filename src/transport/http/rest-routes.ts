@@ -4,7 +4,11 @@ import type { Scope } from '../../security/scopes';
 /** What a path of the REST binding asks for. */
 export type RestRoute =
   | { readonly kind: 'live' | 'ready' | 'server-metadata' | 'all-stats' | 'repository-index' }
-  | { readonly kind: 'model-metadata' | 'model-ready' | 'model-config' | 'model-stats' | 'infer'; readonly model: string; readonly version: string }
+  | {
+      readonly kind: 'model-metadata' | 'model-ready' | 'model-config' | 'model-stats' | 'infer';
+      readonly model: string;
+      readonly version: string;
+    }
   | { readonly kind: 'load' | 'unload'; readonly model: string };
 
 /** A route with what it takes: its method, the scope a caller needs, and its name in traces. */
@@ -36,19 +40,52 @@ export function matchRoute(path: string): RouteMatch | undefined {
   const s = path.split('/').slice(1).map(decodeSegment);
   if (s[0] !== 'v2') return undefined;
   const n = s.length;
-  if (n === 1) return { route: { kind: 'server-metadata' }, method: 'GET', access: 'models:read', template: '/v2', rpc: 'ServerMetadata' };
+  if (n === 1)
+    return {
+      route: { kind: 'server-metadata' },
+      method: 'GET',
+      access: 'models:read',
+      template: '/v2',
+      rpc: 'ServerMetadata',
+    };
   if (n === 3 && s[1] === 'health' && (s[2] === 'live' || s[2] === 'ready')) {
-    return { route: { kind: s[2] }, method: 'GET', access: 'open', template: `/v2/health/${s[2]}`, rpc: s[2] === 'live' ? 'ServerLive' : 'ServerReady' };
+    return {
+      route: { kind: s[2] },
+      method: 'GET',
+      access: 'open',
+      template: `/v2/health/${s[2]}`,
+      rpc: s[2] === 'live' ? 'ServerLive' : 'ServerReady',
+    };
   }
   if (s[1] === 'repository') {
-    if (n === 3 && s[2] === 'index') return { route: { kind: 'repository-index' }, method: 'POST', access: 'models:read', template: '/v2/repository/index', rpc: 'RepositoryIndex' };
+    if (n === 3 && s[2] === 'index')
+      return {
+        route: { kind: 'repository-index' },
+        method: 'POST',
+        access: 'models:read',
+        template: '/v2/repository/index',
+        rpc: 'RepositoryIndex',
+      };
     if (n === 5 && s[2] === 'models' && s[3] !== '' && (s[4] === 'load' || s[4] === 'unload')) {
-      return { route: { kind: s[4], model: s[3]! }, method: 'POST', access: 'models:admin', template: `/v2/repository/models/{model}/${s[4]}`, rpc: s[4] === 'load' ? 'RepositoryModelLoad' : 'RepositoryModelUnload' };
+      return {
+        route: { kind: s[4], model: s[3]! },
+        method: 'POST',
+        access: 'models:admin',
+        template: `/v2/repository/models/{model}/${s[4]}`,
+        rpc: s[4] === 'load' ? 'RepositoryModelLoad' : 'RepositoryModelUnload',
+      };
     }
     return undefined;
   }
   if (s[1] !== 'models' || n < 3 || s[2] === '') return undefined;
-  if (n === 3 && s[2] === 'stats') return { route: { kind: 'all-stats' }, method: 'GET', access: 'models:read', template: '/v2/models/stats', rpc: 'ModelStatistics' };
+  if (n === 3 && s[2] === 'stats')
+    return {
+      route: { kind: 'all-stats' },
+      method: 'GET',
+      access: 'models:read',
+      template: '/v2/models/stats',
+      rpc: 'ModelStatistics',
+    };
   const model = s[2]!;
   let version = '';
   let rest = s.slice(3);

@@ -48,7 +48,8 @@ export interface RestFailure {
  * 500 with a generic message, the error itself going to the log whole.
  */
 export function restFailure(err: unknown, log: Logger): RestFailure {
-  if (err instanceof InferdError) return { status: TOO_LARGE.has(err) ? 413 : HTTP_STATUS_FOR[err.code], code: err.code, message: err.message };
+  if (err instanceof InferdError)
+    return { status: TOO_LARGE.has(err) ? 413 : HTTP_STATUS_FOR[err.code], code: err.code, message: err.message };
   log.error({ err }, 'unexpected error while serving an HTTP request');
   return { status: 500, code: 'INTERNAL', message: 'internal error' };
 }

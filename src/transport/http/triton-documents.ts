@@ -21,7 +21,9 @@ import type { JsonWritable } from './json-text';
 function snakeCase(value: unknown): JsonWritable {
   if (Array.isArray(value)) return value.map(snakeCase);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snakeCase(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([key, v]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snakeCase(v)]),
+    );
   }
   return value as JsonWritable;
 }
@@ -32,7 +34,13 @@ function tensorMetadata(spec: TensorSpec): JsonWritable {
 
 /** `GET /v2/models/{m}`: name, the ready versions, platform, inputs and outputs (-1: any size), from the core's one description of a model. */
 export function modelMetadataDocument(m: ModelMetadata): JsonWritable {
-  return { name: m.name, versions: [...m.readyVersions], platform: PLATFORM, inputs: m.inputs.map(tensorMetadata), outputs: m.outputs.map(tensorMetadata) };
+  return {
+    name: m.name,
+    versions: [...m.readyVersions],
+    platform: PLATFORM,
+    inputs: m.inputs.map(tensorMetadata),
+    outputs: m.outputs.map(tensorMetadata),
+  };
 }
 
 /** `GET /v2/models/{m}/config`: the effective configuration as Triton's ModelConfig in JSON. */
@@ -42,10 +50,19 @@ export function modelConfigDocument(c: EffectiveConfig): JsonWritable {
 
 /** `GET .../stats`: Triton's statistics of the versions asked for (see statisticsVersions). */
 export function statisticsDocument(repository: ModelRepository, name: string, version: string): JsonWritable {
-  return { model_stats: statisticsVersions(repository, name, version).map((model) => snakeCase({ ...modelStatisticsDocument(model), memoryUsage: [] })) };
+  return {
+    model_stats: statisticsVersions(repository, name, version).map((model) =>
+      snakeCase({ ...modelStatisticsDocument(model), memoryUsage: [] }),
+    ),
+  };
 }
 
 /** `POST /v2/repository/index`: every model version and its state (only ready ones with `readyOnly`), as a JSON array; empty fields left out. */
 export function repositoryIndexDocument(repository: ModelRepository, readyOnly: boolean): JsonWritable {
-  return repositoryIndex(repository, readyOnly).map((entry) => ({ name: entry.name, version: entry.version === '' ? undefined : entry.version, state: entry.state, reason: entry.reason === '' ? undefined : entry.reason }));
+  return repositoryIndex(repository, readyOnly).map((entry) => ({
+    name: entry.name,
+    version: entry.version === '' ? undefined : entry.version,
+    state: entry.state,
+    reason: entry.reason === '' ? undefined : entry.reason,
+  }));
 }

@@ -17,7 +17,11 @@ export interface InferResponseBody {
  * tensor data extension: numeric elements little-endian and packed, BYTES each a 4-byte
  * little-endian length and then the bytes).
  */
-export function writeInferResponse(result: InferResult, id: string, binary: (name: string) => boolean): InferResponseBody {
+export function writeInferResponse(
+  result: InferResult,
+  id: string,
+  binary: (name: string) => boolean,
+): InferResponseBody {
   const parts: string[] = [];
   const data: Uint8Array[] = [];
   for (const { name, tensor } of result.outputs) {
@@ -29,6 +33,11 @@ export function writeInferResponse(result: InferResult, id: string, binary: (nam
     } else parts.push(`${head},"data":${jsonDataText(tensor)}}`);
   }
   const idText = id === '' ? '' : `,"id":${JSON.stringify(id)}`;
-  const json = Buffer.from(`{"model_name":${JSON.stringify(result.modelName)},"model_version":${JSON.stringify(result.modelVersion)}${idText},"outputs":[${parts.join(',')}]}`, 'utf8');
-  return data.length === 0 ? { chunks: [json], headerLength: undefined } : { chunks: [json, ...data], headerLength: json.byteLength };
+  const json = Buffer.from(
+    `{"model_name":${JSON.stringify(result.modelName)},"model_version":${JSON.stringify(result.modelVersion)}${idText},"outputs":[${parts.join(',')}]}`,
+    'utf8',
+  );
+  return data.length === 0
+    ? { chunks: [json], headerLength: undefined }
+    : { chunks: [json, ...data], headerLength: json.byteLength };
 }

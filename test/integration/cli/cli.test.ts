@@ -37,7 +37,9 @@ describe('inferd command line', () => {
     const run = await inferd('serve', '--port', 'abc', '--bogus', '1');
     expect(run.code).to.equal(2);
     expect(run.stdout).to.equal('');
-    expect(run.stderr).to.equal('inferd serve: bad configuration:\n  --port: expected a whole number from 0 to 65535, got "abc"\n  --bogus: expected a flag of inferd serve (see inferd serve --help), got an unknown flag\n');
+    expect(run.stderr).to.equal(
+      'inferd serve: bad configuration:\n  --port: expected a whole number from 0 to 65535, got "abc"\n  --bogus: expected a flag of inferd serve (see inferd serve --help), got an unknown flag\n',
+    );
   });
 
   it('an unknown command is named on stderr, with the usage, and exits 2', async () => {
@@ -67,15 +69,22 @@ describe('inferd command line', () => {
       const missing = path.join(parent, 'no-such-folder');
       const run = await inferd('serve', '--models', missing, '--port', '0', '--http-port', '0');
       expect(run.code).to.equal(1);
-      const records = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string; err: { message: string } });
+      const records = run.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: number; msg: string; err: { message: string } });
       expect(records).to.have.length(1);
       expect(records[0]).to.include({ level: 60, msg: 'cannot start' });
-      expect(records[0]!.err.message).to.match(new RegExp(`^cannot read the model repository ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`));
+      expect(records[0]!.err.message).to.match(
+        new RegExp(`^cannot read the model repository ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`),
+      );
     });
   });
 
   it("--version prints package.json's version and exits 0", async () => {
-    const { version } = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
     const run = await inferd('--version');
     expect(run.code).to.equal(0);
     expect(run.stdout).to.equal(`${version}\n`);

@@ -27,8 +27,12 @@ interface Clients {
 /** Clients sharing one channel. */
 function connect(port: number): Clients {
   const prediction = new PredictionServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  const models = new ModelServiceClient(`127.0.0.1:${port}`, credentials.createInsecure(), { channelOverride: prediction.getChannel() });
-  const health = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure(), { channelOverride: prediction.getChannel() });
+  const models = new ModelServiceClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    channelOverride: prediction.getChannel(),
+  });
+  const health = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    channelOverride: prediction.getChannel(),
+  });
   return { prediction, models, health, close: () => prediction.close() };
 }
 
@@ -36,13 +40,20 @@ function connect(port: number): Clients {
 async function predictSeven(clients: Clients): Promise<number[]> {
   const answer = await predict(clients.prediction, {
     modelName: 'simple',
-    inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array<number>(16).fill(5) }), INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array<number>(16).fill(2) }) },
+    inputs: {
+      INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array<number>(16).fill(5) }),
+      INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array<number>(16).fill(2) }),
+    },
   });
   return answer.outputs['OUTPUT0']!.int32Data;
 }
 
 function check(clients: Clients): Promise<Serving> {
-  return new Promise((resolve, reject) => clients.health.check({ service: '' }, new Metadata(), (err: ServiceError | null, r) => (err ? reject(err) : resolve(r.status))));
+  return new Promise((resolve, reject) =>
+    clients.health.check({ service: '' }, new Metadata(), (err: ServiceError | null, r) =>
+      err ? reject(err) : resolve(r.status),
+    ),
+  );
 }
 
 function asJson(line: string): Record<string, unknown> | undefined {
@@ -75,7 +86,10 @@ describe('inferd serve log output', () => {
       expect(serving).to.include('\x1b['); // coloured
       expect(await interrupt(server)).to.equal(0);
       // Every line is a readable one; its message is the logger's.
-      const readable = logLines(server).map((l) => ({ line: l, parts: /^\[\d\d:\d\d:\d\d\.\d{3}\] ([A-Z]+): (.+?)(?: (\{.*\}))?$/.exec(l) }));
+      const readable = logLines(server).map((l) => ({
+        line: l,
+        parts: /^\[\d\d:\d\d:\d\d\.\d{3}\] ([A-Z]+): (.+?)(?: (\{.*\}))?$/.exec(l),
+      }));
       expect(readable.filter((r) => r.parts === null).map((r) => r.line)).to.deep.equal([]);
       expect(readable.map((r) => `${r.parts![1]}: ${r.parts![2]}`)).to.deep.equal([
         'INFO: model version ready',
@@ -94,7 +108,13 @@ describe('inferd serve log output', () => {
     it('prints JSON lines with --log-format json', async () => {
       const server = serveOutput(repo(), ['--log-format', 'json'], { terminal: true });
       const serving = await server.line(isServing, 'the "serving" line');
-      expect(asJson(serving)).to.deep.include({ level: 30, service: 'inferd', msg: 'serving', host: '127.0.0.1', port: portOf(serving) });
+      expect(asJson(serving)).to.deep.include({
+        level: 30,
+        service: 'inferd',
+        msg: 'serving',
+        host: '127.0.0.1',
+        port: portOf(serving),
+      });
       expect(await interrupt(server)).to.equal(0);
       const records = logLines(server).map((l) => asJson(l));
       expect(records.filter((r) => r === undefined)).to.deep.equal([]);
@@ -142,7 +162,9 @@ describe('inferd serve log output', () => {
     describe(`when the reader of its ${format} log output goes away (like \`inferd serve | head -5\`)`, () => {
       /** Serving, its stdout read up to its last line at start (after "serving") and then destroyed; clients on one channel. */
       async function headless(): Promise<{ server: ServeOutput; clients: Clients }> {
-        const server = serveOutput(repo(), ['--log-format', format, '--model-control', 'explicit'], { terminal: false });
+        const server = serveOutput(repo(), ['--log-format', format, '--model-control', 'explicit'], {
+          terminal: false,
+        });
         const port = portOf(await server.line(isServing, 'the "serving" line'));
         await server.line((l) => l.includes('TLS is off'), 'the "TLS is off" line');
         server.child.stdout!.destroy();
@@ -167,7 +189,11 @@ describe('inferd serve log output', () => {
         const { server, clients } = await headless();
         try {
           // Unloading a model logs "model version unloaded": the first line written after the pipe is gone.
-          const unloaded = await new Promise<UnloadModelResponse>((resolve, reject) => clients.models.unloadModel({ modelName: 'other' }, (err: ServiceError | null, r) => (err ? reject(err) : resolve(r))));
+          const unloaded = await new Promise<UnloadModelResponse>((resolve, reject) =>
+            clients.models.unloadModel({ modelName: 'other' }, (err: ServiceError | null, r) =>
+              err ? reject(err) : resolve(r),
+            ),
+          );
           expect(unloaded.model!.versions.map((v) => v.reason)).to.deep.equal(['unloaded by request']);
           expect(server.stderr()).to.equal(LOST_NOTE);
           expect(await predictSeven(clients)).to.deep.equal(new Array<number>(16).fill(7));

@@ -27,24 +27,40 @@ describe('inferd/client errors and retries', function () {
 
   before(async () => {
     const models = { tiny_mlp: tinyMlpModel(), spare: tinyMlpModel(), slow: slowModel() };
-    t = await startServerAndClient(models, (address) => new InferdClient(address, { retries: 3, retryDelayMs: 5 }), { modelControl: 'explicit' });
+    t = await startServerAndClient(models, (address) => new InferdClient(address, { retries: 3, retryDelayMs: 5 }), {
+      modelControl: 'explicit',
+    });
   });
   after(() => t?.close());
 
-  it('fails NOT_FOUND for an unknown model, with the server\'s message, not retryable', async () => {
+  it("fails NOT_FOUND for an unknown model, with the server's message, not retryable", async () => {
     const err = await clientFailure(t.client.predict('nope', X));
-    expect([err.code, err.message, err.retryable, err.name]).to.deep.equal(['NOT_FOUND', 'unknown model "nope"', false, 'InferdClientError']);
+    expect([err.code, err.message, err.retryable, err.name]).to.deep.equal([
+      'NOT_FOUND',
+      'unknown model "nope"',
+      false,
+      'InferdClientError',
+    ]);
   });
 
-  it('fails INVALID_ARGUMENT with the server\'s message for an input the model cannot take, and does not retry it', async () => {
+  it("fails INVALID_ARGUMENT with the server's message for an input the model cannot take, and does not retry it", async () => {
     const before = await requestsAnswered(t.server.httpPort, 'tiny_mlp', 'INVALID_ARGUMENT');
-    const err = await clientFailure(t.client.predict('tiny_mlp', { x: { data: Float32Array.of(1, 2, 3), shape: [1, 3] } }));
-    expect([err.code, err.message, err.retryable]).to.deep.equal(['INVALID_ARGUMENT', 'input "x": expected shape [-1,4], got [1,3]', false]);
+    const err = await clientFailure(
+      t.client.predict('tiny_mlp', { x: { data: Float32Array.of(1, 2, 3), shape: [1, 3] } }),
+    );
+    expect([err.code, err.message, err.retryable]).to.deep.equal([
+      'INVALID_ARGUMENT',
+      'input "x": expected shape [-1,4], got [1,3]',
+      false,
+    ]);
     expect(await requestsAnswered(t.server.httpPort, 'tiny_mlp', 'INVALID_ARGUMENT')).to.equal(before + 1);
   });
 
   /** slowModel's inputs: one run does work that grows with side³. */
-  const slow = (side: number) => ({ x: { data: Float32Array.of(1), shape: [1, 1] }, side: { data: BigInt64Array.of(BigInt(side)), shape: [1, 1] } });
+  const slow = (side: number) => ({
+    x: { data: Float32Array.of(1), shape: [1, 1] },
+    side: { data: BigInt64Array.of(BigInt(side)), shape: [1, 1] },
+  });
 
   it('fails DEADLINE_EXCEEDED when the deadline passes during the call, not retryable', async () => {
     // Runs of at least 500 ms on this machine, against a deadline of 50 ms.
@@ -81,10 +97,18 @@ describe('inferd/client errors and retries', function () {
   it('answers a call made while its model is unloaded once the model is loaded again, by retrying within its deadline', async () => {
     await unloadModel(t, 'spare');
     const before = await requestsAnswered(t.server.httpPort, '', 'UNAVAILABLE');
-    const patient = new InferdClient(t.address, { retries: 1000, retryDelayMs: 5, maxRetryDelayMs: 20, deadlineMs: 30_000 });
+    const patient = new InferdClient(t.address, {
+      retries: 1000,
+      retryDelayMs: 5,
+      maxRetryDelayMs: 20,
+      deadlineMs: 30_000,
+    });
     try {
       const answer = patient.predict('spare', X);
-      await until(async () => (await requestsAnswered(t.server.httpPort, '', 'UNAVAILABLE')) >= before + 2, 'two UNAVAILABLE answers');
+      await until(
+        async () => (await requestsAnswered(t.server.httpPort, '', 'UNAVAILABLE')) >= before + 2,
+        'two UNAVAILABLE answers',
+      );
       await loadModel(t, 'spare');
       const r = await answer;
       expect(Array.from(r.outputs['y']!.data as Float32Array)).to.deep.equal(tinyMlpReference([1, 2, 3, 4]));
@@ -105,10 +129,22 @@ describe('inferd/client errors and retries', function () {
   });
 
   it('refuses bad options at construction, and calls after close(), which is safe to call twice', async () => {
-    expect(() => new InferdClient(t.address, { retries: -1 })).to.throw(InferdClientError, 'retries: expected a number ≥ 0, got -1');
-    expect(() => new InferdClient(t.address, { token: 'a b' })).to.throw(InferdClientError, 'token: holds a character no token can have');
-    expect(() => new InferdClient(['127.0.0.1:1', 'localhost:2'])).to.throw(InferdClientError, 'a list of addresses takes IP:port entries');
-    expect(() => new InferdClient(t.address, { tls: { cert: 'x' } })).to.throw(InferdClientError, 'tls: cert and key go together');
+    expect(() => new InferdClient(t.address, { retries: -1 })).to.throw(
+      InferdClientError,
+      'retries: expected a number ≥ 0, got -1',
+    );
+    expect(() => new InferdClient(t.address, { token: 'a b' })).to.throw(
+      InferdClientError,
+      'token: holds a character no token can have',
+    );
+    expect(() => new InferdClient(['127.0.0.1:1', 'localhost:2'])).to.throw(
+      InferdClientError,
+      'a list of addresses takes IP:port entries',
+    );
+    expect(() => new InferdClient(t.address, { tls: { cert: 'x' } })).to.throw(
+      InferdClientError,
+      'tls: cert and key go together',
+    );
     const closing = new InferdClient(t.address);
     closing.close();
     closing.close();

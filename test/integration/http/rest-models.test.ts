@@ -11,7 +11,9 @@ import { memoryTracing, spansWhen } from '../../support/telemetry';
 import { removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
 import { until } from '../../support/until';
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
 const RANGE16 = Array.from({ length: 16 }, (_, i) => i);
 const SIMPLE_BODY = {
   inputs: [
@@ -71,7 +73,11 @@ describe('REST binding: health, models and the repository', function () {
     it('describes the server: name inferd, its version and the extensions served', async () => {
       const r = await get('/v2');
       expect(r.status).to.equal(200);
-      expect(json(r)).to.deep.equal({ name: 'inferd', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'] });
+      expect(json(r)).to.deep.equal({
+        name: 'inferd',
+        version: PACKAGE_VERSION,
+        extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'],
+      });
     });
 
     it("describes a model as Triton does, by name or by version, and an unknown one 404 in Triton's words", async () => {
@@ -91,7 +97,10 @@ describe('REST binding: health, models and the repository', function () {
       expect(json(await get('/v2/models/simple'))).to.deep.equal(expected);
       expect(json(await get('/v2/models/simple/versions/1'))).to.deep.equal(expected);
       const unknown = await get('/v2/models/wrong_model_name');
-      expect([unknown.status, errorOf(unknown)]).to.deep.equal([404, "Request for unknown model: 'wrong_model_name' is not found"]);
+      expect([unknown.status, errorOf(unknown)]).to.deep.equal([
+        404,
+        "Request for unknown model: 'wrong_model_name' is not found",
+      ]);
       const percent = await get('/v2/models/%E2%9C%93');
       expect([percent.status, errorOf(percent)]).to.deep.equal([404, "Request for unknown model: '✓' is not found"]);
     });
@@ -100,7 +109,10 @@ describe('REST binding: health, models and the repository', function () {
       expect((await get('/v2/models/simple/ready')).status).to.equal(200);
       expect((await get('/v2/models/simple/versions/1/ready')).status).to.equal(200);
       const unknown = await get('/v2/models/nope/ready');
-      expect([unknown.status, errorOf(unknown)]).to.deep.equal([400, "Model version not ready: Request for unknown model: 'nope' is not found"]);
+      expect([unknown.status, errorOf(unknown)]).to.deep.equal([
+        400,
+        "Model version not ready: Request for unknown model: 'nope' is not found",
+      ]);
     });
 
     it("gives the effective configuration in Triton's JSON: dims without the batch dimension when batching", async () => {
@@ -128,7 +140,9 @@ describe('REST binding: health, models and the repository', function () {
     it('counts inferences in the statistics of the model, and of every model', async () => {
       const before = json<{ model_stats: ModelStats[] }>(await get('/v2/models/tiny_mlp/stats')).model_stats[0]!;
       for (let i = 0; i < 3; i++) {
-        const r = await rest(port, 'POST', '/v2/models/tiny_mlp/infer', { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: new Array(8).fill(1) }] } });
+        const r = await rest(port, 'POST', '/v2/models/tiny_mlp/infer', {
+          body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: new Array(8).fill(1) }] },
+        });
         expect(r.status).to.equal(200);
       }
       const after = json<{ model_stats: ModelStats[] }>(await get('/v2/models/tiny_mlp/stats')).model_stats;
@@ -166,13 +180,24 @@ describe('REST binding: health, models and the repository', function () {
     it("traces an inference in a server span named by its route, continuing the caller's trace, with decode, queue wait, model run and encode under it", async () => {
       traced.exporter.reset();
       const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-      const r = await rest(port, 'POST', '/v2/models/simple/infer', { body: SIMPLE_BODY, headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+      const r = await rest(port, 'POST', '/v2/models/simple/infer', {
+        body: SIMPLE_BODY,
+        headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      });
       expect(r.status).to.equal(200);
       const spans = await spansWhen(traced.exporter, (s) => s.some((x) => x.name === 'POST /v2/models/{model}/infer'));
       const server = spans.find((s) => s.name === 'POST /v2/models/{model}/infer')!;
       expect(server.spanContext().traceId).to.equal(traceId);
-      expect(server.attributes).to.include({ 'http.request.method': 'POST', 'http.route': '/v2/models/{model}/infer', 'http.response.status_code': 200, 'inferd.model.name': 'simple', 'inferd.model.version': '1' });
-      const children = spans.filter((s) => s.parentSpanContext?.spanId === server.spanContext().spanId).map((s) => s.name);
+      expect(server.attributes).to.include({
+        'http.request.method': 'POST',
+        'http.route': '/v2/models/{model}/infer',
+        'http.response.status_code': 200,
+        'inferd.model.name': 'simple',
+        'inferd.model.version': '1',
+      });
+      const children = spans
+        .filter((s) => s.parentSpanContext?.spanId === server.spanContext().spanId)
+        .map((s) => s.name);
       expect(children).to.include.members(['parse', 'decode', 'queue wait', 'model run', 'encode']);
     });
   });
@@ -196,7 +221,9 @@ describe('REST binding: health, models and the repository', function () {
       const unload = await rest(port, 'POST', '/v2/repository/models/simple/unload');
       expect([unload.status, unload.body.length]).to.deep.equal([200, 0]);
       expect((await rest(port, 'GET', '/v2/models/simple/ready')).status).to.equal(400);
-      expect(json(await rest(port, 'POST', '/v2/repository/index'))).to.deep.equal([{ name: 'simple', version: '1', state: 'UNAVAILABLE', reason: 'unloaded by request' }]);
+      expect(json(await rest(port, 'POST', '/v2/repository/index'))).to.deep.equal([
+        { name: 'simple', version: '1', state: 'UNAVAILABLE', reason: 'unloaded by request' },
+      ]);
       const refused = await rest(port, 'POST', '/v2/models/simple/infer', { body: SIMPLE_BODY });
       expect(refused.status).to.equal(503);
       const load = await rest(port, 'POST', '/v2/repository/models/simple/load', { body: {} });
@@ -208,10 +235,20 @@ describe('REST binding: health, models and the repository', function () {
     it('refuses loading an unknown model with "failed to load", parameters inferd does not take, and unloading an unknown model', async () => {
       const port = t.server.httpPort;
       const unknown = await rest(port, 'POST', '/v2/repository/models/wrong_model_name/load');
-      expect([unknown.status, errorOf(unknown)]).to.deep.equal([404, `failed to load 'wrong_model_name': unknown model "wrong_model_name": the model repository has no folder "wrong_model_name"`]);
-      const config = await rest(port, 'POST', '/v2/repository/models/simple/load', { body: { parameters: { config: '{"max_batch_size":16}' } } });
-      expect([config.status, errorOf(config)]).to.deep.equal([400, 'parameter "config" is not supported: inferd loads models and their config files from the repository folder']);
-      const unload = await rest(port, 'POST', '/v2/repository/models/nope/unload', { body: { parameters: { unload_dependents: true } } });
+      expect([unknown.status, errorOf(unknown)]).to.deep.equal([
+        404,
+        `failed to load 'wrong_model_name': unknown model "wrong_model_name": the model repository has no folder "wrong_model_name"`,
+      ]);
+      const config = await rest(port, 'POST', '/v2/repository/models/simple/load', {
+        body: { parameters: { config: '{"max_batch_size":16}' } },
+      });
+      expect([config.status, errorOf(config)]).to.deep.equal([
+        400,
+        'parameter "config" is not supported: inferd loads models and their config files from the repository folder',
+      ]);
+      const unload = await rest(port, 'POST', '/v2/repository/models/nope/unload', {
+        body: { parameters: { unload_dependents: true } },
+      });
       expect([unload.status, errorOf(unload)]).to.deep.equal([404, "Request for unknown model: 'nope' is not found"]);
     });
   });
@@ -224,7 +261,13 @@ describe('REST binding: health, models and the repository', function () {
 
     /** Resolves once the slow model has a request in flight (the metrics count it). */
     const slowInFlight = (): Promise<void> =>
-      until(async () => /^inferd_requests_in_flight\{model="slow",version="1"\} 1$/m.test((await rest(port, 'GET', '/metrics')).body.toString()), 'the slow request in flight');
+      until(
+        async () =>
+          /^inferd_requests_in_flight\{model="slow",version="1"\} 1$/m.test(
+            (await rest(port, 'GET', '/metrics')).body.toString(),
+          ),
+        'the slow request in flight',
+      );
 
     before(async () => {
       repo = writeRepository({ simple: simpleModel(), slow: slowModel() });
@@ -245,30 +288,60 @@ describe('REST binding: health, models and the repository', function () {
     });
 
     it('answers 503 for a request whose timeout parameter passed while it waited in the queue, without running it', async () => {
-      const executions = (): Promise<number> => rest(port, 'GET', '/v2/models/slow/stats').then((r) => json<{ model_stats: ModelStats[] }>(r).model_stats[0]!.execution_count);
+      const executions = (): Promise<number> =>
+        rest(port, 'GET', '/v2/models/slow/stats').then(
+          (r) => json<{ model_stats: ModelStats[] }>(r).model_stats[0]!.execution_count,
+        );
       const before = await executions();
       const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) });
       await slowInFlight();
-      const timedOut = await rest(port, 'POST', '/v2/models/slow/infer', { body: { ...slowBody(0), parameters: { timeout: 1000 } } });
+      const timedOut = await rest(port, 'POST', '/v2/models/slow/infer', {
+        body: { ...slowBody(0), parameters: { timeout: 1000 } },
+      });
       expect((await slow).status).to.equal(200);
-      expect([timedOut.status, errorOf(timedOut)]).to.deep.equal([503, 'Request timeout expired: the timeout parameter (1000 µs) passed while the request waited in the queue of model "slow" version 1']);
+      expect([timedOut.status, errorOf(timedOut)]).to.deep.equal([
+        503,
+        'Request timeout expired: the timeout parameter (1000 µs) passed while the request waited in the queue of model "slow" version 1',
+      ]);
       // Only the slow request ran: the timed-out one was dropped without a run.
       expect((await executions()) - before).to.equal(1);
     });
 
     it('drops a queued request whose client closes its connection, without running it, and counts it CANCELLED', async () => {
-      const executions = (): Promise<number> => rest(port, 'GET', '/v2/models/slow/stats').then((r) => json<{ model_stats: ModelStats[] }>(r).model_stats[0]!.execution_count);
+      const executions = (): Promise<number> =>
+        rest(port, 'GET', '/v2/models/slow/stats').then(
+          (r) => json<{ model_stats: ModelStats[] }>(r).model_stats[0]!.execution_count,
+        );
       const cancelled = (): Promise<number> =>
-        rest(port, 'GET', '/metrics').then((r) => Number(/^inferd_requests_total\{model="slow",version="1",code="CANCELLED"\} (\d+)$/m.exec(r.body.toString())?.[1] ?? 0));
+        rest(port, 'GET', '/metrics').then((r) =>
+          Number(
+            /^inferd_requests_total\{model="slow",version="1",code="CANCELLED"\} (\d+)$/m.exec(
+              r.body.toString(),
+            )?.[1] ?? 0,
+          ),
+        );
       const before = [await executions(), await cancelled()];
       const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) });
       await slowInFlight();
       // A second request queued behind it, whose client goes away once the server counts it in flight.
       const body = Buffer.from(JSON.stringify(slowBody(0)));
-      const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/v2/models/slow/infer', agent: false, headers: { 'content-length': body.length } });
+      const gone = request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v2/models/slow/infer',
+        agent: false,
+        headers: { 'content-length': body.length },
+      });
       gone.on('error', () => undefined);
       gone.end(body);
-      await until(async () => /^inferd_requests_in_flight\{model="slow",version="1"\} 2$/m.test((await rest(port, 'GET', '/metrics')).body.toString()), 'the second request in flight');
+      await until(
+        async () =>
+          /^inferd_requests_in_flight\{model="slow",version="1"\} 2$/m.test(
+            (await rest(port, 'GET', '/metrics')).body.toString(),
+          ),
+        'the second request in flight',
+      );
       gone.destroy();
       await until(async () => (await cancelled()) === before[1]! + 1, 'the request counted CANCELLED');
       expect((await slow).status).to.equal(200);
@@ -277,7 +350,9 @@ describe('REST binding: health, models and the repository', function () {
 
     it('while draining, finishes an inference in flight with its result, and answers new ones 503 and ready 400', async () => {
       let slowSettled = false;
-      const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) }).finally(() => (slowSettled = true));
+      const slow = rest(port, 'POST', '/v2/models/slow/infer', { body: slowBody(side) }).finally(
+        () => (slowSettled = true),
+      );
       await slowInFlight();
       const closed = t.server.close();
       const refused = await rest(port, 'POST', '/v2/models/simple/infer', { body: SIMPLE_BODY });

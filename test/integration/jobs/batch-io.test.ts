@@ -56,14 +56,28 @@ describe('batch input and output', () => {
       writeFileSync(file, Array.from({ length: 50 }, (_, i) => `line ${i + 1} ${'x'.repeat(i % 7)}`).join('\n'));
       const whole = await all(readLines(file, { fromOffset: 0, fromLine: 0, maxLineBytes: 100, chunkBytes: 16 }));
       for (const at of [0, 1, 17, 49]) {
-        const rest = await all(readLines(file, { fromOffset: whole[at]!.end, fromLine: whole[at]!.number, maxLineBytes: 100, chunkBytes: 16 }));
+        const rest = await all(
+          readLines(file, {
+            fromOffset: whole[at]!.end,
+            fromLine: whole[at]!.number,
+            maxLineBytes: 100,
+            chunkBytes: 16,
+          }),
+        );
         expect(rest).to.deep.equal(whole.slice(at + 1));
       }
     });
 
     it('yields a line of bytes that are not UTF-8, or longer than the most, as malformed with its number and end, and reads on', async () => {
       const file = path.join(dir, 'bad.txt');
-      writeFileSync(file, Buffer.concat([Buffer.from('ok\nbad '), Buffer.from([0xff, 0xfe]), Buffer.from(`\nshort\n${'y'.repeat(40)}\nafter\n${'z'.repeat(11)}`)]));
+      writeFileSync(
+        file,
+        Buffer.concat([
+          Buffer.from('ok\nbad '),
+          Buffer.from([0xff, 0xfe]),
+          Buffer.from(`\nshort\n${'y'.repeat(40)}\nafter\n${'z'.repeat(11)}`),
+        ]),
+      );
       for (const chunkBytes of [4, 8, 1024]) {
         const lines = await all(readLines(file, { fromOffset: 0, fromLine: 0, maxLineBytes: 10, chunkBytes }));
         expect(lines, `chunks of ${chunkBytes}`).to.deep.equal([
@@ -84,7 +98,10 @@ describe('batch input and output', () => {
     it('yields a line that is not a record as a bad record with its row, and starts again exactly after any record, bad ones included', async () => {
       const folder = path.join(dir, 'records');
       mkdirSync(folder);
-      writeFileSync(path.join(folder, 'a.jsonl'), Buffer.concat([Buffer.from('{"key":1}\n[]\n\n'), Buffer.from([0xc3]), Buffer.from('\n{"key":2}')]));
+      writeFileSync(
+        path.join(folder, 'a.jsonl'),
+        Buffer.concat([Buffer.from('{"key":1}\n[]\n\n'), Buffer.from([0xc3]), Buffer.from('\n{"key":2}')]),
+      );
       writeFileSync(path.join(folder, 'b.csv'), 'key,v\nk3,1\nk4,"2\n\nk5,3\n');
       const input = await BatchInput.open(folder, 'records', new DataPaths({ root: dir, confine: true }));
       const records: InputRecord[] = [];
@@ -103,7 +120,11 @@ describe('batch input and output', () => {
         for await (const next of input.records(r.after, r.row + 1)) rest.push(next);
         expect(rest, `after row ${r.row}`).to.deep.equal(records.slice(i + 1));
       }
-      expect(await input.scan(new AbortController().signal)).to.deep.equal({ records: 7, bad: 3, firstBad: 'records/a.jsonl line 2: expected a JSON object, got an array' });
+      expect(await input.scan(new AbortController().signal)).to.deep.equal({
+        records: 7,
+        bad: 3,
+        firstBad: 'records/a.jsonl line 2: expected a JSON object, got an array',
+      });
     });
   });
 
@@ -129,9 +150,26 @@ describe('batch input and output', () => {
 
   describe('recordTensor', () => {
     it('takes nested arrays of the record shape, and 64-bit integers as decimal strings exactly', () => {
-      expect(recordTensor('input "x"', [[1, 2], [3, 4], [5, 6]], 'int32', [-1, 2])).to.deep.equal({ type: 'int32', dims: [3, 2], data: Int32Array.of(1, 2, 3, 4, 5, 6) });
-      expect(recordTensor('input "x"', ['9223372036854775807', -5], 'int64', [2]).data).to.deep.equal(BigInt64Array.of(2n ** 63n - 1n, -5n));
-      expect(recordTensor('input "x"', 7.5, 'float64', [])).to.deep.equal({ type: 'float64', dims: [], data: Float64Array.of(7.5) });
+      expect(
+        recordTensor(
+          'input "x"',
+          [
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ],
+          'int32',
+          [-1, 2],
+        ),
+      ).to.deep.equal({ type: 'int32', dims: [3, 2], data: Int32Array.of(1, 2, 3, 4, 5, 6) });
+      expect(recordTensor('input "x"', ['9223372036854775807', -5], 'int64', [2]).data).to.deep.equal(
+        BigInt64Array.of(2n ** 63n - 1n, -5n),
+      );
+      expect(recordTensor('input "x"', 7.5, 'float64', [])).to.deep.equal({
+        type: 'float64',
+        dims: [],
+        data: Float64Array.of(7.5),
+      });
       expect(recordTensor('input "b"', [true, false], 'bool', [2]).data).to.deep.equal(Uint8Array.of(1, 0));
     });
 
@@ -140,7 +178,12 @@ describe('batch input and output', () => {
       [[1, 2, 3], 'float32', [4], 'input "x": expected shape [4] for one record, got [3]'],
       [[1, 300], 'int8', [2], 'input "x": element [1] is 300, out of range for INT8 [-128, 127]'],
       [[1.5], 'int32', [1], 'input "x": element [0] is 1.5, expected an INT32'],
-      [['18446744073709551616'], 'uint64', [1], 'input "x": element [0] is 18446744073709551616, out of range for UINT64'],
+      [
+        ['18446744073709551616'],
+        'uint64',
+        [1],
+        'input "x": element [0] is 18446744073709551616, out of range for UINT64',
+      ],
       [[1], 'string', [1], 'input "x": element [0] is 1, expected a STRING'],
     ];
     for (const [value, type, dims, message] of refusals) {
@@ -162,11 +205,25 @@ describe('batch input and output', () => {
     });
 
     it('writes floats as the shortest decimal that reads back to the same value, 64-bit integers exactly, NaN as null', () => {
-      expect(tensorValues.json({ type: 'float32', dims: [2, 2], data: Float32Array.of(0.1, 1 / 3, -2.5, NaN) })).to.equal('[[0.1,0.33333334],[-2.5,null]]');
-      expect(tensorValues.json({ type: 'float16', dims: [2], data: Uint16Array.of(toFloat16Bits(0.1), toFloat16Bits(65504)) })).to.equal('[0.1,65500]'); // 65500 is the shortest decimal whose nearest half is 65504
-      expect(tensorValues.json({ type: 'uint64', dims: [1], data: BigUint64Array.of(2n ** 64n - 1n) })).to.equal('[18446744073709551615]');
+      expect(
+        tensorValues.json({ type: 'float32', dims: [2, 2], data: Float32Array.of(0.1, 1 / 3, -2.5, NaN) }),
+      ).to.equal('[[0.1,0.33333334],[-2.5,null]]');
+      expect(
+        tensorValues.json({
+          type: 'float16',
+          dims: [2],
+          data: Uint16Array.of(toFloat16Bits(0.1), toFloat16Bits(65504)),
+        }),
+      ).to.equal('[0.1,65500]'); // 65500 is the shortest decimal whose nearest half is 65504
+      expect(tensorValues.json({ type: 'uint64', dims: [1], data: BigUint64Array.of(2n ** 64n - 1n) })).to.equal(
+        '[18446744073709551615]',
+      );
       expect(tensorValues.json({ type: 'string', dims: [], data: ['a "b"'] })).to.equal('"a \\"b\\""');
-      expect(tensorValues.leaves({ type: 'float32', dims: [2], data: Float32Array.of(Infinity, 0.2) }).map(tensorValues.cell)).to.deep.equal(['Infinity', '0.2']);
+      expect(
+        tensorValues
+          .leaves({ type: 'float32', dims: [2], data: Float32Array.of(Infinity, 0.2) })
+          .map(tensorValues.cell),
+      ).to.deep.equal(['Infinity', '0.2']);
     });
   });
 
@@ -193,15 +250,27 @@ describe('batch input and output', () => {
       expect(paths.resolve('in/../in/d.csv', 'input')).to.equal(path.join(root, 'in/d.csv'));
     });
 
-    for (const given of ['../x.jsonl', '/etc/passwd', 'in/../../x.jsonl', 'out-link/x.jsonl', 'out-link/deeper/x.jsonl', 'dangling.db']) {
+    for (const given of [
+      '../x.jsonl',
+      '/etc/passwd',
+      'in/../../x.jsonl',
+      'out-link/x.jsonl',
+      'out-link/deeper/x.jsonl',
+      'dangling.db',
+    ]) {
       it(`refuses "${given}", naming it`, () => {
         const err = thrown(() => paths.resolve(given, 'output'));
-        expect([(err as InferdError).code, err.message]).to.deep.equal(['INVALID_ARGUMENT', `output "${given}" is outside the data directory`]);
+        expect([(err as InferdError).code, err.message]).to.deep.equal([
+          'INVALID_ARGUMENT',
+          `output "${given}" is outside the data directory`,
+        ]);
       });
     }
 
-    it('takes any path when not confined (the command line, with the user\'s own rights)', () => {
-      expect(new DataPaths({ root, confine: false }).resolve('../x.jsonl', 'input')).to.equal(path.join(dir, 'x.jsonl'));
+    it("takes any path when not confined (the command line, with the user's own rights)", () => {
+      expect(new DataPaths({ root, confine: false }).resolve('../x.jsonl', 'input')).to.equal(
+        path.join(dir, 'x.jsonl'),
+      );
     });
   });
 

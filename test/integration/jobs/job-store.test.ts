@@ -15,11 +15,32 @@ import { TestPostgres } from '../../support/postgres';
 import { removeFolder } from '../../support/test-server';
 
 const HOUR = 3_600_000;
-const batch = (input: string): { kind: 'batch' } & BatchSpec => ({ kind: 'batch', modelName: 'm', modelVersion: '', inputUri: input, outputUri: 'out.jsonl', batchSize: 8, inputColumns: [], outputNames: [] });
+const batch = (input: string): { kind: 'batch' } & BatchSpec => ({
+  kind: 'batch',
+  modelName: 'm',
+  modelVersion: '',
+  inputUri: input,
+  outputUri: 'out.jsonl',
+  batchSize: 8,
+  inputColumns: [],
+  outputNames: [],
+});
 const silent = pino({ level: 'silent' });
 
 function wire(fields: Partial<WireTensor>): WireTensor {
-  return { datatype: 0, shape: [], rawData: new Uint8Array(0), floatData: [], doubleData: [], int32Data: [], int64Data: [], uint64Data: [], boolData: [], stringData: [], ...fields };
+  return {
+    datatype: 0,
+    shape: [],
+    rawData: new Uint8Array(0),
+    floatData: [],
+    doubleData: [],
+    int32Data: [],
+    int64Data: [],
+    uint64Data: [],
+    boolData: [],
+    stringData: [],
+    ...fields,
+  };
 }
 
 /** The same contract for both stores: what the jobs core relies on. */
@@ -33,7 +54,15 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let store: JobStore;
     const open = async (): Promise<JobStore> => {
       if (kind === 'sqlite') return SqliteJobStore.open({ file: path.join(dir, 'jobs.sqlite'), clock });
-      return PostgresJobStore.open({ url, safe: 'test', host: '127.0.0.1', port: server!.port, replicaId: 'test', clock, log: silent });
+      return PostgresJobStore.open({
+        url,
+        safe: 'test',
+        host: '127.0.0.1',
+        port: server!.port,
+        replicaId: 'test',
+        clock,
+        log: silent,
+      });
     };
     /** Claims the job (QUEUED → RUNNING) as replica r1; returns its lease. */
     const start = async (id: string): Promise<Lease | undefined> => (await store.claimJob(id, 'r1', HOUR))?.lease;
@@ -62,8 +91,20 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await store.close(); // twice is fine
       store = await open();
       expect(await store.get(job.id)).to.deep.equal({
-        id: job.id, spec: batch('a.jsonl'), state: 'QUEUED', total: 0, processed: 0, failed: 0, result: undefined, error: undefined,
-        callbackUrl: 'http://h/x', schedule: 'nightly', owner: '', createdMs: clock.now(), startedMs: undefined, finishedMs: undefined,
+        id: job.id,
+        spec: batch('a.jsonl'),
+        state: 'QUEUED',
+        total: 0,
+        processed: 0,
+        failed: 0,
+        result: undefined,
+        error: undefined,
+        callbackUrl: 'http://h/x',
+        schedule: 'nightly',
+        owner: '',
+        createdMs: clock.now(),
+        startedMs: undefined,
+        finishedMs: undefined,
       });
     });
 
@@ -75,14 +116,37 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         r: wire({ shape: [3n], rawData: Uint8Array.of(0, 255, 7) }),
         s: wire({ datatype: 13, shape: [1n], stringData: [Buffer.from('héllo')] }),
       };
-      const job = await store.insert({ spec: { kind: 'prediction', request: { modelName: 'm', modelVersion: '2', inputs, outputNames: ['y'], id: 'req' } } });
+      const job = await store.insert({
+        spec: {
+          kind: 'prediction',
+          request: { modelName: 'm', modelVersion: '2', inputs, outputNames: ['y'], id: 'req' },
+        },
+      });
       const again = (await store.get(job.id))!;
-      expect(again.spec).to.deep.equal({ kind: 'prediction', request: { modelName: 'm', modelVersion: '2', inputs, outputNames: ['y'], id: 'req' } });
+      expect(again.spec).to.deep.equal({
+        kind: 'prediction',
+        request: { modelName: 'm', modelVersion: '2', inputs, outputNames: ['y'], id: 'req' },
+      });
       expect(again.total).to.equal(1);
       const lease = (await start(job.id))!;
-      await store.finish(job.id, 'SUCCEEDED', { result: { modelName: 'm', modelVersion: '2', outputs: { y: inputs.i }, id: 'req' } }, undefined, lease);
-      expect((await store.get(job.id))!.result).to.deep.equal({ modelName: 'm', modelVersion: '2', outputs: { y: inputs.i }, id: 'req' });
-      expect(wireTensorJson.encode(inputs.f)).to.deep.equal({ datatype: 1, shape: ['2'], floatData: ['NaN', '-Infinity'] });
+      await store.finish(
+        job.id,
+        'SUCCEEDED',
+        { result: { modelName: 'm', modelVersion: '2', outputs: { y: inputs.i }, id: 'req' } },
+        undefined,
+        lease,
+      );
+      expect((await store.get(job.id))!.result).to.deep.equal({
+        modelName: 'm',
+        modelVersion: '2',
+        outputs: { y: inputs.i },
+        id: 'req',
+      });
+      expect(wireTensorJson.encode(inputs.f)).to.deep.equal({
+        datatype: 1,
+        shape: ['2'],
+        floatData: ['NaN', '-Infinity'],
+      });
     });
 
     it('moves a job QUEUED → RUNNING (owned) → ended once: a claim or finish of a job in another state changes nothing', async () => {
@@ -91,12 +155,17 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       expect(await store.get(job.id)).to.deep.include({ state: 'RUNNING', owner: 'r1', startedMs: clock.now() });
       expect(await start(job.id)).to.equal(undefined);
       const ended = await store.finish(job.id, 'FAILED', { error: { code: 'INVALID_ARGUMENT', message: 'bad line' } });
-      expect(ended).to.deep.include({ state: 'FAILED', owner: '', error: { code: 'INVALID_ARGUMENT', message: 'bad line' }, finishedMs: clock.now() });
+      expect(ended).to.deep.include({
+        state: 'FAILED',
+        owner: '',
+        error: { code: 'INVALID_ARGUMENT', message: 'bad line' },
+        finishedMs: clock.now(),
+      });
       expect(await store.finish(job.id, 'CANCELLED', {})).to.equal(undefined);
       expect((await store.get(job.id))!.state).to.equal('FAILED');
     });
 
-    it('records progress and the checkpoint in one change, only under the job\'s lease, and forgets the checkpoint when it ends', async () => {
+    it("records progress and the checkpoint in one change, only under the job's lease, and forgets the checkpoint when it ends", async () => {
       const job = await store.insert({ spec: batch('a.jsonl') });
       const lease = (await start(job.id))!;
       await store.progress(lease, { total: 10, processed: 4, failed: 1, checkpoint: { at: 4 } });
@@ -119,13 +188,17 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const second = (await store.claim('batch', 'r2', HOUR))!;
       expect(second.lease).to.deep.equal({ jobId: job.id, owner: 'r2', epoch: 2 });
       expect(second.job).to.deep.include({ state: 'RUNNING', owner: 'r2', processed: 1 });
-      const refused = await store.progress(first, { processed: 5, failed: 0, checkpoint: { at: 5 } }).catch((err: unknown) => err);
+      const refused = await store
+        .progress(first, { processed: 5, failed: 0, checkpoint: { at: 5 } })
+        .catch((err: unknown) => err);
       expect((refused as LeaseLostError).message).to.equal(`job ${job.id} is held by r2 now`);
       expect(await store.renew(first, HOUR).catch((err: unknown) => (err as Error).name)).to.equal('LeaseLostError');
       expect(await store.finish(job.id, 'SUCCEEDED', {}, undefined, first)).to.equal(undefined);
       expect(await store.checkpoint(job.id)).to.deep.equal({ at: 1 });
       await store.renew(second.lease, HOUR);
-      expect(await store.finish(job.id, 'SUCCEEDED', {}, undefined, second.lease)).to.deep.include({ state: 'SUCCEEDED' });
+      expect(await store.finish(job.id, 'SUCCEEDED', {}, undefined, second.lease)).to.deep.include({
+        state: 'SUCCEEDED',
+      });
     });
 
     it('claims a RUNNING job no replica holds before the oldest QUEUED one', async () => {
@@ -139,20 +212,40 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     it('gives each schedule tick to one caller only', async () => {
-      expect(await Promise.all([store.claimTick('s', 1000), store.claimTick('s', 1000), store.claimTick('t', 1000)])).to.deep.equal([true, false, true]);
+      expect(
+        await Promise.all([store.claimTick('s', 1000), store.claimTick('s', 1000), store.claimTick('t', 1000)]),
+      ).to.deep.equal([true, false, true]);
       expect(await store.claimTick('s', 2000)).to.equal(true);
     });
 
     it('queues the webhook delivery in the same transaction that ends the job, and hands a due one to one claim at a time', async () => {
       const job = await store.insert({ spec: batch('a.jsonl'), callbackUrl: 'http://h/x' });
-      await store.finish(job.id, 'CANCELLED', {}, (j) => ({ id: 'd-1', jobId: j.id, url: j.callbackUrl, body: `{"state":"${j.state}"}`, dueMs: clock.now() }));
-      expect(await store.claimDeliveries(clock.now(), 10, 'r1', HOUR)).to.deep.equal([{ id: 'd-1', jobId: job.id, url: 'http://h/x', body: '{"state":"CANCELLED"}', attempts: 0, dueMs: clock.now(), lastError: '' }]);
+      await store.finish(job.id, 'CANCELLED', {}, (j) => ({
+        id: 'd-1',
+        jobId: j.id,
+        url: j.callbackUrl,
+        body: `{"state":"${j.state}"}`,
+        dueMs: clock.now(),
+      }));
+      expect(await store.claimDeliveries(clock.now(), 10, 'r1', HOUR)).to.deep.equal([
+        {
+          id: 'd-1',
+          jobId: job.id,
+          url: 'http://h/x',
+          body: '{"state":"CANCELLED"}',
+          attempts: 0,
+          dueMs: clock.now(),
+          lastError: '',
+        },
+      ]);
       expect(await store.claimDeliveries(clock.now(), 10, 'r2', HOUR)).to.deep.equal([]);
       await store.deliveryFailed('d-1', 1, clock.now() + 500, 'HTTP 500');
       expect(await store.claimDeliveries(clock.now(), 10, 'r1', HOUR)).to.deep.equal([]);
       expect(await store.nextDeliveryDueMs()).to.equal(clock.now() + 500);
       clock.advance(500);
-      expect((await store.claimDeliveries(clock.now(), 10, 'r2', HOUR)).map((d) => [d.id, d.attempts, d.lastError])).to.deep.equal([['d-1', 1, 'HTTP 500']]);
+      expect(
+        (await store.claimDeliveries(clock.now(), 10, 'r2', HOUR)).map((d) => [d.id, d.attempts, d.lastError]),
+      ).to.deep.equal([['d-1', 1, 'HTTP 500']]);
       await store.deleteDelivery('d-1');
       expect(await store.nextDeliveryDueMs()).to.equal(undefined);
     });
@@ -166,7 +259,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const recent = await store.insert({ spec: batch('recent.jsonl') });
       await store.finish(recent.id, 'CANCELLED', {});
       expect(await store.sweep(clock.now() - 24 * HOUR, 1000)).to.equal(1);
-      expect(await Promise.all([old, running, recent].map(async (j) => (await store.get(j.id))?.state))).to.deep.equal([undefined, 'RUNNING', 'CANCELLED']);
+      expect(await Promise.all([old, running, recent].map(async (j) => (await store.get(j.id))?.state))).to.deep.equal([
+        undefined,
+        'RUNNING',
+        'CANCELLED',
+      ]);
     });
 
     it('lists jobs newest first, by state, a page at a time', async () => {
@@ -185,7 +282,12 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     it('tells the ids and states of the unfinished jobs of a kind, RUNNING first, then oldest first', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await store.insert({ spec: batch(`${i}.jsonl`) })).id);
-      await store.insert({ spec: { kind: 'prediction', request: { modelName: 'm', modelVersion: '', inputs: {}, outputNames: [], id: '' } } });
+      await store.insert({
+        spec: {
+          kind: 'prediction',
+          request: { modelName: 'm', modelVersion: '', inputs: {}, outputNames: [], id: '' },
+        },
+      });
       await start(ids[3]!);
       await start(ids[0]!);
       await store.finish(ids[0]!, 'FAILED', { error: { code: 'INTERNAL', message: 'x' } });
@@ -204,7 +306,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         const db = new Database(file);
         db.pragma('user_version = 99');
         db.close();
-        expect(() => SqliteJobStore.open({ file, clock })).to.throw(`${file} was written by a newer inferd (schema 99; this one knows 2)`);
+        expect(() => SqliteJobStore.open({ file, clock })).to.throw(
+          `${file} was written by a newer inferd (schema 99; this one knows 2)`,
+        );
       });
 
       it('holds no job a stopped process left RUNNING once opened again: it is claimed first, with the epoch raised', async () => {
@@ -245,7 +349,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           const old = await store.insert({ spec: batch('old.jsonl') });
           await store.finish(old.id, 'CANCELLED', {});
           clock.advance(48 * HOUR);
-          expect(await Promise.all([store.sweep(clock.now() - HOUR, HOUR), other.sweep(clock.now() - HOUR, HOUR)]).then((n) => n.sort())).to.deep.equal([0, 1]);
+          expect(
+            await Promise.all([store.sweep(clock.now() - HOUR, HOUR), other.sweep(clock.now() - HOUR, HOUR)]).then(
+              (n) => n.sort(),
+            ),
+          ).to.deep.equal([0, 1]);
         } finally {
           await other.close();
         }

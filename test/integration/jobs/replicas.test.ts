@@ -49,7 +49,8 @@ function firstDifference(actual: string, expected: string): string | undefined {
   const a = actual.split('\n');
   const e = expected.split('\n');
   for (let i = 0; i < Math.max(a.length, e.length); i++) {
-    if (a[i] !== e[i]) return `line ${i + 1}: ${JSON.stringify(a[i])}, expected ${JSON.stringify(e[i])} (${a.length - 1} lines, expected ${e.length - 1})`;
+    if (a[i] !== e[i])
+      return `line ${i + 1}: ${JSON.stringify(a[i])}, expected ${JSON.stringify(e[i])} (${a.length - 1} lines, expected ${e.length - 1})`;
   }
   return 'same lines, different text';
 }
@@ -72,7 +73,23 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
   /** Starts `n` replicas r0, r1, ... at the same moment on the test's database and data directory, the store URL in the environment. */
   async function startReplicas(n: number, flags: readonly string[] = []): Promise<void> {
     replicas = await Promise.all(
-      Array.from({ length: n }, (_, i) => serve(repo, ['--data-dir', data, '--replica-id', `r${i}`, '--job-lease-ms', String(LEASE_MS), '--log-level', 'info', ...flags], { INFERD_JOB_STORE: url })),
+      Array.from({ length: n }, (_, i) =>
+        serve(
+          repo,
+          [
+            '--data-dir',
+            data,
+            '--replica-id',
+            `r${i}`,
+            '--job-lease-ms',
+            String(LEASE_MS),
+            '--log-level',
+            'info',
+            ...flags,
+          ],
+          { INFERD_JOB_STORE: url },
+        ),
+      ),
     );
     clients = replicas.map((r) => jobsClient(`127.0.0.1:${r.port}`));
   }
@@ -101,7 +118,15 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
 
   /** What the replicas have written for a job: its row in the store, and every file of the data directory with a hash of its bytes. */
   async function written(id: string): Promise<{ row: unknown; files: Record<string, string> }> {
-    const row = await withDb(async (db) => (await db.query('SELECT state, processed, failed, owner, lease_epoch, finished_ms, checkpoint, result FROM inferd_jobs WHERE id = $1', [id])).rows[0]);
+    const row = await withDb(
+      async (db) =>
+        (
+          await db.query(
+            'SELECT state, processed, failed, owner, lease_epoch, finished_ms, checkpoint, result FROM inferd_jobs WHERE id = $1',
+            [id],
+          )
+        ).rows[0],
+    );
     const files: Record<string, string> = {};
     for (const entry of readdirSync(data, { recursive: true, withFileTypes: true })) {
       if (!entry.isFile()) continue;
@@ -143,11 +168,28 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
 
   it('three replicas started at the same moment on an empty database all come up, the schema made once', async () => {
     await startReplicas(3);
-    expect(replicas.map((r) => r.logs.find((l) => l.msg === 'serving')!['replicaId'])).to.deep.equal(['r0', 'r1', 'r2']);
-    expect(allLogs().filter((l) => l.msg === 'job store migrated').map((l) => l['version'])).to.deep.equal([1]);
-    expect(await withDb(async (db) => (await db.query('SELECT version FROM inferd_migrations')).rows)).to.deep.equal([{ version: 1 }]);
+    expect(replicas.map((r) => r.logs.find((l) => l.msg === 'serving')!['replicaId'])).to.deep.equal([
+      'r0',
+      'r1',
+      'r2',
+    ]);
+    expect(
+      allLogs()
+        .filter((l) => l.msg === 'job store migrated')
+        .map((l) => l['version']),
+    ).to.deep.equal([1]);
+    expect(await withDb(async (db) => (await db.query('SELECT version FROM inferd_migrations')).rows)).to.deep.equal([
+      { version: 1 },
+    ]);
     // Each replica's connections carry its name, for an operator reading pg_stat_activity.
-    const names = await withDb(async (db) => (await db.query<{ name: string }>("SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'inferd %' ORDER BY 1")).rows);
+    const names = await withDb(
+      async (db) =>
+        (
+          await db.query<{ name: string }>(
+            "SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'inferd %' ORDER BY 1",
+          )
+        ).rows,
+    );
     expect(names.map((r) => r.name)).to.deep.equal(['inferd r0', 'inferd r1', 'inferd r2']);
     const serving = replicas.map((r) => r.logs.find((l) => l.msg === 'serving')!);
     expect(JSON.stringify(serving)).to.include('"jobStore":"postgres://inferd:***@127.0.0.1:');
@@ -159,19 +201,34 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     const submitted = await submitRows(BIG_ROWS, 'big-out.jsonl');
     // Rows 1-1000 are checkpointed; the checkpoint of rows 1001-2000 (already appended to the part file) waits at the gate.
     const at = await gate.waiting();
-    expect(await clients[1]!.get(submitted.id)).to.deep.include({ state: JobState.JOB_STATE_RUNNING, owner: at.replicaId, total: BigInt(BIG_ROWS), processed: 1000n });
+    expect(await clients[1]!.get(submitted.id)).to.deep.include({
+      state: JobState.JOB_STATE_RUNNING,
+      owner: at.replicaId,
+      total: BigInt(BIG_ROWS),
+      processed: 1000n,
+    });
     const victim = replicaOf(at.replicaId);
     victim.child.kill('SIGKILL');
     expect(await victim.exited).to.equal(null);
     // Its waiting checkpoint can never commit now (the COMMIT would come from the killed process).
     await gate.open();
     const done = await clientBesides(victim).finished(submitted.id, 120_000);
-    expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, total: BigInt(BIG_ROWS), processed: BigInt(BIG_ROWS), failed: 0n, owner: '' });
+    expect(done).to.deep.include({
+      state: JobState.JOB_STATE_SUCCEEDED,
+      total: BigInt(BIG_ROWS),
+      processed: BigInt(BIG_ROWS),
+      failed: 0n,
+      owner: '',
+    });
     const others = replicas.filter((r) => r !== victim);
-    const resumed = others.flatMap((r) => r.logs).filter((l) => l.msg === 'batch job resumed' && l['job'] === submitted.id);
+    const resumed = others
+      .flatMap((r) => r.logs)
+      .filter((l) => l.msg === 'batch job resumed' && l['job'] === submitted.id);
     expect(resumed.map((l) => l['row'])).to.include(1001);
     expect(ended(submitted.id).map((l) => l['state'])).to.deep.equal(['SUCCEEDED']);
-    expect(firstDifference(readFileSync(path.join(data, 'big-out.jsonl'), 'utf8'), outputOf(BIG_ROWS))).to.equal(undefined);
+    expect(firstDifference(readFileSync(path.join(data, 'big-out.jsonl'), 'utf8'), outputOf(BIG_ROWS))).to.equal(
+      undefined,
+    );
     expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
   });
 
@@ -188,7 +245,12 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
       await gate.terminate(at.pid);
       await gate.open();
       const done = await clientBesides(frozen).finished(submitted.id, 120_000);
-      expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(ROWS), failed: 0n, owner: '' });
+      expect(done).to.deep.include({
+        state: JobState.JOB_STATE_SUCCEEDED,
+        processed: BigInt(ROWS),
+        failed: 0n,
+        owner: '',
+      });
       before = await written(submitted.id);
     } finally {
       frozen.child.kill('SIGCONT');
@@ -196,11 +258,16 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     const gaveUp = await frozen.logged(GAVE_UP);
     expect(gaveUp['job']).to.equal(submitted.id);
     expect(await written(submitted.id)).to.deep.equal(before);
-    const resumed = replicas.filter((r) => r !== frozen).flatMap((r) => r.logs).filter((l) => l.msg === 'batch job resumed' && l['job'] === submitted.id);
+    const resumed = replicas
+      .filter((r) => r !== frozen)
+      .flatMap((r) => r.logs)
+      .filter((l) => l.msg === 'batch job resumed' && l['job'] === submitted.id);
     expect(resumed.map((l) => l['row'])).to.include(1001);
     expect(ended(submitted.id).map((l) => l['state'])).to.deep.equal(['SUCCEEDED']);
     expect(frozen.logs.filter((l) => l.msg === ENDED && l['job'] === submitted.id)).to.deep.equal([]);
-    expect(firstDifference(readFileSync(path.join(data, 'frozen-out.jsonl'), 'utf8'), outputOf(ROWS))).to.equal(undefined);
+    expect(firstDifference(readFileSync(path.join(data, 'frozen-out.jsonl'), 'utf8'), outputOf(ROWS))).to.equal(
+      undefined,
+    );
     expect(readdirSync(data).filter((f) => f.endsWith('.part'))).to.deep.equal([]);
   });
 
@@ -208,17 +275,34 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     await startReplicas(3);
     const rows = 5000;
     writeFileSync(path.join(data, 'table-in.jsonl'), inputOf(rows));
-    const refused = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:inferd_jobs' }).catch((err: ServiceError) => err);
+    const refused = await clients[0]!
+      .submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:inferd_jobs' })
+      .catch((err: ServiceError) => err);
     expect((refused as ServiceError).code).to.equal(status.INVALID_ARGUMENT);
     gate = await CheckpointGate.shut(url);
-    const submitted = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'table-in.jsonl', outputUri: 'postgres:scores', batchSize: 500 });
+    const submitted = await clients[0]!.submitBatch({
+      modelName: 'identity',
+      inputUri: 'table-in.jsonl',
+      outputUri: 'postgres:scores',
+      batchSize: 500,
+    });
     const at = await gate.waiting();
-    expect(await clients[1]!.get(submitted.id)).to.deep.include({ state: JobState.JOB_STATE_RUNNING, owner: at.replicaId, processed: 500n });
+    expect(await clients[1]!.get(submitted.id)).to.deep.include({
+      state: JobState.JOB_STATE_RUNNING,
+      owner: at.replicaId,
+      processed: 500n,
+    });
     // The staging table holds exactly the rows checkpointed: the next 500 wait with their checkpoint.
     const staged = await withDb(async (db) => {
-      const tables = (await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE tablename LIKE 'scores\\_\\_%'")).rows.map((r) => r.tablename);
+      const tables = (
+        await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE tablename LIKE 'scores\\_\\_%'")
+      ).rows.map((r) => r.tablename);
       expect(tables).to.have.length(1);
-      return (await db.query<{ n: number; last: number }>(`SELECT count(*)::int AS n, max(row)::int AS last FROM "${tables[0]!}"`)).rows[0];
+      return (
+        await db.query<{ n: number; last: number }>(
+          `SELECT count(*)::int AS n, max(row)::int AS last FROM "${tables[0]!}"`,
+        )
+      ).rows[0];
     });
     expect(staged).to.deep.equal({ n: 500, last: 500 });
     const victim = replicaOf(at.replicaId);
@@ -228,9 +312,13 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     const done = await clientBesides(victim).finished(submitted.id, 120_000);
     expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(rows), failed: 0n });
     await withDb(async (db) => {
-      const got = (await db.query<{ row: string; key: string; y: unknown }>('SELECT row, key, y FROM scores ORDER BY row')).rows;
+      const got = (
+        await db.query<{ row: string; key: string; y: unknown }>('SELECT row, key, y FROM scores ORDER BY row')
+      ).rows;
       expect(got.length).to.equal(rows);
-      const wrong = got.findIndex((r, i) => Number(r.row) !== i + 1 || r.key !== `r${i + 1}` || JSON.stringify(r.y) !== `[${value(i + 1)}]`);
+      const wrong = got.findIndex(
+        (r, i) => Number(r.row) !== i + 1 || r.key !== `r${i + 1}` || JSON.stringify(r.y) !== `[${value(i + 1)}]`,
+      );
       expect(wrong, `row ${wrong + 1}: ${JSON.stringify(got[wrong])}`).to.equal(-1);
       const staging = (await db.query("SELECT tablename FROM pg_tables WHERE tablename LIKE 'scores\\_\\_%'")).rows;
       expect(staging).to.deep.equal([]);
@@ -240,7 +328,11 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
   it('100 asynchronous predictions submitted round-robin are each answered once, and readable from any replica', async () => {
     await startReplicas(3);
     const x = (i: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [i] }) });
-    const submitted = await Promise.all(Array.from({ length: 100 }, (_, i) => clients[i % 3]!.submitPrediction({ modelName: 'identity', inputs: x(i), id: `p${i}` })));
+    const submitted = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        clients[i % 3]!.submitPrediction({ modelName: 'identity', inputs: x(i), id: `p${i}` }),
+      ),
+    );
     const done = await Promise.all(submitted.map((job, i) => clients[(i + 1) % 3]!.finished(job.id, 60_000)));
     for (const [i, job] of done.entries()) {
       expect(job.state, `prediction ${i}`).to.equal(JobState.JOB_STATE_SUCCEEDED);
@@ -255,7 +347,20 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
   it('a schedule firing every second runs once per tick across three replicas', async () => {
     writeFileSync(path.join(data, 'tick.jsonl'), '{"x":[1]}\n{"x":[2]}\n');
     const config = path.join(data, 'schedules.json');
-    writeFileSync(config, JSON.stringify({ schedules: [{ name: 'every-second', cron: '* * * * * *', modelName: 'identity', inputUri: 'tick.jsonl', outputUri: 'ticks/{time}.jsonl' }] }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        schedules: [
+          {
+            name: 'every-second',
+            cron: '* * * * * *',
+            modelName: 'identity',
+            inputUri: 'tick.jsonl',
+            outputUri: 'ticks/{time}.jsonl',
+          },
+        ],
+      }),
+    );
     await startReplicas(3, ['--config', config]);
     const TICKS = 10;
     const outcomes = ['scheduled job queued', 'scheduled run skipped: the last one has not ended'];
@@ -263,10 +368,16 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
       // Ten ticks (ten seconds) that came due on all three replicas, each taken by exactly one of them: queued or skipped, once.
       await until(
         async () => {
-          const due = allLogs().filter((l) => l.msg === 'schedule due').map((l) => l['dueMs'] as number);
+          const due = allLogs()
+            .filter((l) => l.msg === 'schedule due')
+            .map((l) => l['dueMs'] as number);
           const everywhere = [...new Set(due)].filter((t) => due.filter((d) => d === t).length === 3);
           if (everywhere.length < TICKS) return false;
-          const taken = (await db.query<{ due_ms: number }>("SELECT due_ms FROM inferd_schedule_ticks WHERE schedule = 'every-second'")).rows.map((r) => Number(r.due_ms));
+          const taken = (
+            await db.query<{ due_ms: number }>(
+              "SELECT due_ms FROM inferd_schedule_ticks WHERE schedule = 'every-second'",
+            )
+          ).rows.map((r) => Number(r.due_ms));
           const settled = allLogs().filter((l) => outcomes.includes(l.msg as string)).length;
           return everywhere.every((t) => taken.includes(t)) && settled === taken.length;
         },
@@ -278,11 +389,21 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     for (const r of replicas) r.child.kill('SIGTERM');
     await Promise.all(replicas.map((r) => r.exited));
     await withDb(async (db) => {
-      const jobs = (await db.query<{ spec: string }>("SELECT spec FROM inferd_jobs WHERE schedule = 'every-second'")).rows.map((r) => JSON.parse(r.spec).outputUri as string);
+      const jobs = (
+        await db.query<{ spec: string }>("SELECT spec FROM inferd_jobs WHERE schedule = 'every-second'")
+      ).rows.map((r) => JSON.parse(r.spec).outputUri as string);
       expect(new Set(jobs).size, 'one job per tick').to.equal(jobs.length);
       expect(jobs.length).to.be.greaterThanOrEqual(1);
-      const taken = (await db.query<{ due_ms: number }>("SELECT due_ms FROM inferd_schedule_ticks WHERE schedule = 'every-second'")).rows.map((r) => Number(r.due_ms));
-      const takenTimes = taken.map((t) => `ticks/${new Date(t).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.jsonl`);
+      const taken = (
+        await db.query<{ due_ms: number }>("SELECT due_ms FROM inferd_schedule_ticks WHERE schedule = 'every-second'")
+      ).rows.map((r) => Number(r.due_ms));
+      const takenTimes = taken.map(
+        (t) =>
+          `ticks/${new Date(t)
+            .toISOString()
+            .replace(/[-:]/g, '')
+            .replace(/\.\d+Z$/, 'Z')}.jsonl`,
+      );
       for (const job of jobs) expect(takenTimes, 'the job of a taken tick').to.include(job);
     });
   });
@@ -291,7 +412,12 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     await startReplicas(3);
     gate = await CheckpointGate.shut(url);
     writeFileSync(path.join(data, 'four.jsonl'), inputOf(4));
-    const submitted = await clients[0]!.submitBatch({ modelName: 'identity', inputUri: 'four.jsonl', outputUri: 'cancel-out.jsonl', batchSize: 1 });
+    const submitted = await clients[0]!.submitBatch({
+      modelName: 'identity',
+      inputUri: 'four.jsonl',
+      outputUri: 'cancel-out.jsonl',
+      batchSize: 1,
+    });
     // Row 1 is checkpointed; the checkpoint of row 2 waits at the gate.
     const at = await gate.waiting();
     const others = [0, 1, 2].filter((i) => `r${i}` !== at.replicaId);
@@ -311,7 +437,11 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     const stopped = await replicaOf(at.replicaId).logged('job stopped');
     expect([stopped['job'], stopped['reason']]).to.deep.equal([submitted.id, 'the job was cancelled']);
     expect(readdirSync(data).filter((f) => f.startsWith('cancel-out'))).to.deep.equal([]);
-    expect(await clients[others[0]!]!.get(submitted.id)).to.deep.include({ state: JobState.JOB_STATE_CANCELLED, processed: 1n, owner: '' });
+    expect(await clients[others[0]!]!.get(submitted.id)).to.deep.include({
+      state: JobState.JOB_STATE_CANCELLED,
+      processed: 1n,
+      owner: '',
+    });
   });
 
   it('PostgreSQL stopped and started again under a running job: Predict goes on, job calls answer UNAVAILABLE, and the job finishes exactly once', async () => {
@@ -327,7 +457,10 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
       expect((unavailable as ServiceError).code).to.equal(status.UNAVAILABLE);
       expect((unavailable as ServiceError).details).to.match(/^the job store \(127\.0\.0\.1:\d+\) cannot be reached: /);
       const prediction = new PredictionServiceClient(`127.0.0.1:${replicas[0]!.port}`, credentials.createInsecure());
-      const answer = await predict(prediction, { modelName: 'identity', inputs: { x: tensor({ shape: [1n, 1n], floatData: [7] }) } });
+      const answer = await predict(prediction, {
+        modelName: 'identity',
+        inputs: { x: tensor({ shape: [1n, 1n], floatData: [7] }) },
+      });
       prediction.close();
       expect(answer.outputs['y']!.floatData).to.deep.equal([7]);
     } finally {
@@ -338,14 +471,19 @@ describe('many replicas sharing one PostgreSQL job store and one data directory'
     const done = await clients[0]!.finished(submitted.id, 120_000);
     expect(done).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, processed: BigInt(ROWS), failed: 0n });
     expect(ended(submitted.id).map((l) => l['state'])).to.deep.equal(['SUCCEEDED']);
-    expect(firstDifference(readFileSync(path.join(data, 'restart-out.jsonl'), 'utf8'), outputOf(ROWS))).to.equal(undefined);
+    expect(firstDifference(readFileSync(path.join(data, 'restart-out.jsonl'), 'utf8'), outputOf(ROWS))).to.equal(
+      undefined,
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${replicas[0]!.httpPort}/metrics`)).text();
     expect(metrics.includes(PG_PASSWORD)).to.equal(false);
   });
 
   it('refuses to start when PostgreSQL cannot be reached: a clear error naming host and port, never the password, and exit 1', async () => {
     const closed = server.url('nowhere').replace(`:${server.port}/`, ':1/');
-    const run = await runInferd(['serve', '--models', repo, '--port', '0', '--http-port', '0', '--data-dir', data], { env: { INFERD_JOB_STORE: closed }, timeoutMs: 60_000 });
+    const run = await runInferd(['serve', '--models', repo, '--port', '0', '--http-port', '0', '--data-dir', data], {
+      env: { INFERD_JOB_STORE: closed },
+      timeoutMs: 60_000,
+    });
     expect(run.code).to.equal(1);
     const fatal = run.stdout.split('\n').filter((l) => l.includes('cannot start'))[0]!;
     expect(fatal).to.include('cannot open the job store at 127.0.0.1:1 (postgres://inferd:***@127.0.0.1:1/nowhere)');

@@ -12,7 +12,17 @@ import { FakeWallClock } from '../../support/fake-wall-clock';
 import { removeFolder } from '../../support/test-server';
 
 const schedule = (name: string, cron: string): Schedule => ({
-  name, cron, timezone: 'UTC', modelName: 'm', modelVersion: '', inputUri: 'in.jsonl', outputUri: 'out.jsonl', batchSize: 0, inputColumns: [], outputNames: [], callbackUrl: '',
+  name,
+  cron,
+  timezone: 'UTC',
+  modelName: 'm',
+  modelVersion: '',
+  inputUri: 'in.jsonl',
+  outputUri: 'out.jsonl',
+  batchSize: 0,
+  inputColumns: [],
+  outputNames: [],
+  callbackUrl: '',
 });
 
 describe('CronSchedules', () => {
@@ -53,7 +63,13 @@ describe('ProgressReporter', () => {
   it('draws a bar with the rows done, the rate since it started and the time left, in place on a terminal', () => {
     let now = 1000;
     let out = '';
-    const reporter = new ProgressReporter({ tty: true, columns: 120, everyMs: 5000, now: () => now, write: (t) => (out += t) });
+    const reporter = new ProgressReporter({
+      tty: true,
+      columns: 120,
+      everyMs: 5000,
+      now: () => now,
+      write: (t) => (out += t),
+    });
     reporter.update({ state: 'RUNNING', total: 0, processed: 0, failed: 0 }); // input not read through yet
     expect(out).to.equal('');
     reporter.update({ state: 'RUNNING', total: 1000, processed: 200, failed: 0 }); // resumed at 200
@@ -70,12 +86,22 @@ describe('ProgressReporter', () => {
   it('writes plain lines, at most one per interval and always the last, when not on a terminal', () => {
     let now = 0;
     const lines: string[] = [];
-    const reporter = new ProgressReporter({ tty: false, columns: 80, everyMs: 5000, now: () => now, write: (t) => lines.push(t) });
+    const reporter = new ProgressReporter({
+      tty: false,
+      columns: 80,
+      everyMs: 5000,
+      now: () => now,
+      write: (t) => lines.push(t),
+    });
     for (let done = 0; done <= 100; done += 10) {
       reporter.update({ state: 'RUNNING', total: 100, processed: done, failed: 0 });
       now += 1000;
     }
-    expect(lines).to.deep.equal(['0% 0/100 rows, 0 rows/s, ETA ?\n', '50% 50/100 rows, 10 rows/s, ETA 0:05\n', '100% 100/100 rows, 10 rows/s, ETA 0:00\n']);
+    expect(lines).to.deep.equal([
+      '0% 0/100 rows, 0 rows/s, ETA ?\n',
+      '50% 50/100 rows, 10 rows/s, ETA 0:05\n',
+      '100% 100/100 rows, 10 rows/s, ETA 0:00\n',
+    ]);
   });
 });
 
@@ -89,26 +115,56 @@ describe('job configuration', () => {
   after(() => removeFolder(dir));
 
   it('defaults: jobs in ./data for a week, one batch job at a time, no callbacks', () => {
-    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ dataDir: 'data', jobRetentionHours: 168, maxBatchJobs: 1, webhookAllow: [], webhookSecret: '', schedules: [] });
+    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({
+      dataDir: 'data',
+      jobRetentionHours: 168,
+      maxBatchJobs: 1,
+      webhookAllow: [],
+      webhookSecret: '',
+      schedules: [],
+    });
   });
 
   it('keeps jobs in <data-dir>/jobs.sqlite with a 30 s lease by default; takes the store from INFERD_JOB_STORE, the replica id and the lease from flags', () => {
-    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ jobStore: '', replicaId: '', jobLeaseMs: 30_000 });
-    const c = parseServeConfig({ argv: ['--replica-id', 'pod-a', '--job-lease-ms', '5000'], env: { INFERD_JOB_STORE: 'postgres://u:pw@db:5432/jobs' } });
+    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({
+      jobStore: '',
+      replicaId: '',
+      jobLeaseMs: 30_000,
+    });
+    const c = parseServeConfig({
+      argv: ['--replica-id', 'pod-a', '--job-lease-ms', '5000'],
+      env: { INFERD_JOB_STORE: 'postgres://u:pw@db:5432/jobs' },
+    });
     expect(c).to.deep.include({ jobStore: 'postgres://u:pw@db:5432/jobs', replicaId: 'pod-a', jobLeaseMs: 5000 });
-    expect(parseJobStoreUrl('', 'data', 'jobs.sqlite')).to.deep.equal({ kind: 'sqlite', file: path.join('data', 'jobs.sqlite') });
-    expect(parseJobStoreUrl('postgresql://u:p@ss@db/jobs', 'data', 'x')).to.deep.equal({ kind: 'postgres', url: 'postgresql://u:p@ss@db/jobs', safe: 'postgresql://u:***@db/jobs', host: 'db', port: 5432 });
+    expect(parseJobStoreUrl('', 'data', 'jobs.sqlite')).to.deep.equal({
+      kind: 'sqlite',
+      file: path.join('data', 'jobs.sqlite'),
+    });
+    expect(parseJobStoreUrl('postgresql://u:p@ss@db/jobs', 'data', 'x')).to.deep.equal({
+      kind: 'postgres',
+      url: 'postgresql://u:p@ss@db/jobs',
+      safe: 'postgresql://u:***@db/jobs',
+      host: 'db',
+      port: 5432,
+    });
   });
 
   it('refuses a job store URL it cannot read, a lease out of range, and never shows the password', () => {
-    expect(problems(() => parseServeConfig({ argv: ['--job-lease-ms', '50'], env: { INFERD_JOB_STORE: 'mysql://u:hunter2@db/jobs' } }))).to.deep.equal([
+    expect(
+      problems(() =>
+        parseServeConfig({ argv: ['--job-lease-ms', '50'], env: { INFERD_JOB_STORE: 'mysql://u:hunter2@db/jobs' } }),
+      ),
+    ).to.deep.equal([
       '--job-lease-ms: expected a whole number from 100 to 3600000, got "50"',
       '--job-store: expected sqlite:PATH or postgres://user:password@host:port/database, got "mysql://u:***@db/jobs"',
     ]);
   });
 
   it('takes the callback allow-list from a flag and the secret from INFERD_WEBHOOK_SECRET', () => {
-    const c = parseServeConfig({ argv: ['--webhook-allow', 'hooks.example.com, 10.0.0.7:8443'], env: { INFERD_WEBHOOK_SECRET: 's' } });
+    const c = parseServeConfig({
+      argv: ['--webhook-allow', 'hooks.example.com, 10.0.0.7:8443'],
+      env: { INFERD_WEBHOOK_SECRET: 's' },
+    });
     expect(c).to.deep.include({ webhookAllow: ['hooks.example.com', '10.0.0.7:8443'], webhookSecret: 's' });
   });
 
@@ -118,14 +174,53 @@ describe('job configuration', () => {
       file,
       JSON.stringify({
         schedules: [
-          { name: 'nightly', cron: '0 2 * * *', modelName: 'tiny_mlp', inputUri: 'in.csv', outputUri: 'out/{time}.jsonl', batchSize: 128 },
-          { name: 'strict', cron: '0 3 * * *', modelName: 'tiny_mlp', inputUri: 'in.csv', outputUri: 'strict/{time}.jsonl', maxBadRecords: 0 },
+          {
+            name: 'nightly',
+            cron: '0 2 * * *',
+            modelName: 'tiny_mlp',
+            inputUri: 'in.csv',
+            outputUri: 'out/{time}.jsonl',
+            batchSize: 128,
+          },
+          {
+            name: 'strict',
+            cron: '0 3 * * *',
+            modelName: 'tiny_mlp',
+            inputUri: 'in.csv',
+            outputUri: 'strict/{time}.jsonl',
+            maxBadRecords: 0,
+          },
         ],
       }),
     );
     expect(parseServeConfig({ argv: ['--config', file], env: {} }).schedules).to.deep.equal([
-      { name: 'nightly', cron: '0 2 * * *', timezone: '', modelName: 'tiny_mlp', modelVersion: '', inputUri: 'in.csv', outputUri: 'out/{time}.jsonl', batchSize: 128, inputColumns: [], outputNames: [], callbackUrl: '' },
-      { name: 'strict', cron: '0 3 * * *', timezone: '', modelName: 'tiny_mlp', modelVersion: '', inputUri: 'in.csv', outputUri: 'strict/{time}.jsonl', batchSize: 0, inputColumns: [], outputNames: [], callbackUrl: '', maxBadRecords: 0 },
+      {
+        name: 'nightly',
+        cron: '0 2 * * *',
+        timezone: '',
+        modelName: 'tiny_mlp',
+        modelVersion: '',
+        inputUri: 'in.csv',
+        outputUri: 'out/{time}.jsonl',
+        batchSize: 128,
+        inputColumns: [],
+        outputNames: [],
+        callbackUrl: '',
+      },
+      {
+        name: 'strict',
+        cron: '0 3 * * *',
+        timezone: '',
+        modelName: 'tiny_mlp',
+        modelVersion: '',
+        inputUri: 'in.csv',
+        outputUri: 'strict/{time}.jsonl',
+        batchSize: 0,
+        inputColumns: [],
+        outputNames: [],
+        callbackUrl: '',
+        maxBadRecords: 0,
+      },
     ]);
   });
 
@@ -136,12 +231,30 @@ describe('job configuration', () => {
       JSON.stringify({
         schedules: [
           { name: 'a', cron: '61 * * * *', modelName: 'm', inputUri: 'in.jsonl', outputUri: 'out.txt' },
-          { name: 'a', cron: '* * * * *', modelName: '', inputUri: 'in.jsonl', outputUri: 'o.jsonl', batchSize: -1, maxBadRecords: -1, colour: 'red' },
-          { name: 'b', cron: '0 * * * *', modelName: 'm', inputUri: 'in.jsonl', outputUri: 'o.jsonl', callbackUrl: 'http://elsewhere.example/h' },
+          {
+            name: 'a',
+            cron: '* * * * *',
+            modelName: '',
+            inputUri: 'in.jsonl',
+            outputUri: 'o.jsonl',
+            batchSize: -1,
+            maxBadRecords: -1,
+            colour: 'red',
+          },
+          {
+            name: 'b',
+            cron: '0 * * * *',
+            modelName: 'm',
+            inputUri: 'in.jsonl',
+            outputUri: 'o.jsonl',
+            callbackUrl: 'http://elsewhere.example/h',
+          },
         ],
       }),
     );
-    expect(problems(() => parseServeConfig({ argv: ['--config', file, '--webhook-allow', 'ok.example,bad host'], env: {} }))).to.deep.equal([
+    expect(
+      problems(() => parseServeConfig({ argv: ['--config', file, '--webhook-allow', 'ok.example,bad host'], env: {} })),
+    ).to.deep.equal([
       `${file}: schedules[0].cron: expected a cron expression, got "61 * * * *" (CronPattern: Invalid value for minute: 61)`,
       `${file}: schedules[0].outputUri: expected a batch output, got "out.txt" (output "out.txt": expected a .jsonl, .ndjson or .csv file, sqlite:PATH#TABLE or postgres:TABLE)`,
       `${file}: schedules[1].colour: expected a known field (name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, maxBadRecords, callbackUrl), got an unknown field`,

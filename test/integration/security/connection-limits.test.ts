@@ -22,7 +22,11 @@ function ping(session: ClientHttp2Session): Promise<void> {
 }
 
 function goaway(session: ClientHttp2Session): Promise<{ errorCode: number; opaqueData: string }> {
-  return new Promise((resolve) => session.once('goaway', (errorCode: number, _last: number, opaqueData?: Buffer) => resolve({ errorCode, opaqueData: opaqueData?.toString() ?? '' })));
+  return new Promise((resolve) =>
+    session.once('goaway', (errorCode: number, _last: number, opaqueData?: Buffer) =>
+      resolve({ errorCode, opaqueData: opaqueData?.toString() ?? '' }),
+    ),
+  );
 }
 
 describe('connection limits', () => {
@@ -31,7 +35,12 @@ describe('connection limits', () => {
 
   before(async () => {
     repo = writeRepository({ simple: simpleModel() });
-    t = await startServer(repo, { maxConcurrentStreams: 7, keepaliveMinPingIntervalMs: 60_000, maxConnectionAgeMs: 400, maxConnectionAgeGraceMs: 2_000 });
+    t = await startServer(repo, {
+      maxConcurrentStreams: 7,
+      keepaliveMinPingIntervalMs: 60_000,
+      maxConnectionAgeMs: 400,
+      maxConnectionAgeGraceMs: 2_000,
+    });
   });
 
   after(async () => {
@@ -64,7 +73,10 @@ describe('connection limits', () => {
   it('does not count pings while the server sends data (a client keepalive at 50 ms on a busy stream)', async () => {
     // A server of its own: no connection age to end the stream.
     const busy = await startServer(repo, { keepaliveMinPingIntervalMs: 60_000 });
-    const client = new PredictionServiceClient(busy.address, credentials.createInsecure(), { 'grpc.keepalive_time_ms': 50, 'grpc.keepalive_permit_without_calls': 1 });
+    const client = new PredictionServiceClient(busy.address, credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 50,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
     const stream = client.predictStream(new Metadata());
     const answered: string[] = [];
     stream.on('data', (r: PredictStreamResponse) => answered.push(r.response?.id ?? r.error?.message ?? ''));

@@ -41,7 +41,9 @@ function openDescriptors(): number {
  */
 function send(port: number, bytes: Buffer | string, fin: boolean, onClose: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = connectTcp(port, '127.0.0.1', () => (fin ? socket.end(bytes, () => resolve()) : socket.write(bytes, () => resolve())));
+    const socket = connectTcp(port, '127.0.0.1', () =>
+      fin ? socket.end(bytes, () => resolve()) : socket.write(bytes, () => resolve()),
+    );
     socket.once('close', onClose);
     socket.on('error', () => undefined);
     socket.once('error', reject);
@@ -90,8 +92,14 @@ describe('connection timeouts', function () {
   after(() => removeFolder(repo));
 
   it('defaults to a 10 s handshake timeout and a 5 min idle timeout, which flags and INFERD_* variables set', () => {
-    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ handshakeTimeoutMs: 10_000, connectionIdleTimeoutMs: 300_000 });
-    const set = parseServeConfig({ argv: ['--handshake-timeout-ms', '2000'], env: { INFERD_CONNECTION_IDLE_TIMEOUT_MS: '0' } });
+    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({
+      handshakeTimeoutMs: 10_000,
+      connectionIdleTimeoutMs: 300_000,
+    });
+    const set = parseServeConfig({
+      argv: ['--handshake-timeout-ms', '2000'],
+      env: { INFERD_CONNECTION_IDLE_TIMEOUT_MS: '0' },
+    });
     expect(set).to.deep.include({ handshakeTimeoutMs: 2_000, connectionIdleTimeoutMs: 0 });
   });
 
@@ -99,7 +107,12 @@ describe('connection timeouts', function () {
     let t: TestServer;
 
     before(async () => {
-      t = await startServer(repo, { handshakeTimeoutMs: 1_000, connectionIdleTimeoutMs: 0, modelControl: 'explicit', repositoryPollMs: 0 });
+      t = await startServer(repo, {
+        handshakeTimeoutMs: 1_000,
+        connectionIdleTimeoutMs: 0,
+        modelControl: 'explicit',
+        repositoryPollMs: 0,
+      });
     });
 
     after(async () => {
@@ -132,7 +145,9 @@ describe('connection timeouts', function () {
     });
 
     it('answers 408 on the HTTP port to a connection that sends part of a request and then nothing, and closes it', async () => {
-      const socket = connectTcp(t.server.httpPort, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
+      const socket = connectTcp(t.server.httpPort, '127.0.0.1', () =>
+        socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'),
+      );
       const received: Buffer[] = [];
       socket.on('data', (chunk: Buffer) => received.push(chunk));
       await new Promise((resolve) => socket.once('close', resolve));
@@ -148,7 +163,14 @@ describe('connection timeouts', function () {
 
     before(async () => {
       files = writeFiles({ 'server.crt': serverCert.cert, 'server.key': serverCert.key });
-      t = await startServer(repo, { tlsCert: files.file('server.crt'), tlsKey: files.file('server.key'), handshakeTimeoutMs: 1_000, connectionIdleTimeoutMs: 0, modelControl: 'explicit', repositoryPollMs: 0 });
+      t = await startServer(repo, {
+        tlsCert: files.file('server.crt'),
+        tlsKey: files.file('server.key'),
+        handshakeTimeoutMs: 1_000,
+        connectionIdleTimeoutMs: 0,
+        modelControl: 'explicit',
+        repositoryPollMs: 0,
+      });
     });
 
     after(async () => {
@@ -175,7 +197,12 @@ describe('connection timeouts', function () {
     let t: TestServer;
 
     before(async () => {
-      t = await startServer(repo, { handshakeTimeoutMs: 60_000, connectionIdleTimeoutMs: 500, modelControl: 'explicit', repositoryPollMs: 0 });
+      t = await startServer(repo, {
+        handshakeTimeoutMs: 60_000,
+        connectionIdleTimeoutMs: 500,
+        modelControl: 'explicit',
+        repositoryPollMs: 0,
+      });
     });
 
     after(async () => {
@@ -197,7 +224,12 @@ describe('connection timeouts', function () {
       idle.once('close', () => (idleClosed = true));
       let busyAway = false;
       busy.on('goaway', () => (busyAway = true));
-      const stream = busy.request({ ':method': 'POST', ':path': '/inferd.v1.PredictionService/PredictStream', 'content-type': 'application/grpc', te: 'trailers' });
+      const stream = busy.request({
+        ':method': 'POST',
+        ':path': '/inferd.v1.PredictionService/PredictStream',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       const responses: PredictStreamResponse[] = [];
       let pending = Buffer.alloc(0);
       stream.on('data', (chunk: Buffer) => {
@@ -208,7 +240,9 @@ describe('connection timeouts', function () {
           pending = pending.subarray(5 + length);
         }
       });
-      const trailers = new Promise<unknown>((resolve) => stream.once('trailers', (headers) => resolve(headers['grpc-status'])));
+      const trailers = new Promise<unknown>((resolve) =>
+        stream.once('trailers', (headers) => resolve(headers['grpc-status'])),
+      );
       const request = (id: string): PredictRequest => ({ ...SIMPLE_REQUEST, modelVersion: '', outputNames: [], id });
       stream.write(grpcFrame(request('first')));
       await until(() => responses.length === 1, 'the first answer');
@@ -225,7 +259,9 @@ describe('connection timeouts', function () {
     });
 
     it('tells HTTP keep-alive clients the timeout, and closes a connection with no request past it', async () => {
-      const socket = connectTcp(t.server.httpPort, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const socket = connectTcp(t.server.httpPort, '127.0.0.1', () =>
+        socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
       const received: Buffer[] = [];
       socket.on('data', (chunk: Buffer) => received.push(chunk));
       await new Promise((resolve) => socket.once('close', resolve));

@@ -1,11 +1,29 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { credentials, Metadata, status, type ClientDuplexStream } from '@grpc/grpc-js';
-import { type PredictionServiceClient, type PredictRequest, type PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
+import {
+  type PredictionServiceClient,
+  type PredictRequest,
+  type PredictStreamResponse,
+} from '../../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../../src/example-models/example-models';
 import { issue, makeAuthority, type Issued } from '../../support/certs';
-import { capturedLog, expectSimpleAnswer, predictionClient, servedCertificate, SIMPLE_REQUEST, writeFiles } from '../../support/secure-clients';
-import { predict, rejection, removeFolder, startServer, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  capturedLog,
+  expectSimpleAnswer,
+  predictionClient,
+  servedCertificate,
+  SIMPLE_REQUEST,
+  writeFiles,
+} from '../../support/secure-clients';
+import {
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 import { httpGet } from '../../support/telemetry';
 import { until } from '../../support/until';
 
@@ -20,11 +38,23 @@ describe('TLS and mutual TLS', () => {
   let files: ReturnType<typeof writeFiles>;
 
   const tlsClient = (address: string, client?: Issued): PredictionServiceClient =>
-    predictionClient(address, credentials.createSsl(Buffer.from(ca.cert), client && Buffer.from(client.key), client && Buffer.from(client.cert)));
+    predictionClient(
+      address,
+      credentials.createSsl(
+        Buffer.from(ca.cert),
+        client && Buffer.from(client.key),
+        client && Buffer.from(client.cert),
+      ),
+    );
 
   before(() => {
     repo = writeRepository({ simple: simpleModel() });
-    files = writeFiles({ 'server.crt': serverCert.cert, 'server.key': serverCert.key, 'client-ca.crt': ca.cert, 'other.key': rotatedCert.key });
+    files = writeFiles({
+      'server.crt': serverCert.cert,
+      'server.key': serverCert.key,
+      'client-ca.crt': ca.cert,
+      'other.key': rotatedCert.key,
+    });
   });
 
   after(() => {
@@ -39,7 +69,11 @@ describe('TLS and mutual TLS', () => {
     before(async () => {
       writeFileSync(files.file('server.crt'), serverCert.cert);
       writeFileSync(files.file('server.key'), serverCert.key);
-      t = await startServer(repo, { tlsCert: files.file('server.crt'), tlsKey: files.file('server.key') }, { log: captured.log });
+      t = await startServer(
+        repo,
+        { tlsCert: files.file('server.crt'), tlsKey: files.file('server.key') },
+        { log: captured.log },
+      );
     });
 
     after(async () => t?.close());
@@ -56,7 +90,10 @@ describe('TLS and mutual TLS', () => {
     });
 
     it('serves the HTTP port over HTTPS with the same certificate', async () => {
-      expect(await httpGet(t.server.httpPort, '/healthz', { tls: { ca: ca.cert } })).to.deep.equal({ status: 200, body: 'ok\n' });
+      expect(await httpGet(t.server.httpPort, '/healthz', { tls: { ca: ca.cert } })).to.deep.equal({
+        status: 200,
+        body: 'ok\n',
+      });
       expect((await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert } })).status).to.equal(200);
       expect((await servedCertificate(t.server.httpPort, ca.cert)).subject.CN).to.equal('inferd-1');
     });
@@ -74,17 +111,27 @@ describe('TLS and mutual TLS', () => {
       const stream: ClientDuplexStream<PredictRequest, PredictStreamResponse> = client.predictStream(new Metadata());
       const answers: PredictStreamResponse[] = [];
       stream.on('data', (r: PredictStreamResponse) => answers.push(r));
-      const ended = new Promise<void>((resolve, reject) => stream.on('status', (s: { code: number; details: string }) => (s.code === status.OK ? resolve() : reject(new Error(s.details)))));
+      const ended = new Promise<void>((resolve, reject) =>
+        stream.on('status', (s: { code: number; details: string }) =>
+          s.code === status.OK ? resolve() : reject(new Error(s.details)),
+        ),
+      );
       stream.write({ ...SIMPLE_REQUEST, outputNames: [], modelVersion: '', id: 'before' });
       await until(() => answers.length === 1, 'the first answer');
 
       // A certificate whose key does not match is refused: the old one stays.
       writeFileSync(files.file('server.crt'), rotatedCert.cert);
-      await until(() => captured.lines.some((l) => l.includes('changed files are not valid')), 'the warning about the mismatched key');
+      await until(
+        () => captured.lines.some((l) => l.includes('changed files are not valid')),
+        'the warning about the mismatched key',
+      );
       expect((await servedCertificate(t.server.port, ca.cert)).subject.CN).to.equal('inferd-1');
 
       writeFileSync(files.file('server.key'), rotatedCert.key);
-      await until(async () => (await servedCertificate(t.server.port, ca.cert)).subject.CN === 'inferd-2', 'the rotated certificate on a new connection');
+      await until(
+        async () => (await servedCertificate(t.server.port, ca.cert)).subject.CN === 'inferd-2',
+        'the rotated certificate on a new connection',
+      );
       expect((await servedCertificate(t.server.httpPort, ca.cert)).subject.CN).to.equal('inferd-2');
 
       // The stream opened before the rotation still answers.
@@ -92,7 +139,10 @@ describe('TLS and mutual TLS', () => {
       await until(() => answers.length === 2, 'the answer after the rotation');
       stream.end();
       await ended;
-      expect(answers.map((a) => [a.response?.id, a.error])).to.deep.equal([['before', undefined], ['after', undefined]]);
+      expect(answers.map((a) => [a.response?.id, a.error])).to.deep.equal([
+        ['before', undefined],
+        ['after', undefined],
+      ]);
       // And a new client, on a new connection, is served too.
       const fresh = tlsClient(t.address);
       expectSimpleAnswer(await predict(fresh, SIMPLE_REQUEST));
@@ -108,7 +158,16 @@ describe('TLS and mutual TLS', () => {
     before(async () => {
       writeFileSync(files.file('server.crt'), serverCert.cert);
       writeFileSync(files.file('server.key'), serverCert.key);
-      t = await startServer(repo, { tlsCert: files.file('server.crt'), tlsKey: files.file('server.key'), tlsClientCa: files.file('client-ca.crt'), logLevel: 'debug' }, { log: captured.log });
+      t = await startServer(
+        repo,
+        {
+          tlsCert: files.file('server.crt'),
+          tlsKey: files.file('server.key'),
+          tlsClientCa: files.file('client-ca.crt'),
+          logLevel: 'debug',
+        },
+        { log: captured.log },
+      );
     });
 
     after(async () => t?.close());
@@ -117,7 +176,9 @@ describe('TLS and mutual TLS', () => {
       const client = tlsClient(t.address, clientCert);
       expectSimpleAnswer(await predict(client, SIMPLE_REQUEST));
       client.close();
-      const connected = captured.lines.map((l) => JSON.parse(l)).find((r) => r.msg === 'client connected with a certificate');
+      const connected = captured.lines
+        .map((l) => JSON.parse(l))
+        .find((r) => r.msg === 'client connected with a certificate');
       expect(connected?.clientSubject).to.equal('CN=client-a,O=inferd tests');
     });
 
@@ -138,25 +199,53 @@ describe('TLS and mutual TLS', () => {
     it('keeps /healthz open to probes without a certificate, and /metrics for verified clients only', async () => {
       expect((await httpGet(t.server.httpPort, '/healthz', { tls: { ca: ca.cert } })).status).to.equal(200);
       expect((await httpGet(t.server.httpPort, '/readyz', { tls: { ca: ca.cert } })).status).to.equal(200);
-      expect(await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert } })).to.deep.equal({ status: 401, body: 'a client certificate signed by the client CA is needed\n' });
-      expect((await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert, cert: strangerCert.cert, key: strangerCert.key } })).status).to.equal(401);
-      expect((await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert, cert: clientCert.cert, key: clientCert.key } })).status).to.equal(200);
+      expect(await httpGet(t.server.httpPort, '/metrics', { tls: { ca: ca.cert } })).to.deep.equal({
+        status: 401,
+        body: 'a client certificate signed by the client CA is needed\n',
+      });
+      expect(
+        (
+          await httpGet(t.server.httpPort, '/metrics', {
+            tls: { ca: ca.cert, cert: strangerCert.cert, key: strangerCert.key },
+          })
+        ).status,
+      ).to.equal(401);
+      expect(
+        (
+          await httpGet(t.server.httpPort, '/metrics', {
+            tls: { ca: ca.cert, cert: clientCert.cert, key: clientCert.key },
+          })
+        ).status,
+      ).to.equal(200);
     });
   });
 
   describe('bad files', () => {
     it('refuses to start with an expired certificate, saying when it expired', async () => {
       const expiredAt = new Date(Date.now() - 60_000);
-      const expired = issue(ca, { commonName: 'inferd-old', ips: ['127.0.0.1'], notBefore: new Date(Date.now() - 3_600_000), notAfter: expiredAt });
+      const expired = issue(ca, {
+        commonName: 'inferd-old',
+        ips: ['127.0.0.1'],
+        notBefore: new Date(Date.now() - 3_600_000),
+        notAfter: expiredAt,
+      });
       writeFileSync(files.file('expired.crt'), expired.cert);
       writeFileSync(files.file('expired.key'), expired.key);
-      const err = await rejection(startServer(repo, { tlsCert: files.file('expired.crt'), tlsKey: files.file('expired.key') }));
-      expect(err.message).to.equal(`TLS certificate: ${files.file('expired.crt')}: the certificate expired at ${new Date(Math.floor(expiredAt.getTime() / 1000) * 1000).toISOString()}`);
+      const err = await rejection(
+        startServer(repo, { tlsCert: files.file('expired.crt'), tlsKey: files.file('expired.key') }),
+      );
+      expect(err.message).to.equal(
+        `TLS certificate: ${files.file('expired.crt')}: the certificate expired at ${new Date(Math.floor(expiredAt.getTime() / 1000) * 1000).toISOString()}`,
+      );
     });
 
     it('refuses to start with a key that does not belong to the certificate, naming the file', async () => {
-      const err = await rejection(startServer(repo, { tlsCert: files.file('client-ca.crt'), tlsKey: files.file('other.key') }));
-      expect(err.message).to.equal(`TLS certificate: ${files.file('other.key')}: this private key does not belong to the certificate in ${files.file('client-ca.crt')}`);
+      const err = await rejection(
+        startServer(repo, { tlsCert: files.file('client-ca.crt'), tlsKey: files.file('other.key') }),
+      );
+      expect(err.message).to.equal(
+        `TLS certificate: ${files.file('other.key')}: this private key does not belong to the certificate in ${files.file('client-ca.crt')}`,
+      );
     });
   });
 });

@@ -56,7 +56,8 @@ describe('batch jobs: what a job reads and writes', function () {
   }
   /** Cancels every job that has not ended (one may end on its own meanwhile). */
   async function cancelAll(): Promise<void> {
-    for (const job of (await jobs.list({ states: [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING] })).jobs) await jobs.cancel(job.id).catch(() => undefined);
+    for (const job of (await jobs.list({ states: [JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING] })).jobs)
+      await jobs.cancel(job.id).catch(() => undefined);
   }
   const jobCount = async (): Promise<number> => (await jobs.list({ pageSize: 1000 })).jobs.length;
 
@@ -81,14 +82,32 @@ describe('batch jobs: what a job reads and writes', function () {
       const own = ': the job would write over its own input';
       const cases: [Partial<SubmitBatchJobRequest>, string][] = [
         [{ inputUri: 'in.jsonl', outputUri: 'in.jsonl' }, `output "in.jsonl" is the input "in.jsonl"${own}`],
-        [{ inputUri: 'in.jsonl', outputUri: './sub/../in.jsonl' }, `output "./sub/../in.jsonl" is the input "in.jsonl"${own}`],
-        [{ inputUri: 'in.jsonl', outputUri: path.join(data, 'in.jsonl') }, `output "${path.join(data, 'in.jsonl')}" is the input "in.jsonl"${own}`],
+        [
+          { inputUri: 'in.jsonl', outputUri: './sub/../in.jsonl' },
+          `output "./sub/../in.jsonl" is the input "in.jsonl"${own}`,
+        ],
+        [
+          { inputUri: 'in.jsonl', outputUri: path.join(data, 'in.jsonl') },
+          `output "${path.join(data, 'in.jsonl')}" is the input "in.jsonl"${own}`,
+        ],
         [{ inputUri: 'in.jsonl', outputUri: 'alias.jsonl' }, `output "alias.jsonl" is the input "in.jsonl"${own}`],
         [{ inputUri: 'alias.jsonl', outputUri: 'hard.jsonl' }, `output "hard.jsonl" is the input "alias.jsonl"${own}`],
-        [{ inputUri: 'in.jsonl', outputUri: 'sqlite:in.jsonl#t' }, `output "sqlite:in.jsonl#t" is the input "in.jsonl"${own}`],
-        [{ inputUri: 'o.jsonl.errors.jsonl', outputUri: 'o.jsonl' }, `errors file "o.jsonl.errors.jsonl" is the input "o.jsonl.errors.jsonl"${own}`],
-        [{ inputUri: 'db.t.errors.jsonl', outputUri: 'sqlite:db#t' }, `errors file "db.t.errors.jsonl" is the input "db.t.errors.jsonl"${own}`],
-        [{ inputUri: 'links-in', outputUri: 'elsewhere/data.jsonl' }, `output "elsewhere/data.jsonl" is the input "links-in/data.jsonl"${own}`],
+        [
+          { inputUri: 'in.jsonl', outputUri: 'sqlite:in.jsonl#t' },
+          `output "sqlite:in.jsonl#t" is the input "in.jsonl"${own}`,
+        ],
+        [
+          { inputUri: 'o.jsonl.errors.jsonl', outputUri: 'o.jsonl' },
+          `errors file "o.jsonl.errors.jsonl" is the input "o.jsonl.errors.jsonl"${own}`,
+        ],
+        [
+          { inputUri: 'db.t.errors.jsonl', outputUri: 'sqlite:db#t' },
+          `errors file "db.t.errors.jsonl" is the input "db.t.errors.jsonl"${own}`,
+        ],
+        [
+          { inputUri: 'links-in', outputUri: 'elsewhere/data.jsonl' },
+          `output "elsewhere/data.jsonl" is the input "links-in/data.jsonl"${own}`,
+        ],
       ];
       const before = await jobCount();
       for (const [uris, message] of cases) {
@@ -96,17 +115,33 @@ describe('batch jobs: what a job reads and writes', function () {
         expect([err.code, err.details], JSON.stringify(uris)).to.deep.equal([status.INVALID_ARGUMENT, message]);
       }
       expect(await jobCount()).to.equal(before);
-      for (const file of ['in.jsonl', 'o.jsonl.errors.jsonl', 'db.t.errors.jsonl', 'elsewhere/data.jsonl']) expect(read(file), file).to.equal(INPUT);
+      for (const file of ['in.jsonl', 'o.jsonl.errors.jsonl', 'db.t.errors.jsonl', 'elsewhere/data.jsonl'])
+        expect(read(file), file).to.equal(INPUT);
     });
 
     it('refuses an output that lies inside the input folder, or a folder holding the input', async () => {
       const own = ': the job would write over its own input';
       const cases: [Partial<SubmitBatchJobRequest>, string][] = [
-        [{ inputUri: 'in-folder', outputUri: 'in-folder/out.jsonl' }, `output "in-folder/out.jsonl" lies inside the input folder "in-folder"${own}`],
-        [{ inputUri: 'in-folder/', outputUri: 'in-folder/new/deeper/out.csv' }, `output "in-folder/new/deeper/out.csv" lies inside the input folder "in-folder/"${own}`],
-        [{ inputUri: 'in-folder', outputUri: 'folder-alias/out.jsonl' }, `output "folder-alias/out.jsonl" lies inside the input folder "in-folder"${own}`],
-        [{ inputUri: 'in-folder', outputUri: 'sqlite:in-folder/x.db#t' }, `output "sqlite:in-folder/x.db#t" lies inside the input folder "in-folder"${own}`],
-        [{ inputUri: 'as-dir.jsonl/a.jsonl', outputUri: 'as-dir.jsonl' }, `output "as-dir.jsonl" holds the input "as-dir.jsonl/a.jsonl"${own}`],
+        [
+          { inputUri: 'in-folder', outputUri: 'in-folder/out.jsonl' },
+          `output "in-folder/out.jsonl" lies inside the input folder "in-folder"${own}`,
+        ],
+        [
+          { inputUri: 'in-folder/', outputUri: 'in-folder/new/deeper/out.csv' },
+          `output "in-folder/new/deeper/out.csv" lies inside the input folder "in-folder/"${own}`,
+        ],
+        [
+          { inputUri: 'in-folder', outputUri: 'folder-alias/out.jsonl' },
+          `output "folder-alias/out.jsonl" lies inside the input folder "in-folder"${own}`,
+        ],
+        [
+          { inputUri: 'in-folder', outputUri: 'sqlite:in-folder/x.db#t' },
+          `output "sqlite:in-folder/x.db#t" lies inside the input folder "in-folder"${own}`,
+        ],
+        [
+          { inputUri: 'as-dir.jsonl/a.jsonl', outputUri: 'as-dir.jsonl' },
+          `output "as-dir.jsonl" holds the input "as-dir.jsonl/a.jsonl"${own}`,
+        ],
       ];
       for (const [uris, message] of cases) {
         const err = await rejection(submit(uris));
@@ -124,20 +159,43 @@ describe('batch jobs: what a job reads and writes', function () {
       write('free-in.jsonl', jsonl([{ x: [1, 2, 3, 4] }]));
       const running = await busy({ outputUri: 'busy/out.jsonl' });
       // Jobs may share an input; this one waits behind the running one.
-      const queued = (await jobs.submitBatch({ modelName: 'slow', inputUri: 'long.jsonl', outputUri: 'busy/queued.jsonl' })).id;
+      const queued = (
+        await jobs.submitBatch({ modelName: 'slow', inputUri: 'long.jsonl', outputUri: 'busy/queued.jsonl' })
+      ).id;
       const table = (await submit({ inputUri: 'long.jsonl', outputUri: 'sqlite:busy/scores.db#daily' })).id;
       await submit({ inputUri: 'long.jsonl', outputUri: 'sqlite:busy/scores.db#weekly' }); // another table of the same database
       expect((await jobs.get(queued)).state).to.equal(JobState.JOB_STATE_QUEUED);
 
       const wait = ': wait for that job to end, or cancel it';
       const cases: [Partial<SubmitBatchJobRequest>, string][] = [
-        [{ outputUri: 'busy/out.jsonl' }, `output "busy/out.jsonl" is the output "busy/out.jsonl" of job ${running} (RUNNING)${wait}`],
-        [{ outputUri: './long.jsonl' }, `output "./long.jsonl" is the input "long.jsonl" of job ${running} (RUNNING)${wait}`],
-        [{ outputUri: 'busy/out.jsonl.errors.jsonl' }, `output "busy/out.jsonl.errors.jsonl" is the errors file "busy/out.jsonl.errors.jsonl" of job ${running} (RUNNING)${wait}`],
-        [{ inputUri: 'busy/out.jsonl', outputUri: 'free.jsonl' }, `input "busy/out.jsonl" is the output "busy/out.jsonl" of job ${running} (RUNNING)${wait}`],
-        [{ inputUri: 'busy', outputUri: 'free.jsonl' }, `input folder "busy" holds the output "busy/out.jsonl" of job ${running} (RUNNING)${wait}`],
-        [{ outputUri: 'busy/queued.jsonl' }, `output "busy/queued.jsonl" is the output "busy/queued.jsonl" of job ${queued} (QUEUED)${wait}`],
-        [{ outputUri: 'sqlite:busy/scores.db#DAILY' }, `output "sqlite:busy/scores.db#DAILY" is the output "sqlite:busy/scores.db#daily" of job ${table} (QUEUED)${wait}`],
+        [
+          { outputUri: 'busy/out.jsonl' },
+          `output "busy/out.jsonl" is the output "busy/out.jsonl" of job ${running} (RUNNING)${wait}`,
+        ],
+        [
+          { outputUri: './long.jsonl' },
+          `output "./long.jsonl" is the input "long.jsonl" of job ${running} (RUNNING)${wait}`,
+        ],
+        [
+          { outputUri: 'busy/out.jsonl.errors.jsonl' },
+          `output "busy/out.jsonl.errors.jsonl" is the errors file "busy/out.jsonl.errors.jsonl" of job ${running} (RUNNING)${wait}`,
+        ],
+        [
+          { inputUri: 'busy/out.jsonl', outputUri: 'free.jsonl' },
+          `input "busy/out.jsonl" is the output "busy/out.jsonl" of job ${running} (RUNNING)${wait}`,
+        ],
+        [
+          { inputUri: 'busy', outputUri: 'free.jsonl' },
+          `input folder "busy" holds the output "busy/out.jsonl" of job ${running} (RUNNING)${wait}`,
+        ],
+        [
+          { outputUri: 'busy/queued.jsonl' },
+          `output "busy/queued.jsonl" is the output "busy/queued.jsonl" of job ${queued} (QUEUED)${wait}`,
+        ],
+        [
+          { outputUri: 'sqlite:busy/scores.db#DAILY' },
+          `output "sqlite:busy/scores.db#DAILY" is the output "sqlite:busy/scores.db#daily" of job ${table} (QUEUED)${wait}`,
+        ],
       ];
       const before = await jobCount();
       for (const [uris, message] of cases) {
@@ -149,12 +207,16 @@ describe('batch jobs: what a job reads and writes', function () {
       await cancelAll();
       const job = await jobs.finished((await submit({ inputUri: 'busy/in.jsonl', outputUri: 'busy/out.jsonl' })).id);
       expect(job.state).to.equal(JobState.JOB_STATE_SUCCEEDED);
-      expect(read('busy/out.jsonl')).to.equal(jsonl([{ row: 1, key: null, outputs: { y: tinyMlpReference([1, 2, 3, 4]) } }]));
+      expect(read('busy/out.jsonl')).to.equal(
+        jsonl([{ row: 1, key: null, outputs: { y: tinyMlpReference([1, 2, 3, 4]) } }]),
+      );
     });
 
     it('of two jobs submitted at once with one output, queues one and refuses the other, naming the first', async () => {
       await busy({ outputUri: 'race/blocker.jsonl' });
-      const [a, b] = await Promise.allSettled([0, 1].map(() => submit({ inputUri: 'long.jsonl', outputUri: 'race/out.jsonl' })));
+      const [a, b] = await Promise.allSettled(
+        [0, 1].map(() => submit({ inputUri: 'long.jsonl', outputUri: 'race/out.jsonl' })),
+      );
       const taken = [a, b].filter((r) => r.status === 'fulfilled');
       const refused = [a, b].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect([taken.length, refused.length]).to.deep.equal([1, 1]);
@@ -176,8 +238,22 @@ describe('batch jobs: what a job reads and writes', function () {
       symlinkSync('../targets/b-data.jsonl', path.join(data, 'links/.hidden.jsonl'));
       const job = await jobs.finished((await submit({ inputUri: 'links', outputUri: 'links-out.jsonl' })).id);
       expect(job).to.deep.include({ state: JobState.JOB_STATE_SUCCEEDED, total: 3n, processed: 3n, failed: 1n });
-      expect(read('links-out.jsonl')).to.equal(jsonl([{ row: 1, key: null, outputs: { y: tinyMlpReference([1, 1, 1, 1]) } }, { row: 2, key: null, outputs: { y: tinyMlpReference([2, 2, 2, 2]) } }]));
-      expect(read('links-out.jsonl.errors.jsonl')).to.equal(jsonl([{ row: 3, key: null, where: 'links/b.jsonl line 2', error: 'input "x": expected shape [4] for one record, got [1]' }]));
+      expect(read('links-out.jsonl')).to.equal(
+        jsonl([
+          { row: 1, key: null, outputs: { y: tinyMlpReference([1, 1, 1, 1]) } },
+          { row: 2, key: null, outputs: { y: tinyMlpReference([2, 2, 2, 2]) } },
+        ]),
+      );
+      expect(read('links-out.jsonl.errors.jsonl')).to.equal(
+        jsonl([
+          {
+            row: 3,
+            key: null,
+            where: 'links/b.jsonl line 2',
+            error: 'input "x": expected shape [4] for one record, got [1]',
+          },
+        ]),
+      );
     });
 
     it('refuses a folder with a link that leads out of the data directory, or to nothing, naming the link', async () => {

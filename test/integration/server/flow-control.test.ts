@@ -18,7 +18,16 @@ function request(i: number): PredictRequest {
   const a = new Int32Array(ROWS * 16).fill(i);
   const b = new Int32Array(ROWS * 16).fill(1);
   const raw = (x: Int32Array): Uint8Array => new Uint8Array(x.buffer);
-  return { modelName: 'simple', modelVersion: '', id: String(i), outputNames: ['OUTPUT0'], inputs: { INPUT0: tensor({ shape: [BigInt(ROWS), 16n], rawData: raw(a) }), INPUT1: tensor({ shape: [BigInt(ROWS), 16n], rawData: raw(b) }) } };
+  return {
+    modelName: 'simple',
+    modelVersion: '',
+    id: String(i),
+    outputNames: ['OUTPUT0'],
+    inputs: {
+      INPUT0: tensor({ shape: [BigInt(ROWS), 16n], rawData: raw(a) }),
+      INPUT1: tensor({ shape: [BigInt(ROWS), 16n], rawData: raw(b) }),
+    },
+  };
 }
 
 describe('PredictStream flow control', function () {
@@ -71,7 +80,8 @@ describe('PredictStream flow control', function () {
         const r = PredictStreamResponse.decode(bytes);
         const i = Number(r.id);
         const out = r.response?.outputs['OUTPUT0'];
-        const first = out === undefined ? NaN : new DataView(out.rawData.buffer, out.rawData.byteOffset).getInt32(0, true);
+        const first =
+          out === undefined ? NaN : new DataView(out.rawData.buffer, out.rawData.byteOffset).getInt32(0, true);
         if (first !== i + 1) wrong++;
         answered++;
       });
@@ -79,7 +89,9 @@ describe('PredictStream flow control', function () {
       stream.end();
       expect(await reading).to.equal('0');
       expect({ answered, wrong }).to.deep.equal({ answered: TOTAL, wrong: 0 });
-      console.log(`      flow control: stalled after ${stalledAt} requests; server RSS ${baseline.toFixed(0)} MiB at start, ${peakWhileStalled.toFixed(0)} MiB peak while stalled, ${peak.toFixed(0)} MiB peak over ${TOTAL} requests`);
+      console.log(
+        `      flow control: stalled after ${stalledAt} requests; server RSS ${baseline.toFixed(0)} MiB at start, ${peakWhileStalled.toFixed(0)} MiB peak while stalled, ${peak.toFixed(0)} MiB peak over ${TOTAL} requests`,
+      );
       // Held requests (and their answers) would take 200 MiB and more; the bound leaves room for the heap's growth under load.
       expect(peak - baseline).to.be.below(150);
     } finally {

@@ -10,7 +10,15 @@ import {
 import { simpleModel, tinyMlpModel } from '../../../src/example-models/example-models';
 import { calibrateSlowRun, type SlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 
 /** Calls Health/Check; resolves with the serving status or rejects with the ServiceError. */
 function check(health: HealthClient, service: string): Promise<Serving> {
@@ -34,7 +42,14 @@ function row(step: number, offset: number): number[] {
 
 /** A request for slowModel with the work of `side`: x = 1, for which y = side exactly. */
 function slowRequest(side: number) {
-  return { modelName: 'slow', inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) }, id: 'slow-1' };
+  return {
+    modelName: 'slow',
+    inputs: {
+      x: tensor({ shape: [1n, 1n], floatData: [1] }),
+      side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }),
+    },
+    id: 'slow-1',
+  };
 }
 
 /** Gap between two health probes during an inference. */
@@ -161,7 +176,9 @@ describe('grpc.health.v1.Health', function () {
       expect(response.outputs['y']!.floatData).to.deep.equal([slow.side]);
       expect(latencies.length, 'Checks answered while the model ran').to.be.at.least(5);
       // The bound comes from the run measured on this machine: a Check that waited for the run would take up to a whole one.
-      expect(Math.max(...latencies), `slowest Check (ms), against a run of ${slow.runMs.toFixed(0)} ms`).to.be.below(slow.runMs / 2);
+      expect(Math.max(...latencies), `slowest Check (ms), against a run of ${slow.runMs.toFixed(0)} ms`).to.be.below(
+        slow.runMs / 2,
+      );
     });
 
     it('answers a Predict on another model while a slow one runs, before the slow one finishes', async () => {

@@ -2,7 +2,11 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { ModelServiceClient, ModelVersionState as State, type ListModelsResponse } from '../../../generated/inferd/v1/model_service';
+import {
+  ModelServiceClient,
+  ModelVersionState as State,
+  type ListModelsResponse,
+} from '../../../generated/inferd/v1/model_service';
 import { PredictionServiceClient } from '../../../generated/inferd/v1/prediction_service';
 import { identityModel, simpleModel, tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { children, serve, type ServeProcess } from '../../support/serve-process';
@@ -26,14 +30,22 @@ const HUGE_YAML = `warmup: [${'1,'.repeat(8 * 1024 * 1024)}]\n`;
  */
 const HOSTILE: Record<string, { files: Record<string, string | Uint8Array>; state: State; reason: string }> = {
   big: {
-    files: { '1/model.onnx': tinyMlpModel(), 'config.yaml': 'warmup: [{ name: big, count: 1, inputs: { x: { shape: [100000000, 4], zero: true } } }]\n' },
+    files: {
+      '1/model.onnx': tinyMlpModel(),
+      'config.yaml': 'warmup: [{ name: big, count: 1, inputs: { x: { shape: [100000000, 4], zero: true } } }]\n',
+    },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'big/config.yaml: warmup[0].inputs.x.shape: expected at most 33554432 bytes of input (--max-message-bytes), got [100000000,4] of FLOAT32, 1600000000 bytes',
+    reason:
+      'big/config.yaml: warmup[0].inputs.x.shape: expected at most 33554432 bytes of input (--max-message-bytes), got [100000000,4] of FLOAT32, 1600000000 bytes',
   },
   zero_hides: {
-    files: { '1/model.onnx': identityModel('FLOAT', { dims: ['a', 'b'] }), 'config.yaml': 'warmup: [{ inputs: { x: { shape: [0, 1000000000000000], zero: true } } }]\n' },
+    files: {
+      '1/model.onnx': identityModel('FLOAT', { dims: ['a', 'b'] }),
+      'config.yaml': 'warmup: [{ inputs: { x: { shape: [0, 1000000000000000], zero: true } } }]\n',
+    },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'zero_hides/config.yaml: warmup[0].inputs.x.shape[1]: expected a whole number from 0 to 4294967295, got 1000000000000000',
+    reason:
+      'zero_hides/config.yaml: warmup[0].inputs.x.shape[1]: expected a whole number from 0 to 4294967295, got 1000000000000000',
   },
   huge_config: {
     files: { '1/model.onnx': tinyMlpModel(), 'config.yaml': HUGE_YAML },
@@ -69,7 +81,16 @@ describe('hostile model folders dropped into a watched repository', function () 
   before(async () => {
     repo = writeRepository({ simple: simpleModel(), tiny_mlp: tinyMlpModel(), other: tinyMlpModel() });
     // Both bounds set by their flags (the defaults: 64 MiB and 64 KiB).
-    server = await serve(repo, ['--repository-poll-ms', '200', '--log-level', 'info', '--max-message-bytes', String(32 * 1024 * 1024), '--max-model-config-bytes', String(32 * 1024)]);
+    server = await serve(repo, [
+      '--repository-poll-ms',
+      '200',
+      '--log-level',
+      'info',
+      '--max-message-bytes',
+      String(32 * 1024 * 1024),
+      '--max-model-config-bytes',
+      String(32 * 1024),
+    ]);
     const address = `127.0.0.1:${server.port}`;
     prediction = new PredictionServiceClient(address, credentials.createInsecure());
     models = new ModelServiceClient(address, credentials.createInsecure());
@@ -83,7 +104,11 @@ describe('hostile model folders dropped into a watched repository', function () 
   });
 
   const listModels = (): Promise<ListModelsResponse> =>
-    new Promise((resolve, reject) => models.listModels({}, new Metadata(), (err: ServiceError | null, r: ListModelsResponse) => (err ? reject(err) : resolve(r))));
+    new Promise((resolve, reject) =>
+      models.listModels({}, new Metadata(), (err: ServiceError | null, r: ListModelsResponse) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
 
   it('fails (or loads) each hostile version with its reason, while the other models serve every request and the process lives on', async () => {
     const x = [1, -2, 0.5, 4];
@@ -93,7 +118,10 @@ describe('hostile model folders dropped into a watched repository', function () 
     const client = async (model: string): Promise<void> => {
       while (!stop) {
         try {
-          const r = await predict(prediction, { modelName: model, inputs: { x: tensor({ shape: [1n, 4n], floatData: x }) } });
+          const r = await predict(prediction, {
+            modelName: model,
+            inputs: { x: tensor({ shape: [1n, 4n], floatData: x }) },
+          });
           expect(r.outputs['y']!.floatData).to.deep.equal(tinyMlpReference(x));
           served++;
         } catch (err) {
@@ -112,13 +140,19 @@ describe('hostile model folders dropped into a watched repository', function () 
 
       const shown = async (): Promise<Record<string, [State, string] | undefined>> => {
         const list = await listModels();
-        return Object.fromEntries(Object.keys(HOSTILE).map((name) => {
-          const v = list.models.find((m) => m.name === name)?.versions.find((s) => s.version === '1');
-          return [name, v && [v.state, v.reason]];
-        }));
+        return Object.fromEntries(
+          Object.keys(HOSTILE).map((name) => {
+            const v = list.models.find((m) => m.name === name)?.versions.find((s) => s.version === '1');
+            return [name, v && [v.state, v.reason]];
+          }),
+        );
       };
       const expected = Object.fromEntries(Object.entries(HOSTILE).map(([name, h]) => [name, [h.state, h.reason]]));
-      await until(async () => JSON.stringify(await shown()) === JSON.stringify(expected), 'every hostile version settled', 60_000);
+      await until(
+        async () => JSON.stringify(await shown()) === JSON.stringify(expected),
+        'every hostile version settled',
+        60_000,
+      );
       // Requests answered after every hostile version settled: serving went on through all of it.
       const settledAt = served;
       await until(() => served >= settledAt + 20, 'traffic after the drop', 60_000);
@@ -132,14 +166,31 @@ describe('hostile model folders dropped into a watched repository', function () 
     const failed = server.logs.find((r) => r.msg === 'model version failed to load' && r['model'] === 'big')!;
     expect(failed['reason']).to.equal(HOSTILE['big']!.reason);
     expect(failed['path']).to.equal(path.join(repo, 'big', '1', 'model.onnx'));
-    expect(server.logs.some((r) => r.msg === 'default warm-up run failed; add a warmup entry to the model config' && r['model'] === 'huge_declared')).to.equal(true);
+    expect(
+      server.logs.some(
+        (r) =>
+          r.msg === 'default warm-up run failed; add a warmup entry to the model config' &&
+          r['model'] === 'huge_declared',
+      ),
+    ).to.equal(true);
   });
 
   it('answers a model that declares a 1.6 GB input with INVALID_ARGUMENT for any smaller one, and the others as before', async () => {
-    const err = await rejection(predict(prediction, { modelName: 'huge_declared', inputs: { x: tensor({ shape: [1n, 4n], floatData: [1, 2, 3, 4] }) } }));
+    const err = await rejection(
+      predict(prediction, {
+        modelName: 'huge_declared',
+        inputs: { x: tensor({ shape: [1n, 4n], floatData: [1, 2, 3, 4] }) },
+      }),
+    );
     expect(err.code).to.equal(status.INVALID_ARGUMENT);
     expect(err.details).to.equal('input "x": expected shape [100000000,4], got [1,4]');
-    const r = await predict(prediction, { modelName: 'simple', inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(2) }), INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(1) }) } });
+    const r = await predict(prediction, {
+      modelName: 'simple',
+      inputs: {
+        INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(2) }),
+        INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(1) }),
+      },
+    });
     expect(r.outputs['OUTPUT0']!.int32Data).to.deep.equal(new Array(16).fill(3));
     expect(server.child.exitCode).to.equal(null);
   });

@@ -7,16 +7,37 @@ import { status } from '@grpc/grpc-js';
 import { encodeOnnxModel } from '../../../src/example-models/encode-onnx-model';
 import { tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import { PACKAGE_ROOT } from '../../../src/package-root';
-import { MAIN_THREAD_DEEP_QUEUE_ROWS, MAIN_THREAD_MAX_RUN_US, MAIN_THREAD_PROBE_ROWS } from '../../../src/scheduler/main-thread-lane';
+import {
+  MAIN_THREAD_DEEP_QUEUE_ROWS,
+  MAIN_THREAD_MAX_RUN_US,
+  MAIN_THREAD_PROBE_ROWS,
+} from '../../../src/scheduler/main-thread-lane';
 import { httpGet } from '../../support/telemetry';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 
-const OCR_CLS = path.join(PACKAGE_ROOT, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+const OCR_CLS = path.join(
+  PACKAGE_ROOT,
+  'node_modules',
+  '@gutenye',
+  'ocr-models',
+  'assets',
+  'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+);
 const rawOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function modelConfig(t: TestServer, modelName: string): Promise<ModelConfig> {
   return new Promise((resolve, reject) => {
-    t.models.getModelConfig({ modelName, modelVersion: '' }, (err: ServiceError | null, r) => (err ? reject(err) : resolve(r.config!)));
+    t.models.getModelConfig({ modelName, modelVersion: '' }, (err: ServiceError | null, r) =>
+      err ? reject(err) : resolve(r.config!),
+    );
   });
 }
 
@@ -32,18 +53,26 @@ async function metric(t: TestServer, name: string, model: string, extra = ''): P
 async function busySeconds(t: TestServer, model: string): Promise<Record<string, number>> {
   const { body } = await httpGet(t.server.httpPort, '/metrics');
   const busy: Record<string, number> = {};
-  const line = new RegExp(`^inferd_instance_busy_seconds_total\\{model="${model}",version="1",instance="([^"]+)"\\} (\\S+)$`, 'gm');
+  const line = new RegExp(
+    `^inferd_instance_busy_seconds_total\\{model="${model}",version="1",instance="([^"]+)"\\} (\\S+)$`,
+    'gm',
+  );
   for (const m of body.matchAll(line)) busy[m[1]!] = Number(m[2]);
   return busy;
 }
 
 /** `rows` rows of small integers (exact in float32 through the MLP), different for each seed. */
 function mlpRows(rows: number, seed: number): number[][] {
-  return Array.from({ length: rows }, (_, r) => Array.from({ length: 4 }, (_, c) => ((seed * 7 + r * 5 + c * 3) % 19) - 9));
+  return Array.from({ length: rows }, (_, r) =>
+    Array.from({ length: 4 }, (_, c) => ((seed * 7 + r * 5 + c * 3) % 19) - 9),
+  );
 }
 
 function mlpRequest(rows: number[][]): Parameters<typeof predict>[1] {
-  return { modelName: 'tiny_mlp', inputs: { x: tensor({ shape: [BigInt(rows.length), 4n], rawData: rawOf(Float32Array.from(rows.flat())) }) } };
+  return {
+    modelName: 'tiny_mlp',
+    inputs: { x: tensor({ shape: [BigInt(rows.length), 4n], rawData: rawOf(Float32Array.from(rows.flat())) }) },
+  };
 }
 
 /** `y[i] = table[idx[i]]` over a 10×2 table: fast, every operator shape-bound, and an index past 9 fails the run. */
@@ -61,7 +90,10 @@ function gatherModel(): Uint8Array {
 function tileModel(): Uint8Array {
   return encodeOnnxModel({
     graphName: 'tile',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims: ['batch', 4] }, { name: 'repeats', elemType: 'INT64', dims: [2] }],
+    inputs: [
+      { name: 'x', elemType: 'FLOAT', dims: ['batch', 4] },
+      { name: 'repeats', elemType: 'INT64', dims: [2] },
+    ],
     outputs: [{ name: 'y', elemType: 'FLOAT', dims: ['rows', 'cols'] }],
     nodes: [{ opType: 'Tile', inputs: ['x', 'repeats'], outputs: ['y'] }],
   });
@@ -70,7 +102,12 @@ function tileModel(): Uint8Array {
 /** Relu over images of 3×512×512: one row is 3 MiB, too large for a probe. */
 function bigRowModel(): Uint8Array {
   const io = (name: string) => ({ name, elemType: 'FLOAT' as const, dims: ['batch', 3, 512, 512] });
-  return encodeOnnxModel({ graphName: 'big_rows', inputs: [io('x')], outputs: [io('y')], nodes: [{ opType: 'Relu', inputs: ['x'], outputs: ['y'] }] });
+  return encodeOnnxModel({
+    graphName: 'big_rows',
+    inputs: [io('x')],
+    outputs: [io('y')],
+    nodes: [{ opType: 'Relu', inputs: ['x'], outputs: ['y'] }],
+  });
 }
 
 function floatsOf(raw: Uint8Array): number[] {
@@ -84,7 +121,12 @@ describe('placement: small requests of fast models on the main thread', function
   let worker: TestServer;
 
   before(async () => {
-    repo = writeRepository({ tiny_mlp: tinyMlpModel(), gather: gatherModel(), tile: tileModel(), big_rows: bigRowModel() });
+    repo = writeRepository({
+      tiny_mlp: tinyMlpModel(),
+      gather: gatherModel(),
+      tile: tileModel(),
+      big_rows: bigRowModel(),
+    });
     mkdirSync(path.join(repo, 'ocr_cls', '1'), { recursive: true });
     copyFileSync(OCR_CLS, path.join(repo, 'ocr_cls', '1', 'model.onnx'));
     auto = await startServer(repo);
@@ -110,13 +152,22 @@ describe('placement: small requests of fast models on the main thread', function
     expect(cls.mainThread!.note).to.match(/^a run of 64 row\(s\) took \d+ µs, over 200$/);
     // A row of 3 MiB is never timed, nor made 64 times over.
     const big = await modelConfig(auto, 'big_rows');
-    expect([big.mainThread!.maxRows, big.mainThread!.measuredRunUs, big.mainThread!.note]).to.deep.equal([0, 0, 'a request is larger than 65536 bytes']);
+    expect([big.mainThread!.maxRows, big.mainThread!.measuredRunUs, big.mainThread!.note]).to.deep.equal([
+      0,
+      0,
+      'a request is larger than 65536 bytes',
+    ]);
     // Tile's output grows with the values of "repeats": zeros would time it as fast.
     const tile = await modelConfig(auto, 'tile');
-    expect([tile.mainThread!.maxRows, tile.mainThread!.note]).to.deep.equal([0, 'its operators Tile may take time that depends on input values']);
+    expect([tile.mainThread!.maxRows, tile.mainThread!.note]).to.deep.equal([
+      0,
+      'its operators Tile may take time that depends on input values',
+    ]);
     // --placement worker: nothing timed, nothing on the main thread.
     const off = await modelConfig(worker, 'tiny_mlp');
-    expect([off.placement, off.mainThread!.measuredRunUs, off.mainThread!.maxRows, off.mainThread!.note]).to.deep.equal(['worker', 0, 0, 'placement: worker']);
+    expect([off.placement, off.mainThread!.measuredRunUs, off.mainThread!.maxRows, off.mainThread!.note]).to.deep.equal(
+      ['worker', 0, 0, 'placement: worker'],
+    );
   });
 
   it('runs a small request on the main thread and a larger one on the worker, both exact', async () => {
@@ -140,7 +191,11 @@ describe('placement: small requests of fast models on the main thread', function
     const answers = async (t: TestServer): Promise<number[][]> =>
       (await Promise.all(requests.map((r) => predict(t.prediction, r)))).map((r) => floatsOf(r.outputs['y']!.rawData));
     const runsOf = async (): Promise<number[]> =>
-      Promise.all([metric(auto, 'inferd_batch_size_count', 'tiny_mlp'), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', `le="${MAIN_THREAD_DEEP_QUEUE_ROWS}"`), metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="4"')]);
+      Promise.all([
+        metric(auto, 'inferd_batch_size_count', 'tiny_mlp'),
+        metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', `le="${MAIN_THREAD_DEEP_QUEUE_ROWS}"`),
+        metric(auto, 'inferd_batch_size_bucket', 'tiny_mlp', 'le="4"'),
+      ]);
     const before = await busySeconds(auto, 'tiny_mlp');
     const [runs0, upToDeepRows0, upTo4Rows0] = await runsOf();
     const [onMain, onWorker] = await Promise.all([answers(auto), answers(worker)]);
@@ -157,8 +212,11 @@ describe('placement: small requests of fast models on the main thread', function
     expect(onMain[7]).to.deep.equal(mlpRows(4, 7).flatMap(tinyMlpReference));
   });
 
-  it('answers a run that fails on the main thread as the worker does: INTERNAL with the runtime\'s reason', async () => {
-    const request = (idx: bigint): Parameters<typeof predict>[1] => ({ modelName: 'gather', inputs: { idx: tensor({ shape: [1n], rawData: rawOf(BigInt64Array.of(idx)) }) } });
+  it("answers a run that fails on the main thread as the worker does: INTERNAL with the runtime's reason", async () => {
+    const request = (idx: bigint): Parameters<typeof predict>[1] => ({
+      modelName: 'gather',
+      inputs: { idx: tensor({ shape: [1n], rawData: rawOf(BigInt64Array.of(idx)) }) },
+    });
     expect((await modelConfig(auto, 'gather')).mainThread!.maxRows).to.equal(MAIN_THREAD_PROBE_ROWS);
     const ok = await predict(auto.prediction, request(3n));
     expect(floatsOf(ok.outputs['y']!.rawData)).to.deep.equal([6, 7]);

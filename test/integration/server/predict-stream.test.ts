@@ -7,7 +7,14 @@ import { simpleModel } from '../../../src/example-models/example-models';
 import type { ModelRepository } from '../../../src/repository/model-repository';
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
-import { predict, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  predict,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 import { RawPredictStream } from '../../support/raw-predict-stream';
 
 type Stream = ClientDuplexStream<PredictRequest, PredictStreamResponse>;
@@ -42,11 +49,22 @@ function int32Values(t: Tensor): number[] {
 function simpleRequest(id: string, i: number, opts: { raw?: boolean; rows?: number } = {}): PredictRequest {
   const { a, b } = simpleOperands(i, opts.rows ?? 1);
   const raw = opts.raw ?? false;
-  return { modelName: 'simple', modelVersion: '', id, outputNames: [], inputs: { INPUT0: int32Tensor(a, raw), INPUT1: int32Tensor(b, raw) } };
+  return {
+    modelName: 'simple',
+    modelVersion: '',
+    id,
+    outputNames: [],
+    inputs: { INPUT0: int32Tensor(a, raw), INPUT1: int32Tensor(b, raw) },
+  };
 }
 
 /** Asserts `r` answers {@link simpleRequest}(id, i, opts): its id, the exact sum and difference, in the form the inputs came in. */
-function expectSimpleAnswer(r: PredictStreamResponse | undefined, id: string, i: number, opts: { raw?: boolean; rows?: number } = {}): void {
+function expectSimpleAnswer(
+  r: PredictStreamResponse | undefined,
+  id: string,
+  i: number,
+  opts: { raw?: boolean; rows?: number } = {},
+): void {
   const rows = opts.rows ?? 1;
   const { a, b } = simpleOperands(i, rows);
   expect(r, `response to ${id}`).to.not.equal(undefined);
@@ -59,7 +77,9 @@ function expectSimpleAnswer(r: PredictStreamResponse | undefined, id: string, i:
   expect(Object.keys(response.outputs).sort()).to.deep.equal(['OUTPUT0', 'OUTPUT1']);
   for (const out of Object.values(response.outputs)) {
     expect(out.shape).to.deep.equal([BigInt(rows), BigInt(COLUMNS)]);
-    expect(out.rawData.length > 0, `${id} answers in raw_data exactly when it asked in raw_data`).to.equal(opts.raw ?? false);
+    expect(out.rawData.length > 0, `${id} answers in raw_data exactly when it asked in raw_data`).to.equal(
+      opts.raw ?? false,
+    );
   }
   expect(int32Values(response.outputs['OUTPUT0']!), `OUTPUT0 of ${id}`).to.deep.equal(a.map((x, k) => x + b[k]!));
   expect(int32Values(response.outputs['OUTPUT1']!), `OUTPUT1 of ${id}`).to.deep.equal(a.map((x, k) => x - b[k]!));
@@ -72,7 +92,10 @@ function slowRequest(id: string, units: 0 | 1, side: number): PredictRequest {
     modelVersion: '',
     id,
     outputNames: [],
-    inputs: { x: tensor({ shape: [1n, 1n], floatData: [units] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) },
+    inputs: {
+      x: tensor({ shape: [1n, 1n], floatData: [units] }),
+      side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }),
+    },
   };
 }
 
@@ -120,7 +143,9 @@ function record(call: Stream): Recording {
     waiters.delete(r.id);
   });
   call.on('error', () => undefined); // the same outcome comes as 'status'
-  const ended = new Promise<StreamEnd>((resolve) => call.on('status', (s: StatusObject) => resolve({ ...s, answered: responses.length })));
+  const ended = new Promise<StreamEnd>((resolve) =>
+    call.on('status', (s: StatusObject) => resolve({ ...s, answered: responses.length })),
+  );
   return {
     responses,
     ended,
@@ -154,14 +179,20 @@ describe('PredictStream', () => {
         kind: 'wrong shape',
         request: (id: string, i: number): PredictRequest => {
           const r = simpleRequest(id, i);
-          return { ...r, inputs: { ...r.inputs, INPUT0: tensor({ shape: [1n, 8n], int32Data: [1, 2, 3, 4, 5, 6, 7, 8] }) } };
+          return {
+            ...r,
+            inputs: { ...r.inputs, INPUT0: tensor({ shape: [1n, 8n], int32Data: [1, 2, 3, 4, 5, 6, 7, 8] }) },
+          };
         },
         code: status.INVALID_ARGUMENT,
         naming: () => ['input "INPUT0"', '[-1,16]', '[1,8]'],
       },
       {
         kind: 'unknown model',
-        request: (id: string, i: number): PredictRequest => ({ ...simpleRequest(id, i), modelName: `no_such_model_${i}` }),
+        request: (id: string, i: number): PredictRequest => ({
+          ...simpleRequest(id, i),
+          modelName: `no_such_model_${i}`,
+        }),
         code: status.NOT_FOUND,
         naming: (i: number) => [`"no_such_model_${i}"`],
       },
@@ -178,7 +209,13 @@ describe('PredictStream', () => {
         kind: 'a typed field that does not belong to INT32',
         request: (id: string, i: number): PredictRequest => {
           const r = simpleRequest(id, i);
-          return { ...r, inputs: { ...r.inputs, INPUT1: tensor({ shape: [1n, 16n], floatData: Array.from({ length: 16 }, (_, k) => k + 0.5) }) } };
+          return {
+            ...r,
+            inputs: {
+              ...r.inputs,
+              INPUT1: tensor({ shape: [1n, 16n], floatData: Array.from({ length: 16 }, (_, k) => k + 0.5) }),
+            },
+          };
         },
         code: status.INVALID_ARGUMENT,
         naming: () => ['input "INPUT1"', 'float_data'],
@@ -219,7 +256,8 @@ describe('PredictStream', () => {
     });
 
     it('answers each good request with the exact sum and difference of its own inputs', () => {
-      for (let i = 0; i < total; i++) if (!isBad(i)) expectSimpleAnswer(answers.get(`req-${i}`)?.[0], `req-${i}`, i, goodOptions(i));
+      for (let i = 0; i < total; i++)
+        if (!isBad(i)) expectSimpleAnswer(answers.get(`req-${i}`)?.[0], `req-${i}`, i, goodOptions(i));
     });
 
     for (const [k, b] of bad.entries()) {
@@ -233,7 +271,8 @@ describe('PredictStream', () => {
           expect(r.error!.code, `code of req-${i}`).to.equal(b.code);
           for (const part of b.naming(i)) expect(r.error!.message).to.include(part);
           // The next request, sent after this bad one on the same stream, is still answered.
-          if (i + 1 < total) expectSimpleAnswer(answers.get(`req-${i + 1}`)?.[0], `req-${i + 1}`, i + 1, goodOptions(i + 1));
+          if (i + 1 < total)
+            expectSimpleAnswer(answers.get(`req-${i + 1}`)?.[0], `req-${i + 1}`, i + 1, goodOptions(i + 1));
           seen++;
         }
         expect(seen).to.equal(total / 10 / bad.length);
@@ -331,7 +370,10 @@ describe('PredictStream', () => {
       // queued requests ran.
       const next = await predict(s.prediction, slowRequest('next', 1, side));
       expectSlowAnswer({ id: 'next', response: next }, 'next', 1, side);
-      expect(slowRuns(s) - runsBefore, 'runs of the slow model: the one under way at the cancel, and the next').to.equal(2);
+      expect(
+        slowRuns(s) - runsBefore,
+        'runs of the slow model: the one under way at the cancel, and the next',
+      ).to.equal(2);
     });
   });
 
@@ -443,7 +485,8 @@ describe('PredictStream', () => {
         expect(responses).to.have.length(total);
         const answers = byId(responses);
         expect(answers.size).to.equal(total);
-        for (let i = 0; i < total; i++) expectSimpleAnswer(answers.get(`req-${i}`)?.[0], `req-${i}`, i, { rows, raw: true });
+        for (let i = 0; i < total; i++)
+          expectSimpleAnswer(answers.get(`req-${i}`)?.[0], `req-${i}`, i, { rows, raw: true });
       } finally {
         client.close();
       }

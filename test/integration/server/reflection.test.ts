@@ -33,11 +33,16 @@ function bufCurl(args: readonly string[], stdin = ''): BufRun {
     notPrinted = reject;
   });
   const done = new Promise<BufResult>((resolve, reject) => {
-    const child = execFile(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args], { timeout: 20_000 }, (err, out, stderr) => {
-      notPrinted(new Error(`buf curl exited before printing a response: ${stderr}`));
-      if (err !== null && typeof err.code !== 'number') reject(err);
-      else resolve({ code: err === null ? 0 : (err.code as number), stdout: out, stderr });
-    });
+    const child = execFile(
+      BUF,
+      ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args],
+      { timeout: 20_000 },
+      (err, out, stderr) => {
+        notPrinted(new Error(`buf curl exited before printing a response: ${stderr}`));
+        if (err !== null && typeof err.code !== 'number') reject(err);
+        else resolve({ code: err === null ? 0 : (err.code as number), stdout: out, stderr });
+      },
+    );
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const docs = jsonDocuments(stdout);
@@ -183,7 +188,9 @@ describe('server reflection, as buf curl uses it', () => {
   it('calls Predict from typed JSON and prints the exact sums and differences', async () => {
     const a = row(1_000_003, -7_000_000);
     const b = row(-123_457, 42);
-    expect(await call('inferd.v1.PredictionService/Predict', simpleRequest('curl-1', a, b), url)).to.deep.equal(simpleResponse('curl-1', a, b));
+    expect(await call('inferd.v1.PredictionService/Predict', simpleRequest('curl-1', a, b), url)).to.deep.equal(
+      simpleResponse('curl-1', a, b),
+    );
   });
 
   it('calls PredictStream with two JSON messages and prints one response for each, under its id', async () => {
@@ -243,7 +250,10 @@ describe('server reflection, as buf curl uses it', () => {
   it('calls Health/Watch, printing SERVING, then NOT_SERVING and exiting 0 when the server stops', async () => {
     const own = await startServer(repo);
     try {
-      const watch = bufCurl([`http://${own.address}/grpc.health.v1.Health/Watch`, '-d', '@-'], JSON.stringify({ service: 'simple' }));
+      const watch = bufCurl(
+        [`http://${own.address}/grpc.health.v1.Health/Watch`, '-d', '@-'],
+        JSON.stringify({ service: 'simple' }),
+      );
       expect(await watch.firstPrinted).to.deep.equal({ status: 'SERVING' });
 
       await own.server.close();
@@ -257,8 +267,15 @@ describe('server reflection, as buf curl uses it', () => {
   });
 
   it('shows the INVALID_ARGUMENT a bad input gets, naming the input, and exits non-zero', async () => {
-    const request = { model_name: 'simple', inputs: { INPUT0: { shape: [1, 15], int32_data: row(1, 0).slice(0, 15) }, INPUT1: { shape: [1, 16], int32_data: row(1, 0) } } };
-    const result = await bufCurl([`${url}/inferd.v1.PredictionService/Predict`, '-d', '@-'], JSON.stringify(request)).done;
+    const request = {
+      model_name: 'simple',
+      inputs: {
+        INPUT0: { shape: [1, 15], int32_data: row(1, 0).slice(0, 15) },
+        INPUT1: { shape: [1, 16], int32_data: row(1, 0) },
+      },
+    };
+    const result = await bufCurl([`${url}/inferd.v1.PredictionService/Predict`, '-d', '@-'], JSON.stringify(request))
+      .done;
 
     expect(result.code).to.not.equal(0);
     expect(result.stdout).to.equal('');

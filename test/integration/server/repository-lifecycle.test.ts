@@ -16,12 +16,25 @@ import { simpleModel, tinyMlpModel, tinyMlpReference } from '../../../src/exampl
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
 import { memoryTracing, spansWhen } from '../../support/telemetry';
-import { loadModel, predict, rejection, removeFolder, startServer, tensor, unary, unloadModel, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  loadModel,
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  unary,
+  unloadModel,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 import { reshapeModel } from '../../support/test-models';
 
 const listModels = (t: TestServer): Promise<ListModelsResponse> => unary((cb) => t.models.listModels({}, cb));
-const modelConfig = (t: TestServer, modelName: string): Promise<GetModelConfigResponse> => unary((cb) => t.models.getModelConfig({ modelName, modelVersion: '' }, cb));
-const modelMetadata = (t: TestServer, modelName: string): Promise<GetModelMetadataResponse> => unary((cb) => t.models.getModelMetadata({ modelName, modelVersion: '' }, cb));
+const modelConfig = (t: TestServer, modelName: string): Promise<GetModelConfigResponse> =>
+  unary((cb) => t.models.getModelConfig({ modelName, modelVersion: '' }, cb));
+const modelMetadata = (t: TestServer, modelName: string): Promise<GetModelMetadataResponse> =>
+  unary((cb) => t.models.getModelMetadata({ modelName, modelVersion: '' }, cb));
 
 /** One model's status as ListModels answers it. */
 async function statusOf(t: TestServer, name: string): Promise<ModelStatus> {
@@ -43,11 +56,25 @@ const row = (step: number, offset: number): number[] => Array.from({ length: 16 
 /** A request for slowModel with the work of `side`: x = 1, for which y = side exactly. */
 const slowRequest = (modelName: string, side: number): Partial<PredictRequest> => ({
   modelName,
-  inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) },
+  inputs: {
+    x: tensor({ shape: [1n, 1n], floatData: [1] }),
+    side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }),
+  },
 });
 
 /** The PaddleOCR text-direction classifier (float32 x [-1,3,-1,-1] → softmax [-1,2]), ~0.6 MB. */
-const OCR_CLS_MODEL = path.join(__dirname, '..', '..', '..', '..', 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+const OCR_CLS_MODEL = path.join(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  '..',
+  'node_modules',
+  '@gutenye',
+  'ocr-models',
+  'assets',
+  'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+);
 
 describe('model repository lifecycle', function () {
   this.timeout(120_000);
@@ -73,24 +100,34 @@ describe('model repository lifecycle', function () {
       this.timeout(600_000);
       const CYCLES = 50;
       const image = Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => ((i * 37) % 255) / 255 - 0.5);
-      const request: Partial<PredictRequest> = { modelName: 'ocr_cls', inputs: { x: tensor({ shape: [1n, 3n, 48n, 192n], floatData: [...image] }) } };
+      const request: Partial<PredictRequest> = {
+        modelName: 'ocr_cls',
+        inputs: { x: tensor({ shape: [1n, 3n, 48n, 192n], floatData: [...image] }) },
+      };
       const gc = (globalThis as { gc?: () => void }).gc;
       const rssMb: Record<number, number> = {};
       const heapMb: Record<number, number> = {};
       let first: number[] | undefined;
 
       expect(await unloadModel(t, 'ocr_cls')).to.deep.equal({
-        model: { name: 'ocr_cls', versions: [{ version: '1', state: State.MODEL_VERSION_STATE_UNAVAILABLE, reason: 'unloaded by request' }] },
+        model: {
+          name: 'ocr_cls',
+          versions: [{ version: '1', state: State.MODEL_VERSION_STATE_UNAVAILABLE, reason: 'unloaded by request' }],
+        },
       });
       const started = performance.now();
       for (let cycle = 1; cycle <= CYCLES; cycle++) {
-        expect((await loadModel(t, 'ocr_cls')).model!.versions).to.deep.equal([{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }]);
+        expect((await loadModel(t, 'ocr_cls')).model!.versions).to.deep.equal([
+          { version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' },
+        ]);
         const out = (await predict(t.prediction, request)).outputs['softmax_0.tmp_0']!;
         expect(out.shape).to.deep.equal([1n, 2n]);
         // Every fresh session of the same file gives the very same answer, bit for bit.
         first ??= out.floatData;
         expect(out.floatData).to.deep.equal(first);
-        expect((await unloadModel(t, 'ocr_cls')).model!.versions).to.deep.equal([{ version: '1', state: State.MODEL_VERSION_STATE_UNAVAILABLE, reason: 'unloaded by request' }]);
+        expect((await unloadModel(t, 'ocr_cls')).model!.versions).to.deep.equal([
+          { version: '1', state: State.MODEL_VERSION_STATE_UNAVAILABLE, reason: 'unloaded by request' },
+        ]);
         if (cycle % 10 === 0) {
           gc?.();
           const usage = process.memoryUsage();
@@ -103,7 +140,9 @@ describe('model repository lifecycle', function () {
 
       const growthMb = rssMb[50]! - rssMb[10]!;
       console.log(
-        `      load/unload memory: RSS after cycle ${Object.entries(rssMb).map(([c, mb]) => `${c}: ${mb.toFixed(1)} MB`).join(', ')}; ` +
+        `      load/unload memory: RSS after cycle ${Object.entries(rssMb)
+          .map(([c, mb]) => `${c}: ${mb.toFixed(1)} MB`)
+          .join(', ')}; ` +
           `growth 10→50: ${growthMb.toFixed(1)} MB (${((growthMb / rssMb[10]!) * 100).toFixed(1)}%), of which main-thread V8 heap ${(heapMb[50]! - heapMb[10]!).toFixed(1)} MB; ` +
           `${CYCLES} cycles in ${elapsedS.toFixed(1)} s; gc ${gc ? 'forced' : 'not exposed'}`,
       );
@@ -153,7 +192,11 @@ describe('model repository lifecycle', function () {
         ].join('\n'),
       );
       put(repo, 'mlflow_mlp/1/requirements.txt', 'mlflow==2.14.1\nonnx==1.16.1\nonnxruntime==1.18.0\n');
-      put(repo, 'mlflow_mlp/1/python_env.yaml', 'python: 3.11.9\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n');
+      put(
+        repo,
+        'mlflow_mlp/1/python_env.yaml',
+        'python: 3.11.9\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n',
+      );
 
       put(repo, 'mlflow_sklearn/1/model.pkl', new Uint8Array([0x80, 0x04, 0x95, 0x00]));
       put(
@@ -188,21 +231,43 @@ describe('model repository lifecycle', function () {
     });
 
     it('serves a version folder holding an MLmodel whose onnx flavour names net.onnx', async () => {
-      expect(await statusOf(t, 'mlflow_mlp')).to.deep.equal({ name: 'mlflow_mlp', versions: [{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }] });
-      const x = [[1, 2, 3, 4], [-4, 0.5, 7, -2]];
-      const r = await predict(t.prediction, { modelName: 'mlflow_mlp', inputs: { x: tensor({ shape: [2n, 4n], floatData: x.flat() }) } });
+      expect(await statusOf(t, 'mlflow_mlp')).to.deep.equal({
+        name: 'mlflow_mlp',
+        versions: [{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }],
+      });
+      const x = [
+        [1, 2, 3, 4],
+        [-4, 0.5, 7, -2],
+      ];
+      const r = await predict(t.prediction, {
+        modelName: 'mlflow_mlp',
+        inputs: { x: tensor({ shape: [2n, 4n], floatData: x.flat() }) },
+      });
       expect(r.modelVersion).to.equal('1');
-      expect(r.outputs['y']).to.deep.include({ datatype: DataType.DATA_TYPE_FLOAT32, shape: [2n, 3n], floatData: x.flatMap(tinyMlpReference) });
+      expect(r.outputs['y']).to.deep.include({
+        datatype: DataType.DATA_TYPE_FLOAT32,
+        shape: [2n, 3n],
+        floatData: x.flatMap(tinyMlpReference),
+      });
     });
 
     it('fails a version whose MLmodel has no onnx flavour, naming the MLmodel file within the repository', async () => {
       expect(await statusOf(t, 'mlflow_sklearn')).to.deep.equal({
         name: 'mlflow_sklearn',
-        versions: [{ version: '1', state: State.MODEL_VERSION_STATE_FAILED, reason: 'mlflow_sklearn/1/MLmodel: flavors.onnx: expected an onnx flavor (as mlflow.onnx.log_model writes it), got none' }],
+        versions: [
+          {
+            version: '1',
+            state: State.MODEL_VERSION_STATE_FAILED,
+            reason:
+              'mlflow_sklearn/1/MLmodel: flavors.onnx: expected an onnx flavor (as mlflow.onnx.log_model writes it), got none',
+          },
+        ],
       });
       const err = await rejection(predict(t.prediction, { modelName: 'mlflow_sklearn', inputs: {} }));
       expect(err.code).to.equal(status.UNAVAILABLE);
-      expect(err.details).to.equal('model "mlflow_sklearn" has no ready version: version 1 is FAILED: mlflow_sklearn/1/MLmodel: flavors.onnx: expected an onnx flavor (as mlflow.onnx.log_model writes it), got none');
+      expect(err.details).to.equal(
+        'model "mlflow_sklearn" has no ready version: version 1 is FAILED: mlflow_sklearn/1/MLmodel: flavors.onnx: expected an onnx flavor (as mlflow.onnx.log_model writes it), got none',
+      );
     });
   });
 
@@ -237,13 +302,20 @@ describe('model repository lifecycle', function () {
       /** Two requests at once: the runs that served them, in the order they began. */
       const pair = async (model: string): Promise<{ instance: unknown; startMs: number; endMs: number }[]> => {
         memory.exporter.reset();
-        const answers = await Promise.all([predict(t.prediction, slowRequest(model, side)), predict(t.prediction, slowRequest(model, side))]);
+        const answers = await Promise.all([
+          predict(t.prediction, slowRequest(model, side)),
+          predict(t.prediction, slowRequest(model, side)),
+        ]);
         for (const a of answers) expect(a.outputs['y']!.floatData).to.deep.equal([side]);
         const spans = await spansWhen(memory.exporter, (all) => all.filter((s) => s.name === 'model run').length === 2);
         const ms = ([s, ns]: [number, number]): number => s * 1e3 + ns / 1e6;
         return spans
           .filter((s) => s.name === 'model run')
-          .map((s) => ({ instance: s.attributes['inferd.model.instance'], startMs: ms(s.startTime), endMs: ms(s.endTime) }))
+          .map((s) => ({
+            instance: s.attributes['inferd.model.instance'],
+            startMs: ms(s.startTime),
+            endMs: ms(s.endTime),
+          }))
           .sort((a, b) => a.startMs - b.startMs);
       };
       // Side by side: one run on each instance, the second begun before the first ended.
@@ -289,9 +361,17 @@ describe('model repository lifecycle', function () {
       put(
         repo,
         'warm_wrong_shape/config.json',
-        JSON.stringify({ warmup: [{ name: 'flat', inputs: { INPUT0: { shape: [16], zero: true }, INPUT1: { shape: [1, 16], zero: true } } }] }),
+        JSON.stringify({
+          warmup: [
+            { name: 'flat', inputs: { INPUT0: { shape: [16], zero: true }, INPUT1: { shape: [1, 16], zero: true } } },
+          ],
+        }),
       );
-      put(repo, 'warm_fails_in_runtime/config.yaml', 'warmup:\n  - name: three\n    inputs:\n      x: { shape: [3], values: [1, 2, 3] }\n');
+      put(
+        repo,
+        'warm_fails_in_runtime/config.yaml',
+        'warmup:\n  - name: three\n    inputs:\n      x: { shape: [3], values: [1, 2, 3] }\n',
+      );
       t = await startServer(repo, { modelControl: 'explicit' });
     });
 
@@ -301,9 +381,18 @@ describe('model repository lifecycle', function () {
     });
 
     it('becomes READY after warm-ups with explicit values, and GetModelConfig names them', async () => {
-      expect(await statusOf(t, 'warm_values')).to.deep.equal({ name: 'warm_values', versions: [{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }] });
+      expect(await statusOf(t, 'warm_values')).to.deep.equal({
+        name: 'warm_values',
+        versions: [{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }],
+      });
       expect((await modelConfig(t, 'warm_values')).config!.warmup).to.deep.equal(['two rows', 'zeros']);
-      const r = await predict(t.prediction, { modelName: 'warm_values', inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: row(2, 5) }), INPUT1: tensor({ shape: [1n, 16n], int32Data: row(1, -3) }) } });
+      const r = await predict(t.prediction, {
+        modelName: 'warm_values',
+        inputs: {
+          INPUT0: tensor({ shape: [1n, 16n], int32Data: row(2, 5) }),
+          INPUT1: tensor({ shape: [1n, 16n], int32Data: row(1, -3) }),
+        },
+      });
       expect(r.outputs['OUTPUT0']!.int32Data).to.deep.equal(row(3, 2));
       expect(r.outputs['OUTPUT1']!.int32Data).to.deep.equal(row(1, 8));
     });
@@ -315,22 +404,31 @@ describe('model repository lifecycle', function () {
           {
             version: '1',
             state: State.MODEL_VERSION_STATE_FAILED,
-            reason: 'warm_wrong_shape/config.json: warmup[0].inputs.INPUT0.shape: expected a shape the model\'s [-1,16] takes, got [16]',
+            reason:
+              "warm_wrong_shape/config.json: warmup[0].inputs.INPUT0.shape: expected a shape the model's [-1,16] takes, got [16]",
           },
         ],
       });
     });
 
-    it('fails the version when a configured warm-up fails inside the runtime, with the runtime\'s reason', async () => {
+    it("fails the version when a configured warm-up fails inside the runtime, with the runtime's reason", async () => {
       const { versions } = await statusOf(t, 'warm_fails_in_runtime');
       expect(versions.map((v) => [v.version, v.state])).to.deep.equal([['1', State.MODEL_VERSION_STATE_FAILED]]);
-      expect(versions[0]!.reason).to.match(/^cannot load warm_fails_in_runtime\/1\/model\.onnx: warm-up "three" failed: model run failed: .*Reshape/s);
+      expect(versions[0]!.reason).to.match(
+        /^cannot load warm_fails_in_runtime\/1\/model\.onnx: warm-up "three" failed: model run failed: .*Reshape/s,
+      );
     });
 
     it('becomes READY when the default zero warm-up fails, since the default is best effort', async () => {
-      expect(await statusOf(t, 'reshape_default')).to.deep.equal({ name: 'reshape_default', versions: [{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }] });
+      expect(await statusOf(t, 'reshape_default')).to.deep.equal({
+        name: 'reshape_default',
+        versions: [{ version: '1', state: State.MODEL_VERSION_STATE_READY, reason: '' }],
+      });
       expect((await modelConfig(t, 'reshape_default')).config!.warmup).to.deep.equal([]);
-      const r = await predict(t.prediction, { modelName: 'reshape_default', inputs: { x: tensor({ shape: [4n], floatData: [1, 2, 3, 4] }) } });
+      const r = await predict(t.prediction, {
+        modelName: 'reshape_default',
+        inputs: { x: tensor({ shape: [4n], floatData: [1, 2, 3, 4] }) },
+      });
       expect(r.outputs['y']).to.deep.include({ shape: [2n, 2n], floatData: [1, 2, 3, 4] });
     });
   });
@@ -362,14 +460,26 @@ describe('model repository lifecycle', function () {
 
     it('refuses a batch of 1 with INVALID_ARGUMENT naming INPUT0 and the shape [2,16], and answers a batch of 2', async () => {
       const err = await rejection(
-        predict(t.prediction, { modelName: 'narrowed', inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: row(1, 0) }), INPUT1: tensor({ shape: [1n, 16n], int32Data: row(1, 0) }) } }),
+        predict(t.prediction, {
+          modelName: 'narrowed',
+          inputs: {
+            INPUT0: tensor({ shape: [1n, 16n], int32Data: row(1, 0) }),
+            INPUT1: tensor({ shape: [1n, 16n], int32Data: row(1, 0) }),
+          },
+        }),
       );
       expect(err.code).to.equal(status.INVALID_ARGUMENT);
       expect(err.details).to.equal('input "INPUT0": expected shape [2,16], got [1,16]');
 
       const a = [...row(1, 0), ...row(2, 50)];
       const b = [...row(-1, 7), ...row(3, -9)];
-      const r = await predict(t.prediction, { modelName: 'narrowed', inputs: { INPUT0: tensor({ shape: [2n, 16n], int32Data: a }), INPUT1: tensor({ shape: [2n, 16n], int32Data: b }) } });
+      const r = await predict(t.prediction, {
+        modelName: 'narrowed',
+        inputs: {
+          INPUT0: tensor({ shape: [2n, 16n], int32Data: a }),
+          INPUT1: tensor({ shape: [2n, 16n], int32Data: b }),
+        },
+      });
       expect(r.outputs['OUTPUT0']).to.deep.include({ shape: [2n, 16n], int32Data: a.map((x, i) => x + b[i]!) });
     });
 

@@ -1,4 +1,11 @@
-import { credentials, Metadata, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  status,
+  type ClientDuplexStream,
+  type ServiceError,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import { expect } from 'chai';
 import {
   GRPCInferenceServiceClient,
@@ -11,21 +18,56 @@ import {
 import type { PredictRequest, PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
 import { identityModel } from '../../../src/example-models/example-models';
 import { jobsClient, type Jobs } from '../../support/jobs';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 
 /** A shape whose element count is 0, and whose other dimension no tensor can have. */
 const ABSURD = [0n, 1_000_000_000_000_000n];
-const ABSURD_MESSAGE = 'input "x": dimension 1 of shape [0,1000000000000000] is 1000000000000000, expected 0 to 4294967295';
+const ABSURD_MESSAGE =
+  'input "x": dimension 1 of shape [0,1000000000000000] is 1000000000000000, expected 0 to 4294967295';
 
-const absurd = (id: string): Partial<PredictRequest> => ({ modelName: 'any2', id, inputs: { x: tensor({ shape: ABSURD }) } });
-const good = (id: string): Partial<PredictRequest> => ({ modelName: 'any2', id, inputs: { x: tensor({ shape: [1n, 2n], floatData: [1.5, -2] }) } });
+const absurd = (id: string): Partial<PredictRequest> => ({
+  modelName: 'any2',
+  id,
+  inputs: { x: tensor({ shape: ABSURD }) },
+});
+const good = (id: string): Partial<PredictRequest> => ({
+  modelName: 'any2',
+  id,
+  inputs: { x: tensor({ shape: [1n, 2n], floatData: [1.5, -2] }) },
+});
 const oipAbsurd = (id: string): ModelInferRequest =>
-  ModelInferRequest.fromPartial({ modelName: 'any2', id, inputs: [InputTensor.fromPartial({ name: 'x', datatype: 'FP32', shape: ABSURD })] });
+  ModelInferRequest.fromPartial({
+    modelName: 'any2',
+    id,
+    inputs: [InputTensor.fromPartial({ name: 'x', datatype: 'FP32', shape: ABSURD })],
+  });
 const oipGood = (id: string): ModelInferRequest =>
-  ModelInferRequest.fromPartial({ modelName: 'any2', id, inputs: [InputTensor.fromPartial({ name: 'x', datatype: 'FP32', shape: [1n, 2n], contents: InferTensorContents.fromPartial({ fp32Contents: [1.5, -2] }) })] });
+  ModelInferRequest.fromPartial({
+    modelName: 'any2',
+    id,
+    inputs: [
+      InputTensor.fromPartial({
+        name: 'x',
+        datatype: 'FP32',
+        shape: [1n, 2n],
+        contents: InferTensorContents.fromPartial({ fp32Contents: [1.5, -2] }),
+      }),
+    ],
+  });
 
 /** Writes every request on one stream, half-closes, and settles with every response and the final status. */
-function streamAll<Req, Res>(call: ClientDuplexStream<Req, Res>, requests: Req[]): Promise<{ responses: Res[]; end: StatusObject }> {
+function streamAll<Req, Res>(
+  call: ClientDuplexStream<Req, Res>,
+  requests: Req[],
+): Promise<{ responses: Res[]; end: StatusObject }> {
   const responses: Res[] = [];
   call.on('data', (r: Res) => responses.push(r));
   call.on('error', () => undefined); // the same outcome comes as 'status'
@@ -63,7 +105,7 @@ describe('each dimension of a shape is checked, not only the element count, on e
     expect(err.details).to.equal(ABSURD_MESSAGE);
   });
 
-  it('PredictStream: an error response under the request\'s id, and the stream goes on', async () => {
+  it("PredictStream: an error response under the request's id, and the stream goes on", async () => {
     const { responses, end } = await streamAll<PredictRequest, PredictStreamResponse>(t.prediction.predictStream(), [
       { ...good('before'), modelVersion: '', outputNames: [] } as PredictRequest,
       { ...absurd('absurd'), modelVersion: '', outputNames: [] } as PredictRequest,
@@ -72,17 +114,27 @@ describe('each dimension of a shape is checked, not only the element count, on e
     expect(end.code).to.equal(status.OK);
     const byId = new Map(responses.map((r) => [r.id, r]));
     expect(byId.get('absurd')!.error).to.deep.equal({ code: status.INVALID_ARGUMENT, message: ABSURD_MESSAGE });
-    for (const id of ['before', 'after']) expect(byId.get(id)!.response!.outputs['y']!.floatData, id).to.deep.equal([1.5, -2]);
+    for (const id of ['before', 'after'])
+      expect(byId.get(id)!.response!.outputs['y']!.floatData, id).to.deep.equal([1.5, -2]);
   });
 
   it('ModelInfer (Open Inference Protocol): INVALID_ARGUMENT with the same message', async () => {
-    const err = await rejection(new Promise<ModelInferResponse>((resolve, reject) => oip.modelInfer(oipAbsurd('a'), new Metadata(), (e: ServiceError | null, r: ModelInferResponse) => (e ? reject(e) : resolve(r)))));
+    const err = await rejection(
+      new Promise<ModelInferResponse>((resolve, reject) =>
+        oip.modelInfer(oipAbsurd('a'), new Metadata(), (e: ServiceError | null, r: ModelInferResponse) =>
+          e ? reject(e) : resolve(r),
+        ),
+      ),
+    );
     expect(err.code).to.equal(status.INVALID_ARGUMENT);
     expect(err.details).to.equal(ABSURD_MESSAGE);
   });
 
-  it('ModelStreamInfer (Open Inference Protocol): an error message under the request\'s id, and the stream goes on', async () => {
-    const { responses, end } = await streamAll<ModelInferRequest, ModelStreamInferResponse>(oip.modelStreamInfer(), [oipAbsurd('absurd'), oipGood('after')]);
+  it("ModelStreamInfer (Open Inference Protocol): an error message under the request's id, and the stream goes on", async () => {
+    const { responses, end } = await streamAll<ModelInferRequest, ModelStreamInferResponse>(oip.modelStreamInfer(), [
+      oipAbsurd('absurd'),
+      oipGood('after'),
+    ]);
     expect(end.code).to.equal(status.OK);
     const absurdAnswer = responses.find((r) => r.errorMessage !== '')!;
     expect(absurdAnswer.errorMessage).to.equal(ABSURD_MESSAGE);
@@ -105,7 +157,12 @@ describe('each dimension of a shape is checked, not only the element count, on e
   });
 
   it('names a shape of a million dimensions in a few words', async () => {
-    const err = await rejection(predict(t.prediction, { modelName: 'any2', inputs: { x: tensor({ shape: new Array<bigint>(1_000_000).fill(1n) }) } }));
+    const err = await rejection(
+      predict(t.prediction, {
+        modelName: 'any2',
+        inputs: { x: tensor({ shape: new Array<bigint>(1_000_000).fill(1n) }) },
+      }),
+    );
     expect(err.code).to.equal(status.INVALID_ARGUMENT);
     expect(err.details).to.equal('input "x": expected shape [-1,-1], got [1,1,1,1,1,1,1,1,...] (rank 1000000)');
   });

@@ -12,18 +12,25 @@ import { children, serve, type LogRecord } from '../../support/serve-process';
 /** A prediction and a health client sharing one channel: calls reach the server in the order they are made. */
 function connect(port: number): { prediction: PredictionServiceClient; health: HealthClient; close(): void } {
   const prediction = new PredictionServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  const health = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure(), { channelOverride: prediction.getChannel() });
+  const health = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    channelOverride: prediction.getChannel(),
+  });
   return { prediction, health, close: () => prediction.close() };
 }
 
 function check(health: HealthClient, service: string): Promise<Serving> {
   return new Promise((resolve, reject) => {
-    health.check({ service }, new Metadata(), (err: ServiceError | null, response) => (err ? reject(err) : resolve(response.status)));
+    health.check({ service }, new Metadata(), (err: ServiceError | null, response) =>
+      err ? reject(err) : resolve(response.status),
+    );
   });
 }
 
 /** Opens a Health/Watch; `statuses` fills as they come; `ended` settles with the final status code. */
-function watch(health: HealthClient, service: string): { statuses: Serving[]; first: Promise<void>; ended: Promise<number> } {
+function watch(
+  health: HealthClient,
+  service: string,
+): { statuses: Serving[]; first: Promise<void>; ended: Promise<number> } {
   const call = health.watch({ service });
   const statuses: Serving[] = [];
   const first = new Promise<void>((resolve) => call.once('data', () => resolve()));
@@ -36,13 +43,22 @@ function watch(health: HealthClient, service: string): { statuses: Serving[]; fi
 /** Settles like `promise`, or rejects when it has not settled within `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)));
+  const late = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** x = 1 with the work of `side`, for which slowModel's y is exactly `side`. */
 function slowRequest(side: number) {
-  return { modelName: 'slow', id: 'slow-1', inputs: { x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) } };
+  return {
+    modelName: 'slow',
+    id: 'slow-1',
+    inputs: {
+      x: tensor({ shape: [1n, 1n], floatData: [1] }),
+      side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }),
+    },
+  };
 }
 
 /** How much work makes one run of the server behind `prediction` take at least `atLeastMs`, measured through it. */
@@ -154,12 +170,17 @@ describe('inferd serve, stopped by a signal', function () {
       // The process exits only once the run has ended: the answer came first.
       expect(exitMs).to.be.above(cutOffMs);
       // And it did not wait for most of a run (measured on this machine, ten drain timeouts or more).
-      expect(cutOffMs, `ms from the signal to the answer, with one run taking ${slow.runMs.toFixed(0)} ms`).to.be.below(slow.runMs / 2);
+      expect(cutOffMs, `ms from the signal to the answer, with one run taking ${slow.runMs.toFixed(0)} ms`).to.be.below(
+        slow.runMs / 2,
+      );
     });
 
     it('exits 0 once the run in progress has ended, saying it cut calls off', () => {
       expect(exitCode).to.equal(0);
-      expect(logs.map((r) => r.msg)).to.include.members(['drain timeout passed: cutting off calls in flight', 'stopped']);
+      expect(logs.map((r) => r.msg)).to.include.members([
+        'drain timeout passed: cutting off calls in flight',
+        'stopped',
+      ]);
     });
   });
 });

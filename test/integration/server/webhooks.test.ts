@@ -9,7 +9,14 @@ import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { simpleModel, tinyMlpModel } from '../../../src/example-models/example-models';
 import { jobsClient, type Jobs } from '../../support/jobs';
-import { rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 import { until } from '../../support/until';
 
 const SECRET = 'test-webhook-secret';
@@ -45,7 +52,14 @@ class Receiver {
         const given = Buffer.from(String(req.headers['x-inferd-signature'] ?? ''));
         const verified = given.length === expected.length && timingSafeEqual(given, expected);
         const status = verified ? (receiver.answers.shift() ?? receiver.otherwise) : 401;
-        receiver.received.push({ url: req.url ?? '', method: req.method ?? '', headers: req.headers, body: raw.toString('utf8'), verified, status });
+        receiver.received.push({
+          url: req.url ?? '',
+          method: req.method ?? '',
+          headers: req.headers,
+          body: raw.toString('utf8'),
+          verified,
+          status,
+        });
         res.statusCode = status;
         res.end();
       });
@@ -92,7 +106,12 @@ describe('job webhooks', function () {
     let jobs: Jobs;
 
     before(async () => {
-      t = await startServer(repo, { webhookAllow: [`127.0.0.1:${receiver.port}`], webhookSecret: SECRET, webhookRetryMs: 50, webhookMaxAttempts: 3 });
+      t = await startServer(repo, {
+        webhookAllow: [`127.0.0.1:${receiver.port}`],
+        webhookSecret: SECRET,
+        webhookRetryMs: 50,
+        webhookMaxAttempts: 3,
+      });
       jobs = jobsClient(t.address);
     });
 
@@ -102,20 +121,35 @@ describe('job webhooks', function () {
     });
 
     it('POSTs the job id, kind, state and counts as JSON when the job ends, signed with X-Inferd-Signature: sha256=<HMAC of the raw body>', async () => {
-      const job = await jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, `http://127.0.0.1:${receiver.port}/hooks/inferd?team=a`);
+      const job = await jobs.submitPrediction(
+        { modelName: 'tiny_mlp', inputs: tinyInput },
+        `http://127.0.0.1:${receiver.port}/hooks/inferd?team=a`,
+      );
       await until(() => receiver.received.length === 1, 'the webhook call');
       const call = receiver.received[0]!;
       expect(call).to.deep.include({ method: 'POST', url: '/hooks/inferd?team=a', verified: true });
       expect(call.headers['content-type']).to.equal('application/json');
-      expect(call.headers['x-inferd-delivery']).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-      expect(JSON.parse(call.body)).to.deep.equal({ job_id: job.id, kind: 'prediction', state: 'SUCCEEDED', total: 1, processed: 1, failed: 0 });
+      expect(call.headers['x-inferd-delivery']).to.match(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      );
+      expect(JSON.parse(call.body)).to.deep.equal({
+        job_id: job.id,
+        kind: 'prediction',
+        state: 'SUCCEEDED',
+        total: 1,
+        processed: 1,
+        failed: 0,
+      });
       await sleep(200);
       expect(receiver.received.length).to.equal(1);
     });
 
     it('retries after a 500, with the same body, signature and delivery id, until a 2xx', async () => {
       receiver.answers = [500, 503];
-      const job = await jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, `http://127.0.0.1:${receiver.port}/hook`);
+      const job = await jobs.submitPrediction(
+        { modelName: 'tiny_mlp', inputs: tinyInput },
+        `http://127.0.0.1:${receiver.port}/hook`,
+      );
       await until(() => receiver.received.length === 3, 'three webhook calls');
       const [first, ...retries] = receiver.received;
       for (const retry of retries) {
@@ -131,7 +165,10 @@ describe('job webhooks', function () {
 
     it('gives a delivery up after --webhook-max-attempts failed attempts', async () => {
       receiver.answers = [500, 500, 500, 500];
-      await jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, `http://127.0.0.1:${receiver.port}/hook`);
+      await jobs.submitPrediction(
+        { modelName: 'tiny_mlp', inputs: tinyInput },
+        `http://127.0.0.1:${receiver.port}/hook`,
+      );
       await until(() => receiver.received.length === 3, 'three webhook calls');
       await sleep(500); // the next retry would have come after 200 ms
       expect(receiver.received.length).to.equal(3);
@@ -143,10 +180,18 @@ describe('job webhooks', function () {
         [`http://127.0.0.1:${receiver.port + 1}/hook`, `127.0.0.1:${receiver.port + 1}`],
       ]) {
         const err = await rejection(jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, url));
-        expect([err.code, err.details]).to.deep.equal([status.INVALID_ARGUMENT, `callback_url host "${host}" is not allowed: the server allows 127.0.0.1:${receiver.port}`]);
+        expect([err.code, err.details]).to.deep.equal([
+          status.INVALID_ARGUMENT,
+          `callback_url host "${host}" is not allowed: the server allows 127.0.0.1:${receiver.port}`,
+        ]);
       }
-      const ftp = await rejection(jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, `ftp://127.0.0.1:${receiver.port}/`));
-      expect([ftp.code, ftp.details]).to.deep.equal([status.INVALID_ARGUMENT, `callback_url "ftp://127.0.0.1:${receiver.port}/": only http and https URLs are called`]);
+      const ftp = await rejection(
+        jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, `ftp://127.0.0.1:${receiver.port}/`),
+      );
+      expect([ftp.code, ftp.details]).to.deep.equal([
+        status.INVALID_ARGUMENT,
+        `callback_url "ftp://127.0.0.1:${receiver.port}/": only http and https URLs are called`,
+      ]);
       await sleep(100);
       expect(receiver.received).to.deep.equal([]);
     });
@@ -154,13 +199,22 @@ describe('job webhooks', function () {
 
   it('keeps a delivery that has not succeeded across a restart, and sends it again with the same delivery id', async () => {
     const data = mkdtempSync(path.join(tmpdir(), 'inferd-webhooks-'));
-    const options = { dataDir: data, webhookAllow: [`127.0.0.1:${receiver.port}`], webhookSecret: SECRET, webhookRetryMs: 1000, webhookMaxAttempts: 5 };
+    const options = {
+      dataDir: data,
+      webhookAllow: [`127.0.0.1:${receiver.port}`],
+      webhookSecret: SECRET,
+      webhookRetryMs: 1000,
+      webhookMaxAttempts: 5,
+    };
     try {
       // Every call fails while the first server runs, however many of its retries come before it stops.
       receiver.otherwise = 500;
       const first = await startServer(repo, options);
       const jobs = jobsClient(first.address);
-      const job = await jobs.submitPrediction({ modelName: 'tiny_mlp', inputs: tinyInput }, `http://127.0.0.1:${receiver.port}/hook`);
+      const job = await jobs.submitPrediction(
+        { modelName: 'tiny_mlp', inputs: tinyInput },
+        `http://127.0.0.1:${receiver.port}/hook`,
+      );
       await until(() => receiver.received.length > 0, 'the first webhook call');
       jobs.close();
       await first.close();

@@ -4,14 +4,28 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { GRPCInferenceServiceClient, InferTensorContents, ModelInferRequest, ModelInferRequest_InferInputTensor as InputTensor, type ModelInferResponse } from '../../../generated/inference/grpc_service';
+import {
+  GRPCInferenceServiceClient,
+  InferTensorContents,
+  ModelInferRequest,
+  ModelInferRequest_InferInputTensor as InputTensor,
+  type ModelInferResponse,
+} from '../../../generated/inference/grpc_service';
 import type { GetModelConfigResponse } from '../../../generated/inferd/v1/model_service';
 import { PredictRequest, type PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../../src/example-models/example-models';
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
 import { httpGet } from '../../support/telemetry';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 
 /** The samples of a Prometheus text exposition: `name{labels}` → value, labels as written. */
 function samples(text: string): Map<string, number> {
@@ -26,7 +40,14 @@ function samples(text: string): Map<string, number> {
 
 function simpleRequest(id: string, rows: number): Partial<PredictRequest> {
   const shape = [BigInt(rows), 16n];
-  return { modelName: 'simple', id, inputs: { INPUT0: tensor({ shape, int32Data: new Array(16 * rows).fill(1) }), INPUT1: tensor({ shape, int32Data: new Array(16 * rows).fill(2) }) } };
+  return {
+    modelName: 'simple',
+    id,
+    inputs: {
+      INPUT0: tensor({ shape, int32Data: new Array(16 * rows).fill(1) }),
+      INPUT1: tensor({ shape, int32Data: new Array(16 * rows).fill(2) }),
+    },
+  };
 }
 
 describe('metrics and HTTP health', function () {
@@ -52,12 +73,19 @@ describe('metrics and HTTP health', function () {
     await predict(t.prediction, simpleRequest('a', 1));
     await predict(t.prediction, simpleRequest('b', 1));
     await predict(t.prediction, simpleRequest('c', 2));
-    expect((await rejection(predict(t.prediction, { modelName: 'simple', inputs: {} }))).code).to.equal(status.INVALID_ARGUMENT);
+    expect((await rejection(predict(t.prediction, { modelName: 'simple', inputs: {} }))).code).to.equal(
+      status.INVALID_ARGUMENT,
+    );
     expect((await rejection(predict(t.prediction, { modelName: 'no_such_model' }))).code).to.equal(status.NOT_FOUND);
     const ints = InferTensorContents.fromPartial({ intContents: new Array(16).fill(3) });
     await new Promise<ModelInferResponse>((resolve, reject) =>
       oip.modelInfer(
-        ModelInferRequest.fromPartial({ modelName: 'simple', inputs: ['INPUT0', 'INPUT1'].map((name) => InputTensor.fromPartial({ name, datatype: 'INT32', shape: [1n, 16n], contents: ints })) }),
+        ModelInferRequest.fromPartial({
+          modelName: 'simple',
+          inputs: ['INPUT0', 'INPUT1'].map((name) =>
+            InputTensor.fromPartial({ name, datatype: 'INT32', shape: [1n, 16n], contents: ints }),
+          ),
+        }),
         new Metadata(),
         (err: ServiceError | null, r: ModelInferResponse) => (err ? reject(err) : resolve(r)),
       ),
@@ -106,11 +134,20 @@ describe('metrics and HTTP health', function () {
     // fast enough at load (see placement.test.ts); a busy machine can time it slower, and then
     // they run on the worker. Either way the busy time is that of the instance that ran them.
     const config = await new Promise<GetModelConfigResponse>((resolve, reject) =>
-      t.models.getModelConfig({ modelName: 'simple', modelVersion: '' }, (err: ServiceError | null, r: GetModelConfigResponse) => (err ? reject(err) : resolve(r))),
+      t.models.getModelConfig(
+        { modelName: 'simple', modelVersion: '' },
+        (err: ServiceError | null, r: GetModelConfigResponse) => (err ? reject(err) : resolve(r)),
+      ),
     );
     const [ran, idle] = config.config!.mainThread!.maxRows > 0 ? ['main', '0'] : ['0', 'main'];
-    expect(m.get(`inferd_instance_busy_seconds_total{${mv},instance="${ran}"}`), `busy seconds of instance ${ran}`).to.be.above(0);
-    expect(m.has(`inferd_instance_busy_seconds_total{${mv},instance="${idle}"}`), `busy seconds of instance ${idle}`).to.equal(false);
+    expect(
+      m.get(`inferd_instance_busy_seconds_total{${mv},instance="${ran}"}`),
+      `busy seconds of instance ${ran}`,
+    ).to.be.above(0);
+    expect(
+      m.has(`inferd_instance_busy_seconds_total{${mv},instance="${idle}"}`),
+      `busy seconds of instance ${idle}`,
+    ).to.equal(false);
     expect(m.get('inferd_process_resident_memory_bytes')).to.be.above(0);
     expect(m.has('inferd_nodejs_eventloop_lag_p99_seconds')).to.equal(true);
     expect(scrape.body).to.include('# TYPE inferd_request_duration_seconds histogram');
@@ -142,10 +179,16 @@ describe('HTTP health while starting', function () {
     // A warm-up of a second or more, timed on a session of this process first: the model loads long after the HTTP port is bound.
     const model = slowModel();
     const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-    const feeds = (side: number) => ({ x: new ort.Tensor('float32', Float32Array.of(1), [1, 1]), side: new ort.Tensor('int64', BigInt64Array.of(BigInt(side)), [1, 1]) });
+    const feeds = (side: number) => ({
+      x: new ort.Tensor('float32', Float32Array.of(1), [1, 1]),
+      side: new ort.Tensor('int64', BigInt64Array.of(BigInt(side)), [1, 1]),
+    });
     const { side } = await calibrateSlowRun((n) => session.run(feeds(n)), 1_000).finally(() => session.release());
     const repo = writeRepository({ slow: model });
-    writeFileSync(path.join(repo, 'slow', 'config.yaml'), `warmup:\n  - name: long\n    inputs:\n      x: { shape: [1, 1], values: [1] }\n      side: { shape: [1, 1], values: [${side}] }\n`);
+    writeFileSync(
+      path.join(repo, 'slow', 'config.yaml'),
+      `warmup:\n  - name: long\n    inputs:\n      x: { shape: [1, 1], values: [1] }\n      side: { shape: [1, 1], values: [${side}] }\n`,
+    );
     const httpPort = await freePort();
     const starting = startServer(repo, { httpPort });
     try {
@@ -177,12 +220,22 @@ describe('HTTP health during shutdown', function () {
   it('answers /readyz 503 and /healthz 200 while draining, then stops listening', async () => {
     const t = await startServer(repo, { drainTimeoutMs: 60_000 });
     const port = t.server.httpPort;
-    const slowInputs = (side: number) => ({ x: tensor({ shape: [1n, 1n], floatData: [1] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) });
+    const slowInputs = (side: number) => ({
+      x: tensor({ shape: [1n, 1n], floatData: [1] }),
+      side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }),
+    });
     // A run of a second or more on this machine: it is still going when both answers come.
-    const { side } = await calibrateSlowRun((n) => predict(t.prediction, { modelName: 'slow', inputs: slowInputs(n) }), 1_000);
+    const { side } = await calibrateSlowRun(
+      (n) => predict(t.prediction, { modelName: 'slow', inputs: slowInputs(n) }),
+      1_000,
+    );
     let runEnded = false;
-    const running = predict(t.prediction, { modelName: 'slow', inputs: slowInputs(side) }).finally(() => (runEnded = true));
-    const repository = (t.server as unknown as { repository: import('../../../src/repository/model-repository').ModelRepository }).repository;
+    const running = predict(t.prediction, { modelName: 'slow', inputs: slowInputs(side) }).finally(
+      () => (runEnded = true),
+    );
+    const repository = (
+      t.server as unknown as { repository: import('../../../src/repository/model-repository').ModelRepository }
+    ).repository;
     while (repository.resolve('slow', '').inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     const closed = t.close();
     expect((await httpGet(port, '/readyz')).status).to.equal(503);
@@ -190,7 +243,10 @@ describe('HTTP health during shutdown', function () {
     expect(runEnded, 'the run still going').to.equal(false);
     expect((await running).outputs['y']!.floatData).to.deep.equal([side]);
     await closed;
-    const err = await httpGet(port, '/healthz').then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    const err = await httpGet(port, '/healthz').then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
     expect(err?.code).to.equal('ECONNREFUSED');
   });
 });

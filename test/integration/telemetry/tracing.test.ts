@@ -14,7 +14,15 @@ import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
 import { jobsClient } from '../../support/jobs';
 import { CALLER, callerMetadata, httpGet, memoryTracing, spansWhen } from '../../support/telemetry';
-import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
+import {
+  predict,
+  rejection,
+  removeFolder,
+  startServer,
+  tensor,
+  writeRepository,
+  type TestServer,
+} from '../../support/test-server';
 
 const PREDICT = 'inferd.v1.PredictionService/Predict';
 const STREAM = 'inferd.v1.PredictionService/PredictStream';
@@ -23,13 +31,23 @@ function simpleRequest(id: string, i: number): Partial<PredictRequest> {
   return {
     modelName: 'simple',
     id,
-    inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(i) }), INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(1) }) },
+    inputs: {
+      INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(i) }),
+      INPUT1: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(1) }),
+    },
   };
 }
 
 /** A request to the batchable slowModel with the work of `side`. */
 function slowRequest(id: string, side: number): Partial<PredictRequest> {
-  return { modelName: 'slow', id, inputs: { x: tensor({ shape: [1n, 1n], floatData: [2] }), side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }) } };
+  return {
+    modelName: 'slow',
+    id,
+    inputs: {
+      x: tensor({ shape: [1n, 1n], floatData: [2] }),
+      side: tensor({ shape: [1n, 1n], int64Data: [BigInt(side)] }),
+    },
+  };
 }
 
 const childrenOf = (spans: ReadableSpan[], parent: ReadableSpan): ReadableSpan[] =>
@@ -81,7 +99,13 @@ describe('tracing', function () {
     expect(names(children)).to.deep.equal(['decode', 'encode', 'model run', 'queue wait']);
     for (const c of children) expect(c.spanContext().traceId).to.equal(CALLER.traceId);
     const run = children.find((c) => c.name === 'model run')!;
-    expect(run.attributes).to.deep.include({ 'inferd.model.name': 'simple', 'inferd.model.version': '1', 'inferd.batch.size': 1, 'inferd.batch.requests': 1, 'inferd.model.instance': 'main' });
+    expect(run.attributes).to.deep.include({
+      'inferd.model.name': 'simple',
+      'inferd.model.version': '1',
+      'inferd.batch.size': 1,
+      'inferd.batch.requests': 1,
+      'inferd.model.instance': 'main',
+    });
     expect(run.links.map((l) => l.context.spanId)).to.deep.equal([server.spanContext().spanId]);
     // Steps happen in order: decode, then the wait, then the run, then encode.
     const at = (name: string): ReadableSpan => children.find((c) => c.name === name)!;
@@ -91,7 +115,9 @@ describe('tracing', function () {
   });
 
   it('marks a failed Predict with its status code; a caller fault leaves the server span status unset', async () => {
-    const err = await rejection(predict(t.prediction, { modelName: 'simple', inputs: {} }, { metadata: callerMetadata() }));
+    const err = await rejection(
+      predict(t.prediction, { modelName: 'simple', inputs: {} }, { metadata: callerMetadata() }),
+    );
     expect(err.code).to.equal(status.INVALID_ARGUMENT);
     const spans = await spansWhen(memory.exporter, (s) => s.some((x) => x.name === PREDICT));
     const server = spans.find((s) => s.name === PREDICT)!;
@@ -119,7 +145,13 @@ describe('tracing', function () {
       call.on('error', reject);
     });
     call.write(PredictRequest.fromPartial(simpleRequest('ok1', 1)));
-    call.write(PredictRequest.fromPartial({ modelName: 'simple', id: 'bad', inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(0) }) } }));
+    call.write(
+      PredictRequest.fromPartial({
+        modelName: 'simple',
+        id: 'bad',
+        inputs: { INPUT0: tensor({ shape: [1n, 16n], int32Data: new Array(16).fill(0) }) },
+      }),
+    );
     call.write(PredictRequest.fromPartial(simpleRequest('ok2', 2)));
     call.end();
     await ended;
@@ -129,7 +161,12 @@ describe('tracing', function () {
     expect(stream.kind).to.equal(SpanKind.SERVER);
     expect(stream.spanContext().traceId).to.equal(CALLER.traceId);
     expect(stream.parentSpanContext?.spanId).to.equal(CALLER.spanId);
-    expect(stream.attributes).to.deep.include({ 'rpc.system': 'grpc', 'rpc.service': 'inferd.v1.PredictionService', 'rpc.method': 'PredictStream', 'rpc.grpc.status_code': 0 });
+    expect(stream.attributes).to.deep.include({
+      'rpc.system': 'grpc',
+      'rpc.service': 'inferd.v1.PredictionService',
+      'rpc.method': 'PredictStream',
+      'rpc.grpc.status_code': 0,
+    });
     expect(stream.status.code).to.equal(SpanStatusCode.UNSET);
     const messages = childrenOf(spans, stream);
     expect(messages.map((m) => m.name)).to.deep.equal([`${STREAM} message`, `${STREAM} message`, `${STREAM} message`]);
@@ -146,7 +183,10 @@ describe('tracing', function () {
       expect(steps.filter((n) => n !== 'model run')).to.deep.equal(['decode', 'encode', 'queue wait']);
     }
     const runs = spans.filter((s) => s.name === 'model run');
-    const okIds = messages.filter((m) => m !== failed[0]).map((m) => m.spanContext().spanId).sort();
+    const okIds = messages
+      .filter((m) => m !== failed[0])
+      .map((m) => m.spanContext().spanId)
+      .sort();
     expect(runs.flatMap((r) => r.links.map((l) => l.context.spanId)).sort()).to.deep.equal(okIds);
   });
 
@@ -165,10 +205,17 @@ describe('tracing', function () {
     const runs = spans.filter((s) => s.name === 'model run');
     expect(runs.map((r) => r.attributes['inferd.batch.size']).sort()).to.deep.equal([1, 3]);
     const batched = runs.find((r) => r.attributes['inferd.batch.size'] === 3)!;
-    expect(batched.attributes).to.deep.include({ 'inferd.model.name': 'slow', 'inferd.model.version': '1', 'inferd.batch.requests': 3, 'inferd.model.instance': 0 });
+    expect(batched.attributes).to.deep.include({
+      'inferd.model.name': 'slow',
+      'inferd.model.version': '1',
+      'inferd.batch.requests': 3,
+      'inferd.model.instance': 0,
+    });
     const served = servers.filter((s) => s.spanContext().traceId !== CALLER.traceId);
     expect(served).to.have.length(3);
-    expect(batched.links.map((l) => l.context.spanId).sort()).to.deep.equal(served.map((s) => s.spanContext().spanId).sort());
+    expect(batched.links.map((l) => l.context.spanId).sort()).to.deep.equal(
+      served.map((s) => s.spanContext().spanId).sort(),
+    );
     expect(served.map((s) => s.spanContext().spanId)).to.include(batched.parentSpanContext?.spanId);
     for (const s of served) {
       const wait = childrenOf(spans, s).find((c) => c.name === 'queue wait');
@@ -178,7 +225,9 @@ describe('tracing', function () {
 
   /** inferd_requests_total of model simple version 1 answered OK, from /metrics. */
   async function simpleRequestsOk(): Promise<number> {
-    const line = (await httpGet(t.server.httpPort, '/metrics')).body.split('\n').find((l) => l.startsWith('inferd_requests_total{model="simple",version="1",code="OK"} '));
+    const line = (await httpGet(t.server.httpPort, '/metrics')).body
+      .split('\n')
+      .find((l) => l.startsWith('inferd_requests_total{model="simple",version="1",code="OK"} '));
     return line === undefined ? 0 : Number(line.split(' ')[1]);
   }
 
@@ -192,7 +241,11 @@ describe('tracing', function () {
       const root = spans.find((s) => s.name === 'job prediction')!;
       expect(root.kind).to.equal(SpanKind.INTERNAL);
       expect(root.parentSpanContext).to.equal(undefined);
-      expect(root.attributes).to.deep.include({ 'inferd.job.kind': 'prediction', 'inferd.model.name': 'simple', 'inferd.model.version': '1' });
+      expect(root.attributes).to.deep.include({
+        'inferd.job.kind': 'prediction',
+        'inferd.model.name': 'simple',
+        'inferd.model.version': '1',
+      });
       expect(root.status.code).to.equal(SpanStatusCode.UNSET);
       expect(names(childrenOf(spans, root))).to.deep.equal(['decode', 'encode', 'model run', 'queue wait']);
       expect(await simpleRequestsOk()).to.equal(before + 1);
@@ -201,14 +254,24 @@ describe('tracing', function () {
     }
   });
 
-  it('traces each model run of a batch job as a request under the job\'s span, and counts it in the request metrics', async () => {
+  it("traces each model run of a batch job as a request under the job's span, and counts it in the request metrics", async () => {
     mkdirSync(path.join(data, 'traced'));
-    const record = (i: number): string => JSON.stringify({ INPUT0: new Array(16).fill(i), INPUT1: new Array(16).fill(1) });
+    const record = (i: number): string =>
+      JSON.stringify({ INPUT0: new Array(16).fill(i), INPUT1: new Array(16).fill(1) });
     writeFileSync(path.join(data, 'traced', 'in.jsonl'), `${record(1)}\n${record(2)}\n`);
     const jobs = jobsClient(t.address);
     try {
       const before = await simpleRequestsOk();
-      const job = await jobs.finished((await jobs.submitBatch({ modelName: 'simple', inputUri: 'traced/in.jsonl', outputUri: 'traced/out.jsonl', batchSize: 2 })).id);
+      const job = await jobs.finished(
+        (
+          await jobs.submitBatch({
+            modelName: 'simple',
+            inputUri: 'traced/in.jsonl',
+            outputUri: 'traced/out.jsonl',
+            batchSize: 2,
+          })
+        ).id,
+      );
       expect(job.state).to.equal(JobState.JOB_STATE_SUCCEEDED);
       const spans = await spansWhen(memory.exporter, (s) => s.some((x) => x.name === 'job batch'));
       const root = spans.find((s) => s.name === 'job batch')!;
@@ -227,7 +290,10 @@ describe('tracing', function () {
 
   it('does not trace health checks', async () => {
     await new Promise<HealthCheckResponse>((resolve, reject) =>
-      t.health.check(HealthCheckRequest.fromPartial({ service: '' }), (err: ServiceError | null, r: HealthCheckResponse) => (err ? reject(err) : resolve(r))),
+      t.health.check(
+        HealthCheckRequest.fromPartial({ service: '' }),
+        (err: ServiceError | null, r: HealthCheckResponse) => (err ? reject(err) : resolve(r)),
+      ),
     );
     await predict(t.prediction, simpleRequest('after', 3));
     const spans = await spansWhen(memory.exporter, (s) => s.some((x) => x.name === PREDICT));

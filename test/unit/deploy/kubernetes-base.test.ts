@@ -25,7 +25,10 @@ interface Kustomization {
 const manifests: Manifest[] = readManifests();
 function only(kind: string, filter: (o: KubeObject) => boolean = () => true): KubeObject {
   const found = manifests.filter((m) => m.object.kind === kind && filter(m.object));
-  expect(found.map((m) => m.file), `${kind} objects`).to.have.length(1);
+  expect(
+    found.map((m) => m.file),
+    `${kind} objects`,
+  ).to.have.length(1);
   return found[0]!.object;
 }
 const deployment = only('Deployment');
@@ -68,13 +71,16 @@ describe('deploy/kubernetes/base', () => {
       expect(object.apiVersion, file).to.be.a('string');
       expect(object.metadata.name, file).to.match(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
     }
-    expect(kustomization.images?.map((i) => i.name), 'the image the kustomization tags').to.deep.equal([container.image]);
+    expect(
+      kustomization.images?.map((i) => i.name),
+      'the image the kustomization tags',
+    ).to.deep.equal([container.image]);
   });
 
-  it('runs 3 replicas of one container that starts as the image does, its ports the server\'s gRPC and HTTP ports as the pod configures them', () => {
+  it("runs 3 replicas of one container that starts as the image does, its ports the server's gRPC and HTTP ports as the pod configures them", () => {
     expect(spec.replicas).to.equal(3);
     expect(pod.containers).to.have.length(1);
-    expect([container.command, container.args], 'the image\'s ENTRYPOINT and CMD').to.deep.equal([undefined, undefined]);
+    expect([container.command, container.args], "the image's ENTRYPOINT and CMD").to.deep.equal([undefined, undefined]);
     const config = podConfig();
     expect(container.ports).to.deep.equal([
       { name: 'grpc', containerPort: config.port },
@@ -92,10 +98,22 @@ describe('deploy/kubernetes/base', () => {
   it('probes liveness at /healthz and readiness at /readyz on the HTTP port, over HTTPS since TLS is on', () => {
     const tlsOn = containerEnv()['INFERD_TLS_CERT'] !== undefined;
     expect(tlsOn).to.equal(true);
-    const probe = (p: HttpProbe | undefined) => ({ path: p?.httpGet?.path, port: containerPort(p?.httpGet?.port ?? -1), scheme: p?.httpGet?.scheme ?? 'HTTP' });
+    const probe = (p: HttpProbe | undefined) => ({
+      path: p?.httpGet?.path,
+      port: containerPort(p?.httpGet?.port ?? -1),
+      scheme: p?.httpGet?.scheme ?? 'HTTP',
+    });
     const httpPort = podConfig().httpPort;
-    expect(probe(container.livenessProbe)).to.deep.equal({ path: '/healthz', port: httpPort, scheme: tlsOn ? 'HTTPS' : 'HTTP' });
-    expect(probe(container.readinessProbe)).to.deep.equal({ path: '/readyz', port: httpPort, scheme: tlsOn ? 'HTTPS' : 'HTTP' });
+    expect(probe(container.livenessProbe)).to.deep.equal({
+      path: '/healthz',
+      port: httpPort,
+      scheme: tlsOn ? 'HTTPS' : 'HTTP',
+    });
+    expect(probe(container.readinessProbe)).to.deep.equal({
+      path: '/readyz',
+      port: httpPort,
+      scheme: tlsOn ? 'HTTPS' : 'HTTP',
+    });
   });
 
   it('gives a stopping replica more time than its preStop pause and its drain timeout before SIGKILL', () => {
@@ -106,14 +124,24 @@ describe('deploy/kubernetes/base', () => {
     expect(graceMs).to.be.greaterThan(pauseMs + podConfig().drainTimeoutMs);
   });
 
-  it('runs as the image\'s non-root user on a read-only root file system, writing only to its data volume and an emptyDir on /tmp', () => {
+  it("runs as the image's non-root user on a read-only root file system, writing only to its data volume and an emptyDir on /tmp", () => {
     const [uid, gid] = instructionsOf(image, 'USER')[0]!.args.split(':').map(Number);
     expect(pod.securityContext).to.deep.include({ runAsNonRoot: true, runAsUser: uid, runAsGroup: gid });
-    expect(container.securityContext).to.deep.include({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(container.securityContext).to.deep.include({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
     expect(container.securityContext?.capabilities?.drop).to.deep.equal(['ALL']);
     const volume = (name: string): Volume => volumes.find((v) => v.name === name)!;
-    for (const m of container.volumeMounts ?? []) expect(volume(m.name), `volume of ${m.mountPath}`).to.not.equal(undefined);
-    const writable = (container.volumeMounts ?? []).filter((m) => m.readOnly !== true).map((m) => ({ path: m.mountPath, claim: volume(m.name).persistentVolumeClaim?.claimName, emptyDir: volume(m.name).emptyDir !== undefined }));
+    for (const m of container.volumeMounts ?? [])
+      expect(volume(m.name), `volume of ${m.mountPath}`).to.not.equal(undefined);
+    const writable = (container.volumeMounts ?? [])
+      .filter((m) => m.readOnly !== true)
+      .map((m) => ({
+        path: m.mountPath,
+        claim: volume(m.name).persistentVolumeClaim?.claimName,
+        emptyDir: volume(m.name).emptyDir !== undefined,
+      }));
     expect(writable).to.deep.equal([
       { path: podConfig().dataDir, claim: 'inferd-data', emptyDir: false },
       { path: '/tmp', claim: undefined, emptyDir: true },
@@ -136,10 +164,16 @@ describe('deploy/kubernetes/base', () => {
       // A subPath mount would never see a renewed Secret: inferd reads these files again when they change.
       expect([mount!.readOnly, mount!.subPath]).to.deep.equal([true, undefined]);
       const secret = volumes.find((v) => v.name === mount!.name)?.secret;
-      expect(secret?.items?.map((i) => i.path), `${name}: a file of Secret ${secret?.secretName}`).to.include(path.posix.basename(file));
+      expect(
+        secret?.items?.map((i) => i.path),
+        `${name}: a file of Secret ${secret?.secretName}`,
+      ).to.include(path.posix.basename(file));
     }
     const jobStore = (container.env ?? []).find((e) => e.name === 'INFERD_JOB_STORE');
-    expect(jobStore).to.deep.equal({ name: 'INFERD_JOB_STORE', valueFrom: { secretKeyRef: { name: 'inferd-job-store', key: 'url' } } });
+    expect(jobStore).to.deep.equal({
+      name: 'INFERD_JOB_STORE',
+      valueFrom: { secretKeyRef: { name: 'inferd-job-store', key: 'url' } },
+    });
   });
 
   it('requests CPU and memory, and scales the Deployment on CPU from its 3 replicas up', () => {
@@ -147,23 +181,35 @@ describe('deploy/kubernetes/base', () => {
     expect(container.resources?.limits).to.have.keys('cpu', 'memory');
     const hpa = only('HorizontalPodAutoscaler');
     expect(hpa.apiVersion).to.equal('autoscaling/v2');
-    expect(hpa.spec['scaleTargetRef']).to.deep.equal({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
+    expect(hpa.spec['scaleTargetRef']).to.deep.equal({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+    });
     expect(hpa.spec['minReplicas']).to.equal(spec.replicas);
     expect(hpa.spec['maxReplicas']).to.be.greaterThan(spec.replicas);
     const metrics = hpa.spec['metrics'] as { type: string; resource: { name: string; target: { type: string } } }[];
-    expect(metrics.map((m) => [m.type, m.resource.name, m.resource.target.type])).to.deep.equal([['Resource', 'cpu', 'Utilization']]);
+    expect(metrics.map((m) => [m.type, m.resource.name, m.resource.target.type])).to.deep.equal([
+      ['Resource', 'cpu', 'Utilization'],
+    ]);
   });
 
-  it('selects its pods with the Deployment\'s labels in both Services and the PodDisruptionBudget, and the Services reach the container\'s ports', () => {
+  it("selects its pods with the Deployment's labels in both Services and the PodDisruptionBudget, and the Services reach the container's ports", () => {
     const labels = spec.template.metadata.labels;
     expect(labels).to.deep.include(spec.selector.matchLabels);
-    const selects = (selector: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const selects = (selector: Record<string, string>): boolean =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
     const pdb = only('PodDisruptionBudget');
     expect(pdb.apiVersion).to.equal('policy/v1');
     expect(selects((pdb.spec['selector'] as { matchLabels: Record<string, string> }).matchLabels)).to.equal(true);
     expect(pdb.spec['maxUnavailable']).to.equal(1);
 
-    type ServiceSpec = { clusterIP?: string; type?: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] };
+    type ServiceSpec = {
+      clusterIP?: string;
+      type?: string;
+      selector: Record<string, string>;
+      ports: { name: string; port: number; targetPort: string }[];
+    };
     const clusterIp = only('Service', (o) => (o.spec as ServiceSpec).clusterIP !== 'None').spec as ServiceSpec;
     const headless = only('Service', (o) => (o.spec as ServiceSpec).clusterIP === 'None').spec as ServiceSpec;
     const config = podConfig();
@@ -171,7 +217,13 @@ describe('deploy/kubernetes/base', () => {
       expect(selects(s.selector)).to.equal(true);
       for (const p of s.ports) expect(containerPort(p.targetPort), `Service port ${p.name}`).to.equal(p.port);
     }
-    expect(clusterIp.ports.map((p) => [p.name, containerPort(p.targetPort)])).to.deep.equal([['grpc', config.port], ['http', config.httpPort]]);
-    expect(headless.ports.map((p) => [p.name, containerPort(p.targetPort)]), 'gRPC only: its clients balance calls themselves').to.deep.equal([['grpc', config.port]]);
+    expect(clusterIp.ports.map((p) => [p.name, containerPort(p.targetPort)])).to.deep.equal([
+      ['grpc', config.port],
+      ['http', config.httpPort],
+    ]);
+    expect(
+      headless.ports.map((p) => [p.name, containerPort(p.targetPort)]),
+      'gRPC only: its clients balance calls themselves',
+    ).to.deep.equal([['grpc', config.port]]);
   });
 });

@@ -90,7 +90,13 @@ describe('example models', () => {
   });
 
   describe('tinyMlpModel', () => {
-    const rows = [[0, 0, 0, 0], [1, 2, 3, 4], [-5, 7, -1, 2], [100, -50, 25, -10], [-3, -3, 8, 1]];
+    const rows = [
+      [0, 0, 0, 0],
+      [1, 2, 3, 4],
+      [-5, 7, -1, 2],
+      [100, -50, 25, -10],
+      [-3, -3, 8, 1],
+    ];
 
     for (const row of rows) {
       it(`computes exactly tinyMlpReference for x = [${row.join(', ')}]`, async () => {
@@ -103,9 +109,14 @@ describe('example models', () => {
 
     it('computes each row of a batch of 2 independently and exactly', async () => {
       const session = await load('tiny_mlp', tinyMlpModel());
-      const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([...rows[1], ...rows[2]]), [2, 4]) });
+      const out = await session.run({
+        x: new ort.Tensor('float32', Float32Array.from([...rows[1], ...rows[2]]), [2, 4]),
+      });
       expect(out.y.dims).to.deep.equal([2, 3]);
-      expect(Array.from(out.y.data as Float32Array)).to.deep.equal([...tinyMlpReference(rows[1]), ...tinyMlpReference(rows[2])]);
+      expect(Array.from(out.y.data as Float32Array)).to.deep.equal([
+        ...tinyMlpReference(rows[1]),
+        ...tinyMlpReference(rows[2]),
+      ]);
     });
   });
 

@@ -2,11 +2,16 @@ import { expect } from 'chai';
 import { effectiveConfig, modelSettings, type ModelDefaults } from '../../../src/repository/effective-config';
 import { WORKER_ONLY } from '../../../src/scheduler/main-thread-lane';
 
-const session = { intraOpThreads: 2, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } as const;
+const session = {
+  intraOpThreads: 2,
+  interOpThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+} as const;
 const defaults: ModelDefaults = { instances: 3, placement: 'auto', session, maxQueueSize: 4096 };
 
 describe('modelSettings', () => {
-  it('completes a model without a config file from the server\'s defaults: newest version, batching decided at load, no delay', () => {
+  it("completes a model without a config file from the server's defaults: newest version, batching decided at load, no delay", () => {
     expect(modelSettings({}, defaults)).to.deep.equal({
       file: undefined,
       versionPolicy: { latest: 1 },
@@ -34,7 +39,13 @@ describe('modelSettings', () => {
       },
       defaults,
     );
-    expect(settings).to.deep.include({ file: 'm/config.yaml', versionPolicy: { all: true }, instances: 1, placement: 'worker', maxBatchSize: 0 });
+    expect(settings).to.deep.include({
+      file: 'm/config.yaml',
+      versionPolicy: { all: true },
+      instances: 1,
+      placement: 'worker',
+      maxBatchSize: 0,
+    });
     // A field the file leaves out (or writes as nothing) keeps the server's value.
     expect(settings.session).to.deep.equal({ ...session, interOpThreads: 4 });
     expect(settings.dynamicBatching).to.deep.equal({ maxQueueDelayUs: 500, preferredBatchSizes: [], maxQueueSize: 8 });
@@ -47,7 +58,9 @@ describe('effectiveConfig', () => {
     const settings = modelSettings({ file: 'm/config.yaml', dynamicBatching: { preferredBatchSizes: [4] } }, defaults);
     const inputs = [{ name: 'x', type: 'float32' as const, dims: [-1, 4] }];
     const outputs = [{ name: 'y', type: 'float32' as const, dims: [-1, 3] }];
-    expect(effectiveConfig('m', '2', settings, { mainThread: WORKER_ONLY, maxBatchSize: 32, inputs, outputs })).to.deep.equal({
+    expect(
+      effectiveConfig('m', '2', settings, { mainThread: WORKER_ONLY, maxBatchSize: 32, inputs, outputs }),
+    ).to.deep.equal({
       name: 'm',
       version: '2',
       platform: 'onnxruntime',

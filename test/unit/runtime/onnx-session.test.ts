@@ -5,9 +5,23 @@ import { PACKAGE_ROOT } from '../../../src/package-root';
 import { OnnxSession } from '../../../src/runtime/onnx-session';
 import type { HostTensor } from '../../../src/tensor/tensor-types';
 
-const OCR_CLS = path.join(PACKAGE_ROOT, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
-const OPTIONS = { intraOpThreads: 1, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } as const;
-const input = (rows: number): Record<string, HostTensor> => ({ x: { type: 'float32', dims: [rows, 3, 48, 192], data: new Float32Array(rows * 3 * 48 * 192).fill(0.5) } });
+const OCR_CLS = path.join(
+  PACKAGE_ROOT,
+  'node_modules',
+  '@gutenye',
+  'ocr-models',
+  'assets',
+  'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+);
+const OPTIONS = {
+  intraOpThreads: 1,
+  interOpThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+} as const;
+const input = (rows: number): Record<string, HostTensor> => ({
+  x: { type: 'float32', dims: [rows, 3, 48, 192], data: new Float32Array(rows * 3 * 48 * 192).fill(0.5) },
+});
 
 describe('OnnxSession', function () {
   this.timeout(60_000);
@@ -38,7 +52,9 @@ describe('OnnxSession', function () {
   it('refuses a run whose signal already fired without sending it', async () => {
     const controller = new AbortController();
     controller.abort(new InferdError('CANCELLED', 'gone'));
-    const err = (await session.run(input(1), ['softmax_0.tmp_0'], controller.signal).catch((e: unknown) => e)) as InferdError;
+    const err = (await session
+      .run(input(1), ['softmax_0.tmp_0'], controller.signal)
+      .catch((e: unknown) => e)) as InferdError;
     expect(err.code).to.equal('CANCELLED');
     expect(session.busy).to.equal(0);
   });
@@ -47,10 +63,20 @@ describe('OnnxSession', function () {
     const rowElements = 3 * 48 * 192;
     const owned = input(1);
     const shared = new Float32Array(2 * rowElements).fill(0.5);
-    const view: Record<string, HostTensor> = { x: { type: 'float32', dims: [1, 3, 48, 192], data: shared.subarray(rowElements) } };
-    const [fromOwned, fromView] = await Promise.all([session.run(owned, ['softmax_0.tmp_0']), session.run(view, ['softmax_0.tmp_0'])]);
-    expect(Array.from(fromView['softmax_0.tmp_0']!.data as Float32Array)).to.deep.equal(Array.from(fromOwned['softmax_0.tmp_0']!.data as Float32Array));
-    expect([owned['x']!.data.length, shared.length, view['x']!.data.length]).to.deep.equal([0, 2 * rowElements, rowElements]); // moved; left whole
+    const view: Record<string, HostTensor> = {
+      x: { type: 'float32', dims: [1, 3, 48, 192], data: shared.subarray(rowElements) },
+    };
+    const [fromOwned, fromView] = await Promise.all([
+      session.run(owned, ['softmax_0.tmp_0']),
+      session.run(view, ['softmax_0.tmp_0']),
+    ]);
+    expect(Array.from(fromView['softmax_0.tmp_0']!.data as Float32Array)).to.deep.equal(
+      Array.from(fromOwned['softmax_0.tmp_0']!.data as Float32Array),
+    );
+    expect([owned['x']!.data.length, shared.length, view['x']!.data.length]).to.deep.equal([
+      0,
+      2 * rowElements,
+      rowElements,
+    ]); // moved; left whole
   });
 });
-

@@ -7,11 +7,25 @@ import { OnnxSession } from '../../../src/runtime/onnx-session';
 import type { Runner } from '../../../src/scheduler/runner';
 import type { HostTensor } from '../../../src/tensor/tensor-types';
 
-const OCR_CLS = path.join(PACKAGE_ROOT, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
-const OPTIONS = { intraOpThreads: 1, interOpThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } as const;
+const OCR_CLS = path.join(
+  PACKAGE_ROOT,
+  'node_modules',
+  '@gutenye',
+  'ocr-models',
+  'assets',
+  'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+);
+const OPTIONS = {
+  intraOpThreads: 1,
+  interOpThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+} as const;
 const OUTPUT = 'softmax_0.tmp_0';
 /** A new input each time: a worker session takes its feeds' buffers. */
-const input = (rows: number, channels = 3): Record<string, HostTensor> => ({ x: { type: 'float32', dims: [rows, channels, 48, 192], data: new Float32Array(rows * channels * 48 * 192).fill(0.5) } });
+const input = (rows: number, channels = 3): Record<string, HostTensor> => ({
+  x: { type: 'float32', dims: [rows, channels, 48, 192], data: new Float32Array(rows * channels * 48 * 192).fill(0.5) },
+});
 const rowsOf = async (run: Promise<Record<string, HostTensor>>): Promise<number> => (await run)[OUTPUT]!.dims[0]!;
 
 interface Subject extends Runner {
@@ -42,7 +56,9 @@ for (const { name, open } of subjects) {
 
     it('runs what it is handed in order, each run answering with its own outputs', async () => {
       const settled: number[] = [];
-      const runs = [3, 1, 2].map((rows) => rowsOf(session.run(input(rows), [OUTPUT])).then((n) => (settled.push(n), n)));
+      const runs = [3, 1, 2].map((rows) =>
+        rowsOf(session.run(input(rows), [OUTPUT])).then((n) => (settled.push(n), n)),
+      );
       expect(await Promise.all(runs)).to.deep.equal([3, 1, 2]);
       expect(settled).to.deep.equal([3, 1, 2]);
     });
@@ -55,7 +71,9 @@ for (const { name, open } of subjects) {
         () => (settled.push('skipped ran'), 'it ran'),
         (e: unknown) => (settled.push('skipped rejected'), e),
       );
-      const last = rowsOf(session.run(input(2), [OUTPUT], new AbortController().signal)).then((n) => (settled.push('last'), n));
+      const last = rowsOf(session.run(input(2), [OUTPUT], new AbortController().signal)).then(
+        (n) => (settled.push('last'), n),
+      );
       // The first run (64 rows) is under way, or not yet read by its thread: the second has not begun.
       const reason = new InferdError('DEADLINE_EXCEEDED', 'too late');
       controller.abort(reason);
@@ -65,7 +83,7 @@ for (const { name, open } of subjects) {
       expect(settled).to.deep.equal(['first', 'skipped rejected', 'last']);
     });
 
-    it('refuses a run whose signal already fired, with the signal\'s reason', async () => {
+    it("refuses a run whose signal already fired, with the signal's reason", async () => {
       const controller = new AbortController();
       const reason = new InferdError('CANCELLED', 'gone');
       controller.abort(reason);
@@ -73,7 +91,7 @@ for (const { name, open } of subjects) {
       expect(await rowsOf(session.run(input(1), [OUTPUT]))).to.equal(1);
     });
 
-    it('fails a run the runtime refuses with INTERNAL carrying the runtime\'s message, and runs the next one', async () => {
+    it("fails a run the runtime refuses with INTERNAL carrying the runtime's message, and runs the next one", async () => {
       const refused = session.run(input(1, 2), [OUTPUT]).catch((e: unknown) => e);
       const next = rowsOf(session.run(input(1), [OUTPUT]));
       const err = (await refused) as InferdError;

@@ -20,14 +20,22 @@ class ManualRunner implements Runner {
   }
 }
 
-const rows = (n: number): Record<string, HostTensor> => ({ x: { type: 'float32', dims: [n, 1], data: new Float32Array(n) } });
+const rows = (n: number): Record<string, HostTensor> => ({
+  x: { type: 'float32', dims: [n, 1], data: new Float32Array(n) },
+});
 const never = new AbortController().signal;
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('DynamicBatcher observer', () => {
   it('reports each run with its instance, rows and the wait and trace of every request it serves, then its end', async () => {
     const runners = [new ManualRunner(), new ManualRunner()];
-    const batcher = new DynamicBatcher(runners, { maxQueueSize: 10, label: 'm', maxBatchSize: 8, preferredBatchSizes: [], maxQueueDelayUs: 0 });
+    const batcher = new DynamicBatcher(runners, {
+      maxQueueSize: 10,
+      label: 'm',
+      maxBatchSize: 8,
+      preferredBatchSizes: [],
+      maxQueueDelayUs: 0,
+    });
     const runs: RunStart[] = [];
     const ends: unknown[] = [];
     batcher.observe({ runStarting: (run) => (runs.push(run), (err) => ends.push(err)) });
@@ -36,7 +44,9 @@ describe('DynamicBatcher observer', () => {
     const first = batcher.submit(rows(1), ['y'], never, { trace: traceA }); // instance 1 (the last idle one)
     const second = batcher.submit(rows(2), ['y'], never); // instance 0
     const queued = [batcher.submit(rows(1), ['y'], never, { trace: traceB }), batcher.submit(rows(3), ['y'], never)];
-    expect(runs.map((r) => ({ instance: r.instance, rows: r.rows, traces: r.requests.map((q) => q.trace) }))).to.deep.equal([
+    expect(
+      runs.map((r) => ({ instance: r.instance, rows: r.rows, traces: r.requests.map((q) => q.trace) })),
+    ).to.deep.equal([
       { instance: 1, rows: 1, traces: [traceA] },
       { instance: 0, rows: 2, traces: [undefined] },
     ]);
@@ -59,7 +69,13 @@ describe('DynamicBatcher observer', () => {
 
   it('reports nothing before observe() (warm-up is not traffic)', async () => {
     const runner = new ManualRunner();
-    const batcher = new DynamicBatcher([runner], { maxQueueSize: 10, label: 'm', maxBatchSize: 0, preferredBatchSizes: [], maxQueueDelayUs: 0 });
+    const batcher = new DynamicBatcher([runner], {
+      maxQueueSize: 10,
+      label: 'm',
+      maxBatchSize: 0,
+      preferredBatchSizes: [],
+      maxQueueDelayUs: 0,
+    });
     const before = batcher.submit(rows(1), ['y'], never);
     const runs: RunStart[] = [];
     batcher.observe({ runStarting: (run) => (runs.push(run), () => undefined) });

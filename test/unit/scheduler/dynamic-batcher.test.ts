@@ -20,7 +20,13 @@ class ManualRunner implements Runner {
   }
 }
 
-const unbatched = (maxQueueSize: number, label: string): DynamicBatcherOptions => ({ maxQueueSize, label, maxBatchSize: 0, preferredBatchSizes: [], maxQueueDelayUs: 0 });
+const unbatched = (maxQueueSize: number, label: string): DynamicBatcherOptions => ({
+  maxQueueSize,
+  label,
+  maxBatchSize: 0,
+  preferredBatchSizes: [],
+  maxQueueDelayUs: 0,
+});
 const feeds = (tag: string): Record<string, HostTensor> => ({ tag: { type: 'string', dims: [1], data: [tag] } });
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -116,7 +122,11 @@ describe('DynamicBatcher statistics', () => {
     await b;
     await tick();
     const s = batcher.stats();
-    expect({ success: s.success, fail: s.fail, executions: s.executions }).to.deep.equal({ success: 2, fail: 1, executions: 2 });
+    expect({ success: s.success, fail: s.fail, executions: s.executions }).to.deep.equal({
+      success: 2,
+      fail: 1,
+      executions: 2,
+    });
     expect(s.queueNs > 0n).to.equal(true);
     expect(s.computeNs > 0n).to.equal(true);
     expect(s.lastInferenceMs).to.be.closeTo(Date.now(), 5000);
@@ -186,10 +196,19 @@ class ManualClock {
   }
 }
 
-const row = (...values: number[]): Record<string, HostTensor> => ({ x: { type: 'float32', dims: [1, values.length], data: Float32Array.from(values) } });
+const row = (...values: number[]): Record<string, HostTensor> => ({
+  x: { type: 'float32', dims: [1, values.length], data: Float32Array.from(values) },
+});
 
 describe('DynamicBatcher batching', () => {
-  const batched = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({ maxQueueSize: 100, label: 'm', maxBatchSize: 4, preferredBatchSizes: [], maxQueueDelayUs: 0, ...extra });
+  const batched = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({
+    maxQueueSize: 100,
+    label: 'm',
+    maxBatchSize: 4,
+    preferredBatchSizes: [],
+    maxQueueDelayUs: 0,
+    ...extra,
+  });
   const never = new AbortController().signal;
 
   it('lets a run take up to a quarter of the requests waiting, past maxBatchSize, up to deepQueueMaxBatchSize', async () => {
@@ -200,7 +219,9 @@ describe('DynamicBatcher batching', () => {
     ] as const) {
       const runner = new DoublingRunner();
       const batcher = new DynamicBatcher([runner], batched({ maxBatchSize: 8, deepQueueMaxBatchSize: deep }));
-      const answers = Array.from({ length: 100 }, (_, i) => batcher.submit(row(i), ['y'], new AbortController().signal));
+      const answers = Array.from({ length: 100 }, (_, i) =>
+        batcher.submit(row(i), ['y'], new AbortController().signal),
+      );
       while (runner.runs.length < sizes.length || batcher.depth > 0) {
         runner.finishOne();
         await tick();
@@ -208,7 +229,9 @@ describe('DynamicBatcher batching', () => {
       runner.finishOne();
       const values = await Promise.all(answers);
       expect([deep, runner.runs.map((r) => r.length)]).to.deep.equal([deep, sizes]);
-      expect(values.map((v) => (v['y']!.data as Float32Array)[0])).to.deep.equal(Array.from({ length: 100 }, (_, i) => 2 * i));
+      expect(values.map((v) => (v['y']!.data as Float32Array)[0])).to.deep.equal(
+        Array.from({ length: 100 }, (_, i) => 2 * i),
+      );
     }
   });
 
@@ -225,9 +248,18 @@ describe('DynamicBatcher batching', () => {
     runner.finishOne();
     const answers = await Promise.all(rest);
     expect(answers.map((a) => [Array.from(a['y']!.data as Float32Array), a['y']!.dims])).to.deep.equal([
-      [[4, 6], [1, 2]],
-      [[8, 10], [1, 2]],
-      [[12, 14], [1, 2]],
+      [
+        [4, 6],
+        [1, 2],
+      ],
+      [
+        [8, 10],
+        [1, 2],
+      ],
+      [
+        [12, 14],
+        [1, 2],
+      ],
     ]);
     expect(batcher.stats()).to.deep.include({ executions: 2, inferences: 4, success: 4, batchSizes: { 1: 1, 3: 1 } });
   });
@@ -310,9 +342,19 @@ class PipelinedRunner implements Runner {
   /** Rows (x values) of every batch handed over, and of every batch that began. */
   readonly received: number[][] = [];
   readonly begun: number[][] = [];
-  private readonly queue: { x: number[]; signal: AbortSignal | undefined; resolve: (o: Record<string, HostTensor>) => void; reject: (e: unknown) => void; y: HostTensor }[] = [];
+  private readonly queue: {
+    x: number[];
+    signal: AbortSignal | undefined;
+    resolve: (o: Record<string, HostTensor>) => void;
+    reject: (e: unknown) => void;
+    y: HostTensor;
+  }[] = [];
 
-  run(feeds: Record<string, HostTensor>, _outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+  run(
+    feeds: Record<string, HostTensor>,
+    _outputNames: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Record<string, HostTensor>> {
     const x = feeds['x']!;
     const values = Array.from(x.data as Float32Array);
     this.received.push(values);
@@ -340,9 +382,18 @@ class PipelinedRunner implements Runner {
 }
 
 describe('DynamicBatcher pipeline', () => {
-  const piped = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({ maxQueueSize: 100, label: 'm', maxBatchSize: 2, preferredBatchSizes: [], maxQueueDelayUs: 0, pipeline: true, ...extra });
+  const piped = (extra: Partial<DynamicBatcherOptions> = {}): DynamicBatcherOptions => ({
+    maxQueueSize: 100,
+    label: 'm',
+    maxBatchSize: 2,
+    preferredBatchSizes: [],
+    maxQueueDelayUs: 0,
+    pipeline: true,
+    ...extra,
+  });
   const never = new AbortController().signal;
-  const tooLate = (): InferdError => new InferdError('DEADLINE_EXCEEDED', 'the deadline passed before the model ran the request');
+  const tooLate = (): InferdError =>
+    new InferdError('DEADLINE_EXCEEDED', 'the deadline passed before the model ran the request');
 
   it('hands a busy instance its next batch only when that batch is full', async () => {
     const runner = new PipelinedRunner();
@@ -422,8 +473,14 @@ describe('DynamicBatcher pipeline', () => {
     const calls: string[] = [];
     signals.forEach((s, i) => {
       const [add, remove] = [s.addEventListener.bind(s), s.removeEventListener.bind(s)];
-      s.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => (calls.push(`add ${i}`), add(...args));
-      s.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => (calls.push(`remove ${i}`), remove(...args));
+      s.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => (
+        calls.push(`add ${i}`),
+        add(...args)
+      );
+      s.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => (
+        calls.push(`remove ${i}`),
+        remove(...args)
+      );
     });
     const listeners = (): number[] => signals.map((s) => getEventListeners(s, 'abort').length);
     const queued = batcher.submit(row(2), ['y'], signals[0]!);
@@ -450,6 +507,9 @@ describe('DynamicBatcher pipeline', () => {
     controller.abort(tooLate());
     runner.finishOne();
     const [a2, a3] = await Promise.all([p2, p3]);
-    expect([Array.from(a2['y']!.data as Float32Array), Array.from(a3['y']!.data as Float32Array)]).to.deep.equal([[4], [6]]);
+    expect([Array.from(a2['y']!.data as Float32Array), Array.from(a3['y']!.data as Float32Array)]).to.deep.equal([
+      [4],
+      [6],
+    ]);
   });
 });

@@ -35,27 +35,44 @@ describe('formBatch', () => {
   });
 
   it('runs a request larger than the byte limit alone, and takes no byte limit from 0', () => {
-    expect(formBatch([c(1, 'a', 5000), c(1, 'a', 1)], { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 1000 })).to.deep.equal([0]);
-    expect(formBatch([c(1, 'a', 5000), c(1, 'a', 5000)], { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 0 })).to.deep.equal([0, 1]);
+    expect(
+      formBatch([c(1, 'a', 5000), c(1, 'a', 1)], { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 1000 }),
+    ).to.deep.equal([0]);
+    expect(
+      formBatch([c(1, 'a', 5000), c(1, 'a', 5000)], { maxBatchSize: 8, preferredBatchSizes: [], maxBatchBytes: 0 }),
+    ).to.deep.equal([0, 1]);
   });
 
   it('trims a batch to the largest preferred size it reaches', () => {
-    expect(formBatch([c(1), c(1), c(1), c(1), c(1), c(1)], { maxBatchSize: 8, preferredBatchSizes: [2, 4] })).to.deep.equal([0, 1, 2, 3]);
+    expect(
+      formBatch([c(1), c(1), c(1), c(1), c(1), c(1)], { maxBatchSize: 8, preferredBatchSizes: [2, 4] }),
+    ).to.deep.equal([0, 1, 2, 3]);
     expect(formBatch([c(1), c(1), c(1)], { maxBatchSize: 8, preferredBatchSizes: [4] })).to.deep.equal([0, 1, 2]);
   });
 });
 
 describe('batchKey', () => {
-  const t = (dims: number[]): HostTensor => ({ type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) });
+  const t = (dims: number[]): HostTensor => ({
+    type: 'float32',
+    dims,
+    data: new Float32Array(dims.reduce((a, b) => a * b, 1)),
+  });
 
-  it('keys a request by its inputs\' types and non-batch dimensions and its outputs, with its rows and bytes', () => {
-    expect(batchKey({ a: t([3, 2]), b: t([3]) }, ['y'])).to.deep.equal({ key: 'a:float32[2];b:float32[]->y', rows: 3, bytes: 36 });
+  it("keys a request by its inputs' types and non-batch dimensions and its outputs, with its rows and bytes", () => {
+    expect(batchKey({ a: t([3, 2]), b: t([3]) }, ['y'])).to.deep.equal({
+      key: 'a:float32[2];b:float32[]->y',
+      rows: 3,
+      bytes: 36,
+    });
   });
 
   it('gives no key to a request whose inputs disagree on the first dimension, or that has a scalar input: it runs by itself', () => {
     const disagree = batchKey({ a: t([3, 2]), b: t([2]) }, ['y']);
     const scalar = batchKey({ a: t([]) }, ['y']);
-    expect([disagree, scalar]).to.deep.equal([{ key: undefined, rows: 1, bytes: 32 }, { key: undefined, rows: 1, bytes: 4 }]);
+    expect([disagree, scalar]).to.deep.equal([
+      { key: undefined, rows: 1, bytes: 32 },
+      { key: undefined, rows: 1, bytes: 4 },
+    ]);
     expect(formBatch([disagree, disagree, c(1)], { maxBatchSize: 8, preferredBatchSizes: [] })).to.deep.equal([0]);
     expect(formBatch([c(1), disagree, c(1)], { maxBatchSize: 8, preferredBatchSizes: [] })).to.deep.equal([0, 2]);
   });

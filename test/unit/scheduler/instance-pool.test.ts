@@ -13,7 +13,11 @@ class ManualRunner implements Runner {
 
   constructor(readonly name: string) {}
 
-  run(feeds: Record<string, HostTensor>, _outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, HostTensor>> {
+  run(
+    feeds: Record<string, HostTensor>,
+    _outputNames: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Record<string, HostTensor>> {
     this.received.push({ tag: (feeds['tag']!.data as string[])[0]!, signal });
     return new Promise((resolve, reject) => this.ends.push({ resolve, reject }));
   }
@@ -35,15 +39,29 @@ interface TestRequest extends BatchedRequest {
 
 function request(name: string, clock?: FakeWallClock, deadlineMs?: number): TestRequest {
   const controller = new AbortController();
-  if (deadlineMs !== undefined) clock!.setTimeout(() => controller.abort(new InferdError('DEADLINE_EXCEEDED', `${name}: the deadline passed`)), deadlineMs);
-  const r: TestRequest = { name, controller, signal: controller.signal, reject: (reason) => (r.rejected = reason), onAbort: undefined, drop: undefined };
+  if (deadlineMs !== undefined)
+    clock!.setTimeout(
+      () => controller.abort(new InferdError('DEADLINE_EXCEEDED', `${name}: the deadline passed`)),
+      deadlineMs,
+    );
+  const r: TestRequest = {
+    name,
+    controller,
+    signal: controller.signal,
+    reject: (reason) => (r.rejected = reason),
+    onAbort: undefined,
+    drop: undefined,
+  };
   return r;
 }
 
 const tag = (t: string): Record<string, HostTensor> => ({ tag: { type: 'string', dims: [1], data: [t] } });
 
 /** A pool over `runners` that logs what it tells: runs beginning and ending, requests dropped. */
-function pool(runners: Runner[], instanceIds?: (number | string)[]): { pool: InstancePool<TestRequest>; log: string[] } {
+function pool(
+  runners: Runner[],
+  instanceIds?: (number | string)[],
+): { pool: InstancePool<TestRequest>; log: string[] } {
   const log: string[] = [];
   const names = (b: AssignedBatch<TestRequest>): string => b.requests.map((r) => r.name).join('+');
   const p = new InstancePool<TestRequest>(
@@ -118,7 +136,11 @@ describe('InstancePool', () => {
     const skip = runner.received[1]!.signal!;
     clock.advance(5);
     expect((r2.rejected as InferdError).message).to.equal('r2: the deadline passed');
-    expect([log.at(-1), [...skipped.dropped].map((r) => r.name), skip.aborted]).to.deep.equal(['dropped r2', ['r2'], false]);
+    expect([log.at(-1), [...skipped.dropped].map((r) => r.name), skip.aborted]).to.deep.equal([
+      'dropped r2',
+      ['r2'],
+      false,
+    ]);
     clock.advance(5);
     expect((r3.rejected as InferdError).message).to.equal('r3: the deadline passed');
     expect([skip.aborted, (skip.reason as InferdError).message]).to.deep.equal([true, 'r3: the deadline passed']);
@@ -146,6 +168,10 @@ describe('InstancePool', () => {
     p.release(first, undefined);
     expect(getEventListeners(r2.signal, 'abort')).to.have.length(0);
     r2.controller.abort(new InferdError('CANCELLED', 'gone'));
-    expect([r2.rejected, runner.received[1]!.signal!.aborted, log.at(-1)]).to.deep.equal([undefined, false, 'begins r2 on 0']);
+    expect([r2.rejected, runner.received[1]!.signal!.aborted, log.at(-1)]).to.deep.equal([
+      undefined,
+      false,
+      'begins r2 on 0',
+    ]);
   });
 });

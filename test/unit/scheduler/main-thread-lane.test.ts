@@ -6,7 +6,12 @@ import pino from 'pino';
 import { encodeOnnxModel } from '../../../src/example-models/encode-onnx-model';
 import { identityModel, tinyMlpModel, tinyMlpReference } from '../../../src/example-models/example-models';
 import type { OnnxSession } from '../../../src/runtime/onnx-session';
-import { MAIN_THREAD_MAX_BATCH_ROWS, MAIN_THREAD_MAX_RUN_US, MainThreadLane, type LaneOptions } from '../../../src/scheduler/main-thread-lane';
+import {
+  MAIN_THREAD_MAX_BATCH_ROWS,
+  MAIN_THREAD_MAX_RUN_US,
+  MainThreadLane,
+  type LaneOptions,
+} from '../../../src/scheduler/main-thread-lane';
 import type { HostTensor, TensorSpec } from '../../../src/tensor/tensor-types';
 
 /**
@@ -36,7 +41,11 @@ describe('MainThreadLane', function () {
     writeFileSync(p, model);
     return p;
   };
-  const open = (modelPath: string, io: { inputs: TensorSpec[]; outputs: TensorSpec[] }, worker: ProbeWorker): ReturnType<typeof MainThreadLane.open> => {
+  const open = (
+    modelPath: string,
+    io: { inputs: TensorSpec[]; outputs: TensorSpec[] },
+    worker: ProbeWorker,
+  ): ReturnType<typeof MainThreadLane.open> => {
     const options: LaneOptions = {
       modelPath,
       ...io,
@@ -67,8 +76,12 @@ describe('MainThreadLane', function () {
     try {
       expect(worker.probes).to.deep.equal([{ x: [64, 4] }]);
       expect(use).to.deep.equal({ measuredRunUs: MAIN_THREAD_MAX_RUN_US, maxRows: 64, note: '' });
-      const x = (dims: number[]): Record<string, HostTensor> => ({ x: { type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) } });
-      expect([x([1, 4]), x([64, 4]), x([65, 4]), x([1, 5]), x([4]), {}].map((feeds) => lane!.fits(feeds))).to.deep.equal([true, true, false, false, false, false]);
+      const x = (dims: number[]): Record<string, HostTensor> => ({
+        x: { type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) },
+      });
+      expect(
+        [x([1, 4]), x([64, 4]), x([65, 4]), x([1, 5]), x([4]), {}].map((feeds) => lane!.fits(feeds)),
+      ).to.deep.equal([true, true, false, false, false, false]);
       expect(lane!.batcher.maxBatchSize).to.equal(MAIN_THREAD_MAX_BATCH_ROWS);
     } finally {
       await lane?.close();
@@ -79,7 +92,11 @@ describe('MainThreadLane', function () {
     const { lane } = await open(file('mlp.onnx', tinyMlpModel()), mlp, new ProbeWorker(10));
     try {
       const x = [1, -2, 0.5, 4];
-      const { y } = await lane!.batcher.submit({ x: { type: 'float32', dims: [1, 4], data: Float32Array.from(x) } }, ['y'], never);
+      const { y } = await lane!.batcher.submit(
+        { x: { type: 'float32', dims: [1, 4], data: Float32Array.from(x) } },
+        ['y'],
+        never,
+      );
       expect([...(y!.data as Float32Array)]).to.deep.equal(tinyMlpReference(x).map(Math.fround));
       await lane!.batcher.whenIdle();
     } finally {
@@ -88,9 +105,17 @@ describe('MainThreadLane', function () {
   });
 
   it(`gives no lane to a model whose probe takes longer than ${MAIN_THREAD_MAX_RUN_US} µs, saying how long it took`, async () => {
-    const { lane, use } = await open(file('mlp.onnx', tinyMlpModel()), mlp, new ProbeWorker(MAIN_THREAD_MAX_RUN_US + 1));
+    const { lane, use } = await open(
+      file('mlp.onnx', tinyMlpModel()),
+      mlp,
+      new ProbeWorker(MAIN_THREAD_MAX_RUN_US + 1),
+    );
     expect(lane).to.equal(undefined);
-    expect(use).to.deep.equal({ measuredRunUs: MAIN_THREAD_MAX_RUN_US + 1, maxRows: 0, note: `a run of 64 row(s) took ${MAIN_THREAD_MAX_RUN_US + 1} µs, over ${MAIN_THREAD_MAX_RUN_US}` });
+    expect(use).to.deep.equal({
+      measuredRunUs: MAIN_THREAD_MAX_RUN_US + 1,
+      maxRows: 0,
+      note: `a run of 64 row(s) took ${MAIN_THREAD_MAX_RUN_US + 1} µs, over ${MAIN_THREAD_MAX_RUN_US}`,
+    });
   });
 
   it('probes fewer rows when 64 would pass 64 KiB, and fits no request larger than the probe', async () => {
@@ -100,7 +125,9 @@ describe('MainThreadLane', function () {
     try {
       expect(worker.probes).to.deep.equal([{ x: [16, 1024] }]);
       expect(use.maxRows).to.equal(16);
-      expect(lane!.fits({ x: { type: 'float32', dims: [17, 1024], data: new Float32Array(17 * 1024) } })).to.equal(false);
+      expect(lane!.fits({ x: { type: 'float32', dims: [17, 1024], data: new Float32Array(17 * 1024) } })).to.equal(
+        false,
+      );
     } finally {
       await lane?.close();
     }
@@ -114,7 +141,9 @@ describe('MainThreadLane', function () {
       expect(worker.probes).to.deep.equal([{ x: [2, 2] }]);
       expect(use.maxRows).to.equal(1);
       expect(lane!.batcher.maxBatchSize).to.equal(0);
-      const x = (dims: number[]): Record<string, HostTensor> => ({ x: { type: 'float32', dims, data: new Float32Array(4) } });
+      const x = (dims: number[]): Record<string, HostTensor> => ({
+        x: { type: 'float32', dims, data: new Float32Array(4) },
+      });
       expect([lane!.fits(x([2, 2])), lane!.fits(x([1, 2, 2]))]).to.deep.equal([true, false]);
     } finally {
       await lane?.close();
@@ -130,22 +159,44 @@ describe('MainThreadLane', function () {
       nodes: [{ opType: 'Tile', inputs: ['x', 'repeats'], outputs: ['y'] }],
     });
     const cases: [string, () => [string, Uint8Array], { inputs: TensorSpec[]; outputs: TensorSpec[] }, string][] = [
-      ['one that takes strings', () => ['strings.onnx', identityModel('STRING')], { inputs: [{ name: 'x', type: 'string', dims: [-1] }], outputs: [{ name: 'y', type: 'string', dims: [-1] }] }, 'it takes string inputs'],
-      ['one whose operators may take time that depends on input values', () => ['tile.onnx', tile], { inputs: [float('x', [-1, 4])], outputs: [float('y', [-1, 8])] }, 'its operators Tile may take time that depends on input values'],
-      ['one whose requests are larger than 64 KiB', () => ['large.onnx', identityModel('FLOAT', { dims: [129, 128] })], { inputs: [float('x', [129, 128])], outputs: [float('y', [129, 128])] }, 'a request is larger than 65536 bytes'],
+      [
+        'one that takes strings',
+        () => ['strings.onnx', identityModel('STRING')],
+        { inputs: [{ name: 'x', type: 'string', dims: [-1] }], outputs: [{ name: 'y', type: 'string', dims: [-1] }] },
+        'it takes string inputs',
+      ],
+      [
+        'one whose operators may take time that depends on input values',
+        () => ['tile.onnx', tile],
+        { inputs: [float('x', [-1, 4])], outputs: [float('y', [-1, 8])] },
+        'its operators Tile may take time that depends on input values',
+      ],
+      [
+        'one whose requests are larger than 64 KiB',
+        () => ['large.onnx', identityModel('FLOAT', { dims: [129, 128] })],
+        { inputs: [float('x', [129, 128])], outputs: [float('y', [129, 128])] },
+        'a request is larger than 65536 bytes',
+      ],
     ];
     for (const [what, model, io, note] of cases) {
       it(`refuses ${what}`, async () => {
         const worker = new ProbeWorker(1);
         const [name, bytes] = model();
-        expect(await open(file(name, bytes), io, worker)).to.deep.equal({ lane: undefined, use: { measuredRunUs: undefined, maxRows: 0, note } });
+        expect(await open(file(name, bytes), io, worker)).to.deep.equal({
+          lane: undefined,
+          use: { measuredRunUs: undefined, maxRows: 0, note },
+        });
         expect(worker.probes).to.deep.equal([]);
       });
     }
   });
 
   it('leaves every run on the workers when the probe fails, saying why, and does not reject', async () => {
-    const { lane, use } = await open(file('mlp.onnx', tinyMlpModel()), mlp, new ProbeWorker(new Error('model instance is closed')));
+    const { lane, use } = await open(
+      file('mlp.onnx', tinyMlpModel()),
+      mlp,
+      new ProbeWorker(new Error('model instance is closed')),
+    );
     expect(lane).to.equal(undefined);
     expect(use).to.deep.equal({ measuredRunUs: undefined, maxRows: 0, note: 'not timed: model instance is closed' });
   });

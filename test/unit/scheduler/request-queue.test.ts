@@ -11,10 +11,16 @@ interface TestRequest extends QueuedRequest {
 }
 
 /** A request with its own controller; with `deadlineMs`, a timer on `clock` aborts it then, as a call's deadline does. */
-function request(name: string, o: { priority?: Priority; clock?: FakeWallClock; deadlineMs?: number } = {}): TestRequest & { controller: AbortController } {
+function request(
+  name: string,
+  o: { priority?: Priority; clock?: FakeWallClock; deadlineMs?: number } = {},
+): TestRequest & { controller: AbortController } {
   const controller = new AbortController();
   if (o.deadlineMs !== undefined) {
-    o.clock!.setTimeout(() => controller.abort(new InferdError('DEADLINE_EXCEEDED', `${name}: the deadline passed`)), o.deadlineMs);
+    o.clock!.setTimeout(
+      () => controller.abort(new InferdError('DEADLINE_EXCEEDED', `${name}: the deadline passed`)),
+      o.deadlineMs,
+    );
   }
   const r: TestRequest & { controller: AbortController } = {
     name,

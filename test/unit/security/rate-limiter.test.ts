@@ -21,7 +21,7 @@ describe('RateLimiter', () => {
     expect(limiter.take('a', 0.5)).to.equal(true);
   });
 
-  it('remembers a slow caller\'s empty bucket past the minute after which idle buckets are swept', () => {
+  it("remembers a slow caller's empty bucket past the minute after which idle buckets are swept", () => {
     let now = 0;
     const limiter = new RateLimiter(() => now);
     expect(limiter.take('slow', 0.01)).to.equal(true); // one request per 100 s

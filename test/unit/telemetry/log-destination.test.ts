@@ -38,7 +38,10 @@ describe('LogDestination', () => {
         const closed = once(p.child.stdout, 'close');
         expect(await p.exited).to.deep.equal([0, null]);
         await closed;
-        const messages = format === 'json' ? lines.map((l) => (JSON.parse(l) as { msg: string }).msg) : lines.map((l) => /^\[[\d:.]+\] INFO: (.*)$/.exec(l)![1]);
+        const messages =
+          format === 'json'
+            ? lines.map((l) => (JSON.parse(l) as { msg: string }).msg)
+            : lines.map((l) => /^\[[\d:.]+\] INFO: (.*)$/.exec(l)![1]);
         expect(messages).to.deep.equal(['first', 'second', format === 'json' ? 'third' : 'third {"n":3}']);
         expect(p.stderr()).to.equal('');
       });

@@ -15,7 +15,9 @@ describe('tracingRequested', () => {
   });
 
   it('is off for exporter none, even with an endpoint, and when the SDK is disabled', () => {
-    expect(tracingRequested({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317' })).to.equal(false);
+    expect(
+      tracingRequested({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317' }),
+    ).to.equal(false);
     expect(tracingRequested({ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' })).to.equal(false);
   });
 });

@@ -3,8 +3,16 @@ import { fromFloat16Bits, toFloat16Bits } from '../../../src/tensor/float16';
 
 describe('float16 conversion', () => {
   const exact: [number, number][] = [
-    [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [0.5, 0x3800], [65504, 0x7bff],
-    [2 ** -14, 0x0400], [2 ** -24, 0x0001], [Infinity, 0x7c00], [-Infinity, 0xfc00],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.5, 0x3800],
+    [65504, 0x7bff],
+    [2 ** -14, 0x0400],
+    [2 ** -24, 0x0001],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
   ];
   for (const [value, bits] of exact) {
     it(`encodes ${Object.is(value, -0) ? '-0' : value} as 0x${bits.toString(16)} and back`, () => {

@@ -4,7 +4,19 @@ import type { TensorSpec, WireTensor } from '../../../src/tensor/tensor-types';
 import { failure } from '../../support/failure';
 
 function wire(fields: Partial<WireTensor>): WireTensor {
-  return { datatype: 0, shape: [], rawData: new Uint8Array(0), floatData: [], doubleData: [], int32Data: [], int64Data: [], uint64Data: [], boolData: [], stringData: [], ...fields };
+  return {
+    datatype: 0,
+    shape: [],
+    rawData: new Uint8Array(0),
+    floatData: [],
+    doubleData: [],
+    int32Data: [],
+    int64Data: [],
+    uint64Data: [],
+    boolData: [],
+    stringData: [],
+    ...fields,
+  };
 }
 
 describe('decodeTensor', () => {
@@ -25,43 +37,79 @@ describe('decodeTensor', () => {
   });
 
   it('normalises raw BOOL bytes to 0 and 1', () => {
-    const t = decodeTensor('input "b"', wire({ shape: [3n], rawData: Uint8Array.of(0, 7, 255) }), { name: 'b', type: 'bool', dims: [-1] });
+    const t = decodeTensor('input "b"', wire({ shape: [3n], rawData: Uint8Array.of(0, 7, 255) }), {
+      name: 'b',
+      type: 'bool',
+      dims: [-1],
+    });
     expect(Array.from(t.data as Uint8Array)).to.deep.equal([0, 1, 1]);
   });
 
   it('reads UINT32 from int64_data and refuses values beyond 32 bits', () => {
     const spec: TensorSpec = { name: 'u', type: 'uint32', dims: [-1] };
-    expect(Array.from(decodeTensor('input "u"', wire({ shape: [2n], int64Data: [0n, 4294967295n] }), spec).data as Uint32Array)).to.deep.equal([0, 4294967295]);
-    expect(failure(() => decodeTensor('input "u"', wire({ shape: [1n], int64Data: [4294967296n] }), spec)).message).to.equal('input "u": element 0 is 4294967296, out of range for UINT32 [0, 4294967295]');
+    expect(
+      Array.from(
+        decodeTensor('input "u"', wire({ shape: [2n], int64Data: [0n, 4294967295n] }), spec).data as Uint32Array,
+      ),
+    ).to.deep.equal([0, 4294967295]);
+    expect(
+      failure(() => decodeTensor('input "u"', wire({ shape: [1n], int64Data: [4294967296n] }), spec)).message,
+    ).to.equal('input "u": element 0 is 4294967296, out of range for UINT32 [0, 4294967295]');
   });
 
   it('refuses STRING values in raw_data', () => {
-    const err = failure(() => decodeTensor('input "s"', wire({ shape: [1n], rawData: Uint8Array.of(65) }), { name: 's', type: 'string', dims: [-1] }));
+    const err = failure(() =>
+      decodeTensor('input "s"', wire({ shape: [1n], rawData: Uint8Array.of(65) }), {
+        name: 's',
+        type: 'string',
+        dims: [-1],
+      }),
+    );
     expect(err.code).to.equal('INVALID_ARGUMENT');
     expect(err.message).to.equal('input "s": STRING values go in string_data, got raw_data');
   });
 
   it('refuses a STRING element with a NUL byte, which ONNX Runtime would cut short', () => {
-    const err = failure(() => decodeTensor('input "s"', wire({ shape: [2n], stringData: [Buffer.from('ok'), Buffer.from('a\u0000b')] }), { name: 's', type: 'string', dims: [-1] }));
-    expect(err.message).to.equal('input "s": element 1 contains a NUL byte, which ONNX Runtime cannot carry in a STRING tensor');
+    const err = failure(() =>
+      decodeTensor('input "s"', wire({ shape: [2n], stringData: [Buffer.from('ok'), Buffer.from('a\u0000b')] }), {
+        name: 's',
+        type: 'string',
+        dims: [-1],
+      }),
+    );
+    expect(err.message).to.equal(
+      'input "s": element 1 contains a NUL byte, which ONNX Runtime cannot carry in a STRING tensor',
+    );
   });
 
   it('refuses an unknown datatype number', () => {
-    expect(failure(() => decodeTensor('input "x"', wire({ datatype: 99, shape: [1n, 2n], floatData: [1, 2] }), f32)).message).to.equal('input "x": unknown datatype 99');
+    expect(
+      failure(() => decodeTensor('input "x"', wire({ datatype: 99, shape: [1n, 2n], floatData: [1, 2] }), f32)).message,
+    ).to.equal('input "x": unknown datatype 99');
   });
 
   it('refuses a negative dimension, naming it', () => {
-    expect(failure(() => decodeTensor('input "x"', wire({ shape: [-1n, 2n] }), f32)).message).to.equal('input "x": dimension 0 of shape [-1,2] is -1, expected 0 to 4294967295');
+    expect(failure(() => decodeTensor('input "x"', wire({ shape: [-1n, 2n] }), f32)).message).to.equal(
+      'input "x": dimension 0 of shape [-1,2] is -1, expected 0 to 4294967295',
+    );
   });
 
   it('refuses a dimension past what ONNX Runtime takes even in an empty tensor, whose element count is 0', () => {
-    const err = failure(() => decodeTensor('input "x"', wire({ shape: [0n, 4294967296n] }), { name: 'x', type: 'float32', dims: [-1, -1] }));
+    const err = failure(() =>
+      decodeTensor('input "x"', wire({ shape: [0n, 4294967296n] }), { name: 'x', type: 'float32', dims: [-1, -1] }),
+    );
     expect(err.code).to.equal('INVALID_ARGUMENT');
-    expect(err.message).to.equal('input "x": dimension 1 of shape [0,4294967296] is 4294967296, expected 0 to 4294967295');
+    expect(err.message).to.equal(
+      'input "x": dimension 1 of shape [0,4294967296] is 4294967296, expected 0 to 4294967295',
+    );
   });
 
   it('takes an empty tensor whose other dimension is the largest ONNX Runtime takes', () => {
-    const t = decodeTensor('input "x"', wire({ shape: [0n, 4294967295n] }), { name: 'x', type: 'float32', dims: [-1, -1] });
+    const t = decodeTensor('input "x"', wire({ shape: [0n, 4294967295n] }), {
+      name: 'x',
+      type: 'float32',
+      dims: [-1, -1],
+    });
     expect(t.dims).to.deep.equal([0, 4294967295]);
     expect(t.data).to.have.length(0);
   });
@@ -72,11 +120,17 @@ describe('decodeTensor', () => {
   });
 
   it('refuses a tensor with elements in its shape but no content', () => {
-    expect(failure(() => decodeTensor('input "x"', wire({ shape: [1n, 2n] }), f32)).message).to.equal('input "x": shape [1,2] needs 2 FLOAT32 elements, got none');
+    expect(failure(() => decodeTensor('input "x"', wire({ shape: [1n, 2n] }), f32)).message).to.equal(
+      'input "x": shape [1,2] needs 2 FLOAT32 elements, got none',
+    );
   });
 
   it('accepts a scalar for a scalar input', () => {
-    const t = decodeTensor('input "s"', wire({ shape: [], doubleData: [2.5] }), { name: 's', type: 'float64', dims: [] });
+    const t = decodeTensor('input "s"', wire({ shape: [], doubleData: [2.5] }), {
+      name: 's',
+      type: 'float64',
+      dims: [],
+    });
     expect(t.dims).to.deep.equal([]);
     expect(Array.from(t.data as Float64Array)).to.deep.equal([2.5]);
   });

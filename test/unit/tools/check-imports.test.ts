@@ -17,14 +17,23 @@ describe('check-imports', () => {
   }
 
   it('passes a tree that keeps the rules, type-only cycles included', () => {
-    write('src/transport/grpc/service.ts', "import { status } from '@grpc/grpc-js';\nimport { infer } from '../../inference';\n");
-    write('src/inference.ts', "import type { Thing } from './transport/grpc/service';\nimport { run } from './runtime/session';\n");
+    write(
+      'src/transport/grpc/service.ts',
+      "import { status } from '@grpc/grpc-js';\nimport { infer } from '../../inference';\n",
+    );
+    write(
+      'src/inference.ts',
+      "import type { Thing } from './transport/grpc/service';\nimport { run } from './runtime/session';\n",
+    );
     write('src/runtime/session.ts', "import * as ort from 'onnxruntime-node';\n");
     expect(checkImports(root)).to.deep.equal([]);
   });
 
   it('names the file and the import that crosses a boundary', () => {
-    write('src/jobs/job.ts', "import { status } from '@grpc/grpc-js';\nimport { Job } from '../../generated/inferd/v1/job_service';\n");
+    write(
+      'src/jobs/job.ts',
+      "import { status } from '@grpc/grpc-js';\nimport { Job } from '../../generated/inferd/v1/job_service';\n",
+    );
     write('src/scheduler/batcher.ts', "import * as ort from 'onnxruntime-node';\n");
     expect(checkImports(root)).to.deep.equal([
       "src/jobs/job.ts imports gRPC (@grpc/grpc-js or generated/) ('@grpc/grpc-js'); only src/transport/grpc/, src/client/, src/bench/ may",

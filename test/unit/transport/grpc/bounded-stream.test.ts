@@ -15,7 +15,10 @@ class FakeCall extends EventEmitter {
 
   constructor() {
     super();
-    this.on('error', (err: { code: number; details: string }) => (this.closedWith = { code: err.code, details: err.details }));
+    this.on(
+      'error',
+      (err: { code: number; details: string }) => (this.closedWith = { code: err.code, details: err.details }),
+    );
   }
 
   getDeadline(): number {
@@ -48,7 +51,10 @@ class FakeCall extends EventEmitter {
 
 /** Answers the test settles by hand, one per request, with the signal each was given. */
 class Answers {
-  readonly pending = new Map<string, { signal: AbortSignal; resolve: (r: string) => void; reject: (e: unknown) => void }>();
+  readonly pending = new Map<
+    string,
+    { signal: AbortSignal; resolve: (r: string) => void; reject: (e: unknown) => void }
+  >();
 
   readonly answer = (request: string, signal: AbortSignal): Promise<string> =>
     new Promise((resolve, reject) => this.pending.set(request, { signal, resolve, reject }));
@@ -70,7 +76,9 @@ const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resol
 function stream(maxInFlight: number): { call: FakeCall; answers: Answers; stream: BoundedStream<string, string> } {
   const call = new FakeCall();
   const answers = new Answers();
-  const s = new BoundedStream(call as unknown as ServerDuplexStream<string, string>, answers.answer, fail, { maxInFlight });
+  const s = new BoundedStream(call as unknown as ServerDuplexStream<string, string>, answers.answer, fail, {
+    maxInFlight,
+  });
   return { call, answers, stream: s };
 }
 
@@ -112,7 +120,7 @@ describe('BoundedStream', () => {
     expect(call.isPaused()).to.equal(false);
   });
 
-  it('answers a request whose answer rejects (or throws) with fail\'s response, and goes on', async () => {
+  it("answers a request whose answer rejects (or throws) with fail's response, and goes on", async () => {
     const call = new FakeCall();
     const s = new BoundedStream(
       call as unknown as ServerDuplexStream<string, string>,
@@ -127,7 +135,10 @@ describe('BoundedStream', () => {
     call.emit('end');
     await s.done;
     // All three settle at once: they may go out in any order.
-    expect([[...call.written].sort(), s.code]).to.deep.equal([['fine', 'rejects: rejected', 'throws: thrown'], status.OK]);
+    expect([[...call.written].sort(), s.code]).to.deep.equal([
+      ['fine', 'rejects: rejected', 'throws: thrown'],
+      status.OK,
+    ]);
   });
 
   it('fires the signal of every request in flight when the client cancels, ends CANCELLED and writes no later answer', async () => {
@@ -136,8 +147,14 @@ describe('BoundedStream', () => {
     call.emit('data', 'b');
     call.emit('cancelled');
     await s.done;
-    const reasons = [...answers.pending.values()].map(({ signal }) => [signal.aborted, (signal.reason as InferdError).code]);
-    expect(reasons).to.deep.equal([[true, 'CANCELLED'], [true, 'CANCELLED']]);
+    const reasons = [...answers.pending.values()].map(({ signal }) => [
+      signal.aborted,
+      (signal.reason as InferdError).code,
+    ]);
+    expect(reasons).to.deep.equal([
+      [true, 'CANCELLED'],
+      [true, 'CANCELLED'],
+    ]);
     answers.resolve('a');
     await settled();
     expect([call.written, call.ended, call.closedWith, s.code]).to.deep.equal([[], false, undefined, status.CANCELLED]);
@@ -150,7 +167,11 @@ describe('BoundedStream', () => {
     expect(call.isPaused()).to.equal(true);
     answers.resolve('a');
     await drained;
-    expect([call.written, call.closedWith, s.code]).to.deep.equal([['A'], { code: status.UNAVAILABLE, details: 'server is shutting down' }, status.UNAVAILABLE]);
+    expect([call.written, call.closedWith, s.code]).to.deep.equal([
+      ['A'],
+      { code: status.UNAVAILABLE, details: 'server is shutting down' },
+      status.UNAVAILABLE,
+    ]);
   });
 });
 
@@ -158,12 +179,16 @@ describe('OpenStreams', () => {
   it('drains every stream still open, and forgets one that ended', async () => {
     const open = new OpenStreams();
     const ended = new FakeCall();
-    const first = open.start(ended as unknown as ServerDuplexStream<string, string>, async (r) => r, fail, { maxInFlight: 1 });
+    const first = open.start(ended as unknown as ServerDuplexStream<string, string>, async (r) => r, fail, {
+      maxInFlight: 1,
+    });
     ended.emit('end');
     await first.done;
     const calls = [new FakeCall(), new FakeCall()];
     const answers = new Answers();
-    const streams = calls.map((c) => open.start(c as unknown as ServerDuplexStream<string, string>, answers.answer, fail, { maxInFlight: 1 }));
+    const streams = calls.map((c) =>
+      open.start(c as unknown as ServerDuplexStream<string, string>, answers.answer, fail, { maxInFlight: 1 }),
+    );
     calls[0]!.emit('data', 'x');
     const drained = open.drainAll();
     answers.resolve('x');

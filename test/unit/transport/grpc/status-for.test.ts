@@ -2,7 +2,12 @@ import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import pino from 'pino';
 import { ERROR_CODES, InferdError } from '../../../../src/inferd-error';
-import { MAX_STATUS_DETAILS_BYTES, STATUS_FOR, statusDetails, statusFor } from '../../../../src/transport/grpc/status-for';
+import {
+  MAX_STATUS_DETAILS_BYTES,
+  STATUS_FOR,
+  statusDetails,
+  statusFor,
+} from '../../../../src/transport/grpc/status-for';
 
 describe('statusFor', () => {
   it('maps every InferdError code to the gRPC status of the same name', () => {
@@ -11,7 +16,10 @@ describe('statusFor', () => {
   });
 
   it("passes an InferdError's message through to the client", () => {
-    expect(statusFor(new InferdError('NOT_FOUND', 'unknown model "m"'), pino({ level: 'silent' }))).to.deep.equal({ code: status.NOT_FOUND, details: 'unknown model "m"' });
+    expect(statusFor(new InferdError('NOT_FOUND', 'unknown model "m"'), pino({ level: 'silent' }))).to.deep.equal({
+      code: status.NOT_FOUND,
+      details: 'unknown model "m"',
+    });
   });
 
   it('cuts a message past MAX_STATUS_DETAILS_BYTES of UTF-8 with an ellipsis, between characters', () => {
@@ -31,7 +39,10 @@ describe('statusFor', () => {
   });
 
   it('replaces lone surrogates, which grpc-js cannot percent-encode into grpc-message', () => {
-    const details = statusFor(new InferdError('INVALID_ARGUMENT', 'input "a\uD800b\uDC00": unknown'), pino({ level: 'silent' })).details;
+    const details = statusFor(
+      new InferdError('INVALID_ARGUMENT', 'input "a\uD800b\uDC00": unknown'),
+      pino({ level: 'silent' }),
+    ).details;
     expect(details).to.equal('input "a\uFFFDb\uFFFD": unknown');
     expect(decodeURI(encodeURI(details))).to.equal(details);
   });
@@ -39,7 +50,10 @@ describe('statusFor', () => {
   it('hides any other error behind INTERNAL and logs it whole', () => {
     const lines: string[] = [];
     const log = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
-    expect(statusFor(new TypeError('secret internals'), log)).to.deep.equal({ code: status.INTERNAL, details: 'internal error' });
+    expect(statusFor(new TypeError('secret internals'), log)).to.deep.equal({
+      code: status.INTERNAL,
+      details: 'internal error',
+    });
     expect(lines.join('')).to.contain('secret internals');
   });
 });
