@@ -36,12 +36,10 @@ export function predictionService(
     predict: calls.inferenceUnary(predict),
     predictStream: calls.inferenceStream<PredictRequest, PredictStreamResponse>(
       (request, signal, scope) =>
-        inference
-          .infer(inferRequestOf(request), signal, scope)
-          .then((result) => ({
-            id: request.id,
-            response: scope.step('encode', () => predictOutputOf(result, request)),
-          })),
+        inference.infer(inferRequestOf(request), signal, scope).then((result) => ({
+          id: request.id,
+          response: scope.step('encode', () => predictOutputOf(result, request)),
+        })),
       (id, s) => ({ id, error: { code: s.code, message: s.details } }),
       { maxInFlight: options.maxStreamInFlight },
     ),
