@@ -14,7 +14,7 @@ import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from '../bench/load-generator';
 import { machineLimit } from '../bench/machine-limit';
 import { ownCpuMs, processCpuMs } from '../bench/process-cpu-ms';
-import { runtimeBaseline, type RuntimeBaseline } from '../bench/runtime-baseline';
+import { RuntimeBaseline } from '../bench/runtime-baseline';
 import { spawnEchoServer, spawnServe, stopProcess, type Spawned } from '../bench/spawn-serve';
 import type { LevelResult } from '../bench/summarize';
 
@@ -36,8 +36,10 @@ Options:
                             sending the same encoded bytes, answers not decoded), sdk (inferd/client:
                             typed arrays in, each answer decoded); with both, each level is
                             measured with one, then the other, and the ratio sdk/raw printed
-  --rounds N                measurements of --duration-s per level and client, in alternating
-                            order, added up (default 1); percentiles are the rounds' medians
+  --rounds N                measurements of --duration-s per level, client and baseline, in
+                            alternating order, added up (default 1); percentiles are the rounds'
+                            medians; every server stays up throughout, so that each round's
+                            numbers are seconds apart (the JSON report has each round's ratios)
   --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
   --duration-s N            seconds of measurement per level (default 10)
   --warmup-s N              seconds of load before each level, not measured (default 2)
@@ -198,15 +200,17 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
 
   let server: Spawned | undefined;
   let echo: Spawned | undefined;
+  let floor: Spawned | undefined;
+  let runtime: RuntimeBaseline | undefined;
   let sdk: InferdClient | undefined;
+  const channels: Client[] = [];
   try {
     let address = values.server;
     if (values.models !== undefined) {
       server = await spawnServe(values.models, values['serve-arg']);
       address = `127.0.0.1:${server.port}`;
     }
-    // The server under test may use TLS and tokens; the echo baseline never does.
-    // The server under test may use TLS and tokens; the echo baseline never does.
+    // The server under test may use TLS and tokens; the echo and floor baselines never do.
     const secured = clientSecurityOptions(security);
     sdk = new InferdClient(address!, secured);
     const meta = await sdk.modelMetadata(model);
@@ -220,43 +224,103 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget => {
       const channel = channelSettings(addr, { tls: security?.tls });
       const token = security?.token;
-      return { client: new Client(channel.target, channel.credentials, channel.options), unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream', metadata: () => callMetadata(token) };
+      const client = new Client(channel.target, channel.credentials, channel.options);
+      channels.push(client);
+      return { client, unaryPath: '/inferd.v1.PredictionService/Predict', streamPath: '/inferd.v1.PredictionService/PredictStream', metadata: () => callMetadata(token) };
     };
     const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
     const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
+    const noError = (): undefined => undefined;
 
-    /** Each level with each client in turn (warm-up, then measurement), so that the clients' numbers of one level are minutes apart at most. */
-    const measure = async (addr: string, security: typeof secured | undefined, which: readonly string[], isError: LoadOptions['isError'], pid: number | undefined): Promise<Record<string, LevelResult[]>> => {
-      const target = rawTarget(addr, security);
-      const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
-      try {
-        for (const c of levels) {
-          const run = async (name: string, ms: number): Promise<LevelResult> => {
-            const clientMs = ownCpuMs();
-            const serverMs = pid === undefined ? undefined : processCpuMs(pid);
-            const result = await (name === 'raw' ? rawLoad(target, loadOptions(c, ms, isError)) : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
-            const calls = Math.max(1, result.requests + result.errors);
-            const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
-            return { ...result, clientCpuMsPerRequest, ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }) };
-          };
-          for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
-          // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
-          const rounds: Record<string, LevelResult[]> = Object.fromEntries(which.map((name) => [name, []]));
-          for (let r = 0; r < roundCount; r++) for (const name of r % 2 === 0 ? which : [...which].reverse()) rounds[name]!.push(await run(name, durationMs));
-          for (const name of which) results[name]!.push(mergeRounds(rounds[name]!));
-        }
-      } finally {
-        target.client.close();
-      }
-      return results;
+    /** One load of `ms`, with the CPU it cost this process (the client) and the server `pid`, when known. */
+    const timed = async (pid: number | undefined, load: () => Promise<LevelResult>): Promise<LevelResult> => {
+      const clientMs = ownCpuMs();
+      const serverMs = pid === undefined ? undefined : processCpuMs(pid);
+      const result = await load();
+      const calls = Math.max(1, result.requests + result.errors);
+      const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
+      return { ...result, clientCpuMsPerRequest, ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }) };
     };
+
+    // What is measured, each level, in rounds: inferd with each client, then each baseline. All
+    // servers stay up meanwhile (one idle costs next to nothing), so that the numbers of one level
+    // are seconds apart, not minutes: this machine's speed moves from one minute to the next.
+    const inferdPid = server?.child.pid ?? serverPid;
+    const inferdTarget = rawTarget(address!, secured);
+    let answerBytes: number | undefined;
+    interface Measured {
+      readonly name: string;
+      /** One measurement; undefined for the in-process runtime, which keeps its own. */
+      measure(concurrency: number, ms: number): Promise<LevelResult | undefined>;
+    }
+    const measured: Measured[] = clients.map((name) => ({
+      name,
+      measure: async (c, ms) => {
+        if (name === 'sdk') return timed(inferdPid, () => sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
+        const result = await timed(inferdPid, () => rawLoad(inferdTarget, loadOptions(c, ms, mode === 'stream' ? streamError : noError)));
+        answerBytes ??= result.answerBytes;
+        return result;
+      },
+    }));
+    if (baselines.includes('echo')) {
+      echo = await spawnEchoServer();
+      const target = rawTarget(`127.0.0.1:${echo.port}`, undefined);
+      const pid = echo.child.pid;
+      measured.push({ name: 'echo', measure: (c, ms) => timed(pid, () => rawLoad(target, loadOptions(c, ms, noError))) });
+    }
+    if (baselines.includes('limit')) {
+      let target: RawTarget | undefined;
+      measured.push({
+        name: 'floor',
+        measure: async (c, ms) => {
+          // Started once inferd has answered (it is measured first): it answers as many bytes as inferd did.
+          if (floor === undefined) {
+            if (answerBytes === undefined) throw new Error('no answer from inferd to size the floor\'s answers by');
+            floor = await spawnEchoServer({ answerBytes });
+            target = rawTarget(`127.0.0.1:${floor.port}`, undefined);
+          }
+          const pid = floor.child.pid;
+          return timed(pid, () => rawLoad(target!, loadOptions(c, ms, noError)));
+        },
+      });
+    }
+    if (baselines.includes('runtime') || baselines.includes('limit')) {
+      const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
+      runtime = await RuntimeBaseline.create(modelPath, Object.fromEntries(inputs.map((i) => [i.name, i.host])));
+      const inProcess = runtime;
+      measured.push({ name: 'runtime', measure: async (_c, ms) => void (await inProcess.measure(ms)) });
+    }
+
+    const results: Record<string, LevelResult[]> = Object.fromEntries(measured.map((m) => [m.name, []]));
+    /** Per name, per level, each round's result. */
+    const byRound: Record<string, LevelResult[][]> = Object.fromEntries(measured.map((m) => [m.name, []]));
+    for (const c of levels) {
+      if (warmupMs > 0) for (const m of measured) if (m.name !== 'runtime') await m.measure(c, warmupMs);
+      const rounds: Record<string, LevelResult[]> = Object.fromEntries(measured.map((m) => [m.name, []]));
+      // Rounds alternate the order (inferd, baselines; then baselines, inferd...), so that a drift of the machine weighs on all alike.
+      for (let r = 0; r < roundCount; r++) {
+        for (const m of r % 2 === 0 ? measured : [...measured].reverse()) {
+          const result = await m.measure(c, durationMs);
+          if (result !== undefined) rounds[m.name]!.push(result);
+        }
+      }
+      for (const m of measured) {
+        if (m.name === 'runtime') continue;
+        results[m.name]!.push(mergeRounds(rounds[m.name]!));
+        byRound[m.name]!.push(rounds[m.name]!);
+      }
+    }
+    /** Per level, inferd's requests/s over a baseline's, round by round. */
+    const ratiosByRound = (rate: (name: string, level: number, round: number) => number, name: string): number[][] =>
+      levels.map((_c, i) => byRound[clients[0]!]![i]!.map((_l, r) => rate(clients[0]!, i, r) / rate(name, i, r)));
+    const rps = (name: string, level: number, round: number): number => byRound[name]![level]![round]!.requestsPerSecond;
 
     const report: Record<string, unknown> = {
       model, mode, client: clients, rounds: roundCount, rowsPerRequest, durationS: durationMs / 1000,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };
-    const byClient = await measure(address!, secured, clients, mode === 'stream' ? streamError : () => undefined, server?.child.pid ?? serverPid);
+    const byClient = Object.fromEntries(clients.map((c) => [c, results[c]!]));
     const inferd = byClient[clients[0]!]!;
     report['inferd'] = inferd;
     const label = { raw: 'raw grpc-js client', sdk: 'inferd/client' } as Record<string, string>;
@@ -270,42 +334,18 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
       if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
     }
-    sdk.close();
 
-    if (baselines.includes('echo')) {
-      await stopProcess(server?.child); // the echo runs alone, as inferd did
-      server = undefined;
-      echo = await spawnEchoServer();
-      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
+    if (results['echo'] !== undefined) {
+      const echoed = results['echo'];
       report['echo'] = echoed;
       report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
+      report['ratioToEchoByRound'] = ratiosByRound(rps, 'echo');
       if (!values.json) {
         process.stdout.write(`${table(`bare grpc-js echo, ${mode}, same bytes`, echoed)}\n`);
         process.stdout.write(`  inferd / echo requests/s: ${(report['ratioToEcho'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
       }
     }
-    let floorTransport: LevelResult[] | undefined;
-    if (baselines.includes('limit')) {
-      await stopProcess(server?.child);
-      server = undefined;
-      await stopProcess(echo?.child);
-      echo = undefined;
-      // inferd's answer as the raw client received it; the floor's server answers that many bytes.
-      const answerBytes = byClient['raw']!.find((l) => l.answerBytes !== undefined)?.answerBytes;
-      if (answerBytes === undefined) throw new Error('no answer from inferd to size the floor\'s answers by');
-      echo = await spawnEchoServer({ answerBytes });
-      floorTransport = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))['raw']!;
-      await stopProcess(echo.child);
-      echo = undefined;
-    }
-    let base: RuntimeBaseline | undefined;
-    if (baselines.includes('runtime') || baselines.includes('limit')) {
-      await stopProcess(server?.child);
-      server = undefined;
-      const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
-      const feeds = Object.fromEntries(inputs.map((i) => [i.name, i.host]));
-      base = await runtimeBaseline(modelPath, feeds, { intraOpThreads: 1, durationMs });
-    }
+    const base = runtime?.result();
     if (baselines.includes('runtime') && base !== undefined) {
       report['runtime'] = base;
       report['ratioToRuntime'] = inferd.map((l) => l.inferencesPerSecond / base.rowsPerSecond);
@@ -314,9 +354,11 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
         process.stdout.write(`  inferd / in-process inferences/s: ${(report['ratioToRuntime'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(2)}`).join(', ')}\n`);
       }
     }
+    const floorTransport = results['floor'];
     if (floorTransport !== undefined && base !== undefined) {
       const cores = availableParallelism();
-      const limits = floorTransport.map((t) => machineLimit({ transportClientMs: t.clientCpuMsPerRequest!, transportServerMs: t.serverCpuMsPerRequest!, runMs: base!.cpuMsPerRun }, cores));
+      const limitOf = (t: LevelResult): ReturnType<typeof machineLimit> => machineLimit({ transportClientMs: t.clientCpuMsPerRequest!, transportServerMs: t.serverCpuMsPerRequest!, runMs: base.cpuMsPerRun }, cores);
+      const limits = floorTransport.map(limitOf);
       const inferdCpu = inferd.map((l) => (l.serverCpuMsPerRequest === undefined ? undefined : l.clientCpuMsPerRequest! + l.serverCpuMsPerRequest));
       report['limit'] = {
         cores,
@@ -328,6 +370,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
         limitPerSecond: limits.map((l) => l.limitPerSecond),
       };
       report['ratioToLimit'] = inferd.map((l, i) => l.requestsPerSecond / limits[i]!.limitPerSecond);
+      report['ratioToLimitByRound'] = ratiosByRound((name, i, r) => (name === 'floor' ? limitOf(byRound['floor']![i]![r]!).limitPerSecond : rps(name, i, r)), 'floor');
       report['cpuToFloor'] = inferdCpu.map((ms, i) => (ms === undefined ? null : ms / limits[i]!.floorMsPerRequest));
       if (!values.json) {
         process.stdout.write(`${table(`bare grpc-js, ${mode}: the same bytes in, answers of ${floorTransport[0]!.answerBytes} bytes out`, floorTransport)}\n`);
@@ -348,7 +391,10 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     return 1;
   } finally {
     sdk?.close();
+    for (const c of channels) c.close();
+    await runtime?.close();
     await stopProcess(server?.child);
     await stopProcess(echo?.child);
+    await stopProcess(floor?.child);
   }
 }

@@ -19,6 +19,7 @@ interface Level {
   readonly serverCpuMsPerRequest?: number;
   readonly requestBytes: number;
   readonly answerBytes: number;
+  readonly rounds?: number[];
 }
 
 interface LimitReport {
@@ -28,6 +29,9 @@ interface LimitReport {
   readonly limit: { cores: number; requestBytes: number; answerBytes: number; transport: Level[]; runCpuMs: number; floorMsPerRequest: number[]; limitPerSecond: number[] };
   readonly ratioToLimit: number[];
   readonly cpuToFloor: number[];
+  readonly ratioToEcho: number[];
+  readonly ratioToEchoByRound: number[][];
+  readonly ratioToLimitByRound: number[][];
 }
 
 describe('inferd bench', function () {
@@ -71,8 +75,8 @@ describe('inferd bench', function () {
   });
 
   for (const mode of ['unary', 'stream']) {
-    it(`gives, with --baseline limit (${mode}), the floor of a request (bare transport of the same bytes + one in-process run) and the machine's limit (cores / floor), beside the echo`, async () => {
-      const run = await bench({}, '--model', 'simple', '--models', repo, '--mode', mode, '--baseline', 'echo,limit', '--concurrency', '2', '--duration-s', '1', '--warmup-s', '0', '--json');
+    it(`gives, with --baseline limit (${mode}), the floor of a request (bare transport of the same bytes + one in-process run) and the machine's limit (cores / floor), beside the echo, round by round`, async () => {
+      const run = await bench({}, '--model', 'simple', '--models', repo, '--mode', mode, '--baseline', 'echo,limit', '--rounds', '2', '--concurrency', '2', '--duration-s', '0.5', '--warmup-s', '0', '--json');
       expect(run.code, run.stderr).to.equal(0);
       const report = JSON.parse(run.stdout) as LimitReport;
       const [inferd, echo, transport] = [report.inferd[0]!, report.echo[0]!, report.limit.transport[0]!];
@@ -91,6 +95,12 @@ describe('inferd bench', function () {
       expect(report.limit.limitPerSecond).to.deep.equal([(report.limit.cores * 1000) / floor]);
       expect(report.ratioToLimit).to.deep.equal([inferd.requestsPerSecond / report.limit.limitPerSecond[0]!]);
       expect(report.cpuToFloor).to.deep.equal([(inferd.clientCpuMsPerRequest + inferd.serverCpuMsPerRequest!) / floor]);
+      // Rounds alternate inferd and its baselines; each round's ratio is between numbers seconds apart.
+      expect([inferd.rounds!.length, echo.rounds!.length, transport.rounds!.length]).to.deep.equal([2, 2, 2]);
+      expect(report.ratioToEcho).to.deep.equal([inferd.requestsPerSecond / echo.requestsPerSecond]);
+      expect(report.ratioToEchoByRound).to.deep.equal([[0, 1].map((r) => inferd.rounds![r]! / echo.rounds![r]!)]);
+      expect(report.ratioToLimitByRound[0]).to.have.length(2);
+      for (const ratio of report.ratioToLimitByRound[0]!) expect(ratio).to.be.greaterThan(0);
     });
   }
 
