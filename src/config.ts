@@ -4,7 +4,9 @@ import { CallbackPolicy } from './jobs/webhooks/callback-policy';
 import { CronSchedules, type Schedule } from './jobs/schedules/cron-schedules';
 import { BATCH_SIZE } from './jobs/batch/batch-size';
 import { parseOutputUri } from './jobs/batch/parse-output-uri';
+import { parseJobStoreUrl, redactJobStoreUrl } from './jobs/store/job-store-url';
 import { MAX_PING_STRIKES } from './security/ping-strikes';
+import { ConfigProblems, ConfigReader, described, shown } from './config-problems';
 import { DEFAULT_MAX_MODEL_CONFIG_BYTES, type Placement } from './repository/model-config';
 
 /** Everything `inferd serve` is configured by, validated and frozen. */
@@ -32,6 +34,11 @@ export interface ServeConfig {
   readonly dataDir: string;
   readonly jobRetentionHours: number;
   readonly maxBatchJobs: number;
+  /** --job-store: '' (sqlite:<dataDir>/jobs.sqlite), sqlite:PATH or postgres://… (holds a password: never log it). */
+  readonly jobStore: string;
+  /** '' where not given: <hostname>:<port>. */
+  readonly replicaId: string;
+  readonly jobLeaseMs: number;
   readonly webhookAllow: readonly string[];
   readonly webhookSecret: string;
   readonly webhookRetryMs: number;
@@ -108,7 +115,10 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'INFERD_DRAIN_TIMEOUT_MS', kind: 'int', min: 0, max: 3_600_000, defaultValue: 30_000, help: 'on SIGTERM, how long calls in flight may take to finish before they are cut off' },
   { key: 'dataDir', flag: 'data-dir', env: 'INFERD_DATA_DIR', kind: 'string', defaultValue: 'data', help: 'job store (jobs.sqlite) and batch files: input_uri and output_uri resolve inside it (created if missing)' },
   { key: 'jobRetentionHours', flag: 'job-retention-hours', env: 'INFERD_JOB_RETENTION_HOURS', kind: 'int', min: 1, max: 87_600, defaultValue: 168, help: 'finished jobs (and prediction results) are deleted this long after they end' },
-  { key: 'maxBatchJobs', flag: 'max-batch-jobs', env: 'INFERD_MAX_BATCH_JOBS', kind: 'int', min: 1, max: 64, defaultValue: 1, help: 'batch jobs that run at once; the others wait QUEUED' },
+  { key: 'maxBatchJobs', flag: 'max-batch-jobs', env: 'INFERD_MAX_BATCH_JOBS', kind: 'int', min: 1, max: 64, defaultValue: 1, help: 'batch jobs this replica runs at once; the others wait QUEUED' },
+  { key: 'jobStore', flag: 'job-store', env: 'INFERD_JOB_STORE', kind: 'secret', defaultValue: '', help: 'where jobs are kept: sqlite:PATH (none given: sqlite:<data-dir>/jobs.sqlite, for one server) or postgres://user:password@host:port/database, shared by replicas (prefer the environment variable: the URL holds a password)' },
+  { key: 'replicaId', flag: 'replica-id', env: 'INFERD_REPLICA_ID', kind: 'text', defaultValue: '', help: 'this server\'s name in the job store (the owner of the jobs it runs) and in its logs (none given: <hostname>:<port>)' },
+  { key: 'jobLeaseMs', flag: 'job-lease-ms', env: 'INFERD_JOB_LEASE_MS', kind: 'int', min: 100, max: 3_600_000, defaultValue: 30_000, help: 'a running job\'s lease, renewed every third of it: a job whose replica died or froze is taken over by another this long after its last renewal' },
   { key: 'webhookAllow', flag: 'webhook-allow', env: 'INFERD_WEBHOOK_ALLOW', kind: 'hosts', defaultValue: '', help: 'callback hosts jobs may notify, host[:port],... (a host without a port: any port); empty: no callbacks' },
   { key: 'webhookSecret', flag: 'webhook-secret', env: 'INFERD_WEBHOOK_SECRET', kind: 'secret', defaultValue: '', help: 'key of the X-Inferd-Signature HMAC-SHA256 on callbacks (needed with --webhook-allow; prefer the environment variable)' },
   { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'INFERD_WEBHOOK_RETRY_MS', kind: 'int', min: 1, max: 3_600_000, defaultValue: 1000, help: 'wait before retrying a failed callback; doubles with each attempt' },
@@ -133,15 +143,6 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', flag: 'log-format', env: 'INFERD_LOG_FORMAT', kind: 'choice', choices: LOG_FORMATS, defaultValue: 'auto', help: 'log lines on stdout: json, one object per line; pretty, readable (time, level, message, fields); auto: pretty when stdout is a terminal, json otherwise' },
 ];
 
-/** Thrown with every problem found, one per line. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join('\n'));
-  }
-}
-
 export interface ConfigSources {
   /** Flags after the command name, e.g. ['--port', '9000']. */
   readonly argv: readonly string[];
@@ -150,181 +151,213 @@ export interface ConfigSources {
 
 /**
  * Builds the configuration: defaults, then a JSON file (--config FILE or INFERD_CONFIG, keys as
- * in ServeConfig), then environment variables, then flags. Throws ConfigError listing every
- * problem at once: unknown flags or keys, values that are not numbers or out of range.
+ * in ServeConfig), then environment variables, then flags. Throws a ConfigError listing every
+ * problem at once (unknown flags or keys, values that are not numbers or out of range, options
+ * that go together), each naming the file or the flag or variable, what was expected and what came.
  */
 export function parseServeConfig(sources: ConfigSources): ServeConfig {
-  const problems: string[] = [];
+  const problems = new ConfigProblems();
   const values: Record<string, unknown> = {};
   for (const o of SERVE_OPTIONS) values[o.key] = o.kind === 'hosts' ? [] : o.defaultValue;
   values['schedules'] = [];
+  let schedules: ScheduleAt[] = [];
 
   const flags = readFlags(sources.argv, problems);
   const file = flags.get('config') ?? sources.env['INFERD_CONFIG'];
   flags.delete('config');
   if (file !== undefined) {
-    for (const [key, value] of Object.entries(readFile(file, problems))) {
+    const reader = new ConfigReader(file, problems);
+    for (const [key, value] of Object.entries(readFile(reader))) {
       const o = SERVE_OPTIONS.find((s) => s.key === key);
-      if (key === 'schedules') values['schedules'] = readSchedules(value, `${file}: "schedules"`, problems);
-      else if (o === undefined) problems.push(`${file}: unknown key "${key}"`);
-      else values[o.key] = convert(o, value, `${file}: "${key}"`, problems);
+      if (key === 'schedules') {
+        schedules = readSchedules(value, reader);
+        values['schedules'] = schedules.map((s) => s.schedule);
+      } else if (o === undefined) reader.problem(key, 'an option\'s key (a flag of inferd serve --help in camelCase, such as "maxQueueSize") or "schedules"', 'an unknown key');
+      else values[o.key] = convert(o, value, { file, field: key }, problems);
     }
   }
   for (const o of SERVE_OPTIONS) {
     const v = sources.env[o.env];
-    if (v !== undefined && v !== '') values[o.key] = convert(o, v, o.env, problems);
+    if (v !== undefined && v !== '') values[o.key] = convert(o, v, { file: undefined, field: o.env }, problems);
   }
   for (const [flag, v] of flags) {
     const o = SERVE_OPTIONS.find((s) => s.flag === flag);
-    if (o === undefined) problems.push(`unknown flag --${flag}`);
-    else values[o.key] = convert(o, v, `--${flag}`, problems);
+    if (o === undefined) problems.add({ file: undefined, field: `--${flag}`, expected: 'a flag of inferd serve (see inferd serve --help)', got: 'an unknown flag' });
+    else values[o.key] = convert(o, v, { file: undefined, field: `--${flag}` }, problems);
   }
-  checkWebhooks(values, problems);
+  checkWebhooks(values, schedules, file, problems);
+  if (values['jobStore'] !== undefined) {
+    try {
+      parseJobStoreUrl(values['jobStore'] as string, '', '');
+    } catch (err) {
+      const why = (err as Error).message;
+      const got = shown(redactJobStoreUrl(values['jobStore'] as string), why.startsWith('expected ') ? undefined : why);
+      problems.add({ file: undefined, field: '--job-store', expected: 'sqlite:PATH or postgres://user:password@host:port/database', got });
+    }
+  }
   checkSecurity(values, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
+  problems.throwIfAny();
   return Object.freeze(values as unknown as ServeConfig);
 }
 
-function readFlags(argv: readonly string[], problems: string[]): Map<string, string> {
+function readFlags(argv: readonly string[], problems: ConfigProblems): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
     if (m === null) {
-      problems.push(`unexpected argument "${arg}"`);
+      problems.add({ file: undefined, field: 'command line', expected: '--name value or --name=value', got: shown(arg) });
       continue;
     }
     const value = m[2] ?? argv[++i];
-    if (value === undefined) problems.push(`--${m[1]} needs a value`);
+    if (value === undefined) problems.add({ file: undefined, field: `--${m[1]}`, expected: 'a value', got: 'none' });
     else flags.set(m[1]!, value);
   }
   return flags;
 }
 
-function readFile(file: string, problems: string[]): Record<string, unknown> {
+/** The --config file's object; {} (with the problem recorded) when it cannot be read or is no JSON object. */
+function readFile(reader: ConfigReader): Record<string, unknown> {
+  let text: string;
   try {
-    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
-    problems.push(`${file}: expected a JSON object`);
+    text = readFileSync(reader.file!, 'utf8');
   } catch (err) {
-    problems.push(`${file}: ${(err as Error).message}`);
+    reader.problem('', 'a readable file', (err as NodeJS.ErrnoException).code ?? (err as Error).message);
+    return {};
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    reader.problem('', 'JSON', `text that does not parse (${(err as Error).message})`);
+    return {};
+  }
+  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  // The file may hold secrets: say what kind of value it is, not what.
+  reader.problem('', 'a JSON object', described(parsed));
   return {};
 }
 
-function convert(o: OptionSpec, value: unknown, where: string, problems: string[]): unknown {
+/** An option's value from a source: the file (and its key), or an environment variable or flag (file undefined). */
+function convert(o: OptionSpec, value: unknown, where: { readonly file: string | undefined; readonly field: string }, problems: ConfigProblems): unknown {
+  const problem = (expected: string, got: string): undefined => {
+    problems.add({ ...where, expected, got });
+    return undefined;
+  };
   switch (o.kind) {
     case 'string':
       if (typeof value === 'string' && value !== '') return value;
-      problems.push(`${where}: expected a non-empty string, got ${JSON.stringify(value)}`);
-      return undefined;
+      return problem('a non-empty string', shown(value));
     case 'choice':
       if (o.choices!.includes(value as string)) return value;
-      problems.push(`${where}: expected one of ${o.choices!.join(', ')}, got ${JSON.stringify(value)}`);
-      return undefined;
+      return problem(`one of ${o.choices!.join(', ')}`, shown(value));
     case 'secret':
     case 'text':
       if (typeof value === 'string') return value;
-      problems.push(`${where}: expected a string`);
-      return undefined;
+      return problem('a string', o.kind === 'secret' ? described(value) : shown(value));
     case 'file':
-      if (typeof value !== 'string') {
-        problems.push(`${where}: expected a file path`);
-        return undefined;
-      }
+      if (typeof value !== 'string') return problem('a file path', shown(value));
       if (value !== '') {
         try {
           accessSync(value, constants.R_OK);
         } catch (err) {
-          problems.push(`${where}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          problem('a readable file', shown(value, (err as NodeJS.ErrnoException).code ?? (err as Error).message));
         }
       }
       return value;
     case 'hosts': {
       const entries = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
-      if (entries === undefined || entries.some((e) => typeof e !== 'string')) {
-        problems.push(`${where}: expected host[:port] entries, comma-separated, got ${JSON.stringify(value)}`);
-        return undefined;
-      }
+      if (entries === undefined || entries.some((e) => typeof e !== 'string')) return problem('host[:port] entries, comma-separated', shown(value));
       const hosts = (entries as string[]).map((e) => e.trim()).filter((e) => e !== '');
       const bad = hosts.filter((h) => !CallbackPolicy.ENTRY.test(h) || Number(/:(\d+)$/.exec(h)?.[1] ?? 1) > 65535);
-      if (bad.length > 0) problems.push(`${where}: expected host[:port] entries, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+      if (bad.length > 0) problem('host[:port] entries', bad.map((b) => JSON.stringify(b)).join(', '));
       return hosts;
     }
     case 'int': {
       const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
       if (Number.isInteger(n) && n >= o.min! && n <= o.max!) return n;
-      problems.push(`${where}: expected a whole number from ${o.min} to ${o.max}, got ${JSON.stringify(value)}`);
-      return undefined;
+      return problem(`a whole number from ${o.min} to ${o.max}`, shown(value));
     }
   }
 }
 
 /** Callbacks are always signed: allowing callback hosts needs a secret. Scheduled callbacks must be allowed too. */
-function checkWebhooks(values: Record<string, unknown>, problems: string[]): void {
+function checkWebhooks(values: Record<string, unknown>, schedules: readonly ScheduleAt[], file: string | undefined, problems: ConfigProblems): void {
   const allow = values['webhookAllow'];
   if (!Array.isArray(allow)) return;
   if (allow.length > 0 && values['webhookSecret'] === '') {
-    problems.push('--webhook-allow is set but no secret is: set INFERD_WEBHOOK_SECRET (or --webhook-secret) to sign callbacks with');
+    problems.add({ file: undefined, field: '--webhook-secret', expected: 'a secret to sign callbacks with, since --webhook-allow is set (prefer INFERD_WEBHOOK_SECRET)', got: 'none' });
   }
   const policy = new CallbackPolicy((allow as string[]).filter((e) => CallbackPolicy.ENTRY.test(e))); // bad entries are reported already
-  for (const s of (values['schedules'] as Schedule[] | undefined) ?? []) {
-    if (s.callbackUrl === '') continue;
+  for (const { at, schedule } of schedules) {
+    if (schedule.callbackUrl === '') continue;
     try {
-      policy.check(s.callbackUrl);
+      policy.check(schedule.callbackUrl);
     } catch (err) {
-      problems.push(`schedule "${s.name}": ${(err as Error).message}`);
+      problems.add({ file, field: `${at}.callbackUrl`, expected: 'a URL on a host --webhook-allow allows', got: shown(schedule.callbackUrl, (err as Error).message) });
     }
   }
 }
 
-/** Options that only make sense together. */
-function checkSecurity(values: Record<string, unknown>, problems: string[]): void {
+/** Options that only make sense together; each problem names the option missing, or the one that cannot be. */
+function checkSecurity(values: Record<string, unknown>, problems: ConfigProblems): void {
   const set = (key: keyof ServeConfig): boolean => typeof values[key] === 'string' && values[key] !== '';
-  if (set('tlsCert') !== set('tlsKey')) problems.push('--tls-cert and --tls-key go together: give both or neither');
-  if (set('tlsClientCa') && !set('tlsCert')) problems.push('--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first');
-  if (set('authJwks') && (!set('authJwtIssuer') || !set('authJwtAudience'))) problems.push('--auth-jwks needs --auth-jwt-issuer and --auth-jwt-audience: a JWT is accepted only for this server');
-  if (!set('authJwks') && (set('authJwtIssuer') || set('authJwtAudience'))) problems.push('--auth-jwt-issuer and --auth-jwt-audience need --auth-jwks');
+  const missing = (flag: string, expected: string): void => problems.add({ file: undefined, field: flag, expected, got: 'none' });
+  if (set('tlsCert') && !set('tlsKey')) missing('--tls-key', 'the private key of --tls-cert (give both or neither)');
+  if (set('tlsKey') && !set('tlsCert')) missing('--tls-cert', 'the certificate of --tls-key (give both or neither)');
+  if (set('tlsClientCa') && !set('tlsCert') && !set('tlsKey')) missing('--tls-cert', 'a certificate and --tls-key, since --tls-client-ca is set: mutual TLS is TLS first');
+  if (set('authJwks')) {
+    if (!set('authJwtIssuer')) missing('--auth-jwt-issuer', 'the "iss" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server');
+    if (!set('authJwtAudience')) missing('--auth-jwt-audience', 'the "aud" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server');
+  } else {
+    const given = (['authJwtIssuer', 'authJwtAudience'] as const).filter(set).map((key) => `--${SERVE_OPTIONS.find((o) => o.key === key)!.flag}`);
+    if (given.length > 0) missing('--auth-jwks', `the key set that signs JWTs, since ${given.join(' and ')} ${given.length > 1 ? 'are' : 'is'} set`);
+  }
   const auth = set('authTokens') || set('authJwks');
-  if (!auth && typeof values['authRatePerSecond'] === 'number' && values['authRatePerSecond'] > 0) problems.push('--auth-rate-per-second needs authentication on (--auth-tokens or --auth-jwks): the rate is per caller');
-  if (!auth && values['reflection'] === 'auth') problems.push('--reflection auth needs authentication on (--auth-tokens or --auth-jwks)');
+  const rate = values['authRatePerSecond'];
+  if (!auth && typeof rate === 'number' && rate > 0) {
+    problems.add({ file: undefined, field: '--auth-rate-per-second', expected: '0 without authentication (--auth-tokens or --auth-jwks): the rate is per caller', got: String(rate) });
+  }
+  if (!auth && values['reflection'] === 'auth') {
+    problems.add({ file: undefined, field: '--reflection', expected: 'open or off without authentication (auth needs --auth-tokens or --auth-jwks)', got: '"auth"' });
+  }
 }
 
 const SCHEDULE_KEYS = ['name', 'cron', 'timezone', 'modelName', 'modelVersion', 'inputUri', 'outputUri', 'batchSize', 'inputColumns', 'outputNames', 'maxBadRecords', 'callbackUrl'];
 
-/** The "schedules" of the config file: every problem of every entry is reported, each under its index. */
-function readSchedules(value: unknown, where: string, problems: string[]): Schedule[] {
-  if (!Array.isArray(value)) {
-    problems.push(`${where}: expected an array of schedules`);
-    return [];
-  }
-  const schedules: Schedule[] = [];
+/** A schedule of the config file and its place there, `schedules[i]`. */
+interface ScheduleAt {
+  readonly at: string;
+  readonly schedule: Schedule;
+}
+
+/** The "schedules" of the config file: every problem of every entry is reported, each under its index; entries with one are left out. */
+function readSchedules(value: unknown, r: ConfigReader): ScheduleAt[] {
+  const entries = r.list(value, 'schedules');
+  if (entries === undefined) return [];
+  const schedules: ScheduleAt[] = [];
   const names = new Set<string>();
-  value.forEach((entry: unknown, i) => {
-    const at = `${where}[${i}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      problems.push(`${at}: expected an object`);
-      return;
-    }
-    const e = entry as Record<string, unknown>;
-    const before = problems.length;
-    for (const key of Object.keys(e)) if (!SCHEDULE_KEYS.includes(key)) problems.push(`${at}: unknown key "${key}" (a schedule has ${SCHEDULE_KEYS.join(', ')})`);
+  entries.forEach((item: unknown, i) => {
+    const at = `schedules[${i}]`;
+    const before = r.problems.count;
+    const e = r.mapping(item, at, SCHEDULE_KEYS);
+    if (e === undefined) return;
     const text = (key: string, required: boolean): string => {
       const v = e[key];
       if (v === undefined && !required) return '';
       if (typeof v === 'string' && (v !== '' || !required)) return v;
-      problems.push(`${at}.${key}: expected a${required ? ' non-empty' : ''} string, got ${JSON.stringify(v)}`);
+      r.problem(`${at}.${key}`, `a${required ? ' non-empty' : ''} string`, shown(v));
       return '';
     };
     const list = (key: string): string[] => {
       const v = e[key] ?? [];
       if (Array.isArray(v) && v.every((n) => typeof n === 'string' && n !== '')) return v as string[];
-      problems.push(`${at}.${key}: expected an array of names, got ${JSON.stringify(v)}`);
+      r.problem(`${at}.${key}`, 'a list of names', shown(v));
       return [];
     };
     const name = text('name', true);
-    if (name !== '' && !/^[A-Za-z0-9_.-]+$/.test(name)) problems.push(`${at}.name: "${name}" may hold only letters, digits, ".", "_" and "-"`);
-    if (names.has(name)) problems.push(`${at}.name: "${name}" is taken by an earlier schedule`);
+    if (name !== '' && !/^[A-Za-z0-9_.-]+$/.test(name)) r.problem(`${at}.name`, 'letters, digits, ".", "_" and "-"', shown(name));
+    if (names.has(name)) r.problem(`${at}.name`, 'a name no earlier schedule has', shown(name));
     if (name !== '') names.add(name);
     const cron = text('cron', true);
     const timezone = text('timezone', false);
@@ -332,7 +365,7 @@ function readSchedules(value: unknown, where: string, problems: string[]): Sched
       try {
         CronSchedules.check(cron, timezone);
       } catch (err) {
-        problems.push(`${at}.cron: "${cron}": ${(err as Error).message}`);
+        r.problem(`${at}.cron`, 'a cron expression', shown(cron, (err as Error).message));
       }
     }
     const outputUri = text('outputUri', true);
@@ -340,16 +373,16 @@ function readSchedules(value: unknown, where: string, problems: string[]): Sched
       try {
         parseOutputUri(outputUri);
       } catch (err) {
-        problems.push(`${at}.outputUri: ${(err as Error).message}`);
+        r.problem(`${at}.outputUri`, 'a batch output', shown(outputUri, (err as Error).message));
       }
     }
     const batchSize = e['batchSize'] ?? 0;
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 0 || batchSize > BATCH_SIZE.max) {
-      problems.push(`${at}.batchSize: expected a whole number from 1 to ${BATCH_SIZE.max} (0 or none: ${BATCH_SIZE.default}), got ${JSON.stringify(batchSize)}`);
+      r.problem(`${at}.batchSize`, `a whole number from 1 to ${BATCH_SIZE.max} (0 or none: ${BATCH_SIZE.default})`, shown(batchSize));
     }
     const maxBadRecords = e['maxBadRecords'];
     if (maxBadRecords !== undefined && (typeof maxBadRecords !== 'number' || !Number.isInteger(maxBadRecords) || maxBadRecords < 0 || maxBadRecords > 0xffffffff)) {
-      problems.push(`${at}.maxBadRecords: expected a whole number from 0 to ${0xffffffff} (none: no limit), got ${JSON.stringify(maxBadRecords)}`);
+      r.problem(`${at}.maxBadRecords`, `a whole number from 0 to ${0xffffffff} (none: no limit)`, shown(maxBadRecords));
     }
     const schedule: Schedule = {
       name,
@@ -365,7 +398,7 @@ function readSchedules(value: unknown, where: string, problems: string[]): Sched
       callbackUrl: text('callbackUrl', false),
       ...(typeof maxBadRecords === 'number' ? { maxBadRecords } : {}),
     };
-    if (problems.length === before) schedules.push(Object.freeze(schedule));
+    if (r.problems.count === before) schedules.push({ at, schedule: Object.freeze(schedule) });
   });
   return schedules;
 }

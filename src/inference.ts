@@ -1,13 +1,73 @@
 import { InferdError } from './inferd-error';
 import type { ModelRepository } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
-import type { SubmitOptions } from './scheduler/dynamic-batcher';
+import type { Priority, SubmitOptions } from './scheduler/dynamic-batcher';
+import { timeoutSignal } from './scheduler/timeout-signal';
 import type { RequestScope } from './telemetry/request-scope';
-import { decodeTensor } from './tensor/decode-tensor';
-import { encodeTensor } from './tensor/encode-tensor';
-import type { HostTensor, TensorSpec, WireTensor } from './tensor/tensor-types';
+import { Telemetry } from './telemetry/telemetry';
+import { elementType } from './tensor/element-types';
+import { checkShape, formatShape, type HostTensor, type TensorSpec, type WireTensor } from './tensor/tensor-types';
 
-/** One prediction as the core takes it (the shape of inferd.v1.PredictRequest). */
+/**
+ * A tensor a front end has not decoded yet, because decoding needs what the model declares for
+ * it (a wire format may leave the element type to the model, and its messages name its own
+ * fields). The core calls `decode` once the model version is known.
+ */
+export interface PendingTensor {
+  /**
+   * Checks the tensor against `spec` and converts it; `what` names it in messages (`input "x"`).
+   * Throws INVALID_ARGUMENT naming the tensor, what was expected and what came. The result's
+   * buffer is new and belongs to the core.
+   */
+  decode(what: string, spec: TensorSpec): HostTensor;
+}
+
+/**
+ * One input as a front end hands it to the core: a host tensor, checked against the model's
+ * declaration (its buffer passes to the core, which may transfer it to a worker thread), or one
+ * still to decode.
+ */
+export type InferInput = HostTensor | PendingTensor;
+
+/** How long a request may wait for the model before it is dropped, besides the caller's signal. */
+export interface InferDeadline {
+  /** Milliseconds from the call to infer(). */
+  readonly timeoutMs: number;
+  /** What set it, as the DEADLINE_EXCEEDED message names it, e.g. `the timeout parameter (50000 µs)`. */
+  readonly source: string;
+}
+
+/** One inference as every front end hands it to the core. */
+export interface InferRequest {
+  readonly modelName: string;
+  /** The version to run; "" or undefined: the newest ready one. */
+  readonly modelVersion?: string;
+  /** Every input the model declares, by name, and no other. */
+  readonly inputs: Readonly<Record<string, InferInput>>;
+  /** The outputs to return, in this order (a name given twice is returned once); undefined or []: all the model's, in its order. */
+  readonly outputNames?: readonly string[];
+  /** 'background' (jobs) waits behind every real-time request of the model; default 'realtime'. */
+  readonly priority?: Priority;
+  readonly deadline?: InferDeadline;
+}
+
+/** One output of a result. */
+export interface InferOutput {
+  readonly name: string;
+  /** Its buffer belongs to the caller. */
+  readonly tensor: HostTensor;
+}
+
+/** The answer to an InferRequest. */
+export interface InferResult {
+  /** The model version that ran it. */
+  readonly modelName: string;
+  readonly modelVersion: string;
+  /** In the order the request asked for them. */
+  readonly outputs: readonly InferOutput[];
+}
+
+/** One prediction in inferd.v1's shape (the job domain stores asynchronous predictions so). */
 export interface PredictInput {
   readonly modelName: string;
   readonly modelVersion: string;
@@ -16,7 +76,7 @@ export interface PredictInput {
   readonly id: string;
 }
 
-/** Its answer (the shape of inferd.v1.PredictResponse). */
+/** Its answer in inferd.v1's shape. */
 export interface PredictOutput {
   modelName: string;
   modelVersion: string;
@@ -24,14 +84,38 @@ export interface PredictOutput {
   id: string;
 }
 
+/** What a model version takes and returns, as every front end's metadata call describes it. */
+export interface ModelMetadata {
+  readonly name: string;
+  /** The version described: the one asked for, or the newest ready one. */
+  readonly version: string;
+  /** Every version of the model that is ready, in the repository's order. */
+  readonly readyVersions: readonly string[];
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+}
+
+export interface InferenceOptions {
+  /** Request metrics and spans of the front ends that have no call of their own (jobs); default: metrics only, kept here. */
+  readonly telemetry?: Telemetry;
+}
+
 /**
- * The transport-free core: validates a request against the model's metadata, queues it on the
- * model version's scheduler, and shapes the outputs. Adapters (gRPC today) call it.
+ * The protocol-neutral core. Every front end (inferd.v1 and the Open Inference Protocol over
+ * gRPC, jobs) decodes its wire format into an InferRequest, calls infer(), and encodes the
+ * InferResult; metadata() describes a model the same way for all of them.
  */
 export class Inference {
   private accepting = true;
+  /** Where the front ends without a call of their own open their request scopes (Telemetry.startJob). */
+  readonly telemetry: Telemetry;
 
-  constructor(private readonly repository: ModelRepository) {}
+  constructor(
+    private readonly repository: ModelRepository,
+    options: InferenceOptions = {},
+  ) {
+    this.telemetry = options.telemetry ?? new Telemetry();
+  }
 
   /** From now on every request is refused with UNAVAILABLE (the server is draining). */
   stopAccepting(): void {
@@ -47,36 +131,51 @@ export class Inference {
     return this.repository.resolve(modelName, modelVersion);
   }
 
-  /**
-   * Queues validated feeds on a model version and settles with the outputs named (their buffers
-   * belong to the caller). `signal` carries the caller's cancellation and deadline: while the
-   * request is queued, its firing drops the work and rejects with the signal's reason.
-   * `options.priority: 'background'` lets every real-time request go first.
-   */
-  run(model: ModelVersion, feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
-    return model.submit(feeds, outputNames, signal, options);
+  /** Describes the model version that would serve (name, version); throws as ModelRepository.resolve does, draining or not. */
+  metadata(modelName: string, modelVersion: string): ModelMetadata {
+    const model = this.repository.resolve(modelName, modelVersion);
+    return { name: model.name, version: model.version, readyVersions: this.readyVersions(model.name), inputs: model.inputs, outputs: model.outputs };
+  }
+
+  /** The versions of a model that are ready ([] for an unknown model). */
+  readyVersions(modelName: string): string[] {
+    return (this.repository.versions(modelName) ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
   }
 
   /**
-   * Runs one inferd.v1 prediction: resolve, validate, run, encode. Rejects with an InferdError
-   * for every fault a caller can cause (see DESIGN.md's error table). `scope` is told the model
-   * version and times each step (see RequestScope).
+   * The one pipeline every front end calls: resolves the model version, checks and decodes the
+   * inputs against its declaration (step "decode"), selects the outputs, queues the feeds on the
+   * version's scheduler and settles with the outputs asked for. `signal` carries the caller's
+   * cancellation and deadline: while the request waits, its firing drops the work and rejects
+   * with the signal's reason; `request.deadline` does the same with DEADLINE_EXCEEDED. `scope`
+   * is told the model version and times each step; the caller finishes it with the outcome.
+   * Rejects with an InferdError for every fault a caller can cause: UNAVAILABLE while the server
+   * drains, what ModelRepository.resolve throws for unknown or unready models, INVALID_ARGUMENT
+   * for inputs or outputs that do not fit the model, and what the scheduler rejects with.
    */
-  async predict(request: PredictInput, signal: AbortSignal, scope: RequestScope): Promise<PredictOutput> {
-    const model = this.resolve(request.modelName, request.modelVersion);
+  async infer(request: InferRequest, signal: AbortSignal, scope: RequestScope): Promise<InferResult> {
+    const model = this.resolve(request.modelName, request.modelVersion ?? '');
     scope.resolved(model.name, model.version);
     const { feeds, outputNames } = scope.step('decode', () => ({
-      feeds: decodeInputs(model, request.inputs, decodeTensor),
-      outputNames: selectOutputs(model, request.outputNames),
+      feeds: decodeInputs(model, request.inputs, hostTensor),
+      outputNames: selectOutputs(model, request.outputNames ?? []),
     }));
-    const results = await this.run(model, feeds, outputNames, signal, { trace: scope.trace });
-    const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
-    const outputs = scope.step('encode', () => {
-      const encoded: Record<string, WireTensor> = {};
-      for (const name of outputNames) encoded[name] = encodeTensor(results[name]!, raw);
-      return encoded;
-    });
-    return { modelName: model.name, modelVersion: model.version, outputs, id: request.id };
+    const options: SubmitOptions = { priority: request.priority ?? 'realtime', trace: scope.trace };
+    const { deadline } = request;
+    let results: Record<string, HostTensor>;
+    if (deadline === undefined) {
+      results = await model.submit(feeds, outputNames, signal, options);
+    } else {
+      const expired = (): InferdError =>
+        new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: ${deadline.source} passed while the request waited in the queue of model "${model.name}" version ${model.version}`);
+      const bounded = timeoutSignal(signal, deadline.timeoutMs, expired);
+      try {
+        results = await model.submit(feeds, outputNames, bounded.signal, options);
+      } finally {
+        bounded.dispose();
+      }
+    }
+    return { modelName: model.name, modelVersion: model.version, outputs: outputNames.map((name) => ({ name, tensor: results[name]! })) };
   }
 }
 
@@ -113,4 +212,22 @@ export function selectOutputs(model: ModelVersion, wanted: readonly string[]): s
     }
   }
   return [...new Set(wanted)];
+}
+
+/**
+ * An input as the runtime takes it: a pending tensor decoded against `spec`, or a host tensor
+ * checked against it (element type, shape, element count). Throws INVALID_ARGUMENT naming it.
+ */
+function hostTensor(what: string, input: InferInput, spec: TensorSpec): HostTensor {
+  if ('decode' in input) return input.decode(what, spec);
+  const declared = elementType(spec.type);
+  if (input.type !== spec.type) {
+    throw new InferdError('INVALID_ARGUMENT', `${what}: expected datatype ${declared.label}, got ${elementType(input.type).label}`);
+  }
+  const dims = checkShape(what, input.dims, spec.dims);
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (input.data.length !== count) {
+    throw new InferdError('INVALID_ARGUMENT', `${what}: shape ${formatShape(dims)} needs ${count} elements, got ${input.data.length}`);
+  }
+  return input;
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** The folder holding inferd's package.json, found from this file (whether in src/ or dist/src/). */
@@ -11,3 +11,8 @@ export const PACKAGE_ROOT = ((): string => {
   }
   return dir;
 })();
+
+/** inferd's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}

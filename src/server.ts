@@ -1,15 +1,18 @@
-import * as path from 'node:path';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config';
 import { InferdError } from './inferd-error';
 import { HealthRegistry } from './health/health-registry';
 import { Inference } from './inference';
 import { JobManager } from './jobs/job-manager';
+import { parseJobStoreUrl } from './jobs/store/job-store-url';
+import { packageVersion } from './package-root';
 import { SYSTEM_WALL_CLOCK } from './jobs/wall-clock';
 import { ModelRepository } from './repository/model-repository';
 import { Authenticator } from './security/authenticator';
 import { TlsFiles } from './security/tls-files';
-import { MetricsHttpServer } from './transport/http/http-server';
+import { HttpServer } from './transport/http/http-server';
+import { RestApi } from './transport/http/rest-api';
 import { Telemetry } from './telemetry/telemetry';
 import type { Tracing } from './telemetry/tracing';
 import { GrpcTransport } from './transport/grpc/grpc-transport';
@@ -40,7 +43,8 @@ export class InferdServer {
     private readonly inference: Inference,
     private readonly jobs: JobManager,
     private readonly transport: GrpcTransport,
-    private readonly http: MetricsHttpServer,
+    private readonly http: HttpServer,
+    private readonly rest: RestApi,
     private readonly security: Security,
   ) {}
 
@@ -54,7 +58,7 @@ export class InferdServer {
     const telemetry = new Telemetry({ tracing: options.tracing });
     const security = openSecurity(config, log);
     // First up and last down: /healthz answers while models load and while the server drains.
-    const http = await MetricsHttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', tls: security.tls, auth: security.auth, handshakeTimeoutMs: config.handshakeTimeoutMs, connectionIdleTimeoutMs: config.connectionIdleTimeoutMs, log }).catch((err: unknown) => {
+    const http = await HttpServer.create({ host: config.host, port: config.httpPort, metrics: telemetry.metrics, ready: () => health.get('') === 'SERVING', tls: security.tls, auth: security.auth, handshakeTimeoutMs: config.handshakeTimeoutMs, connectionIdleTimeoutMs: config.connectionIdleTimeoutMs, log }).catch((err: unknown) => {
       security.close();
       throw err;
     });
@@ -84,12 +88,13 @@ export class InferdServer {
     repository.on('change', syncModel);
     repository.on('removed', (name) => health.remove(name));
 
-    const inference = new Inference(repository);
+    const inference = new Inference(repository, { telemetry });
     let jobs: JobManager;
     try {
-      jobs = JobManager.create(
+      jobs = await JobManager.create(
         {
-          storeFile: path.join(config.dataDir, JOB_STORE_FILE),
+          store: parseJobStoreUrl(config.jobStore, config.dataDir, JOB_STORE_FILE),
+          leaseMs: config.jobLeaseMs,
           paths: { root: config.dataDir, confine: true },
           retentionMs: config.jobRetentionHours * 3_600_000,
           maxBatchJobs: config.maxBatchJobs,
@@ -106,7 +111,7 @@ export class InferdServer {
       await repository.close();
       await http.close();
       security.close();
-      throw new Error(`cannot open the job store in ${config.dataDir}: ${(err as Error).message}`, { cause: err });
+      throw err; // it names the store, with no password
     }
     let transport: GrpcTransport;
     try {
@@ -138,14 +143,28 @@ export class InferdServer {
       security.close();
       throw err;
     }
+    const replicaId = config.replicaId === '' ? `${hostname()}:${transport.port}` : config.replicaId;
+    jobs.start(replicaId);
+    const rest = new RestApi(
+      { inference, repository, health, telemetry },
+      {
+        maxMessageBytes: config.maxMessageBytes,
+        requestLimits: { maxRequestElements: config.maxRequestElements, maxRequestStrings: config.maxRequestStrings },
+        serverVersion: packageVersion(),
+        tls: security.tls,
+        auth: security.auth,
+        log,
+      },
+    );
+    http.serveApi(rest);
     for (const name of transport.services) health.set(name, 'SERVING');
     health.set('', 'SERVING');
     const models = repository.modelNames().map((name) => ({ name, ready: repository.isReady(name) }));
     const tls = security.tls === undefined ? 'off' : security.tls.mutual ? 'mutual' : 'on';
-    log.info({ host: config.host, port: transport.port, httpPort: http.port, tls, auth: security.auth !== undefined, reflection: config.reflection, tracing: options.tracing !== undefined, models }, 'serving');
+    log.info({ host: config.host, port: transport.port, httpPort: http.port, replicaId, jobStore: jobs.storeWhere, tls, auth: security.auth !== undefined, reflection: config.reflection, tracing: options.tracing !== undefined, models }, 'serving');
     if (tls === 'off') log.info({}, 'TLS is off: plaintext gRPC and HTTP (set --tls-cert and --tls-key for TLS)');
     if (tls === 'off' && security.auth !== undefined && !isLoopback(config.host)) log.warn({ host: config.host }, 'authentication is on without TLS: bearer tokens cross the network in the clear');
-    return new InferdServer(config, log, health, repository, inference, jobs, transport, http, security);
+    return new InferdServer(config, log, health, repository, inference, jobs, transport, http, rest, security);
   }
 
   /** The gRPC port bound (useful when the configuration asked for port 0). */
@@ -153,7 +172,7 @@ export class InferdServer {
     return this.transport.port;
   }
 
-  /** The HTTP port of /metrics, /healthz and /readyz. */
+  /** The HTTP port of /metrics, /healthz, /readyz and the REST binding under /v2. */
   get httpPort(): number {
     return this.http.port;
   }
@@ -173,12 +192,15 @@ export class InferdServer {
       // failed by the UNAVAILABLE that a draining core answers.
       const jobsStopped = this.jobs.stop();
       this.inference.stopAccepting();
-      const drained = await this.transport.drain(this.config.drainTimeoutMs);
+      const [grpcDrained, restDrained] = await Promise.all([this.transport.drain(this.config.drainTimeoutMs), this.rest.drain(this.config.drainTimeoutMs)]);
+      const drained = grpcDrained && restDrained;
       const jobsDone = drained && (await settlesWithin(jobsStopped, this.config.drainTimeoutMs - (performance.now() - started)));
       if (!drained || !jobsDone) {
         this.log.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, 'drain timeout passed: cutting off calls in flight');
         this.repository.abandon(new InferdError('UNAVAILABLE', 'server is shutting down: the drain timeout passed before the model finished'));
-        if (!drained) await this.transport.forceStop(FLUSH_GRACE_MS);
+        if (!grpcDrained) await this.transport.forceStop(FLUSH_GRACE_MS);
+        // REST requests cut off are answered 503 as their runs are abandoned; they get the same grace to go out.
+        if (!restDrained) await this.rest.drain(FLUSH_GRACE_MS);
       }
       await this.jobs.close();
       await this.repository.close();
@@ -226,6 +248,7 @@ function openSecurity(config: ServeConfig, log: Logger): Security {
   };
 }
 
+/** inferd's release, from its package.json (reported by the REST binding's server metadata). */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -1,3 +1,4 @@
+import '../runtime/ort-telemetry-off';
 import * as ort from 'onnxruntime-node';
 import type { HostTensor } from '../tensor/tensor-types';
 import { ownCpuMs } from './process-cpu-ms';

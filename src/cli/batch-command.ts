@@ -199,9 +199,10 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
   }).catch((err: Error) => {
     throw new InferdError('INVALID_ARGUMENT', err.message);
   });
-  const manager = JobManager.create(
+  const manager = await JobManager.create(
     {
-      storeFile: path.join(args.dataDir, STORE_FILE),
+      store: { kind: 'sqlite', file: path.join(args.dataDir, STORE_FILE) },
+      leaseMs: 30_000,
       paths: { root: process.cwd(), confine: false },
       retentionMs: 7 * 24 * 3_600_000,
       maxBatchJobs: 1,
@@ -213,7 +214,11 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
       log,
     },
     new Inference(repository),
-  );
+  ).catch(async (err: unknown) => {
+    await repository.close();
+    throw err;
+  });
+  manager.start('inferd-batch');
   try {
     const job = await manager.runAlone(absolute(args.request));
     if (job.processed > 0) process.stderr.write(`inferd batch: resuming job ${job.id} after row ${job.processed} of ${job.total}\n`);
@@ -230,7 +235,7 @@ async function standalone(args: BatchArgs, reporter: ProgressReporter, interrupt
     reporter.done();
     if (interrupted.aborted && !isFinished(last.state)) {
       await manager.stop();
-      const now = manager.get(job.id);
+      const now = await manager.get(job.id);
       process.stderr.write(`inferd batch: interrupted after ${now.processed} of ${now.total} rows; run the same command again to resume\n`);
       return 130;
     }

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ import { clientStreamLoad, clientUnaryLoad } from '../bench/client-load';
 import { streamLoad, unaryLoad, type LoadOptions, type RawTarget } from '../bench/load-generator';
 import { machineLimit } from '../bench/machine-limit';
 import { ownCpuMs, processCpuMs } from '../bench/process-cpu-ms';
+import { restInferRequest, restUnaryLoad } from '../bench/rest-load';
 import { RuntimeBaseline } from '../bench/runtime-baseline';
 import { spawnEchoServer, spawnServe, stopProcess, type Spawned } from '../bench/spawn-serve';
 import type { LevelResult } from '../bench/summarize';
@@ -36,6 +38,11 @@ Options:
                             sending the same encoded bytes, answers not decoded), sdk (inferd/client:
                             typed arrays in, each answer decoded); with both, each level is
                             measured with one, then the other, and the ratio sdk/raw printed
+  --protocol LIST           grpc, rest, or both (default grpc): rest loads the Open Inference
+                            Protocol's REST binding on the HTTP port (unary only), every tensor
+                            in binary (Triton's binary tensor data extension), answers read whole
+                            and not decoded; with both, each level is measured both ways in turn
+  --http-port N             with --server and rest: the server's HTTP port (default 8002)
   --rounds N                measurements of --duration-s per level, client and baseline, in
                             alternating order, added up (default 1); percentiles are the rounds'
                             medians; every server stays up throughout, so that each round's
@@ -144,6 +151,18 @@ function table(title: string, levels: readonly LevelResult[]): string {
   return [head, ...rows].join('\n');
 }
 
+/** A port of 127.0.0.1 free right now, for the spawned server's HTTP port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** Runs `inferd bench`; resolves with the exit code. */
 export async function benchCommand(argv: readonly string[], env: { readonly INFERD_TOKEN?: string | undefined } = {}): Promise<number> {
   let values;
@@ -151,7 +170,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, 'server-pid': { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, rounds: { type: 'string', default: '1' },
+        model: { type: 'string' }, models: { type: 'string' }, server: { type: 'string' }, 'server-pid': { type: 'string' }, mode: { type: 'string', default: 'unary' }, client: { type: 'string', default: 'raw' }, protocol: { type: 'string', default: 'grpc' }, 'http-port': { type: 'string', default: '8002' }, rounds: { type: 'string', default: '1' },
         concurrency: { type: 'string', default: '1,4,16' }, 'duration-s': { type: 'string', default: '10' }, 'warmup-s': { type: 'string', default: '2' },
         rows: { type: 'string', default: '1' }, shape: { type: 'string' }, input: { type: 'string', default: 'random' }, baseline: { type: 'string', default: '' },
         'serve-arg': { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
@@ -176,6 +195,11 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   const clients = values.client.split(',');
   const roundCount = Number(values.rounds);
   const serverPid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
+  const protocols = values.protocol.split(',');
+  const httpPort = Number(values['http-port']);
+  for (const p of protocols) if (!['grpc', 'rest'].includes(p)) problems.push(`--protocol: unknown protocol "${p}" (grpc, rest)`);
+  if (protocols.includes('rest') && values.mode !== 'unary') problems.push('--protocol rest measures unary calls only: leave --mode at unary');
+  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) problems.push(`--http-port: expected a port number, got "${values['http-port']}"`);
   if (values.model === undefined) problems.push('--model is required');
   if ((values.models === undefined) === (values.server === undefined)) problems.push('give exactly one of --models DIR and --server HOST:PORT');
   if (!['unary', 'stream'].includes(values.mode)) problems.push(`--mode: expected unary or stream, got "${values.mode}"`);
@@ -188,7 +212,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   if (!Number.isInteger(rows) || rows < 1) problems.push(`--rows: expected a whole number ≥ 1, got "${values.rows}"`);
   for (const b of baselines) if (!['echo', 'runtime', 'limit'].includes(b)) problems.push(`--baseline: unknown baseline "${b}" (echo, runtime, limit)`);
   for (const b of ['runtime', 'limit']) if (baselines.includes(b) && values.models === undefined) problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
-  if (baselines.includes('limit') && !clients.includes('raw')) problems.push('--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received');
+  if (baselines.includes('limit') && (!clients.includes('raw') || !protocols.includes('grpc'))) problems.push('--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received');
   if (serverPid !== undefined && (values.server === undefined || !Number.isInteger(serverPid) || serverPid < 1)) problems.push(`--server-pid: expected the process id of the server given by --server, got "${values['server-pid']}"`);
   const security = readClientSecurity(values, values.server, env.INFERD_TOKEN, problems);
   if (problems.length > 0) {
@@ -207,7 +231,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
   try {
     let address = values.server;
     if (values.models !== undefined) {
-      server = await spawnServe(values.models, values['serve-arg']);
+      server = await spawnServe(values.models, [...values['serve-arg'], ...(protocols.includes('rest') ? [`--http-port=${await freePort()}`] : [])]);
       address = `127.0.0.1:${server.port}`;
     }
     // The server under test may use TLS and tokens; the echo and floor baselines never do.
@@ -231,6 +255,8 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
     const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
     const noError = (): undefined => undefined;
+    const rest = restInferRequest(model, inputs);
+    const [restHost, restPort] = values.server === undefined ? ['127.0.0.1', Number(server!.child.spawnargs.find((a) => a.startsWith('--http-port='))?.slice('--http-port='.length))] : [values.server.slice(0, values.server.lastIndexOf(':')).replace(/^\[|\]$/g, ''), httpPort];
 
     /** One load of `ms`, with the CPU it cost this process (the client) and the server `pid`, when known. */
     const timed = async (pid: number | undefined, load: () => Promise<LevelResult>): Promise<LevelResult> => {
@@ -253,9 +279,12 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       /** One measurement; undefined for the in-process runtime, which keeps its own. */
       measure(concurrency: number, ms: number): Promise<LevelResult | undefined>;
     }
-    const measured: Measured[] = clients.map((name) => ({
+    // inferd through each client of each protocol: raw and sdk on gRPC, rest on the HTTP port.
+    const inferdNames = [...(protocols.includes('grpc') ? clients : []), ...(protocols.includes('rest') ? ['rest'] : [])];
+    const measured: Measured[] = inferdNames.map((name) => ({
       name,
       measure: async (c, ms) => {
+        if (name === 'rest') return timed(inferdPid, () => restUnaryLoad({ host: restHost!, port: restPort!, tls: secured?.tls, token: secured?.token }, rest, { concurrency: c, durationMs: ms, rowsPerRequest }));
         if (name === 'sdk') return timed(inferdPid, () => sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
         const result = await timed(inferdPid, () => rawLoad(inferdTarget, loadOptions(c, ms, mode === 'stream' ? streamError : noError)));
         answerBytes ??= result.answerBytes;
@@ -312,7 +341,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
     }
     /** Per level, inferd's requests/s over a baseline's, round by round. */
     const ratiosByRound = (rate: (name: string, level: number, round: number) => number, name: string): number[][] =>
-      levels.map((_c, i) => byRound[clients[0]!]![i]!.map((_l, r) => rate(clients[0]!, i, r) / rate(name, i, r)));
+      levels.map((_c, i) => byRound[inferdNames[0]!]![i]!.map((_l, r) => rate(inferdNames[0]!, i, r) / rate(name, i, r)));
     const rps = (name: string, level: number, round: number): number => byRound[name]![level]![round]!.requestsPerSecond;
 
     const report: Record<string, unknown> = {
@@ -320,11 +349,16 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };
-    const byClient = Object.fromEntries(clients.map((c) => [c, results[c]!]));
-    const inferd = byClient[clients[0]!]!;
+    const byClient = Object.fromEntries(inferdNames.map((c) => [c, results[c]!]));
+    const inferd = byClient[inferdNames[0]!]!;
     report['inferd'] = inferd;
-    const label = { raw: 'raw grpc-js client', sdk: 'inferd/client' } as Record<string, string>;
-    if (!values.json) for (const c of clients) process.stdout.write(`${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`);
+    const label = { raw: 'raw grpc-js client', sdk: 'inferd/client', rest: 'REST on the HTTP port, binary tensors, raw HTTP/1.1 client' } as Record<string, string>;
+    if (byClient['rest'] !== undefined) {
+      report['rest'] = byClient['rest'];
+      const grpc = byClient[clients[0]!];
+      if (grpc !== undefined) report['restToGrpc'] = byClient['rest'].map((l, i) => l.requestsPerSecond / grpc[i]!.requestsPerSecond);
+    }
+    if (!values.json) for (const c of inferdNames) process.stdout.write(`${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`);
     if (byClient['raw'] !== undefined && byClient['sdk'] !== undefined) {
       const raw = byClient['raw'];
       report['raw'] = raw;
@@ -334,6 +368,7 @@ export async function benchCommand(argv: readonly string[], env: { readonly INFE
       if (!values.json) process.stdout.write(`  inferd/client / raw requests/s: ${(report['sdkToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
       if (!values.json) process.stdout.write(`  inferd/client / raw client CPU per request: ${(report['sdkClientCpuToRaw'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
     }
+    if (!values.json && report['restToGrpc'] !== undefined) process.stdout.write(`  REST / gRPC requests/s: ${(report['restToGrpc'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`);
 
     if (results['echo'] !== undefined) {
       const echoed = results['echo'];

@@ -1,12 +1,12 @@
-import { readFileSync, writeSync } from 'node:fs';
-import * as path from 'node:path';
+import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino from 'pino';
 import { benchCommand } from './bench-command';
-import { ConfigError, parseServeConfig, SERVE_OPTIONS } from '../config';
+import { parseServeConfig, SERVE_OPTIONS } from '../config';
+import { ConfigError } from '../config-problems';
 import { batchCommand } from './batch-command';
 import { InferdServer } from '../server';
-import { PACKAGE_ROOT } from '../package-root';
+import { packageVersion } from '../package-root';
 import { LogDestination } from '../telemetry/log-destination';
 import { startTracing } from '../telemetry/start-tracing';
 
@@ -88,7 +88,7 @@ async function serve(argv: readonly string[]): Promise<number> {
     config = parseServeConfig({ argv, env: process.env });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`inferd serve: bad configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    process.stderr.write(`inferd serve: bad configuration:\n${err.lines.map((line) => `  ${line}`).join('\n')}\n`);
     return 2;
   }
   const terminal = isatty(1);
@@ -154,8 +154,4 @@ function listenForSignals(): { first: Promise<NodeJS.Signals>; second: Promise<N
       process.off('SIGINT', on);
     },
   };
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }

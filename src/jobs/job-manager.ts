@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { decodeInputs, selectOutputs, type Inference, type PredictInput } from '../inference';
-import { decodeTensor } from '../tensor/decode-tensor';
+import { decodeTensor } from '../tensor/inferd-v1-codec';
 import { BatchFiles } from './batch/batch-files';
 import { BatchInput } from './batch/batch-input';
 import { BATCH_SIZE } from './batch/batch-size';
@@ -13,19 +13,25 @@ import { CronSchedules, type Schedule } from './schedules/cron-schedules';
 import { DataPaths } from './batch/data-paths';
 import { isFinished, type BatchSpec, type Job, type JobState } from './job';
 import { JobRunner } from './job-runner';
-import { JobStore } from './job-store';
+import type { JobStore } from './job-store';
+import type { JobStoreUrl } from './store/job-store-url';
+import { openJobStore } from './store/open-job-store';
 import { parseOutputUri } from './batch/parse-output-uri';
 import type { WallClock } from './wall-clock';
 import { WebhookSender } from './webhooks/webhook-sender';
 
 export interface JobManagerOptions {
-  /** The job store's SQLite file (its folder is created when missing). */
-  readonly storeFile: string;
+  /** Where jobs are kept: a SQLite file (its folder is created when missing) or a PostgreSQL database shared by replicas. */
+  readonly store: JobStoreUrl;
+  /** A claimed job's lease (and a webhook delivery's claim), renewed every third of it while the job runs. */
+  readonly leaseMs: number;
   /** Where input_uri and output_uri resolve, and whether they must stay inside (see DataPaths). */
   readonly paths: { readonly root: string; readonly confine: boolean };
   /** Finished jobs are deleted this long after they end. */
   readonly retentionMs: number;
+  /** Batch jobs this replica runs at once. */
   readonly maxBatchJobs: number;
+  /** Asynchronous predictions this replica runs at once. */
   readonly maxPredictionJobs: number;
   readonly webhook: {
     /** host[:port] entries callbacks may go to; [] allows none. */
@@ -46,6 +52,8 @@ const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;
 /** How often finished jobs past their retention are deleted, at most. */
 const SWEEP_MS = 3_600_000;
+/** With a shared store, how often at most a replica looks for jobs no notification announced (a lease run out). */
+const MAX_POLL_MS = 1000;
 
 /** A batch job as a client submits it: the spec with batch_size possibly 0 (the default). */
 export type BatchRequest = Omit<BatchSpec, 'batchSize'> & { readonly batchSize: number };
@@ -67,6 +75,10 @@ export class JobManager {
    */
   private readonly filesOfJobs = new Map<string, BatchFiles>();
   private closed: Promise<void> | undefined;
+  /** Set by start(). */
+  private runner: JobRunner | undefined;
+  private webhooks: WebhookSender | undefined;
+  private schedules: CronSchedules | undefined;
 
   private constructor(
     private readonly options: JobManagerOptions,
@@ -74,32 +86,41 @@ export class JobManager {
     private readonly store: JobStore,
     private readonly paths: DataPaths,
     private readonly policy: CallbackPolicy,
-    private readonly webhooks: WebhookSender,
-    private readonly runner: JobRunner,
-    private readonly schedules: CronSchedules,
   ) {}
 
   /**
-   * Opens the store (creating the data folder and the file when missing), then starts the
-   * runner (resuming jobs a stopped process left RUNNING), the webhook sender, the schedules and
-   * the retention sweep. Throws when the store cannot be opened.
+   * Opens the store (creating the data folder, and a SQLite file when missing; migrating a
+   * PostgreSQL schema). Jobs can be submitted and read at once; none runs until start().
+   * Rejects with an Error naming the store (never its password) when it cannot be opened.
    */
-  static create(options: JobManagerOptions, inference: Inference): JobManager {
-    mkdirSync(path.dirname(options.storeFile), { recursive: true });
+  static async create(options: JobManagerOptions, inference: Inference): Promise<JobManager> {
     mkdirSync(options.paths.root, { recursive: true });
-    const store = JobStore.open({ file: options.storeFile, clock: options.clock });
-    const paths = new DataPaths(options.paths);
-    const policy = new CallbackPolicy(options.webhook.allow);
-    const webhooks = new WebhookSender(store, { ...options.webhook, policy, clock: options.clock, log: options.log });
-    const runner = new JobRunner({ store, inference, paths, webhooks, clock: options.clock }, { maxBatchJobs: options.maxBatchJobs, maxPredictionJobs: options.maxPredictionJobs, alone: options.alone, log: options.log });
-    let manager: JobManager | undefined;
-    const schedules = new CronSchedules({ schedules: options.schedules, clock: options.clock, log: options.log, run: (s, dueMs) => manager!.runSchedule(s, dueMs) });
-    manager = new JobManager(options, inference, store, paths, policy, webhooks, runner, schedules);
-    manager.sweep();
-    runner.start();
-    webhooks.start();
-    schedules.start();
-    return manager;
+    const store = await openJobStore(options.store, { replicaId: 'inferd', clock: options.clock, log: options.log });
+    return new JobManager(options, inference, store, new DataPaths(options.paths), new CallbackPolicy(options.webhook.allow));
+  }
+
+  /** Where jobs are kept, with no password. */
+  get storeWhere(): string {
+    return this.store.where;
+  }
+
+  /**
+   * Starts, as `replicaId` (its name in the store and on the jobs it runs): the runner (resuming
+   * jobs no replica holds), the webhook sender, the schedules and the retention sweep.
+   */
+  start(replicaId: string): void {
+    const { options, store } = this;
+    const webhooks = this.sender();
+    const shared = store.kind === 'postgres';
+    this.runner = new JobRunner(
+      { store, inference: this.inference, paths: this.paths, webhooks, clock: options.clock },
+      { maxBatchJobs: options.maxBatchJobs, maxPredictionJobs: options.maxPredictionJobs, alone: options.alone, replicaId, leaseMs: options.leaseMs, pollMs: shared ? Math.max(50, Math.min(MAX_POLL_MS, Math.floor(options.leaseMs / 4))) : undefined, log: options.log },
+    );
+    this.schedules = new CronSchedules({ schedules: options.schedules, clock: options.clock, log: options.log, run: (s, dueMs) => this.runSchedule(s, dueMs) });
+    this.sweep();
+    this.runner.start();
+    webhooks.start(replicaId);
+    this.schedules.start();
   }
 
   /**
@@ -107,13 +128,13 @@ export class JobManager {
    * unknown model, UNAVAILABLE for one not ready, INVALID_ARGUMENT for inputs or outputs that do
    * not fit it or a callback URL the server may not call.
    */
-  submitPrediction(request: PredictInput, callbackUrl: string): Job {
+  async submitPrediction(request: PredictInput, callbackUrl: string): Promise<Job> {
     this.checkCallback(callbackUrl);
     const model = this.inference.resolve(request.modelName, request.modelVersion);
     decodeInputs(model, request.inputs, decodeTensor);
     selectOutputs(model, request.outputNames);
-    const job = this.store.insert({ spec: { kind: 'prediction', request }, callbackUrl });
-    this.runner.kick();
+    const job = await this.store.insert({ spec: { kind: 'prediction', request }, callbackUrl });
+    this.runner?.kick();
     return job;
   }
 
@@ -130,9 +151,9 @@ export class JobManager {
     const turn = this.submitting.then(async () => {
       const { spec, files } = await this.checkBatch(request, callbackUrl);
       await this.checkOthers(files);
-      const job = this.store.insert({ spec, callbackUrl, schedule });
+      const job = await this.store.insert({ spec, callbackUrl, schedule });
       this.filesOfJobs.set(job.id, files);
-      this.runner.kick();
+      this.runner?.kick();
       return job;
     });
     this.submitting = turn.catch(() => undefined);
@@ -149,15 +170,15 @@ export class JobManager {
   async runAlone(request: BatchRequest): Promise<Job> {
     const { spec } = await this.checkBatch(request, '');
     const same = JSON.stringify(spec);
-    const unfinished = this.store.list({ states: ['QUEUED', 'RUNNING'], pageSize: MAX_PAGE_SIZE }).jobs;
-    const job = unfinished.find((j) => JSON.stringify(j.spec) === same) ?? this.store.insert({ spec });
-    this.runner.runOnly(job.id);
+    const unfinished = (await this.store.list({ states: ['QUEUED', 'RUNNING'], pageSize: MAX_PAGE_SIZE })).jobs;
+    const job = unfinished.find((j) => JSON.stringify(j.spec) === same) ?? (await this.store.insert({ spec }));
+    this.runner?.runOnly(job.id);
     return job;
   }
 
   /** The job; NOT_FOUND for an unknown id. */
-  get(id: string): Job {
-    const job = this.store.get(id);
+  async get(id: string): Promise<Job> {
+    const job = await this.store.get(id);
     if (job === undefined) throw new InferdError('NOT_FOUND', `unknown job "${id}"`);
     return job;
   }
@@ -166,7 +187,7 @@ export class JobManager {
    * A page of jobs, newest first, only those in `states` when given. `pageToken` is the
    * `nextPageToken` of the page before ("" for the first); INVALID_ARGUMENT for one that is not.
    */
-  list(options: { states: readonly JobState[]; pageSize: number; pageToken: string }): { jobs: Job[]; nextPageToken: string } {
+  async list(options: { states: readonly JobState[]; pageSize: number; pageToken: string }): Promise<{ jobs: Job[]; nextPageToken: string }> {
     const pageSize = options.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(options.pageSize, MAX_PAGE_SIZE);
     let afterSeq: number | undefined;
     if (options.pageToken !== '') {
@@ -174,50 +195,79 @@ export class JobManager {
       if (m === null) throw new InferdError('INVALID_ARGUMENT', `page_token "${options.pageToken}" is not one ListJobs gave`);
       afterSeq = Number(m[1]);
     }
-    const page = this.store.list({ states: options.states, pageSize, afterSeq });
+    const page = await this.store.list({ states: options.states, pageSize, afterSeq });
     return { jobs: page.jobs, nextPageToken: page.next === undefined ? '' : Buffer.from(`p${page.next}`).toString('base64url') };
   }
 
   /**
    * Cancels a QUEUED or RUNNING job and returns it, CANCELLED (a running batch stops after the
-   * batch in progress and its partial output is removed). NOT_FOUND for an unknown id;
-   * INVALID_ARGUMENT, naming its state, for a job that has already ended.
+   * batch in progress and its partial output is removed; on another replica, once that replica
+   * hears of it: within milliseconds with PostgreSQL's notifications, at its next checkpoint or
+   * lease renewal otherwise). NOT_FOUND for an unknown id; INVALID_ARGUMENT, naming its state,
+   * for a job that has already ended.
    */
-  cancel(id: string): Job {
-    const before = this.get(id);
+  async cancel(id: string): Promise<Job> {
+    const before = await this.get(id);
     if (isFinished(before.state)) {
       throw new InferdError('INVALID_ARGUMENT', `job "${id}" has already ended (${before.state}): only a QUEUED or RUNNING job can be cancelled`);
     }
-    const ended = this.store.finish(id, 'CANCELLED', { error: { code: 'CANCELLED', message: 'cancelled by CancelJob' } }, (j) => this.webhooks.deliveryFor(j));
+    const webhooks = this.sender();
+    const ended = await this.store.finish(id, 'CANCELLED', { error: { code: 'CANCELLED', message: 'cancelled by CancelJob' } }, (j) => webhooks.deliveryFor(j));
     if (ended === undefined) return this.cancel(id); // it ended just now: say how
-    this.runner.cancel(id);
-    this.webhooks.kick();
+    this.runner?.cancel(id);
+    webhooks.kick();
     this.options.log.info({ job: id }, 'job cancelled');
     return ended;
   }
 
   /**
-   * Calls `listener` with the job now, then with every change to it, until it ends (the last call
-   * has it in its final state) or `signal` fires. NOT_FOUND for an unknown id (then `listener` is
-   * never called). Returns a promise that settles when watching stops.
+   * Calls `listener` with the job now, then with every change to it (made by any replica), until
+   * it ends (the last call has it in its final state) or `signal` fires. Rejects with NOT_FOUND
+   * for an unknown id (then `listener` is never called), UNAVAILABLE when the store cannot be
+   * reached; otherwise settles when watching stops. After the store's notifications were cut
+   * (`resync`), the job is read again, so that no end is missed.
    */
-  watch(id: string, listener: (job: Job) => void, signal: AbortSignal): Promise<void> {
-    const now = this.get(id);
+  async watch(id: string, listener: (job: Job) => void, signal: AbortSignal): Promise<void> {
+    let stop = (): void => undefined;
+    let ended = false;
+    const seen: Job[] = [];
+    let deliver = (job: Job): void => void seen.push(job);
+    const onChange = (job: Job): void => {
+      if (job.id === id && !ended) deliver(job);
+    };
+    const onResync = (): void => {
+      this.store.get(id).then((job) => job !== undefined && onChange(job), () => undefined);
+    };
+    // Subscribed before the first read, so that no change between the two is missed.
+    this.store.on('change', onChange);
+    this.store.on('resync', onResync);
+    const unsubscribe = (): void => {
+      this.store.off('change', onChange);
+      this.store.off('resync', onResync);
+    };
+    let now: Job;
+    try {
+      now = await this.get(id);
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
     return new Promise((resolve) => {
-      const stop = (): void => {
-        this.store.off('change', onChange);
+      stop = (): void => {
+        ended = true;
+        unsubscribe();
         signal.removeEventListener('abort', stop);
         resolve();
       };
-      const onChange = (job: Job): void => {
-        if (job.id !== id) return;
+      deliver = (job: Job): void => {
         listener(job);
         if (isFinished(job.state)) stop();
       };
-      listener(now);
-      if (isFinished(now.state) || signal.aborted) return stop();
-      this.store.on('change', onChange);
-      signal.addEventListener('abort', stop, { once: true });
+      deliver(now);
+      // Changes that came while the job was read: only those that are newer than what was read.
+      for (const job of seen) if (!ended && (job.processed > now.processed || isFinished(job.state))) deliver(job);
+      if (!ended && signal.aborted) stop();
+      if (!ended) signal.addEventListener('abort', stop, { once: true });
     });
   }
 
@@ -228,10 +278,10 @@ export class JobManager {
    */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      this.schedules.close();
+      this.schedules?.close();
       this.options.clock.clearTimeout(this.sweepTimer);
-      await this.runner.close();
-      await this.webhooks.close();
+      await this.runner?.close();
+      await this.webhooks?.close();
     })();
     return this.stopped;
   }
@@ -240,7 +290,7 @@ export class JobManager {
   close(): Promise<void> {
     this.closed ??= (async () => {
       await this.stop();
-      this.store.close();
+      await this.store.close();
     })();
     return this.closed;
   }
@@ -258,9 +308,10 @@ export class JobManager {
     const max = request.maxBadRecords;
     if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new InferdError('INVALID_ARGUMENT', `max_bad_records ${max}: expected a whole number, 0 or more`);
     const target = parseOutputUri(request.outputUri);
-    const output = this.paths.resolve(target.path, 'output');
+    if (target.format === 'postgres' && this.store.kind !== 'postgres') throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" needs a PostgreSQL job store (--job-store postgres://…): its table is written in the store's database`);
+    const output = target.format === 'postgres' ? '' : this.paths.resolve(target.path, 'output');
     this.paths.resolve(target.errorsPath, 'errors file');
-    if (isStoreFile(output, this.options.storeFile)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
+    if (this.options.store.kind === 'sqlite' && output !== '' && isStoreFile(output, this.options.store.file)) throw new InferdError('INVALID_ARGUMENT', `output "${request.outputUri}" is the job store itself`);
     const input = await BatchInput.open(this.paths.resolve(request.inputUri, 'input'), request.inputUri, this.paths);
     const files = BatchFiles.of(request, this.paths, input);
     files.checkOwn();
@@ -272,13 +323,13 @@ export class JobManager {
 
   /** Throws INVALID_ARGUMENT when `files` clash with those of a QUEUED or RUNNING batch job (see BatchFiles.checkAgainst). */
   private async checkOthers(files: BatchFiles): Promise<void> {
-    const unfinished = this.store.unfinished('batch');
+    const unfinished = await this.store.unfinished('batch');
     const ids = new Set(unfinished.map((j) => j.id));
     for (const id of this.filesOfJobs.keys()) if (!ids.has(id)) this.filesOfJobs.delete(id);
     for (const job of unfinished) {
       let theirs = this.filesOfJobs.get(job.id);
       if (theirs === undefined) {
-        const spec = this.store.get(job.id)?.spec;
+        const spec = (await this.store.get(job.id))?.spec;
         if (spec?.kind !== 'batch') continue;
         try {
           const input = await BatchInput.open(this.paths.resolve(spec.inputUri, 'input'), spec.inputUri, this.paths).catch(() => undefined);
@@ -292,10 +343,15 @@ export class JobManager {
     }
   }
 
-  /** One run of a schedule: an ordinary batch job, or a FAILED one saying why it could not be queued. Skipped while the last run is still going. */
+  /**
+   * One run of a schedule: an ordinary batch job, or a FAILED one saying why it could not be
+   * queued. Skipped while the last run is still going. Of all replicas, only the one that claims
+   * the tick runs it.
+   */
   private async runSchedule(s: Schedule, dueMs: number): Promise<void> {
     if (this.stopped !== undefined) return;
-    if (this.store.scheduleActive(s.name)) {
+    if (!(await this.store.claimTick(s.name, dueMs))) return; // another replica runs this tick
+    if (await this.store.scheduleActive(s.name)) {
       this.options.log.warn({ schedule: s.name }, 'scheduled run skipped: the last one has not ended');
       return;
     }
@@ -316,16 +372,29 @@ export class JobManager {
     } catch (err) {
       if (!(err instanceof InferdError)) throw err;
       const spec = { kind: 'batch' as const, ...request, batchSize: request.batchSize || BATCH_SIZE.default };
-      const job = this.store.insert({ spec, callbackUrl: s.callbackUrl, schedule: s.name, refused: { code: err.code, message: err.message } });
+      const job = await this.store.insert({ spec, callbackUrl: s.callbackUrl, schedule: s.name, refused: { code: err.code, message: err.message } });
       this.options.log.warn({ schedule: s.name, job: job.id, reason: err.message }, 'scheduled job could not be queued');
     }
   }
 
+  /** The webhook sender (made at the first need: a cancel may come before start()). */
+  private sender(): WebhookSender {
+    const { options } = this;
+    this.webhooks ??= new WebhookSender(this.store, { ...options.webhook, policy: this.policy, claimMs: options.leaseMs, clock: options.clock, log: options.log });
+    return this.webhooks;
+  }
+
+  /** Deletes finished jobs past retention, now and then every tenth of it (at most hourly); of many replicas, one sweeps in each such period. */
   private sweep(): void {
     const { clock, retentionMs, log } = this.options;
-    const deleted = this.store.deleteFinishedBefore(clock.now() - retentionMs);
-    if (deleted > 0) log.info({ deleted, retentionMs }, 'finished jobs past retention deleted');
-    this.sweepTimer = clock.setTimeout(() => this.sweep(), Math.min(SWEEP_MS, Math.max(1000, retentionMs / 10)));
+    const everyMs = Math.min(SWEEP_MS, Math.max(1000, retentionMs / 10));
+    this.store.sweep(clock.now() - retentionMs, everyMs).then(
+      (deleted) => {
+        if (deleted > 0) log.info({ deleted, retentionMs }, 'finished jobs past retention deleted');
+      },
+      (err: unknown) => log.warn({ reason: (err as Error).message }, 'retention sweep failed; tried again later'),
+    );
+    if (this.stopped === undefined) this.sweepTimer = clock.setTimeout(() => this.sweep(), everyMs);
   }
 }
 

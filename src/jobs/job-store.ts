@@ -1,80 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import Database from 'better-sqlite3';
-import type { ErrorCode } from '../inferd-error';
-import type { PredictInput, PredictOutput } from '../inference';
+import type { EventEmitter } from 'node:events';
+import type { PredictOutput } from '../inference';
 import type { Job, JobError, JobSpec, JobState } from './job';
-import type { WallClock } from './wall-clock';
-import { wireTensorJson, type WireTensorJson } from './batch/wire-tensor-json';
-
-/** The schema this code writes; a file with a newer one was made by a newer inferd. */
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS jobs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL,
-  state TEXT NOT NULL,
-  spec TEXT NOT NULL,
-  total INTEGER NOT NULL DEFAULT 0,
-  processed INTEGER NOT NULL DEFAULT 0,
-  failed INTEGER NOT NULL DEFAULT 0,
-  result TEXT,
-  error_code TEXT,
-  error_message TEXT,
-  callback_url TEXT NOT NULL DEFAULT '',
-  schedule TEXT NOT NULL DEFAULT '',
-  checkpoint TEXT,
-  created_ms INTEGER NOT NULL,
-  started_ms INTEGER,
-  finished_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
-CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_ms);
-CREATE TABLE IF NOT EXISTS deliveries (
-  id TEXT PRIMARY KEY,
-  job_id TEXT NOT NULL,
-  url TEXT NOT NULL,
-  body TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  due_ms INTEGER NOT NULL,
-  last_error TEXT NOT NULL DEFAULT '',
-  created_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_due ON deliveries (due_ms);
-`;
-
-interface JobRow {
-  seq: number;
-  id: string;
-  kind: string;
-  state: string;
-  spec: string;
-  total: number;
-  processed: number;
-  failed: number;
-  result: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  callback_url: string;
-  schedule: string;
-  checkpoint: string | null;
-  created_ms: number;
-  started_ms: number | null;
-  finished_ms: number | null;
-}
-
-interface DeliveryRow {
-  id: string;
-  job_id: string;
-  url: string;
-  body: string;
-  attempts: number;
-  due_ms: number;
-  last_error: string;
-  created_ms: number;
-}
 
 /** A webhook call waiting to be made (or retried). Its body and id never change between attempts. */
 export interface Delivery {
@@ -88,12 +14,6 @@ export interface Delivery {
   readonly attempts: number;
   readonly dueMs: number;
   readonly lastError: string;
-}
-
-export interface JobStoreOptions {
-  /** The SQLite file; created with its tables when missing. */
-  readonly file: string;
-  readonly clock: WallClock;
 }
 
 export interface NewJob {
@@ -116,240 +36,118 @@ export interface JobOutcome {
 }
 
 /**
- * Jobs and pending webhook deliveries in one SQLite file (WAL mode: readers never wait for the
- * writer, and each commit is one append). Every method is synchronous and each change is one
- * transaction. Emits `change` with the job after every change to it.
- *
- * Progress and checkpoints are written with synchronous=NORMAL: a commit survives the process
- * being killed at any instant; after a power loss the last commits may be lost, which only moves
- * a batch job back to an earlier checkpoint.
+ * A replica's hold on a RUNNING job. Every claim raises the job's epoch, so a write that carries
+ * an older lease (its replica froze past the lease and another took the job over) is refused.
  */
-export class JobStore extends EventEmitter<{ change: [job: Job] }> {
-  private closed = false;
+export interface Lease {
+  readonly jobId: string;
+  /** The --replica-id of the holder. */
+  readonly owner: string;
+  readonly epoch: number;
+}
 
-  private constructor(
-    private readonly db: Database.Database,
-    private readonly clock: WallClock,
+/** Rows for a `postgres:TABLE` output, committed in the same transaction as the checkpoint that follows them. */
+export interface StagedRows {
+  /** The staging table (created by the writer). */
+  readonly table: string;
+  readonly columns: readonly string[];
+  /** One array of values per row, in `columns` order; the first column is the row number (the key of the upsert). */
+  readonly rows: readonly (readonly unknown[])[];
+}
+
+/** A write or renewal was refused: the lease is no longer the job's (it ended, or another replica holds it now). */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+
+  constructor(
+    readonly jobId: string,
+    /** The job as it is now: its state and owner; undefined when it is gone. */
+    readonly now: { readonly state: JobState; readonly owner: string } | undefined,
   ) {
-    super();
-    this.setMaxListeners(0); // one per WatchJob call
+    super(now === undefined ? `job ${jobId} is gone` : now.state !== 'RUNNING' ? `job ${jobId} is ${now.state}` : `job ${jobId} is held by ${now.owner === '' ? 'no replica' : now.owner} now`);
   }
 
-  /** Opens (or creates) the file. Throws when it cannot be opened or was written by a newer inferd. */
-  static open(options: JobStoreOptions): JobStore {
-    const db = new Database(options.file);
-    try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) throw new Error(`${options.file} was written by a newer inferd (schema ${version}; this one knows ${SCHEMA_VERSION})`);
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-    return new JobStore(db, options.clock);
+  /** True when the job was ended (CancelJob): its partial output is to be removed. */
+  get cancelled(): boolean {
+    return this.now !== undefined && this.now.state === 'CANCELLED';
   }
+}
+
+export interface JobStoreEvents {
+  /** A job changed (emitted after the change is committed; with PostgreSQL, for changes made by any replica). */
+  change: [job: Job];
+  /** A job's state is now `state` (any replica): cheap, for runners to notice a cancel or a new job. */
+  state: [id: string, state: JobState];
+  /** Changes may have been missed (the store's notification channel was down): read again what you follow. */
+  resync: [];
+}
+
+/**
+ * Jobs, their leases and checkpoints, pending webhook deliveries and schedule ticks. Two
+ * implementations: SQLite (one process, the embedded default) and PostgreSQL (shared by many
+ * replicas). Every change is one transaction. Methods reject with InferdError UNAVAILABLE when
+ * the store cannot be reached (a database server down), so that callers can retry.
+ */
+export interface JobStore extends EventEmitter<JobStoreEvents> {
+  /** 'sqlite' or 'postgres'; a shared store is read and written by many replicas at once. */
+  readonly kind: 'sqlite' | 'postgres';
+  /** Where it is, with no password (for logs and errors). */
+  readonly where: string;
 
   /** Stores a new job, QUEUED (or FAILED when `refused`), and returns it. */
-  insert(job: NewJob): Job {
-    const now = this.clock.now();
-    const id = randomUUID();
-    this.db
-      .prepare(
-        `INSERT INTO jobs (id, kind, state, spec, total, callback_url, schedule, created_ms, error_code, error_message, finished_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
-        job.spec.kind,
-        job.refused ? 'FAILED' : 'QUEUED',
-        encodeSpec(job.spec),
-        job.spec.kind === 'prediction' ? 1 : 0,
-        job.callbackUrl ?? '',
-        job.schedule ?? '',
-        now,
-        job.refused?.code ?? null,
-        job.refused?.message ?? null,
-        job.refused ? now : null,
-      );
-    return this.changed(id);
-  }
-
-  get(id: string): Job | undefined {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
-    return row && toJob(row);
-  }
-
+  insert(job: NewJob): Promise<Job>;
+  get(id: string): Promise<Job | undefined>;
   /** Jobs newest first, only those in `states` when given, `pageSize` at most, after the position `afterSeq` of the page before. */
-  list(options: { states: readonly JobState[]; pageSize: number; afterSeq?: number }): JobPage {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (options.states.length > 0) {
-      where.push(`state IN (${options.states.map(() => '?').join(', ')})`);
-      params.push(...options.states);
-    }
-    if (options.afterSeq !== undefined) {
-      where.push('seq < ?');
-      params.push(options.afterSeq);
-    }
-    const sql = `SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...params, options.pageSize + 1) as JobRow[];
-    const more = rows.length > options.pageSize;
-    const page = rows.slice(0, options.pageSize);
-    return { jobs: page.map(toJob), next: more ? page[page.length - 1]!.seq : undefined };
-  }
-
-  /** Jobs in a state, oldest first. */
-  inState(state: JobState, kind: JobSpec['kind'], limit: number): Job[] {
-    const rows = this.db.prepare('SELECT * FROM jobs WHERE state = ? AND kind = ? ORDER BY seq LIMIT ?').all(state, kind, limit) as JobRow[];
-    return rows.map(toJob);
-  }
-
-  /** The ids and states of the QUEUED and RUNNING jobs of a kind, RUNNING first, then oldest first; no more is read. */
-  unfinished(kind: JobSpec['kind']): { id: string; state: JobState }[] {
-    return this.db.prepare("SELECT id, state FROM jobs WHERE state IN ('RUNNING', 'QUEUED') AND kind = ? ORDER BY state = 'RUNNING' DESC, seq").all(kind) as { id: string; state: JobState }[];
-  }
-
+  list(options: { states: readonly JobState[]; pageSize: number; afterSeq?: number }): Promise<JobPage>;
+  /** The ids and states of the QUEUED and RUNNING jobs of a kind, RUNNING first, then oldest first. */
+  unfinished(kind: JobSpec['kind']): Promise<{ id: string; state: JobState }[]>;
   /** True when a job of the schedule is QUEUED or RUNNING. */
-  scheduleActive(schedule: string): boolean {
-    return this.db.prepare("SELECT 1 FROM jobs WHERE schedule = ? AND state IN ('QUEUED', 'RUNNING') LIMIT 1").get(schedule) !== undefined;
-  }
-
-  /** QUEUED → RUNNING; returns the job, or undefined when it was not QUEUED (cancelled meanwhile). */
-  start(id: string): Job | undefined {
-    const info = this.db.prepare("UPDATE jobs SET state = 'RUNNING', started_ms = ? WHERE id = ? AND state = 'QUEUED'").run(this.clock.now(), id);
-    return info.changes === 0 ? undefined : this.changed(id);
-  }
+  scheduleActive(schedule: string): Promise<boolean>;
+  /** True for the one caller (of all replicas) that takes the tick of `schedule` due at `dueMs`; false for every other. */
+  claimTick(schedule: string, dueMs: number): Promise<boolean>;
 
   /**
-   * Records a RUNNING job's progress, and its checkpoint when given (one transaction, so the
-   * counts and the checkpoint always agree). Does nothing to a job that is no longer RUNNING.
+   * Claims the next job of a kind to run, RUNNING under a new lease held by `owner`: a RUNNING
+   * job no replica holds (its replica stopped, or its lease expired) first, else the oldest
+   * QUEUED one. Undefined when there is none.
    */
-  progress(id: string, progress: { total?: number; processed: number; failed: number; checkpoint?: unknown }): void {
-    const info = this.db
-      .prepare(
-        `UPDATE jobs SET total = coalesce(?, total), processed = ?, failed = ?, checkpoint = coalesce(?, checkpoint)
-         WHERE id = ? AND state = 'RUNNING'`,
-      )
-      .run(progress.total ?? null, progress.processed, progress.failed, progress.checkpoint === undefined ? null : JSON.stringify(progress.checkpoint), id);
-    if (info.changes > 0) this.changed(id);
-  }
-
+  claim(kind: JobSpec['kind'], owner: string, leaseMs: number): Promise<{ job: Job; lease: Lease } | undefined>;
+  /** Claims the job `id` when it is QUEUED, or RUNNING and held by no replica; undefined otherwise. */
+  claimJob(id: string, owner: string, leaseMs: number): Promise<{ job: Job; lease: Lease } | undefined>;
+  /** Extends the lease by `leaseMs` from now. Rejects with LeaseLostError when it is no longer the job's. */
+  renew(lease: Lease, leaseMs: number): Promise<void>;
+  /** Lets the job go, still RUNNING and held by no replica, for any replica to resume at once (a graceful stop). */
+  release(lease: Lease): Promise<void>;
+  /**
+   * Records a RUNNING job's progress, its checkpoint when given and `staged` rows, in one
+   * transaction, so the counts, the checkpoint and the rows always agree. Rejects with
+   * LeaseLostError (and changes nothing) when the lease is no longer the job's.
+   */
+  progress(lease: Lease, progress: { total?: number; processed: number; failed: number; checkpoint?: unknown }, staged?: StagedRows): Promise<void>;
   /** The last checkpoint of a job, parsed; undefined when none was written. */
-  checkpoint(id: string): unknown {
-    const row = this.db.prepare('SELECT checkpoint FROM jobs WHERE id = ?').get(id) as { checkpoint: string | null } | undefined;
-    return row?.checkpoint == null ? undefined : JSON.parse(row.checkpoint);
-  }
-
+  checkpoint(id: string): Promise<unknown>;
   /**
    * Ends a QUEUED or RUNNING job in `state` with its result or error, and, in the same
-   * transaction, queues the webhook delivery `delivery` makes for it (if any). Returns the
-   * ended job, or undefined when it had already ended (then nothing changes).
+   * transaction, queues the webhook delivery `delivery` makes for it (if any). With `lease`,
+   * only while that lease is the job's. Returns the ended job, or undefined when nothing changed
+   * (it had ended already, or another replica holds it).
    */
-  finish(id: string, state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', outcome: JobOutcome, delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined): Job | undefined {
-    const ended = this.db.transaction((): Job | undefined => {
-      const info = this.db
-        .prepare(
-          `UPDATE jobs SET state = ?, result = ?, error_code = ?, error_message = ?, finished_ms = ?, checkpoint = NULL
-           WHERE id = ? AND state IN ('QUEUED', 'RUNNING')`,
-        )
-        .run(state, outcome.result ? encodeOutput(outcome.result) : null, outcome.error?.code ?? null, outcome.error?.message ?? null, this.clock.now(), id);
-      if (info.changes === 0) return undefined;
-      const job = this.get(id)!;
-      const d = delivery?.(job);
-      if (d !== undefined) {
-        this.db.prepare('INSERT INTO deliveries (id, job_id, url, body, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)').run(d.id, d.jobId, d.url, d.body, d.dueMs, this.clock.now());
-      }
-      return job;
-    })();
-    if (ended !== undefined) this.emit('change', ended);
-    return ended;
-  }
+  finish(id: string, state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', outcome: JobOutcome, delivery?: (job: Job) => Omit<Delivery, 'attempts' | 'lastError'> | undefined, lease?: Lease): Promise<Job | undefined>;
+  /**
+   * Deletes jobs that ended before `beforeMs` (and schedule ticks as old); returns how many jobs.
+   * Across replicas, only one sweep runs in any `everyMs` (the others return 0).
+   */
+  sweep(beforeMs: number, everyMs: number): Promise<number>;
 
-  /** Deletes jobs that ended before `beforeMs`; returns how many. */
-  deleteFinishedBefore(beforeMs: number): number {
-    return this.db.prepare('DELETE FROM jobs WHERE finished_ms IS NOT NULL AND finished_ms < ?').run(beforeMs).changes;
-  }
-
-  /** Deliveries due at `nowMs`, oldest due first. */
-  dueDeliveries(nowMs: number, limit: number): Delivery[] {
-    const rows = this.db.prepare('SELECT * FROM deliveries WHERE due_ms <= ? ORDER BY due_ms LIMIT ?').all(nowMs, limit) as DeliveryRow[];
-    return rows.map(toDelivery);
-  }
-
+  /** Claims up to `limit` deliveries due at `nowMs`, oldest due first, for `leaseMs` (another replica retries one not settled by then). */
+  claimDeliveries(nowMs: number, limit: number, owner: string, leaseMs: number): Promise<Delivery[]>;
   /** When the next delivery is due, or undefined when none waits. */
-  nextDeliveryDueMs(): number | undefined {
-    const row = this.db.prepare('SELECT min(due_ms) AS due FROM deliveries').get() as { due: number | null };
-    return row.due ?? undefined;
-  }
-
-  /** Records a failed attempt and when to try again. */
-  deliveryFailed(id: string, attempts: number, dueMs: number, lastError: string): void {
-    this.db.prepare('UPDATE deliveries SET attempts = ?, due_ms = ?, last_error = ? WHERE id = ?').run(attempts, dueMs, lastError, id);
-  }
-
+  nextDeliveryDueMs(): Promise<number | undefined>;
+  /** Records a failed attempt and when to try again (and lets the claim go). */
+  deliveryFailed(id: string, attempts: number, dueMs: number, lastError: string): Promise<void>;
   /** Forgets a delivery (made, or given up). */
-  deleteDelivery(id: string): void {
-    this.db.prepare('DELETE FROM deliveries WHERE id = ?').run(id);
-  }
+  deleteDelivery(id: string): Promise<void>;
 
-  /** Closes the file. Safe to call twice. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.db.close();
-  }
-
-  private changed(id: string): Job {
-    const job = this.get(id)!;
-    this.emit('change', job);
-    return job;
-  }
-}
-
-function encodeSpec(spec: JobSpec): string {
-  if (spec.kind === 'batch') return JSON.stringify(spec);
-  const r = spec.request;
-  return JSON.stringify({ kind: 'prediction', request: { ...r, inputs: wireTensorJson.encodeMap(r.inputs) } });
-}
-
-function decodeSpec(text: string): JobSpec {
-  const spec = JSON.parse(text) as JobSpec;
-  if (spec.kind === 'batch') return spec;
-  const r = spec.request as PredictInput & { inputs: Record<string, WireTensorJson> };
-  return { kind: 'prediction', request: { ...r, inputs: wireTensorJson.decodeMap(r.inputs) } };
-}
-
-function encodeOutput(output: PredictOutput): string {
-  return JSON.stringify({ ...output, outputs: wireTensorJson.encodeMap(output.outputs) });
-}
-
-function decodeOutput(text: string): PredictOutput {
-  const o = JSON.parse(text) as PredictOutput & { outputs: Record<string, WireTensorJson> };
-  return { ...o, outputs: wireTensorJson.decodeMap(o.outputs) };
-}
-
-function toJob(row: JobRow): Job {
-  return {
-    id: row.id,
-    spec: decodeSpec(row.spec),
-    state: row.state as JobState,
-    total: row.total,
-    processed: row.processed,
-    failed: row.failed,
-    result: row.result === null ? undefined : decodeOutput(row.result),
-    error: row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
-    callbackUrl: row.callback_url,
-    schedule: row.schedule,
-    createdMs: row.created_ms,
-    startedMs: row.started_ms ?? undefined,
-    finishedMs: row.finished_ms ?? undefined,
-  };
-}
-
-function toDelivery(row: DeliveryRow): Delivery {
-  return { id: row.id, jobId: row.job_id, url: row.url, body: row.body, attempts: row.attempts, dueMs: row.due_ms, lastError: row.last_error };
+  /** Closes. Safe to call twice. */
+  close(): Promise<void>;
 }

@@ -58,6 +58,8 @@ export interface Job {
   readonly callbackUrl: string;
   /** The schedule that made the job, "" for a submitted one. */
   readonly schedule: string;
+  /** The --replica-id of the replica holding its lease while it is RUNNING; "" when none does (not RUNNING, or released by a replica that stopped). */
+  readonly owner: string;
   readonly createdMs: number;
   readonly startedMs: number | undefined;
   readonly finishedMs: number | undefined;

@@ -1,20 +1,15 @@
-import { decodeInputs, selectOutputs, type Inference, type PredictInput, type PredictOutput } from '../inference';
-import { decodeTensor } from '../tensor/decode-tensor';
-import { encodeTensor } from '../tensor/encode-tensor';
-import type { WireTensor } from '../tensor/tensor-types';
+import type { Inference, PredictInput, PredictOutput } from '../inference';
+import { inferRequestOf, predictOutputOf } from '../tensor/inferd-v1-codec';
 
 /**
- * Runs an asynchronous prediction as Predict would, but at background priority: it waits behind
- * every real-time request of its model. Rejects as Inference.predict does (and with the
- * signal's reason when `signal` fires while it waits).
+ * Runs an asynchronous prediction as Predict would, with the same request metrics and spans (a
+ * trace of its own, "job prediction"), but at background priority: it waits behind every
+ * real-time request of its model. Rejects as Inference.infer does (and with the signal's reason
+ * when `signal` fires while it waits).
  */
-export async function runPredictionJob(inference: Inference, request: PredictInput, signal: AbortSignal): Promise<PredictOutput> {
-  const model = inference.resolve(request.modelName, request.modelVersion);
-  const feeds = decodeInputs(model, request.inputs, decodeTensor);
-  const outputNames = selectOutputs(model, request.outputNames);
-  const results = await inference.run(model, feeds, outputNames, signal, { priority: 'background' });
-  const raw = Object.values(request.inputs).every((t) => t.rawData.length > 0);
-  const outputs: Record<string, WireTensor> = {};
-  for (const name of outputNames) outputs[name] = encodeTensor(results[name]!, raw);
-  return { modelName: model.name, modelVersion: model.version, outputs, id: request.id };
+export function runPredictionJob(inference: Inference, request: PredictInput, signal: AbortSignal): Promise<PredictOutput> {
+  return inference.telemetry.startJob('prediction', undefined).serve(async (scope) => {
+    const result = await inference.infer({ ...inferRequestOf(request), priority: 'background' }, signal, scope);
+    return scope.step('encode', () => predictOutputOf(result, request));
+  });
 }

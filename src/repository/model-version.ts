@@ -2,11 +2,11 @@ import type { Logger } from 'pino';
 import { InferdError } from '../inferd-error';
 import { OnnxSession, type SessionOptions } from '../runtime/onnx-session';
 import { addStats, DynamicBatcher, type BatcherObserver, type BatcherStats, type SubmitOptions } from '../scheduler/dynamic-batcher';
-import { formatShape } from '../tensor/format-shape';
-import type { HostTensor, TensorSpec } from '../tensor/tensor-types';
+import { formatShape, type HostTensor, type TensorSpec } from '../tensor/tensor-types';
 import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from '../scheduler/main-thread-lane';
-import { ModelConfigError, type Placement, type TensorOverride, type WarmupRequest } from './model-config';
-import { warmupFeeds } from './warmup-feeds';
+import { ConfigError, type ConfigProblem } from '../config-problems';
+import type { Placement, TensorOverride, WarmupRequest } from './model-config';
+import { warmupFeeds, warmupProblems, type FieldProblem } from './warmup-feeds';
 
 export interface ModelVersionOptions {
   /** Sessions to run side by side, each on a worker thread of its own. */
@@ -37,11 +37,9 @@ export const DEFAULT_MAX_BATCH_SIZE = 32;
 
 /**
  * Input bytes per run when batching is on by default: a batch stops growing at this size, so
- * that models with large inputs run short batches. Measured (docs/benchmarks.md): the OCR
- * classifier (108 KiB a row) at concurrency 32 serves more requests with runs of at most 1 MiB
- * (9 rows) than of 512 KiB or 2 MiB, and 1.5–1.8× as many as with 32-row runs, whose length
- * makes the requests that arrive meanwhile wait in lockstep; models with small rows keep
- * DEFAULT_MAX_BATCH_SIZE.
+ * that models with large inputs run short batches (long runs make the requests that arrive
+ * meanwhile wait in lockstep), while models with small rows keep DEFAULT_MAX_BATCH_SIZE.
+ * docs/benchmarks.md has the measurements that chose it.
  */
 export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -58,16 +56,17 @@ export class ModelVersion {
     readonly name: string,
     readonly version: string,
     private readonly sessions: readonly OnnxSession[],
-    /** The queue and batcher in front of the worker sessions. */
-    private readonly queue: DynamicBatcher,
+    /** The batcher in front of the worker sessions. */
+    private readonly batcher: DynamicBatcher,
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
   ) {}
 
   /**
-   * Loads every instance and warms each up. Rejects, having closed what it opened, when a
-   * session fails to load (the runtime's reason), an override does not fit the model, or a
-   * configured warm-up run fails.
+   * Loads every instance and warms each up. Rejects, having closed what it opened, with the
+   * runtime's reason when a session fails to load or a configured warm-up run fails, and with a
+   * ConfigError naming every field of the config file that does not fit the model (overrides,
+   * max_batch_size, warm-up inputs).
    */
   static async create(name: string, version: string, modelPath: string, options: ModelVersionOptions): Promise<ModelVersion> {
     const loads = Array.from({ length: options.instances }, () => OnnxSession.create(modelPath, options.session));
@@ -77,27 +76,30 @@ export class ModelVersion {
     try {
       if (failed !== undefined) throw failed.reason;
       const first = sessions[0]!;
-      const file = options.overrides.file ?? 'config';
-      const inputs = applyOverrides(first.inputs, options.overrides.inputs, `${file}: inputs`);
-      const outputs = applyOverrides(first.outputs, options.overrides.outputs, `${file}: outputs`);
+      const misfits: FieldProblem[] = [];
+      const inputs = applyOverrides(first.inputs, options.overrides.inputs, 'inputs', misfits);
+      const outputs = applyOverrides(first.outputs, options.overrides.outputs, 'outputs', misfits);
       const batchable = [...inputs, ...outputs].every((s) => s.dims.length > 0 && s.dims[0]! < 0);
       const { maxBatchSize } = options.batching;
       if (typeof maxBatchSize === 'number' && maxBatchSize > 0 && !batchable) {
-        throw new ModelConfigError(`${file}: max_batch_size: ${maxBatchSize} needs a first dimension of any size on every input and output; this model has ${[...inputs, ...outputs].map((s) => `"${s.name}" ${formatShape(s.dims)}`).join(', ')}`);
+        const shapes = [...inputs, ...outputs].map((s) => `"${s.name}" ${formatShape(s.dims)}`).join(', ');
+        misfits.push({ field: 'max_batch_size', expected: `0 for this model: batching needs a first dimension of any size on every input and output, and it has ${shapes}`, got: String(maxBatchSize) });
       }
+      options.warmup.forEach((request, i) => misfits.push(...warmupProblems(inputs, request, `warmup[${i}]`, { maxInputBytes: options.maxWarmupInputBytes })));
+      if (misfits.length > 0) throw new ConfigError(misfits.map((p): ConfigProblem => ({ file: options.overrides.file, ...p })));
       const label = `model "${name}" version ${version}`;
-      const queue = new DynamicBatcher(sessions, {
+      const batcher = new DynamicBatcher(sessions, {
         ...options.batching,
         maxBatchSize: maxBatchSize === 'auto' ? (batchable ? DEFAULT_MAX_BATCH_SIZE : 0) : maxBatchSize,
         // A max_batch_size from the model's config is taken as it is: rows alone bound its runs.
         maxBatchBytes: maxBatchSize === 'auto' ? DEFAULT_MAX_BATCH_BYTES : 0,
         maxQueueSize: options.maxQueueSize,
-        // The version's queues (workers, main thread) share one limit.
+        // The version's batchers (workers, main thread) share one queue limit.
         queueDepth: (): number => model.depth,
         label,
         pipeline: true,
       });
-      const model: ModelVersion = new ModelVersion(name, version, sessions, queue, inputs, outputs);
+      const model: ModelVersion = new ModelVersion(name, version, sessions, batcher, inputs, outputs);
       await model.warmUp(options);
       if (options.placement === 'auto') {
         const { lane, use } = await MainThreadLane.open({
@@ -107,9 +109,9 @@ export class ModelVersion {
         model.lane = lane;
         model.mainThreadUse = use;
       }
-      for (const q of model.queues()) {
-        q.resetStats();
-        if (options.observer !== undefined) q.observe(options.observer);
+      for (const b of model.batchers()) {
+        b.resetStats();
+        if (options.observer !== undefined) b.observe(options.observer);
       }
       return model;
     } catch (err) {
@@ -129,33 +131,33 @@ export class ModelVersion {
    * the version's queues share one max_queue_size.
    */
   submit(feeds: Record<string, HostTensor>, outputNames: readonly string[], signal: AbortSignal, options: SubmitOptions = {}): Promise<Record<string, HostTensor>> {
-    const queue = this.lane?.fits(feeds) === true ? this.lane.batcher : this.queue;
-    return queue.submit(feeds, outputNames, signal, options);
+    const batcher = this.lane?.fits(feeds) === true ? this.lane.batcher : this.batcher;
+    return batcher.submit(feeds, outputNames, signal, options);
   }
 
   /** Requests waiting for an instance. */
   get depth(): number {
     // On every request's path (the queues' shared limit): no array made.
-    return this.queue.depth + (this.lane?.batcher.depth ?? 0);
+    return this.batcher.depth + (this.lane?.batcher.depth ?? 0);
   }
 
   /** Runs handed to instances and not finished. */
   get inFlight(): number {
-    return this.queue.inFlight + (this.lane?.batcher.inFlight ?? 0);
+    return this.batcher.inFlight + (this.lane?.batcher.inFlight ?? 0);
   }
 
   /** The counts of every run since the version took traffic. */
   stats(): BatcherStats {
-    return this.queues().map((q) => q.stats()).reduce(addStats);
+    return this.batchers().map((b) => b.stats()).reduce(addStats);
   }
 
-  private queues(): DynamicBatcher[] {
-    return this.lane === undefined ? [this.queue] : [this.queue, this.lane.batcher];
+  private batchers(): DynamicBatcher[] {
+    return this.lane === undefined ? [this.batcher] : [this.batcher, this.lane.batcher];
   }
 
   /** Most rows the batcher puts in one run; 0 when requests run alone. */
   get maxBatchSize(): number {
-    return this.queue.maxBatchSize;
+    return this.batcher.maxBatchSize;
   }
 
   /**
@@ -173,7 +175,7 @@ export class ModelVersion {
       const lane = async (firstFeeds: Record<string, HostTensor> | undefined): Promise<void> => {
         let feeds = firstFeeds;
         for (let i = 0; i < count; i++) {
-          await this.queue.submit(feeds ?? warmupFeeds(this.inputs, request, limits), outputNames, never);
+          await this.batcher.submit(feeds ?? warmupFeeds(this.inputs, request, limits), outputNames, never);
           feeds = undefined;
         }
       };
@@ -191,10 +193,7 @@ export class ModelVersion {
       try {
         await runs(request, request.count);
       } catch (err) {
-        // Inputs that do not fit the model are the config file's fault; a failing run is the model's.
-        if (err instanceof InferdError && err.code === 'INVALID_ARGUMENT') {
-          throw new ModelConfigError(`${options.overrides.file ?? 'config'}: warm-up "${request.name}": ${err.message}`, { cause: err });
-        }
+        // Its inputs were checked against the model before (warmupProblems): a failing run is the model's fault.
         throw new Error(`warm-up "${request.name}" failed: ${(err as Error).message}`, { cause: err });
       }
     }
@@ -202,29 +201,38 @@ export class ModelVersion {
 
   /** Fails queued and running requests with `reason` at once (see OnnxSession.abandon). */
   abandon(reason: InferdError): void {
-    for (const q of this.queues()) q.failWaiting(reason);
+    for (const b of this.batchers()) b.failWaiting(reason);
     for (const s of this.sessions) s.abandon(reason);
   }
 
   /** Waits for queued and running requests, then closes the sessions. Safe to call twice. */
   close(): Promise<void> {
-    this.closed ??= Promise.all(this.queues().map((q) => q.whenIdle())).then(async () => {
+    this.closed ??= Promise.all(this.batchers().map((b) => b.whenIdle())).then(async () => {
       await Promise.all([...this.sessions.map((s) => s.close()), this.lane?.close()]);
     });
     return this.closed;
   }
 }
 
-/** The model's specs with the overrides applied; throws ModelConfigError when one does not fit. */
-function applyOverrides(specs: readonly TensorSpec[], overrides: readonly TensorOverride[], where: string): TensorSpec[] {
+/**
+ * The model's specs with the overrides of the config file's `field` (inputs or outputs)
+ * applied; an override that does not fit is left out and added to `problems`.
+ */
+function applyOverrides(specs: readonly TensorSpec[], overrides: readonly TensorOverride[], field: string, problems: FieldProblem[]): TensorSpec[] {
   const result = [...specs];
   overrides.forEach((o, i) => {
-    const at = `${where}[${i}]`;
+    const at = `${field}[${i}]`;
     const index = result.findIndex((s) => s.name === o.name);
-    if (index < 0) throw new ModelConfigError(`${at}.name: the model has no "${o.name}" (it has ${specs.map((s) => `"${s.name}"`).join(', ')})`);
+    if (index < 0) {
+      problems.push({ field: `${at}.name`, expected: `one of the model's ${field} (${specs.map((s) => `"${s.name}"`).join(', ')})`, got: JSON.stringify(o.name) });
+      return;
+    }
     const spec = result[index]!;
     const fits = o.dims.length === spec.dims.length && o.dims.every((d, k) => spec.dims[k]! < 0 || d === spec.dims[k]);
-    if (!fits) throw new ModelConfigError(`${at}.dims: ${formatShape(o.dims)} does not fit the model's ${formatShape(spec.dims)}`);
+    if (!fits) {
+      problems.push({ field: `${at}.dims`, expected: `a shape the model's ${formatShape(spec.dims)} takes`, got: formatShape(o.dims) });
+      return;
+    }
     result[index] = { ...spec, dims: [...o.dims] };
   });
   return result;

@@ -1,11 +1,20 @@
 import { promises as fs } from 'node:fs';
 
+/** The file is longer than the bound: nothing of it was parsed. */
+export class FileTooLargeError extends Error {
+  override readonly name = 'FileTooLargeError';
+
+  constructor(readonly maxBytes: number) {
+    super(`is larger than ${maxBytes} bytes (--max-model-config-bytes)`);
+  }
+}
+
 /**
  * Reads a whole text file of at most `maxBytes` bytes (UTF-8). Rejects, without reading past
- * `maxBytes + 1` bytes, with an Error saying "is larger than N bytes" when the file is longer,
+ * `maxBytes + 1` bytes, with a FileTooLargeError when the file is longer,
  * or with the file system's error. The bound keeps a hostile file from taking the parser's
- * memory and the event loop's time: parsing a YAML list of numbers takes ~500 bytes of heap and
- * ~5 µs per byte of it (yaml 2.9, measured here), so a 10 MB file would end the process.
+ * memory and the event loop's time: parsing YAML takes hundreds of bytes of heap per byte of
+ * it (README, "Per-model configuration"), so a file of a few megabytes would end the process.
  */
 export async function readBoundedFile(file: string, maxBytes: number): Promise<string> {
   const handle = await fs.open(file, 'r');
@@ -17,7 +26,7 @@ export async function readBoundedFile(file: string, maxBytes: number): Promise<s
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > maxBytes) throw new Error(`is larger than ${maxBytes} bytes (--max-model-config-bytes)`);
+    if (length > maxBytes) throw new FileTooLargeError(maxBytes);
     return buffer.toString('utf8', 0, length);
   } finally {
     await handle.close();

@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_FILES } from './model-config';
+import { formatProblem, shown, type ConfigProblem } from '../config-problems';
+import { CONFIG_FILES, unreadable } from './model-config';
 import { readBoundedFile } from './read-bounded-file';
 
 export interface VersionOnDisk {
@@ -12,9 +13,9 @@ export interface VersionOnDisk {
   readonly modelPath: string;
   /** modelPath relative to the repository, as messages to clients name it. */
   readonly shownPath: string;
-  /** Changes whenever the model file (or MLmodel) changes: size and modification time. */
-  readonly stamp: string;
-  /** Why the folder cannot be served as it is, when it cannot. */
+  /** Changes whenever the model file (or MLmodel) or the model's config file changes: their sizes and modification times. */
+  readonly files: string;
+  /** Why the folder cannot be served as it is, when it cannot: no model file, a bad MLmodel, two folders of one number. */
   readonly problem?: string;
 }
 
@@ -36,19 +37,12 @@ export interface ScanOptions {
 }
 
 /**
- * Reads a model repository laid out as `<root>/<model>/<version>/model.onnx`, where a version
- * is a folder named by a whole number. Hidden entries and other files are passed over. Rejects
- * when the root is not a readable folder.
+ * The model folders of a repository laid out as `<root>/<model>/<version>/model.onnx`: its
+ * folders but the hidden ones. Rejects when the root is not a readable folder.
  */
-export async function scanRepository(root: string, options: ScanOptions): Promise<ModelOnDisk[]> {
+export async function modelFolders(root: string): Promise<string[]> {
   const entries = await fs.readdir(root, { withFileTypes: true });
-  const models: ModelOnDisk[] = [];
-  for (const entry of entries) {
-    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-    const model = await scanModel(root, entry.name, options);
-    if (model !== undefined) models.push(model);
-  }
-  return models.sort((a, b) => a.name.localeCompare(b.name));
+  return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => entry.name);
 }
 
 /**
@@ -65,24 +59,29 @@ export async function scanModel(root: string, name: string, options: ScanOptions
     return undefined;
   }
   const folders = new Map<string, string[]>();
-  for (const e of entries) {
-    if (!e.isDirectory() || !/^\d+$/.test(e.name)) continue;
-    const version = String(BigInt(e.name));
-    folders.set(version, [...(folders.get(version) ?? []), e.name].sort());
+  for (const entry of entries) {
+    if (!entry.isDirectory() || !/^\d+$/.test(entry.name)) continue;
+    const version = String(BigInt(entry.name));
+    folders.set(version, [...(folders.get(version) ?? []), entry.name].sort());
   }
+  const configStamp = (await Promise.all(CONFIG_FILES.map((f) => stampOf(path.join(dir, f))))).join('|');
   const versions: VersionOnDisk[] = [];
   for (const [version, names] of folders) {
-    const found = await scanVersion(root, path.join(name, names.includes(version) ? version : names[0]!), version, options);
-    if (names.length === 1) versions.push(found);
-    else versions.push({ ...found, problem: `folders ${names.map((n) => path.join(name, n)).join(' and ')} are all version ${version}; keep one` });
+    const { stamp, ...found } = await scanVersion(root, path.join(name, names.includes(version) ? version : names[0]!), version, options);
+    const files = `${stamp}#${configStamp}`;
+    if (names.length > 1) versions.push({ ...found, files, problem: `folders ${names.map((n) => path.join(name, n)).join(' and ')} are all version ${version}; keep one` });
+    else if (found.problem === undefined && stamp === '') versions.push({ ...found, files, problem: `no model.onnx in ${path.dirname(found.shownPath)}` });
+    else versions.push({ ...found, files });
   }
   versions.sort((a, b) => (BigInt(b.version) > BigInt(a.version) ? 1 : BigInt(b.version) < BigInt(a.version) ? -1 : 0));
-  const configStamp = (await Promise.all(CONFIG_FILES.map((f) => stampOf(path.join(dir, f))))).join('|');
   return { name, dir, versions, configStamp };
 }
 
+/** A version folder as found, before the config file's stamp is added: `stamp` is its model file's (or MLmodel's and model file's), '' when there is none. */
+type ScannedVersion = Omit<VersionOnDisk, 'files'> & { readonly stamp: string };
+
 /** A version folder, `folder` relative to `root`. */
-async function scanVersion(root: string, folder: string, version: string, options: ScanOptions): Promise<VersionOnDisk> {
+async function scanVersion(root: string, folder: string, version: string, options: ScanOptions): Promise<ScannedVersion> {
   const dir = path.join(root, folder);
   const mlmodel = path.join(folder, MLMODEL_FILE);
   const mlmodelStamp = await stampOf(path.join(root, mlmodel));
@@ -91,24 +90,23 @@ async function scanVersion(root: string, folder: string, version: string, option
     return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: await stampOf(path.join(root, shownPath)) };
   }
   // An MLflow model folder: the onnx flavour names the ONNX file.
-  const failed = (problem: string): VersionOnDisk => ({ version, dir, modelPath: path.join(root, mlmodel), shownPath: mlmodel, stamp: mlmodelStamp, problem: `${mlmodel}: ${problem}` });
+  const failed = (problem: ConfigProblem): ScannedVersion => ({ version, dir, modelPath: path.join(root, mlmodel), shownPath: mlmodel, stamp: mlmodelStamp, problem: formatProblem(problem) });
   let text: string;
   try {
     text = await readBoundedFile(path.join(root, mlmodel), options.maxFileBytes);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code; // the file system's own message names the whole path
-    return failed(code === undefined ? (err as Error).message : `cannot read: ${code}`);
+    return failed(unreadable(mlmodel, err));
   }
   let data: unknown;
   try {
     const doc = parseYaml(text) as { flavors?: { onnx?: { data?: unknown } } } | null;
     data = doc?.flavors?.onnx?.data;
-    if (doc?.flavors?.onnx === undefined) return failed('has no onnx flavor');
+    if (doc?.flavors?.onnx === undefined) return failed({ file: mlmodel, field: 'flavors.onnx', expected: 'an onnx flavor (as mlflow.onnx.log_model writes it)', got: 'none' });
   } catch (err) {
-    return failed(`cannot parse: ${(err as Error).message}`);
+    return failed({ file: mlmodel, field: '', expected: 'YAML', got: `text that does not parse (${(err as Error).message})` });
   }
   if (typeof data !== 'string' || data === '' || path.isAbsolute(data) || data.split(/[\\/]/).includes('..')) {
-    return failed(`flavors.onnx.data must name a file inside the folder, got ${JSON.stringify(data)}`);
+    return failed({ file: mlmodel, field: 'flavors.onnx.data', expected: 'the name of a file inside the version folder', got: shown(data) });
   }
   const shownPath = path.join(folder, data);
   return { version, dir, modelPath: path.join(root, shownPath), shownPath, stamp: `${mlmodelStamp}|${await stampOf(path.join(root, shownPath))}` };

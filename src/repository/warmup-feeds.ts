@@ -1,10 +1,9 @@
+import type { ConfigProblem } from '../config-problems';
 import { InferdError } from '../inferd-error';
-import { checkShape } from '../tensor/check-shape';
-import { decodeTensor } from '../tensor/decode-tensor';
+import { checkShape, formatShape, type HostTensor, type TensorSpec, type WireTensor } from '../tensor/tensor-types';
+import { decodeTensor } from '../tensor/inferd-v1-codec';
 import { elementType, type ElementTypeInfo } from '../tensor/element-types';
 import { toFloat16Bits } from '../tensor/float16';
-import { formatShape } from '../tensor/format-shape';
-import type { HostTensor, TensorSpec, WireTensor } from '../tensor/tensor-types';
 import type { WarmupInput, WarmupRequest } from './model-config';
 
 /**
@@ -14,9 +13,10 @@ import type { WarmupInput, WarmupRequest } from './model-config';
 export const WARMUP_STRING_ELEMENT_BYTES = 32;
 
 /**
- * The feeds of one warm-up run, checked like any request (a bad warm-up input throws
- * INVALID_ARGUMENT naming the input; the caller names the warm-up). Without a request, every
- * input is zeros with each dimension of any size taken as 1.
+ * The feeds of one warm-up run, checked like any request: a bad input throws INVALID_ARGUMENT
+ * naming the input (a configured request is checked by warmupProblems first, which names its
+ * field in the config file). Without a request, every input is zeros with each dimension of any
+ * size taken as 1.
  *
  * An input larger than `maxInputBytes` (the most a request may carry: --max-message-bytes) throws
  * INVALID_ARGUMENT before anything is allocated: a config file's shape, or a model's declared
@@ -34,6 +34,51 @@ export function warmupFeeds(inputs: readonly TensorSpec[], request: WarmupReques
     feeds[spec.name] = warmupTensor(`input "${spec.name}"`, spec, input, options.maxInputBytes);
   }
   return feeds;
+}
+
+/** A problem of a config file's field, before the file is named (see ConfigProblem). */
+export type FieldProblem = Omit<ConfigProblem, 'file'>;
+
+/**
+ * Every problem of a configured warm-up request for a model whose inputs are `inputs`, each
+ * naming the field under `field` (the request's place in the config file, e.g. `warmup[0]`):
+ * what warmupFeeds would refuse, found at once before any run.
+ */
+export function warmupProblems(inputs: readonly TensorSpec[], request: WarmupRequest, field: string, options: { readonly maxInputBytes: number }): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const names = inputs.map((s) => `"${s.name}"`).join(', ');
+  for (const name of Object.keys(request.inputs)) {
+    if (!inputs.some((s) => s.name === name)) problems.push({ field: `${field}.inputs.${name}`, expected: `an input of the model (${names})`, got: 'an input it does not have' });
+  }
+  for (const spec of inputs) {
+    const input = request.inputs[spec.name];
+    const at = `${field}.inputs.${spec.name}`;
+    if (input === undefined) {
+      problems.push({ field: `${field}.inputs`, expected: `every input of the model (${names})`, got: `no "${spec.name}"` });
+      continue;
+    }
+    const fits = input.shape.length === spec.dims.length && spec.dims.every((d, i) => d < 0 || d === input.shape[i]);
+    if (!fits) {
+      problems.push({ field: `${at}.shape`, expected: `a shape the model's ${formatShape(spec.dims)} takes`, got: formatShape(input.shape) });
+      continue;
+    }
+    const info = elementType(spec.type);
+    const bytes = input.shape.reduce((a, b) => a * b, 1) * (info.type === 'string' ? WARMUP_STRING_ELEMENT_BYTES : info.bytes);
+    if (bytes > options.maxInputBytes) {
+      problems.push({ field: `${at}.shape`, expected: `at most ${options.maxInputBytes} bytes of input (--max-message-bytes)`, got: `${formatShape(input.shape)} of ${info.label}, ${bytes} bytes` });
+      continue;
+    }
+    if (!('values' in input.fill) || info.typedField === 'stringData' || info.typedField === 'boolData') continue;
+    const range = info.range;
+    input.fill.values.forEach((v, i) => {
+      const n = Number(v);
+      if (!Number.isFinite(n)) problems.push({ field: `${at}.values[${i}]`, expected: `a number for ${info.label}`, got: JSON.stringify(v) });
+      else if (range !== undefined && (Math.round(n) < range[0] || Math.round(n) > range[1])) {
+        problems.push({ field: `${at}.values[${i}]`, expected: `a number from ${range[0]} to ${range[1]} for ${info.label}`, got: JSON.stringify(v) });
+      }
+    });
+  }
+  return problems;
 }
 
 function warmupTensor(what: string, spec: TensorSpec, input: WarmupInput, maxBytes: number): HostTensor {

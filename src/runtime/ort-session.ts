@@ -2,6 +2,7 @@
  * The calls into onnxruntime-node that a session worker and the main-thread session share:
  * opening a session, describing its inputs and outputs, running it, timing it.
  */
+import './ort-telemetry-off';
 import * as ort from 'onnxruntime-node';
 import { elementTypeOfRuntime, type NumericArray } from '../tensor/element-types';
 import type { HostTensor, TensorSpec } from '../tensor/tensor-types';

@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { ConfigError, ConfigReader, described, shown } from '../config-problems';
 import { isScope, SCOPES, type Scope } from './scopes';
 
 /** A bearer token the server accepts, known only by its SHA-256. */
@@ -28,8 +29,8 @@ export interface AccessList {
   readonly clients: readonly ClientEntry[];
 }
 
-const TOKEN_KEYS = ['name', 'sha256', 'scopes', 'rate_per_second'];
-const CLIENT_KEYS = ['name', 'common_name', 'san', 'scopes', 'rate_per_second'];
+const TOKEN_FIELDS = ['name', 'sha256', 'scopes', 'rate_per_second'];
+const CLIENT_FIELDS = ['name', 'common_name', 'san', 'scopes', 'rate_per_second'];
 
 /**
  * Parses an access file (YAML or JSON):
@@ -44,80 +45,84 @@ const CLIENT_KEYS = ['name', 'common_name', 'san', 'scopes', 'rate_per_second'];
  *         common_name: batch.internal   # or san: "URI:spiffe://acme/batch"
  *         scopes: [jobs, models:read]
  *
- * Throws an Error listing every problem, each naming the entry and field.
+ * Throws a ConfigError listing every problem, each naming the file, the entry's field, what was
+ * expected and what came; what may be a clear token is described, never shown.
  */
 export function parseAccessFile(text: string, file: string): AccessList {
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new Error(`${file}: not YAML or JSON: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError([{ file, field: '', expected: 'YAML or JSON', got: `text that does not parse (${(err as Error).message})` }]);
   }
-  const problems: string[] = [];
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${file}: expected a mapping with "tokens" and/or "clients"`);
-  const top = doc as Record<string, unknown>;
-  for (const key of Object.keys(top)) if (key !== 'tokens' && key !== 'clients') problems.push(`${file}: unknown key "${key}" (expected "tokens", "clients")`);
+  const r = new ConfigReader(file);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    r.problem('', 'a mapping with "tokens" and/or "clients"', described(doc));
+    r.problems.throwIfAny();
+  }
+  const top = r.mapping(doc, '', ['tokens', 'clients'])!;
   const names = new Set<string>();
-  const entries = (key: string, allowed: readonly string[]): Array<{ at: string; e: Record<string, unknown> }> => {
+  /** The mappings listed under `key`; what is no mapping is reported and left out. */
+  const entries = (key: string, fields: readonly string[]): Array<{ at: string; entry: Record<string, unknown> }> => {
     const list = top[key] ?? [];
     if (!Array.isArray(list)) {
-      problems.push(`${file}: "${key}" must be a list`);
+      r.problem(key, 'a list', described(list));
       return [];
     }
-    return list.flatMap((e: unknown, i) => {
-      const at = `${file}: ${key}[${i}]`;
-      if (typeof e !== 'object' || e === null || Array.isArray(e)) {
-        problems.push(`${at}: expected a mapping`);
+    return list.flatMap((entry: unknown, i) => {
+      const at = `${key}[${i}]`;
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        r.problem(at, 'a mapping', described(entry));
         return [];
       }
-      for (const k of Object.keys(e)) if (!allowed.includes(k)) problems.push(`${at}: unknown key "${k}" (expected ${allowed.join(', ')})`);
-      return [{ at, e: e as Record<string, unknown> }];
+      return [{ at, entry: r.mapping(entry, at, fields)! }];
     });
   };
-  const common = (at: string, e: Record<string, unknown>): { name: string; scopes: Set<Scope>; ratePerSecond: number | undefined } => {
-    const name = e['name'];
-    if (typeof name !== 'string' || name === '') problems.push(`${at}.name: expected a non-empty string`);
-    else if (names.has(name)) problems.push(`${at}.name: "${name}" is taken by an earlier entry`);
-    else names.add(name);
+  const common = (at: string, entry: Record<string, unknown>): { name: string; scopes: Set<Scope>; ratePerSecond: number | undefined } => {
+    const name = r.string(entry['name'], `${at}.name`);
+    if (name !== undefined && names.has(name)) r.problem(`${at}.name`, 'a name no earlier entry has', shown(name));
+    if (name !== undefined) names.add(name);
     const scopes = new Set<Scope>();
-    const given = e['scopes'];
-    if (!Array.isArray(given)) problems.push(`${at}.scopes: expected a list of scopes (${SCOPES.join(', ')})`);
+    const given = entry['scopes'];
+    if (!Array.isArray(given)) r.problem(`${at}.scopes`, `a list of scopes (${SCOPES.join(', ')})`, shown(given));
     else {
-      for (const s of given) {
-        if (isScope(s)) scopes.add(s);
-        else problems.push(`${at}.scopes: unknown scope ${JSON.stringify(s)} (expected ${SCOPES.join(', ')})`);
-      }
+      given.forEach((scope: unknown, i) => {
+        if (isScope(scope)) scopes.add(scope);
+        else r.problem(`${at}.scopes[${i}]`, `one of ${SCOPES.join(', ')}`, shown(scope));
+      });
     }
-    const rate = e['rate_per_second'];
-    if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) problems.push(`${at}.rate_per_second: expected a number above 0, got ${JSON.stringify(rate)}`);
-    return { name: typeof name === 'string' ? name : '', scopes, ratePerSecond: typeof rate === 'number' ? rate : undefined };
+    const rate = entry['rate_per_second'];
+    if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) r.problem(`${at}.rate_per_second`, 'a number above 0', shown(rate));
+    return { name: name ?? '', scopes, ratePerSecond: typeof rate === 'number' ? rate : undefined };
   };
 
   const tokens: TokenEntry[] = [];
-  const digests = new Set<string>();
-  for (const { at, e } of entries('tokens', TOKEN_KEYS)) {
-    const c = common(at, e);
-    const hex = e['sha256'];
+  const digests = new Map<string, string>();
+  for (const { at, entry } of entries('tokens', TOKEN_FIELDS)) {
+    const holder = common(at, entry);
+    const hex = entry['sha256'];
     if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) {
-      problems.push(`${at}.sha256: expected the token's SHA-256 as 64 hex digits (printf %s "$TOKEN" | sha256sum), not the token itself`);
+      r.problem(`${at}.sha256`, 'the token\'s SHA-256 as 64 hex digits (printf %s "$TOKEN" | sha256sum), not the token itself', `${described(hex)} (not shown: it may be the token itself)`);
       continue;
     }
-    if (digests.has(hex.toLowerCase())) problems.push(`${at}.sha256: the same token is listed twice`);
-    digests.add(hex.toLowerCase());
-    tokens.push({ ...c, sha256: Buffer.from(hex, 'hex') });
+    const earlier = digests.get(hex.toLowerCase());
+    if (earlier !== undefined) r.problem(`${at}.sha256`, 'a token no earlier entry has', `the token of ${earlier}`);
+    else digests.set(hex.toLowerCase(), at);
+    tokens.push({ ...holder, sha256: Buffer.from(hex, 'hex') });
   }
   const clients: ClientEntry[] = [];
-  for (const { at, e } of entries('clients', CLIENT_KEYS)) {
-    const c = common(at, e);
-    const cn = e['common_name'];
-    const san = e['san'];
-    if ((cn === undefined) === (san === undefined)) problems.push(`${at}: give exactly one of "common_name" or "san"`);
-    if (cn !== undefined && (typeof cn !== 'string' || cn === '')) problems.push(`${at}.common_name: expected a non-empty string`);
+  for (const { at, entry } of entries('clients', CLIENT_FIELDS)) {
+    const holder = common(at, entry);
+    const cn = entry['common_name'];
+    const san = entry['san'];
+    if ((cn === undefined) === (san === undefined)) r.problem(at, 'exactly one of common_name, san', cn === undefined ? 'none' : 'both');
+    if (cn !== undefined) r.string(cn, `${at}.common_name`);
     if (san !== undefined && (typeof san !== 'string' || !/^(DNS|URI|IP Address|email):\S+$/.test(san))) {
-      problems.push(`${at}.san: expected a subjectAltName entry such as "DNS:host.internal" or "URI:spiffe://domain/workload"`);
+      r.problem(`${at}.san`, 'a subjectAltName entry such as "DNS:host.internal" or "URI:spiffe://domain/workload"', shown(san));
     }
-    clients.push({ ...c, commonName: typeof cn === 'string' ? cn : undefined, subjectAltName: typeof san === 'string' ? san : undefined });
+    clients.push({ ...holder, commonName: typeof cn === 'string' ? cn : undefined, subjectAltName: typeof san === 'string' ? san : undefined });
   }
-  if (problems.length > 0) throw new Error(problems.join('\n'));
+  r.problems.throwIfAny();
   return { tokens, clients };
 }
+

@@ -1,12 +1,13 @@
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { RequestScope } from './request-scope';
+import { outcomeOf, RequestScope } from './request-scope';
 import type { ServingMetrics } from './serving-metrics';
-import { endCallSpan, type Tracing } from './tracing';
+import { endCallSpan, type Outcome, type Tracing } from './tracing';
 
 /**
- * One traced gRPC call: its server span (undefined when tracing is off) and the requests it
- * carries: the call's own for a unary inference call, one per message for a stream.
+ * One traced gRPC call or job run: its span (undefined when tracing is off) and the inference
+ * requests it carries: the call's own for a unary call or a prediction job, one per message for
+ * a stream, one per run for a batch job.
  */
 export class CallScope {
   private ended = false;
@@ -15,19 +16,36 @@ export class CallScope {
     private readonly metrics: ServingMetrics,
     private readonly tracing: Tracing | undefined,
     readonly span: Span | undefined,
-    /** Names a stream's message spans: "<service>/<method> message". */
-    private readonly name: string,
+    /** Names the spans of its requests (see message()), e.g. "<service>/<method> message". */
+    private readonly childName: string,
   ) {}
 
-  /** The request of a unary call: it shares the call's span. */
+  /** The one request of a unary call or a prediction job: it shares the call's span. */
   request(): RequestScope {
     return new RequestScope(this.metrics, this.tracing, this.span, false);
   }
 
-  /** One message of a stream, in a span of its own under the call's, ended by its finish(). */
+  /** One of many requests (a stream's message, a batch job's run), in a span of its own under the call's, ended by its finish(). */
   message(): RequestScope {
-    const span = this.span === undefined ? undefined : this.tracing?.startChild(`${this.name} message`, this.span);
+    const span = this.span === undefined ? undefined : this.tracing?.startChild(this.childName, this.span);
     return new RequestScope(this.metrics, this.tracing, span, true);
+  }
+
+  /**
+   * Runs `work` as the one request of this call (see request()), finishes the request and ends
+   * the call with how it settled (see outcomeOf). Settles as `work` does. For front ends with
+   * no status mapping of their own (a prediction job).
+   */
+  async serve<T>(work: (scope: RequestScope) => Promise<T>): Promise<T> {
+    const scope = this.request();
+    try {
+      const result = await scope.serve(() => work(scope));
+      this.end({ code: 'OK' });
+      return result;
+    } catch (err) {
+      this.end(outcomeOf(err));
+      throw err;
+    }
   }
 
   /** `log` with the call's trace_id and span_id when traced. */
@@ -37,10 +55,10 @@ export class CallScope {
     return log.child({ trace_id: c.traceId, span_id: c.spanId });
   }
 
-  /** Ends the call's span with its gRPC status code (a number). Safe to call twice. */
-  end(code: number, message?: string): void {
+  /** Ends the call's span with its outcome. Safe to call twice. */
+  end(outcome: Outcome): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.span !== undefined) endCallSpan(this.span, code, message);
+    if (this.span !== undefined) endCallSpan(this.span, outcome);
   }
 }

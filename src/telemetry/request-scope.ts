@@ -1,13 +1,15 @@
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { ServingMetrics, VersionMetrics } from './serving-metrics';
-import { endFailed, type Tracing } from './tracing';
+import { InferdError } from '../inferd-error';
+import { endFailed, type Outcome, type Tracing } from './tracing';
 
 /**
- * One inference request as telemetry follows it: a unary Predict or ModelInfer call, or one
- * message of a stream. The adapter makes it and finishes it with the outcome (counted once,
- * here, for every protocol); the core reports the model version and runs its steps through
- * `step`. Without tracing, `span` is undefined and no span code runs.
+ * One inference request as telemetry follows it: a unary Predict or ModelInfer call, one
+ * message of a stream, a prediction job or one run of a batch job. The front end makes it and
+ * finishes it with the outcome (counted once, here, for every front end); the core reports the
+ * model version and runs its steps through `step`. Without tracing, `span` is undefined and no
+ * span code runs.
  */
 export class RequestScope {
   private model = '';
@@ -20,7 +22,7 @@ export class RequestScope {
     private readonly tracing: Tracing | undefined,
     /** The request's span: the call's own for a unary call, the message's in a stream. */
     readonly span: Span | undefined,
-    /** True when this scope owns `span` (a stream message) and ends it in finish(). */
+    /** True when this scope owns `span` (a stream message, a batch job's run) and ends it in finish(). */
     private readonly ownsSpan: boolean,
   ) {}
 
@@ -62,22 +64,43 @@ export class RequestScope {
   }
 
   /**
-   * Counts the outcome (`codeName`, the gRPC status code name) and the time taken, logs it at
-   * debug level (never the tensors); ends the message span of a stream with the status (`code`
-   * and, when failed, the message).
+   * Counts the outcome and the time taken, logs it at debug level to `log` when given (never the tensors); ends the
+   * request's own span (see ownsSpan) with the outcome. `span` gets the gRPC status code when
+   * the outcome has one.
    */
-  finish(code: number, codeName: string, message: string | undefined, log: Logger): void {
+  finish(outcome: Outcome, log?: Logger): void {
     const tookMs = performance.now() - this.startedMs;
     const series = this.series ?? this.metrics.forVersion('', '');
-    series.requests(codeName).inc();
+    series.requests(outcome.code).inc();
     series.requestDuration.observe(tookMs / 1000);
     if (this.series !== undefined) this.series.requestsInFlight.dec();
-    if (log.isLevelEnabled('debug')) this.logger(log).debug({ model: this.model, version: this.version, code: codeName, ms: Math.round(tookMs * 1000) / 1000 }, 'request answered');
+    if (log?.isLevelEnabled('debug') === true) this.logger(log).debug({ model: this.model, version: this.version, code: outcome.code, ms: Math.round(tookMs * 1000) / 1000 }, 'request answered');
     if (this.span === undefined) return;
-    this.span.setAttribute('rpc.grpc.status_code', code);
+    if (outcome.rpcStatus !== undefined) this.span.setAttribute('rpc.grpc.status_code', outcome.rpcStatus);
     if (this.ownsSpan) {
-      if (code === 0) this.span.end();
-      else endFailed(this.span, new Error(message ?? codeName));
+      if (outcome.code === 'OK') this.span.end();
+      else endFailed(this.span, new Error(outcome.message ?? outcome.code));
     }
   }
+
+  /**
+   * Runs `work` as this request and finishes the scope with how it settled (see outcomeOf).
+   * Settles as `work` does. For front ends with no status mapping of their own (jobs).
+   */
+  async serve<T>(work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (err) {
+      this.finish(outcomeOf(err));
+      throw err;
+    }
+    this.finish({ code: 'OK' });
+    return result;
+  }
+}
+
+/** A failure as telemetry counts it: an InferdError's code and message; INTERNAL for anything else (a bug, logged by whoever handles it). */
+export function outcomeOf(err: unknown): Outcome {
+  return err instanceof InferdError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: 'internal error' };
 }

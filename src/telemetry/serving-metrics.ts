@@ -34,7 +34,7 @@ const MV = ['model', 'version'] as const;
  */
 export class ServingMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'inferd_requests_total', help: 'Inference requests answered (one per Predict or ModelInfer call, one per stream message), by outcome: the gRPC status code name.', labelNames: [...MV, 'code'], registers: [this.registry] });
+  readonly requests = new Counter({ name: 'inferd_requests_total', help: 'Inference requests answered (one per Predict or ModelInfer call, stream message, prediction job or batch job model run), by outcome: the status code name.', labelNames: [...MV, 'code'], registers: [this.registry] });
   readonly requestDuration = new Histogram({ name: 'inferd_request_duration_seconds', help: 'Time from a request arriving to its answer, whatever the outcome.', labelNames: MV, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   readonly requestsInFlight = new Gauge({ name: 'inferd_requests_in_flight', help: 'Inference requests being served (resolved to a model version and not yet answered).', labelNames: MV, registers: [this.registry] });
   readonly inferences = new Counter({ name: 'inferd_inferences_total', help: 'Rows run by the model, over every run (inferences / executions is the mean batch size).', labelNames: MV, registers: [this.registry] });

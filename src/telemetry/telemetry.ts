@@ -10,8 +10,8 @@ export interface TelemetryOptions {
 }
 
 /**
- * Metrics and tracing as the rest of inferd sees them: adapters open a CallScope per call,
- * model versions report their runs to `observer`. The metrics are always kept (they cost a few
+ * Metrics and tracing as the rest of inferd sees them: front ends open a CallScope per call
+ * (or job run), model versions report their runs to `observer`. The metrics are always kept (they cost a few
  * counter updates per request); spans only when tracing is on.
  */
 export class Telemetry {
@@ -25,7 +25,16 @@ export class Telemetry {
   /** Opens the telemetry of one gRPC call; `headers` give the caller's trace context. */
   startCall(service: string, method: string, headers: () => Headers): CallScope {
     const span = this.tracing?.startCall(service, method, headers());
-    return new CallScope(this.metrics, this.tracing, span, `${service}/${method}`);
+    return new CallScope(this.metrics, this.tracing, span, `${service}/${method} message`);
+  }
+
+  /**
+   * Opens the telemetry of one job run (`kind`: prediction or batch), in a trace of its own:
+   * its predictions count and are traced as the requests of a call are.
+   */
+  startJob(kind: string, jobId: string | undefined): CallScope {
+    const span = this.tracing?.startJob(kind, { 'inferd.job.kind': kind, ...(jobId === undefined ? {} : { 'inferd.job.id': jobId }) });
+    return new CallScope(this.metrics, this.tracing, span, `job ${kind} run`);
   }
 
   /**

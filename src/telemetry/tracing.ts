@@ -10,11 +10,20 @@ const GETTER: TextMapGetter<Headers> = {
 };
 
 /**
- * Status codes that mark a server span as failed, per the OpenTelemetry RPC conventions for
- * gRPC servers (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS);
- * the others are the caller's fault and leave the status unset.
+ * Outcomes (status code names) that mark a server span as failed, per the OpenTelemetry RPC
+ * conventions for gRPC servers; the others are the caller's fault and leave the status unset.
  */
-const SERVER_ERROR_CODES = new Set([2, 4, 12, 13, 14, 15]);
+const SERVER_ERRORS = new Set(['UNKNOWN', 'DEADLINE_EXCEEDED', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS']);
+
+/** How a call, a job or one request of either ended. */
+export interface Outcome {
+  /** The status code name: OK, or an InferdError code (INVALID_ARGUMENT, INTERNAL...). */
+  readonly code: string;
+  /** What failed, when it did. */
+  readonly message?: string | undefined;
+  /** The gRPC status code number, for a gRPC call (the rpc.grpc.status_code attribute). */
+  readonly rpcStatus?: number | undefined;
+}
 
 /**
  * The spans inferd makes, over one OpenTelemetry tracer (the SDK's, or a test's with an
@@ -39,16 +48,24 @@ export class Tracing {
     );
   }
 
+  /** Starts the span of one job run, named `job <kind>`, a trace of its own. */
+  startJob(kind: string, attributes: Attributes): Span {
+    return this.tracer.startSpan(`job ${kind}`, { kind: SpanKind.INTERNAL, attributes }, ROOT_CONTEXT);
+  }
+
   /** Starts a span under `parent`; times are performance.now() milliseconds when given. */
   startChild(name: string, parent: Span, options: { attributes?: Attributes; links?: Link[]; startTime?: number } = {}): Span {
     return this.tracer.startSpan(name, options, trace.setSpan(ROOT_CONTEXT, parent));
   }
 }
 
-/** Ends a server span with the call's gRPC status code (the number) and, when it failed, the message. */
-export function endCallSpan(span: Span, code: number, message?: string): void {
-  span.setAttribute('rpc.grpc.status_code', code);
-  if (SERVER_ERROR_CODES.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, ...(message === undefined ? {} : { message }) });
+/**
+ * Ends the span of a call or a job with its outcome: the gRPC status code when it has one, and
+ * a failed status (with the message) when the server is at fault.
+ */
+export function endCallSpan(span: Span, outcome: Outcome): void {
+  if (outcome.rpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', outcome.rpcStatus);
+  if (SERVER_ERRORS.has(outcome.code)) span.setStatus({ code: SpanStatusCode.ERROR, ...(outcome.message === undefined ? {} : { message: outcome.message }) });
   span.end();
 }
 

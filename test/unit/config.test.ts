@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { parseServeConfig } from '../../src/config';
-import { configProblems as problems } from '../support/config-problems';
+import { configError, configProblems as problems } from '../support/config-problems';
 
 describe('parseServeConfig', () => {
   it('has defaults that serve the bundled repository on 127.0.0.1:8001', () => {
@@ -33,12 +33,12 @@ describe('parseServeConfig', () => {
 
   it('reports every problem at once', () => {
     expect(problems(() => parseServeConfig({ argv: ['--port', 'abc', '--bogus', '1', 'stray', '--models'], env: { INFERD_LOG_LEVEL: 'loud', INFERD_INSTANCES: '0' } }))).to.deep.equal([
-      'unexpected argument "stray"',
-      '--models needs a value',
+      'command line: expected --name value or --name=value, got "stray"',
+      '--models: expected a value, got none',
       'INFERD_INSTANCES: expected a whole number from 1 to 256, got "0"',
       'INFERD_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       '--port: expected a whole number from 0 to 65535, got "abc"',
-      'unknown flag --bogus',
+      '--bogus: expected a flag of inferd serve (see inferd serve --help), got an unknown flag',
     ]);
   });
 
@@ -69,15 +69,16 @@ describe('parseServeConfig', () => {
       const missing = path.join(dir, 'missing.pem');
       writeFileSync(path.join(dir, 'ca.pem'), 'x');
       expect(problems(() => parseServeConfig({ argv: ['--tls-cert', missing, '--auth-rate-per-second', '5', '--reflection', 'auth'], env: { INFERD_AUTH_JWT_ISSUER: 'https://issuer' } }))).to.deep.equal([
-        `--tls-cert: cannot read ${missing}: ENOENT`,
-        '--tls-cert and --tls-key go together: give both or neither',
-        '--auth-jwt-issuer and --auth-jwt-audience need --auth-jwks',
-        '--auth-rate-per-second needs authentication on (--auth-tokens or --auth-jwks): the rate is per caller',
-        '--reflection auth needs authentication on (--auth-tokens or --auth-jwks)',
+        `--tls-cert: expected a readable file, got ${JSON.stringify(missing)} (ENOENT)`,
+        '--tls-key: expected the private key of --tls-cert (give both or neither), got none',
+        '--auth-jwks: expected the key set that signs JWTs, since --auth-jwt-issuer is set, got none',
+        '--auth-rate-per-second: expected 0 without authentication (--auth-tokens or --auth-jwks): the rate is per caller, got 5',
+        '--reflection: expected open or off without authentication (auth needs --auth-tokens or --auth-jwks), got "auth"',
       ]);
       expect(problems(() => parseServeConfig({ argv: ['--tls-client-ca', path.join(dir, 'ca.pem'), '--auth-jwks', path.join(dir, 'ca.pem')], env: {} }))).to.deep.equal([
-        '--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first',
-        '--auth-jwks needs --auth-jwt-issuer and --auth-jwt-audience: a JWT is accepted only for this server',
+        '--tls-cert: expected a certificate and --tls-key, since --tls-client-ca is set: mutual TLS is TLS first, got none',
+        '--auth-jwt-issuer: expected the "iss" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server, got none',
+        '--auth-jwt-audience: expected the "aud" a JWT must have, since --auth-jwks is set: a JWT is accepted only for this server, got none',
       ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -90,9 +91,32 @@ describe('parseServeConfig', () => {
       const file = path.join(dir, 'bad.json');
       writeFileSync(file, JSON.stringify({ port: 70000, colour: 'red' }));
       expect(problems(() => parseServeConfig({ argv: ['--config', file], env: {} }))).to.deep.equal([
-        `${file}: "port": expected a whole number from 0 to 65535, got 70000`,
-        `${file}: unknown key "colour"`,
+        `${file}: port: expected a whole number from 0 to 65535, got 70000`,
+        `${file}: colour: expected an option's key (a flag of inferd serve --help in camelCase, such as "maxQueueSize") or "schedules", got an unknown key`,
       ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports every problem of the file, the environment and the flags at once, each naming where, what was expected and what came', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'inferd-config-'));
+    try {
+      const file = path.join(dir, 'inferd.json');
+      writeFileSync(file, JSON.stringify({ instances: 0, placement: 'gpu', webhookSecret: 12345, schedules: [{ name: 'n', cron: '* * * * *', modelName: 'm', inputUri: 'in.csv', outputUri: 'o.jsonl', batchSize: 'big' }] }));
+      const err = configError(() => parseServeConfig({ argv: ['--config', file, '--max-queue-size', '0', '--log-format'], env: { INFERD_PORT: '-1' } }));
+      expect(err.problems).to.deep.equal([
+        { file: undefined, field: '--log-format', expected: 'a value', got: 'none' },
+        { file, field: 'instances', expected: 'a whole number from 1 to 256', got: '0' },
+        { file, field: 'placement', expected: 'one of auto, worker', got: '"gpu"' },
+        // A secret is never shown, not even a wrong one.
+        { file, field: 'webhookSecret', expected: 'a string', got: 'a number' },
+        { file, field: 'schedules[0].batchSize', expected: 'a whole number from 1 to 65536 (0 or none: 64)', got: '"big"' },
+        { file: undefined, field: 'INFERD_PORT', expected: 'a whole number from 0 to 65535', got: '"-1"' },
+        { file: undefined, field: '--max-queue-size', expected: 'a whole number from 1 to 10000000', got: '"0"' },
+      ]);
+      expect(err.message.split('\n')).to.deep.equal(err.lines);
+      expect(err.lines[1]).to.equal(`${file}: instances: expected a whole number from 1 to 256, got 0`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -80,7 +80,14 @@ export interface Job {
     | Timestamp
     | undefined;
   /** A batch job's max_bad_records as submitted; unset: no limit. */
-  maxBadRecords?: number | undefined;
+  maxBadRecords?:
+    | number
+    | undefined;
+  /**
+   * The --replica-id of the server running the job now; empty when none does (QUEUED, ended,
+   * or waiting to be taken over after its replica stopped).
+   */
+  owner: string;
 }
 
 export interface SubmitPredictionRequest {
@@ -165,6 +172,7 @@ function createBaseJob(): Job {
     startTime: undefined,
     endTime: undefined,
     maxBadRecords: undefined,
+    owner: "",
   };
 }
 
@@ -238,6 +246,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.maxBadRecords !== undefined) {
       writer.uint32(160).uint32(message.maxBadRecords);
+    }
+    if (message.owner !== "") {
+      writer.uint32(170).string(message.owner);
     }
     return writer;
   },
@@ -415,6 +426,14 @@ export const Job: MessageFns<Job> = {
             message.maxBadRecords = reader.uint32();
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -460,6 +479,7 @@ export const Job: MessageFns<Job> = {
       ? Timestamp.fromPartial(object.endTime)
       : undefined;
     message.maxBadRecords = object.maxBadRecords ?? undefined;
+    message.owner = object.owner ?? "";
     return message;
   },
 };

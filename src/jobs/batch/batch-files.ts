@@ -79,7 +79,9 @@ export class BatchFiles {
       const linked = use(`input "${file.name}"`, file.path);
       if (!inside(reads[0]!, linked)) reads.push(linked);
     }
-    const writes = [use(`output "${spec.outputUri}"`, paths.resolve(target.path, 'output'), target.table), use(`errors file "${target.errorsPath}"`, paths.resolve(target.errorsPath, 'errors file'))];
+    // A postgres: table is no file: it clashes only with the same table (of the one database).
+    const output = target.format === 'postgres' ? { label: `output "${spec.outputUri}"`, path: '\0postgres', prefix: '\0postgres\0', table: target.table, identity: undefined, folders: [] } : use(`output "${spec.outputUri}"`, paths.resolve(target.path, 'output'), target.table);
+    const writes = [output, use(`errors file "${target.errorsPath}"`, paths.resolve(target.errorsPath, 'errors file'))];
     return new BatchFiles(reads, writes);
   }
 

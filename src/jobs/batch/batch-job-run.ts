@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { InferdError } from '../../inferd-error';
 import { selectOutputs, type Inference } from '../../inference';
 import type { ModelVersion } from '../../repository/model-version';
-import { formatShape } from '../../tensor/format-shape';
-import type { HostTensor } from '../../tensor/tensor-types';
+import type { CallScope } from '../../telemetry/call-scope';
+import { outcomeOf } from '../../telemetry/request-scope';
+import { formatShape, type HostTensor } from '../../tensor/tensor-types';
 import { BatchFiles } from './batch-files';
 import { BatchInput, type InputPosition, type InputRecord } from './batch-input';
 import type { BatchWriter, OutputColumn, OutputRow } from './batch-writer';
@@ -11,12 +12,15 @@ import { CsvWriter } from './csv-writer';
 import type { DataPaths } from './data-paths';
 import { ErrorsFile, type RowFailure } from './errors-file';
 import type { BatchSpec, Job } from '../job';
-import type { JobStore } from '../job-store';
+import { LeaseLostError, type JobStore, type Lease, type StagedRows } from '../job-store';
+import { untilStored } from '../until-stored';
 import { JsonlWriter } from './jsonl-writer';
 import { parseOutputUri } from './parse-output-uri';
 import { ResumeError } from './part-file';
 import { RecordLayout } from './record-layout';
 import { SqliteWriter } from './sqlite-writer';
+import { PostgresTableWriter } from './postgres-table-writer';
+import { PostgresJobStore } from '../store/postgres-job-store';
 import { tensorRows } from './tensor-rows';
 import type { WallClock } from '../wall-clock';
 
@@ -32,14 +36,22 @@ interface BatchCheckpoint {
   /** The writers' checkpoint() states. */
   readonly output: unknown;
   readonly errors: unknown;
+  /**
+   * The tag of the writers' part files and staging tables: the lease's (absent from checkpoints
+   * written before leases: the job id's first 8 characters).
+   */
+  readonly tag?: string;
 }
 
 export interface BatchJobParts {
   readonly store: JobStore;
+  /** The runner's lease on the job: every checkpoint is written under it. */
+  readonly lease: Lease;
   readonly inference: Inference;
   readonly paths: DataPaths;
   readonly clock: WallClock;
   readonly log: Logger;
+  readonly leaseMs: number;
 }
 
 interface Writers {
@@ -64,10 +76,14 @@ const BUSY_RETRY_MAX_MS = 2000;
  * that is malformed (a line that is not a record), that does not fit the model, or that the
  * runtime fails on, fails alone; the job fails for what makes every record fail (a fault of a
  * whole file, an unknown model), or once more records failed than max_bad_records allows.
+ * Each model run is one request of the core (Inference.infer), counted in the request metrics
+ * and traced under the run's "job batch" span.
  */
 export class BatchJobRun {
   private readonly spec: BatchSpec;
   private readonly tag: string;
+  /** The run's span and request metrics: each model run is one request of it. */
+  private readonly traced: CallScope;
 
   constructor(
     private readonly job: Job,
@@ -75,7 +91,10 @@ export class BatchJobRun {
   ) {
     if (job.spec.kind !== 'batch') throw new Error(`job ${job.id} is not a batch job`);
     this.spec = job.spec;
-    this.tag = job.id.slice(0, 8);
+    // One process per SQLite store: the job's own tag. Many replicas: one per lease, so that no
+    // two replicas ever write the same part file or staging table.
+    this.tag = parts.store.kind === 'sqlite' ? job.id.slice(0, 8) : `${job.id.slice(0, 8)}-${parts.lease.epoch}`;
+    this.traced = parts.inference.telemetry.startJob('batch', job.id);
   }
 
   /**
@@ -86,8 +105,11 @@ export class BatchJobRun {
    */
   async run(signal: AbortSignal): Promise<'finished' | 'stopped'> {
     try {
-      return await this.runFromCheckpoint(signal);
+      const end = await this.runFromCheckpoint(signal);
+      this.traced.end(end === 'finished' ? { code: 'OK' } : outcomeOf(signal.reason));
+      return end;
     } catch (err) {
+      this.traced.end(outcomeOf(signal.aborted ? signal.reason : err));
       if (signal.aborted) return 'stopped';
       throw err;
     }
@@ -98,7 +120,7 @@ export class BatchJobRun {
     const spec = this.spec;
     const target = parseOutputUri(spec.outputUri);
     const inputPath = paths.resolve(spec.inputUri, 'input');
-    const outputPath = paths.resolve(target.path, 'output');
+    const outputPath = target.format === 'postgres' ? '' : paths.resolve(target.path, 'output');
     const errorsPath = paths.resolve(target.errorsPath, 'errors file');
     const input = await BatchInput.open(inputPath, spec.inputUri, paths);
     // Checked at submit too; again here for a job queued by an older inferd, or a link added to the folder since.
@@ -107,16 +129,22 @@ export class BatchJobRun {
 
     let model = this.model();
     let layout = this.layout(model);
-    const columns: OutputColumn[] = layout.outputNames.map((name) => ({ name, dims: layout.outputDims(model.outputs.find((s) => s.name === name)!) }));
+    const columns: OutputColumn[] = layout.outputNames.map((name) => {
+      const spec = model.outputs.find((s) => s.name === name)!;
+      return { name, dims: layout.outputDims(spec), type: spec.type };
+    });
     const open = async (resume: BatchCheckpoint | undefined): Promise<Writers> => {
+      const from = resume === undefined ? undefined : (resume.tag ?? this.job.id.slice(0, 8));
       const output =
         target.format === 'jsonl'
-          ? await JsonlWriter.open(outputPath, this.tag, layout.outputNames, resume?.output)
+          ? await JsonlWriter.open(outputPath, this.tag, layout.outputNames, resume?.output, from)
           : target.format === 'csv'
-            ? await CsvWriter.open(outputPath, this.tag, columns, resume?.output)
-            : SqliteWriter.open(outputPath, target.table!, this.tag, columns, resume?.output);
+            ? await CsvWriter.open(outputPath, this.tag, columns, resume?.output, from)
+            : target.format === 'sqlite'
+              ? SqliteWriter.open(outputPath, target.table!, this.tag, columns, resume?.output, from)
+              : await PostgresTableWriter.open(this.postgres(), this.parts.lease, target.table!, this.tag, columns, resume?.output, from);
       try {
-        return { output, errors: await ErrorsFile.open(errorsPath, this.tag, resume?.errors) };
+        return { output, errors: await ErrorsFile.open(errorsPath, this.tag, resume?.errors, from) };
       } catch (err) {
         await (resume === undefined ? output.discard() : output.close());
         throw err;
@@ -124,7 +152,7 @@ export class BatchJobRun {
     };
     const start = (writers: Writers): Promise<BatchCheckpoint> => this.checkpointOf(fingerprint, { file: 0, offset: 0, line: 0 }, 1, 0, 0, writers);
 
-    let checkpoint = store.checkpoint(this.job.id) as BatchCheckpoint | undefined;
+    let checkpoint = (await store.checkpoint(this.job.id)) as BatchCheckpoint | undefined;
     if (checkpoint !== undefined && checkpoint.fingerprint.join('\n') !== fingerprint.join('\n')) {
       throw new InferdError('INVALID_ARGUMENT', `input "${spec.inputUri}" changed while the job was stopped (it had ${checkpoint.fingerprint.join(', ')}): submit the job again`);
     }
@@ -137,21 +165,27 @@ export class BatchJobRun {
       writers = await open(undefined);
       try {
         checkpoint = await start(writers);
-        store.progress(this.job.id, { total: count.records, processed: 0, failed: 0, checkpoint });
+        await this.save({ total: count.records, processed: 0, failed: 0, checkpoint }, writers, signal);
       } catch (err) {
         await Promise.allSettled([writers.output.discard(), writers.errors.discard()]);
         throw err;
       }
     } else {
       try {
-        writers = await open(checkpoint);
-        this.parts.log.info({ job: this.job.id, row: checkpoint.nextRow }, 'batch job resumed');
+        const before = checkpoint;
+        writers = await open(before);
+        this.parts.log.info({ job: this.job.id, row: before.nextRow }, 'batch job resumed');
+        if ((before.tag ?? this.job.id.slice(0, 8)) !== this.tag) {
+          // Taken over: from now on the checkpoint names this lease's files.
+          checkpoint = { ...before, tag: this.tag, output: await writers.output.checkpoint(), errors: await writers.errors.checkpoint() };
+          await this.save({ processed: before.processed, failed: before.failed, checkpoint }, writers, signal);
+        }
       } catch (err) {
         if (!(err instanceof ResumeError)) throw err;
         this.parts.log.warn({ job: this.job.id, reason: err.message }, 'batch job output cannot be resumed: starting over');
         writers = await open(undefined);
         checkpoint = await start(writers);
-        store.progress(this.job.id, { processed: 0, failed: 0, checkpoint });
+        await this.save({ processed: 0, failed: 0, checkpoint }, writers, signal);
       }
     }
 
@@ -185,20 +219,25 @@ export class BatchJobRun {
           // The output is dropped; the errors file is kept, to show what went wrong.
           await writers.output.discard();
           await writers.errors.finish();
-          store.progress(this.job.id, { processed, failed });
+          await this.save({ processed, failed }, undefined, signal);
           throw new InferdError('INVALID_ARGUMENT', `${failed} ${failed === 1 ? 'record' : 'records'} failed by row ${last.row}, more than max_bad_records (${spec.maxBadRecords}) allows; they are in "${target.errorsPath}"`);
         }
         checkpoint = await this.checkpointOf(fingerprint, last.after, last.row + 1, processed, failed, writers);
-        store.progress(this.job.id, { processed, failed, checkpoint });
+        await this.save({ processed, failed, checkpoint }, writers, signal);
       }
       signal.throwIfAborted();
+      // The output is published only while the lease is still this run's.
+      await untilStored(() => store.renew(this.parts.lease, this.parts.leaseMs), { what: 'lease', job: this.job.id, signal, clock: this.parts.clock, log: this.parts.log });
       await writers.output.finish();
       await writers.errors.finish();
       return 'finished';
     } catch (err) {
-      if (signal.aborted) {
-        const cancelled = signal.reason instanceof InferdError && signal.reason.code === 'CANCELLED';
+      if (signal.aborted || err instanceof LeaseLostError) {
+        const reason: unknown = err instanceof LeaseLostError ? err : signal.reason;
+        const cancelled = (reason instanceof InferdError && reason.code === 'CANCELLED') || (reason instanceof LeaseLostError && reason.cancelled);
+        // A lost lease keeps the files: they are this lease's own, and the new holder has its copy.
         await Promise.all(cancelled ? [writers.output.discard(), writers.errors.discard()] : [writers.output.close(), writers.errors.close()]);
+        if (err instanceof LeaseLostError) throw err;
         return 'stopped';
       }
       await Promise.allSettled([writers.output.discard(), writers.errors.discard()]);
@@ -207,7 +246,25 @@ export class BatchJobRun {
   }
 
   private async checkpointOf(fingerprint: readonly string[], position: InputPosition, nextRow: number, processed: number, failed: number, writers: Writers): Promise<BatchCheckpoint> {
-    return { fingerprint, position, nextRow, processed, failed, output: await writers.output.checkpoint(), errors: await writers.errors.checkpoint() };
+    return { fingerprint, position, nextRow, processed, failed, output: await writers.output.checkpoint(), errors: await writers.errors.checkpoint(), tag: this.tag };
+  }
+
+  /**
+   * Writes progress (and the checkpoint, with the rows a `postgres:` output staged since the last
+   * one) under the lease, waiting while the store cannot be reached. Rejects with LeaseLostError
+   * when the lease is no longer the job's.
+   */
+  private async save(progress: { total?: number; processed: number; failed: number; checkpoint?: BatchCheckpoint }, writers: Writers | undefined, signal: AbortSignal): Promise<void> {
+    const staged: StagedRows | undefined = writers?.output.takeStaged?.();
+    const { store, lease, clock, log } = this.parts;
+    await untilStored(() => store.progress(lease, progress, staged), { what: 'checkpoint', job: this.job.id, signal, clock, log });
+  }
+
+  /** The store, for a postgres: output (refused at submit with any other store). */
+  private postgres(): PostgresJobStore {
+    const { store } = this.parts;
+    if (!(store instanceof PostgresJobStore)) throw new InferdError('INVALID_ARGUMENT', `output "${this.spec.outputUri}" needs a PostgreSQL job store (--job-store postgres://…)`);
+    return store;
   }
 
   private model(): ModelVersion {
@@ -271,7 +328,10 @@ export class BatchJobRun {
     for (const name of Object.keys(group[0]!.feeds)) feeds[name] = group.length === 1 ? group[0]!.feeds[name]! : tensorRows.stack(group.map((s) => s.feeds[name]!));
     for (let busyMs = BUSY_RETRY_MS; ; busyMs = Math.min(busyMs * 2, BUSY_RETRY_MAX_MS)) {
       try {
-        const results = await this.parts.inference.run(model, feeds, layout.outputNames, signal, { priority: 'background' });
+        const scope = this.traced.message();
+        const request = { modelName: model.name, modelVersion: model.version, inputs: feeds, outputNames: layout.outputNames, priority: 'background' as const };
+        const result = await scope.serve(() => this.parts.inference.infer(request, signal, scope));
+        const results = Object.fromEntries(result.outputs.map((o) => [o.name, o.tensor]));
         return group.map((s, i) => [s, layout.outputs(results, i, group.length)]);
       } catch (err) {
         signal.throwIfAborted();

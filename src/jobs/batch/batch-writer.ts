@@ -1,3 +1,5 @@
+import type { ElementType } from '../../tensor/element-types';
+import type { StagedRows } from '../job-store';
 import type { HostTensor } from '../../tensor/tensor-types';
 
 /** One scored record. */
@@ -14,6 +16,8 @@ export interface OutputRow {
 export interface OutputColumn {
   readonly name: string;
   readonly dims: readonly number[];
+  /** Its element type, as the model declares it (for writers with typed columns). */
+  readonly type?: ElementType;
 }
 
 /**
@@ -36,4 +40,9 @@ export interface BatchWriter {
   close(): Promise<void>;
   /** Closes and removes the partial output. */
   discard(): Promise<void>;
+  /**
+   * A writer into the job store's own database (`postgres:TABLE`): the rows written since the
+   * last call, for the store to commit in the same transaction as the next checkpoint.
+   */
+  takeStaged?(): StagedRows | undefined;
 }

@@ -24,8 +24,8 @@ export class CsvWriter extends PartFileWriter {
   }
 
   /** Opens the part file of `file`, fresh (writing the header) or at `resume`; throws ResumeError when that cannot be. */
-  static async open(file: string, tag: string, columns: readonly OutputColumn[], resume?: unknown): Promise<CsvWriter> {
-    const part = await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes);
+  static async open(file: string, tag: string, columns: readonly OutputColumn[], resume?: unknown, fromTag?: string): Promise<CsvWriter> {
+    const part = await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes, fromTag);
     const writer = new CsvWriter(part, columns);
     if (resume === undefined) await part.append(`${['row', 'key', ...columns.flatMap(headerOf)].map(quote).join(',')}\n`);
     return writer;

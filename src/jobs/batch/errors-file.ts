@@ -27,9 +27,9 @@ export class ErrorsFile {
   ) {}
 
   /** Opens fresh, or at `resume` (a checkpoint() state); throws ResumeError when that cannot be. */
-  static async open(file: string, tag: string, resume?: unknown): Promise<ErrorsFile> {
+  static async open(file: string, tag: string, resume?: unknown, fromTag?: string): Promise<ErrorsFile> {
     const state = resume as ErrorsState | undefined;
-    return new ErrorsFile(await PartFile.open(file, tag, state?.bytes), state?.failures ?? 0);
+    return new ErrorsFile(await PartFile.open(file, tag, state?.bytes, fromTag), state?.failures ?? 0);
   }
 
   async write(failures: readonly RowFailure[]): Promise<void> {

@@ -16,8 +16,8 @@ export class JsonlWriter extends PartFileWriter {
   }
 
   /** Opens the part file of `file`, fresh or at `resume` (a checkpoint() state); throws ResumeError when that cannot be. */
-  static async open(file: string, tag: string, outputNames: readonly string[], resume?: unknown): Promise<JsonlWriter> {
-    return new JsonlWriter(await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes), outputNames);
+  static async open(file: string, tag: string, outputNames: readonly string[], resume?: unknown, fromTag?: string): Promise<JsonlWriter> {
+    return new JsonlWriter(await PartFile.open(file, tag, (resume as PartFileState | undefined)?.bytes, fromTag), outputNames);
   }
 
   async write(rows: readonly OutputRow[]): Promise<void> {

@@ -25,12 +25,23 @@ export class PartFile {
 
   /**
    * Opens the part file of `finalPath`: empty, or, with `resumeBytes`, cut back to that length.
-   * Refuses to follow a symbolic link at the part file's path. Throws ResumeError when resuming
-   * finds the part file missing or shorter than `resumeBytes`.
+   * Resuming the part file of another tag (`fromTag`: a job taken over from another replica)
+   * copies its first `resumeBytes` into this tag's and removes it, so that a replica still
+   * holding the old one (frozen past its lease) can never write into the output. Refuses to
+   * follow a symbolic link at the part file's path. Throws ResumeError when resuming finds the
+   * part file missing or shorter than `resumeBytes`.
    */
-  static async open(finalPath: string, tag: string, resumeBytes?: number): Promise<PartFile> {
+  static async open(finalPath: string, tag: string, resumeBytes?: number, fromTag?: string): Promise<PartFile> {
     const partPath = `${finalPath}.${tag}.part`;
     await fs.mkdir(path.dirname(finalPath), { recursive: true });
+    if (resumeBytes !== undefined && fromTag !== undefined && fromTag !== tag) {
+      const fromPath = `${finalPath}.${fromTag}.part`;
+      const from = await fs.lstat(fromPath).catch(() => undefined);
+      if (from === undefined || !from.isFile()) throw new ResumeError(`${fromPath} is gone`);
+      await fs.rm(partPath, { force: true });
+      await fs.copyFile(fromPath, partPath, constants.COPYFILE_EXCL);
+      await fs.rm(fromPath, { force: true });
+    }
     if (resumeBytes === undefined) {
       const handle = await fs.open(partPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
       return new PartFile(handle, finalPath, partPath, 0);

@@ -1,7 +1,6 @@
 import { InferdError } from '../../inferd-error';
 import { elementType, type ElementType } from '../../tensor/element-types';
-import { formatShape } from '../../tensor/format-shape';
-import type { HostTensor, TensorSpec } from '../../tensor/tensor-types';
+import { formatShape, type HostTensor, type TensorSpec } from '../../tensor/tensor-types';
 import type { InputRecord } from './batch-input';
 import { recordTensor } from './record-tensor';
 import { tensorRows } from './tensor-rows';

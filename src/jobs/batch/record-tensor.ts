@@ -1,8 +1,7 @@
 import { InferdError } from '../../inferd-error';
 import { toFloat16Bits } from '../../tensor/float16';
 import { elementType, type ElementType, type NumericArray } from '../../tensor/element-types';
-import { formatShape } from '../../tensor/format-shape';
-import type { HostTensor } from '../../tensor/tensor-types';
+import { formatShape, type HostTensor } from '../../tensor/tensor-types';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

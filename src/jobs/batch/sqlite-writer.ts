@@ -39,7 +39,7 @@ export class SqliteWriter implements BatchWriter {
    * with `resume`, as it was. Throws ResumeError when resuming finds no staging table, and
    * INVALID_ARGUMENT for an output named "row" or "key".
    */
-  static open(file: string, table: string, tag: string, columns: readonly OutputColumn[], resume?: unknown): SqliteWriter {
+  static open(file: string, table: string, tag: string, columns: readonly OutputColumn[], resume?: unknown, fromTag?: string): SqliteWriter {
     const clash = columns.find((c) => c.name === 'row' || c.name === 'key');
     if (clash !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clash.name}" cannot be a column beside "row" and "key": pick the outputs to write`);
     mkdirSync(path.dirname(file), { recursive: true });
@@ -48,6 +48,7 @@ export class SqliteWriter implements BatchWriter {
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 5000');
       const staging = `${table}__${tag}`;
+      if (resume !== undefined && fromTag !== undefined && fromTag !== tag) takeOver(db, `${table}__${fromTag}`, staging, file);
       const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(staging) !== undefined;
       if (resume !== undefined && !exists) throw new ResumeError(`${file}: staging table ${staging} is gone`);
       if (resume === undefined) {
@@ -99,4 +100,21 @@ export class SqliteWriter implements BatchWriter {
     if (!this.closed) this.db.exec(`DROP TABLE IF EXISTS ${ident(this.staging)}`);
     await this.close();
   }
+}
+
+/**
+ * Moves the rows of another replica's staging table (a job taken over) into this one's, in one
+ * transaction, and drops it: a replica still writing to the old one (frozen past its lease) then
+ * fails instead of touching the output. Throws ResumeError when the old one is gone.
+ */
+function takeOver(db: Database.Database, from: string, to: string, file: string): void {
+  db.transaction(() => {
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(from) !== undefined;
+    if (!exists) throw new ResumeError(`${file}: staging table ${from} is gone`);
+    const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(from) as { sql: string }).sql;
+    db.exec(`DROP TABLE IF EXISTS ${ident(to)}`);
+    db.exec(sql.replace(/^CREATE TABLE\s+("(?:[^"]|"")*"|\S+)/i, `CREATE TABLE ${ident(to)}`));
+    db.exec(`INSERT INTO ${ident(to)} SELECT * FROM ${ident(from)}`);
+    db.exec(`DROP TABLE ${ident(from)}`);
+  })();
 }

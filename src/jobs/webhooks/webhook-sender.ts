@@ -15,6 +15,8 @@ export interface WebhookSenderOptions {
   /** How long one attempt may take. */
   readonly timeoutMs: number;
   readonly policy: CallbackPolicy;
+  /** How long a claimed delivery is this replica's: one not settled by then (its replica died) is retried by another, with the same id. */
+  readonly claimMs: number;
   readonly clock: WallClock;
   readonly log: Logger;
 }
@@ -22,6 +24,8 @@ export interface WebhookSenderOptions {
 /** Deliveries in flight at once. */
 const MAX_IN_FLIGHT = 8;
 const MAX_RETRY_MS = 3_600_000;
+/** After the store could not be read, the wait before looking again. */
+const STORE_RETRY_MS = 1000;
 
 /** Headers of every call. */
 const SIGNATURE_HEADER = 'x-inferd-signature';
@@ -41,6 +45,11 @@ export class WebhookSender {
   private readonly stopping = new AbortController();
   private timer: unknown;
   private closed: Promise<void> | undefined;
+  private started = false;
+  /** This replica's name: deliveries are claimed under it (set by start()). */
+  private replicaId = '';
+  private pumping = false;
+  private again = false;
 
   constructor(
     private readonly store: JobStore,
@@ -64,7 +73,9 @@ export class WebhookSender {
   }
 
   /** Sends what is due now, and keeps sending as deliveries come due. */
-  start(): void {
+  start(replicaId: string): void {
+    this.replicaId = replicaId;
+    this.started = true;
     this.pump();
   }
 
@@ -83,14 +94,35 @@ export class WebhookSender {
     return this.closed;
   }
 
+  /** One pass at a time (a call meanwhile makes another follow); a store that cannot be reached is tried again in a second. */
   private pump(): void {
-    if (this.closed !== undefined) return;
+    if (this.closed !== undefined || !this.started) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    this.pass()
+      .catch((err: unknown) => {
+        this.options.log.warn({ reason: (err as Error).message }, 'webhook deliveries wait: the job store cannot be read');
+        if (this.closed === undefined) this.timer = this.options.clock.setTimeout(() => this.pump(), STORE_RETRY_MS);
+      })
+      .finally(() => {
+        this.pumping = false;
+        if (this.again) {
+          this.again = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async pass(): Promise<void> {
     const { clock } = this.options;
     clock.clearTimeout(this.timer);
     this.timer = undefined;
     const room = MAX_IN_FLIGHT - this.inFlight.size;
     if (room > 0) {
-      for (const d of this.store.dueDeliveries(clock.now(), room + this.inFlight.size)) {
+      for (const d of await this.store.claimDeliveries(clock.now(), room, this.replicaId, this.options.claimMs)) {
         if (this.inFlight.has(d.id) || this.inFlight.size >= MAX_IN_FLIGHT) continue;
         const sending = this.send(d)
           .finally(() => {
@@ -102,8 +134,10 @@ export class WebhookSender {
         this.inFlight.set(d.id, sending);
       }
     }
-    if (this.inFlight.size >= MAX_IN_FLIGHT) return; // the next to finish pumps again
-    const next = this.store.nextDeliveryDueMs();
+    if (this.inFlight.size >= MAX_IN_FLIGHT || this.closed !== undefined) return; // the next to finish pumps again
+    const next = await this.store.nextDeliveryDueMs();
+    if (this.closed !== undefined) return;
+    clock.clearTimeout(this.timer);
     if (next !== undefined && (next > clock.now() || this.inFlight.size === 0)) {
       this.timer = clock.setTimeout(() => this.pump(), Math.max(0, next - clock.now()));
     }
@@ -112,7 +146,7 @@ export class WebhookSender {
   private async send(d: Delivery): Promise<void> {
     const { clock, log, policy } = this.options;
     if (!policy.allows(d.url)) {
-      this.store.deleteDelivery(d.id);
+      await this.store.deleteDelivery(d.id);
       log.warn({ job: d.jobId, delivery: d.id }, 'webhook dropped: its host is no longer allowed');
       return;
     }
@@ -128,7 +162,7 @@ export class WebhookSender {
       });
       await response.arrayBuffer().catch(() => undefined);
       if (response.status >= 200 && response.status < 300) {
-        this.store.deleteDelivery(d.id);
+        await this.store.deleteDelivery(d.id);
         log.info({ job: d.jobId, delivery: d.id, attempts: d.attempts + 1, status: response.status }, 'webhook delivered');
         return;
       }
@@ -139,12 +173,12 @@ export class WebhookSender {
     }
     const attempts = d.attempts + 1;
     if (attempts >= this.options.maxAttempts) {
-      this.store.deleteDelivery(d.id);
+      await this.store.deleteDelivery(d.id);
       log.warn({ job: d.jobId, delivery: d.id, attempts, reason: failure }, 'webhook given up');
       return;
     }
     const waitMs = Math.min(this.options.retryMs * 2 ** (attempts - 1), MAX_RETRY_MS);
-    this.store.deliveryFailed(d.id, attempts, clock.now() + waitMs, failure);
+    await this.store.deliveryFailed(d.id, attempts, clock.now() + waitMs, failure);
     log.warn({ job: d.jobId, delivery: d.id, attempts, retryInMs: waitMs, reason: failure }, 'webhook failed; will retry');
   }
 }

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { HealthService as HealthDefinition } from '../../../generated/grpc/health/v1/health';
 import { ServerReflectionService as ReflectionV1 } from '../../../generated/grpc/reflection/v1/reflection';
@@ -14,9 +14,8 @@ import { HealthService } from './health-service';
 import { JobService } from './job-service';
 import { modelService } from './model-service';
 import { OipService } from './oip-service';
-import { PredictionService } from './prediction-service';
+import { predictionService } from './prediction-service';
 import { ReflectionService } from './reflection-service';
-import { traceUnaryCalls } from './trace-unary-calls';
 import { authInterceptor } from './auth-interceptor';
 import { applyConnectionPolicy } from './connection-policy';
 import { routeGrpcJsLogs } from './grpc-js-logger';
@@ -25,7 +24,7 @@ import { tlsServerCredentials } from './tls-server-credentials';
 import type { Authenticator } from '../../security/authenticator';
 import type { TlsFiles } from '../../security/tls-files';
 import { INFERENCE_SERVICE, PREDICTION_SERVICE } from './zero-copy-services';
-import { guardedService } from './guarded-service';
+import { CallAdapter } from './call-adapter';
 import { refusedRequestInterceptor } from './refused-request-interceptor';
 import type { RequestLimits } from './scan-request';
 
@@ -85,8 +84,7 @@ export class GrpcTransport {
 
   private constructor(
     private readonly server: Server,
-    private readonly prediction: PredictionService,
-    private readonly oip: OipService,
+    private readonly calls: CallAdapter,
     private readonly healthService: HealthService,
     private readonly jobs: JobService,
     /** The port bound. */
@@ -108,30 +106,28 @@ export class GrpcTransport {
       ...(options.connectionIdleTimeoutMs > 0 ? { 'grpc.max_connection_idle_ms': options.connectionIdleTimeoutMs } : {}),
       interceptors,
     });
-    const prediction = new PredictionService(parts.inference, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
-    const oip = OipService.load(parts, { maxStreamInFlight: options.maxStreamInFlight, log: options.log, telemetry: parts.telemetry });
-    const health = new HealthService(parts.health);
-    const jobs = new JobService(parts.jobs, { log: options.log });
+    const calls = new CallAdapter({ telemetry: parts.telemetry, requestLimits: options.requestLimits, log: options.log });
+    const oip = OipService.load(parts, calls, { maxStreamInFlight: options.maxStreamInFlight });
+    const health = new HealthService(parts.health, calls);
+    const jobs = new JobService(parts.jobs, calls, { log: options.log });
     const services = GRPC_SERVICES.filter((name) => options.reflection !== 'off' || !name.startsWith('grpc.reflection.'));
     const reflection = ReflectionService.load(services);
-    // Every request deserializer refuses instead of throwing (which grpc-js answers INTERNAL).
-    const guard = <S extends ServiceDefinition>(definition: S): S => guardedService(definition, options.requestLimits);
-    server.addService(guard(PREDICTION_SERVICE), prediction.handlers());
-    server.addService(guard(ModelServiceService), traceUnaryCalls(ModelServiceService, modelService(parts.repository, options.log), parts.telemetry));
-    server.addService(guard(JobServiceService), traceUnaryCalls(JobServiceService, jobs.handlers(), parts.telemetry));
-    server.addService(guard(HealthDefinition), health.handlers());
+    calls.register(server, PREDICTION_SERVICE, predictionService(parts.inference, calls, { maxStreamInFlight: options.maxStreamInFlight }));
+    calls.register(server, ModelServiceService, modelService(parts.inference, parts.repository, calls));
+    calls.register(server, JobServiceService, jobs.handlers());
+    calls.register(server, HealthDefinition, health.handlers());
     if (options.reflection !== 'off') {
-      server.addService(guard(ReflectionV1), reflection.handlers());
-      server.addService(guard(ReflectionV1Alpha), reflection.handlers());
+      calls.register(server, ReflectionV1, reflection.handlers());
+      calls.register(server, ReflectionV1Alpha, reflection.handlers());
     }
-    server.addService(guard(INFERENCE_SERVICE), oip.handlers());
+    calls.register(server, INFERENCE_SERVICE, oip.handlers());
     const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const port = await new Promise<number>((resolve, reject) => {
       const credentials = options.tls === undefined ? ServerCredentials.createInsecure() : tlsServerCredentials(options.tls);
       server.bindAsync(address, credentials, (err, bound) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
     });
     applyConnectionPolicy(server, { http2WindowBytes: options.http2WindowBytes, minPingIntervalMs: options.keepaliveMinPingIntervalMs, handshakeTimeoutMs: options.handshakeTimeoutMs, log: options.log });
-    return new GrpcTransport(server, prediction, oip, health, jobs, port, services);
+    return new GrpcTransport(server, calls, health, jobs, port, services);
   }
 
   /**
@@ -143,8 +139,7 @@ export class GrpcTransport {
     this.shutdown ??= new Promise<void>((resolve) => {
       this.healthService.close();
       this.jobs.close();
-      void this.prediction.drain();
-      void this.oip.drain();
+      void this.calls.drain();
       this.server.tryShutdown(() => resolve());
     });
     let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,4 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
 import {
   HealthCheckResponse_ServingStatus as Serving,
   type HealthCheckRequest,
@@ -8,6 +7,8 @@ import {
 } from '../../../generated/grpc/health/v1/health';
 import { clipText } from '../../clip-text';
 import type { HealthRegistry, ServingStatus } from '../../health/health-registry';
+import { InferdError } from '../../inferd-error';
+import type { CallAdapter } from './call-adapter';
 
 const WIRE: Readonly<Record<ServingStatus, Serving>> = { SERVING: Serving.SERVING, NOT_SERVING: Serving.NOT_SERVING };
 
@@ -18,20 +19,29 @@ const WIRE: Readonly<Record<ServingStatus, Serving>> = { SERVING: Serving.SERVIN
 export class HealthService {
   private readonly watches = new Set<ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
 
-  constructor(private readonly registry: HealthRegistry) {}
+  constructor(
+    private readonly registry: HealthRegistry,
+    private readonly calls: CallAdapter,
+  ) {}
 
   handlers(): HealthServer {
     return {
-      check: (call, callback) => {
-        const s = this.registry.get(call.request.service);
-        if (s === undefined) callback({ code: status.NOT_FOUND, details: `unknown service "${clipText(call.request.service)}"` });
-        else callback(null, { status: WIRE[s] });
-      },
-      list: (_call, callback) => {
-        const statuses: Record<string, HealthCheckResponse> = {};
-        for (const [name, s] of this.registry.all()) statuses[name] = { status: WIRE[s] };
-        callback(null, { statuses });
-      },
+      check: this.calls.unary(
+        (request) => {
+          const s = this.registry.get(request.service);
+          if (s === undefined) throw new InferdError('NOT_FOUND', `unknown service "${clipText(request.service)}"`);
+          return { status: WIRE[s] };
+        },
+        { traced: false },
+      ),
+      list: this.calls.unary(
+        () => {
+          const statuses: Record<string, HealthCheckResponse> = {};
+          for (const [name, s] of this.registry.all()) statuses[name] = { status: WIRE[s] };
+          return { statuses };
+        },
+        { traced: false },
+      ),
       watch: (call) => {
         const name = call.request.service;
         const send = (s: ServingStatus | undefined): void => {

@@ -12,8 +12,8 @@ import { InferdError } from '../../inferd-error';
 import type { Job, JobState } from '../../jobs/job';
 import type { JobManager } from '../../jobs/job-manager';
 import { parseOutputUri } from '../../jobs/batch/parse-output-uri';
+import type { CallAdapter } from './call-adapter';
 import { callSignal } from './call-signal';
-import { RefusedRequest } from './refused-request';
 import { STATUS_FOR, statusFor } from './status-for';
 
 /** Job states on the wire, both ways. */
@@ -51,6 +51,7 @@ export function wireJob(job: Job): WireJob {
     batchSize: batch?.batchSize ?? 0,
     callbackUrl: job.callbackUrl,
     schedule: job.schedule,
+    owner: job.owner,
     createTime: timestamp(job.createdMs),
     startTime: timestamp(job.startedMs),
     endTime: timestamp(job.finishedMs),
@@ -78,56 +79,36 @@ export class JobService {
 
   constructor(
     private readonly jobs: JobManager,
+    private readonly calls: CallAdapter,
     private readonly options: JobServiceOptions,
   ) {}
 
   handlers(): JobServiceServer {
-    const { log } = this.options;
-    const answer = <T>(callback: (err: { code: status; details: string } | null, value?: T) => void, f: () => T): void => {
-      try {
-        callback(null, f());
-      } catch (err) {
-        callback(statusFor(err, log));
-      }
-    };
+    const { calls } = this;
     return {
-      submitPrediction: (call, callback) => {
-        answer(callback, () => {
-          const { request, callbackUrl } = RefusedRequest.check(call.request);
-          if (request === undefined) throw new InferdError('INVALID_ARGUMENT', 'request: a PredictRequest is required');
-          return wireJob(this.jobs.submitPrediction(request, callbackUrl));
-        });
-      },
-      submitBatchJob: (call, callback) => {
-        const r = call.request;
-        this.jobs
-          .submitBatch(
-            {
-              modelName: r.modelName,
-              modelVersion: r.modelVersion,
-              inputUri: r.inputUri,
-              outputUri: r.outputUri,
-              batchSize: r.batchSize,
-              inputColumns: r.inputColumns,
-              outputNames: r.outputNames,
-              maxBadRecords: r.maxBadRecords,
-            },
-            r.callbackUrl,
-          )
-          .then(
-            (job) => callback(null, wireJob(job)),
-            (err: unknown) => callback(statusFor(err, log)),
-          );
-      },
-      getJob: (call, callback) => answer(callback, () => wireJob(this.jobs.get(call.request.id))),
-      cancelJob: (call, callback) => answer(callback, () => wireJob(this.jobs.cancel(call.request.id))),
-      listJobs: (call, callback) => {
-        answer(callback, () => {
-          const { states, pageSize, pageToken } = call.request;
-          const page = this.jobs.list({ states: states.map(domainState), pageSize, pageToken });
-          return { jobs: page.jobs.map(wireJob), nextPageToken: page.nextPageToken };
-        });
-      },
+      submitPrediction: calls.unary(async ({ request, callbackUrl }) => {
+        if (request === undefined) throw new InferdError('INVALID_ARGUMENT', 'request: a PredictRequest is required');
+        return wireJob(await this.jobs.submitPrediction(request, callbackUrl));
+      }),
+      submitBatchJob: calls.unary(async (r) => {
+        const spec = {
+          modelName: r.modelName,
+          modelVersion: r.modelVersion,
+          inputUri: r.inputUri,
+          outputUri: r.outputUri,
+          batchSize: r.batchSize,
+          inputColumns: r.inputColumns,
+          outputNames: r.outputNames,
+          maxBadRecords: r.maxBadRecords,
+        };
+        return wireJob(await this.jobs.submitBatch(spec, r.callbackUrl));
+      }),
+      getJob: calls.unary(async (request) => wireJob(await this.jobs.get(request.id))),
+      cancelJob: calls.unary(async (request) => wireJob(await this.jobs.cancel(request.id))),
+      listJobs: calls.unary(async ({ states, pageSize, pageToken }) => {
+        const page = await this.jobs.list({ states: states.map(domainState), pageSize, pageToken });
+        return { jobs: page.jobs.map(wireJob), nextPageToken: page.nextPageToken };
+      }),
       watchJob: (call) => this.watch(call),
     };
   }
@@ -175,12 +156,18 @@ export class JobService {
           },
           controller.signal,
         )
-        .then(() => {
-          if (controller.signal.aborted) return cleanup();
-          if (pending !== undefined) call.write(pending);
-          cleanup();
-          call.end();
-        });
+        .then(
+          () => {
+            if (controller.signal.aborted) return cleanup();
+            if (pending !== undefined) call.write(pending);
+            cleanup();
+            call.end();
+          },
+          (err: unknown) => {
+            cleanup();
+            call.emit('error', statusFor(err, this.options.log));
+          },
+        );
     } catch (err) {
       cleanup();
       call.emit('error', statusFor(err, this.options.log));

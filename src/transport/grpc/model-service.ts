@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import {
   ModelVersionState,
   type ModelConfig,
@@ -7,10 +6,11 @@ import {
   type TensorMetadata,
   type VersionPolicy,
 } from '../../../generated/inferd/v1/model_service';
+import type { Inference } from '../../inference';
 import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
 import { elementType } from '../../tensor/element-types';
 import type { TensorSpec } from '../../tensor/tensor-types';
-import { statusFor } from './status-for';
+import type { CallAdapter } from './call-adapter';
 
 const STATE: Readonly<Record<VersionState, ModelVersionState>> = {
   LOADING: ModelVersionState.MODEL_VERSION_STATE_LOADING,
@@ -54,48 +54,26 @@ function modelConfig(c: EffectiveConfig): ModelConfig {
 }
 
 /** inferd.v1.ModelService: what the repository holds, what each model takes, and explicit load and unload. */
-export function modelService(repository: ModelRepository, log: Logger): ModelServiceServer {
+export function modelService(inference: Inference, repository: ModelRepository, calls: CallAdapter): ModelServiceServer {
+  const answerStatus = async (name: string, change: Promise<void>): Promise<{ model: ModelStatus }> => {
+    await change;
+    return { model: modelStatus(repository, name) };
+  };
   return {
-    listModels: (_call, callback) => {
-      callback(null, { models: repository.modelNames().map((name) => modelStatus(repository, name)) });
-    },
-    getModelConfig: (call, callback) => {
-      try {
-        callback(null, { config: modelConfig(repository.config(call.request.modelName, call.request.modelVersion)) });
-      } catch (err) {
-        callback(statusFor(err, log));
-      }
-    },
-    loadModel: (call, callback) => {
-      const name = call.request.modelName;
-      repository.load(name).then(
-        () => callback(null, { model: modelStatus(repository, name) }),
-        (err: unknown) => callback(statusFor(err, log)),
-      );
-    },
-    unloadModel: (call, callback) => {
-      const name = call.request.modelName;
-      repository.unload(name).then(
-        () => callback(null, { model: modelStatus(repository, name) }),
-        (err: unknown) => callback(statusFor(err, log)),
-      );
-    },
-    getModelMetadata: (call, callback) => {
-      try {
-        const { modelName, modelVersion } = call.request;
-        const model = repository.resolve(modelName, modelVersion);
-        const ready = (repository.versions(modelName) ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
-        callback(null, {
-          name: model.name,
-          version: model.version,
-          versions: ready,
-          platform: 'onnxruntime',
-          inputs: model.inputs.map(tensorMetadata),
-          outputs: model.outputs.map(tensorMetadata),
-        });
-      } catch (err) {
-        callback(statusFor(err, log));
-      }
-    },
+    listModels: calls.unary(() => ({ models: repository.modelNames().map((name) => modelStatus(repository, name)) })),
+    getModelConfig: calls.unary((request) => ({ config: modelConfig(repository.config(request.modelName, request.modelVersion)) })),
+    loadModel: calls.unary((request) => answerStatus(request.modelName, repository.load(request.modelName))),
+    unloadModel: calls.unary((request) => answerStatus(request.modelName, repository.unload(request.modelName))),
+    getModelMetadata: calls.unary((request) => {
+      const model = inference.metadata(request.modelName, request.modelVersion);
+      return {
+        name: model.name,
+        version: model.version,
+        versions: [...model.readyVersions],
+        platform: 'onnxruntime',
+        inputs: model.inputs.map(tensorMetadata),
+        outputs: model.outputs.map(tensorMetadata),
+      };
+    }),
   };
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { status, type handleUnaryCall, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { handleUnaryCall } from '@grpc/grpc-js';
 import {
   ModelInferResponse,
   type GRPCInferenceServiceServer,
@@ -11,46 +10,31 @@ import {
   type ModelStreamInferResponse,
   type RepositoryIndexResponse_ModelIndex,
 } from '../../../generated/inference/grpc_service';
-import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput, type ModelVersionPolicy } from '../../../generated/inference/model_config';
+import { DataType, ModelInstanceGroup_Kind, type ModelConfig, type ModelInput } from '../../../generated/inference/model_config';
 import type { HealthRegistry } from '../../health/health-registry';
 import { clipText } from '../../clip-text';
 import { InferdError } from '../../inferd-error';
-import { decodeInputs, selectOutputs, type Inference } from '../../inference';
+import type { Inference } from '../../inference';
 import { PACKAGE_ROOT } from '../../package-root';
-import type { EffectiveConfig, ModelRepository, VersionState } from '../../repository/model-repository';
+import {
+  modelConfigDocument,
+  modelStatisticsDocument,
+  PLATFORM,
+  repositoryIndex,
+  resolveModel,
+  statisticsVersions,
+  unknownModel,
+  type ConfigTensor,
+  type ModelConfigDocument,
+} from '../../open-inference';
+import type { ModelRepository } from '../../repository/model-repository';
 import type { ModelVersion } from '../../repository/model-version';
-import { decodeOipTensor } from '../../tensor/decode-oip-tensor';
-import { encodeOipTensor } from '../../tensor/encode-oip-tensor';
-import { oipDatatype } from '../../tensor/oip-datatypes';
-import { oipInputs } from '../../tensor/oip-inputs';
-import type { HostTensor, TensorSpec } from '../../tensor/tensor-types';
+import { oipDatatype } from '../../tensor/oip-codec';
+import type { TensorSpec } from '../../tensor/tensor-types';
 import type { RequestScope } from '../../telemetry/request-scope';
-import type { Telemetry } from '../../telemetry/telemetry';
-import { OpenStreams } from './bounded-stream';
-import { callSignal } from './call-signal';
-import { answerUnary, RequestOutcome, traceHeaders } from './call-telemetry';
-import { oipParameters } from './oip-parameters';
-import { RefusedRequest } from './refused-request';
-import { statusFor } from './status-for';
-import { timeoutSignal } from './timeout-signal';
-
-/** What Triton calls an ONNX model run by ONNX Runtime. */
-const PLATFORM = 'onnxruntime_onnx';
-const BACKEND = 'onnxruntime';
-const MODEL_FILE = 'model.onnx';
-const SERVICE = 'inference.GRPCInferenceService';
-
-/** Input parameters that ask for shared memory, which inferd does not have. */
-const SHARED_MEMORY_PARAMETERS = ['shared_memory_region', 'shared_memory_offset', 'shared_memory_byte_size'];
-
-/** Repository states as Triton spells them; a version that failed to load is UNAVAILABLE, with its reason. */
-const INDEX_STATE: Readonly<Record<VersionState, string>> = {
-  LOADING: 'LOADING',
-  READY: 'READY',
-  UNLOADING: 'UNLOADING',
-  UNAVAILABLE: 'UNAVAILABLE',
-  FAILED: 'UNAVAILABLE',
-};
+import type { CallAdapter } from './call-adapter';
+import { inferRequestOf, modelInferResponseOf } from './oip-infer-codec';
+import { Unimplemented } from './status-for';
 
 export interface OipServiceParts {
   readonly inference: Inference;
@@ -61,46 +45,43 @@ export interface OipServiceParts {
 export interface OipServiceOptions {
   /** Requests one ModelStreamInfer call may have in flight; at the bound the server stops reading it. */
   readonly maxStreamInFlight: number;
-  readonly log: Logger;
-  readonly telemetry: Telemetry;
 }
 
 /**
  * inference.GRPCInferenceService, the Open Inference Protocol (KServe V2) with Triton's
- * extensions, over the same core as inferd.v1. Outputs always travel in raw_output_contents.
- * Shared-memory, trace and log RPCs answer UNIMPLEMENTED. `drain()` ends open streams once
- * what they have in flight is answered, for a graceful stop.
+ * extensions: the ModelInfer codec (oip-infer-codec.ts) around the same core as inferd.v1.
+ * Outputs always travel in raw_output_contents. Shared-memory, trace and log RPCs answer
+ * UNIMPLEMENTED.
  */
 export class OipService {
-  private readonly streams = new OpenStreams();
-
   private constructor(
     private readonly parts: OipServiceParts,
+    private readonly calls: CallAdapter,
     private readonly options: OipServiceOptions,
     /** inferd's release, reported by ServerMetadata. */
     private readonly serverVersion: string,
   ) {}
 
   /** Reads inferd's version from its package.json. */
-  static load(parts: OipServiceParts, options: OipServiceOptions): OipService {
+  static load(parts: OipServiceParts, calls: CallAdapter, options: OipServiceOptions): OipService {
     const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-    return new OipService(parts, options, pkg.version);
+    return new OipService(parts, calls, options, pkg.version);
   }
 
   handlers(): GRPCInferenceServiceServer {
     const { inference, repository, health } = this.parts;
-    const { telemetry, log } = this.options;
-    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> => (call, callback) => {
-      const details = `${what} is not supported by inferd`;
-      telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata)).end(status.UNIMPLEMENTED, details);
-      callback({ code: status.UNIMPLEMENTED, details });
-    };
+    const { calls } = this;
+    const unimplemented = <Req, Res>(what: string): handleUnaryCall<Req, Res> =>
+      calls.unary(() => {
+        throw new Unimplemented(`${what} is not supported by inferd`);
+      });
+    const infer = (request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> => this.infer(request, signal, scope);
     return {
-      serverLive: this.unary(() => ({ live: true })),
-      serverReady: this.unary(() => ({
+      serverLive: calls.unary(() => ({ live: true })),
+      serverReady: calls.unary(() => ({
         ready: health.get('') === 'SERVING' && repository.modelNames().every((name) => (repository.versions(name) ?? []).length === 0 || repository.isReady(name)),
       })),
-      modelReady: this.unary((request) => {
+      modelReady: calls.unary((request) => {
         try {
           inference.resolve(request.name, request.version);
           return { ready: true };
@@ -109,54 +90,30 @@ export class OipService {
           throw err;
         }
       }),
-      serverMetadata: this.unary(() => ({ name: 'inferd', version: this.serverVersion, extensions: ['model_repository', 'model_configuration', 'statistics'] })),
-      modelMetadata: this.unary((request) => {
-        const model = this.resolve(request.name, request.version);
-        return {
-          name: model.name,
-          versions: this.readyVersions(model.name),
-          platform: PLATFORM,
-          inputs: model.inputs.map(tensorMetadata),
-          outputs: model.outputs.map(tensorMetadata),
-        };
+      serverMetadata: calls.unary(() => ({ name: 'inferd', version: this.serverVersion, extensions: ['model_repository', 'model_configuration', 'statistics'] })),
+      modelMetadata: calls.unary((request) => {
+        let model;
+        try {
+          model = inference.metadata(request.name, request.version);
+        } catch (err) {
+          throw this.tritonNotFound(err, request.name, request.version);
+        }
+        return { name: model.name, versions: [...model.readyVersions], platform: PLATFORM, inputs: model.inputs.map(tensorMetadata), outputs: model.outputs.map(tensorMetadata) };
       }),
-      modelInfer: (call, callback) => {
-        const traced = telemetry.startCall(SERVICE, 'ModelInfer', () => traceHeaders(call.metadata));
-        const { signal, dispose } = callSignal(call);
-        void answerUnary(traced, log, async (scope) => this.infer(RefusedRequest.check(call.request), signal, scope), callback).finally(dispose);
-      },
-      modelStreamInfer: (call) => {
-        const traced = telemetry.startCall(SERVICE, 'ModelStreamInfer', () => traceHeaders(call.metadata));
-        const stream = this.streams.start(
-          call,
-          async (request: ModelInferRequest, signal): Promise<ModelStreamInferResponse> => {
-            const scope = traced.message();
-            const outcome = new RequestOutcome(scope, log);
-            try {
-              const inferResponse = await this.infer(RefusedRequest.check(request), signal, scope);
-              outcome.succeeded();
-              return { errorMessage: '', inferResponse };
-            } catch (err) {
-              // Only the id, so that the client can tell which request failed.
-              return { errorMessage: outcome.failed(err).details, inferResponse: ModelInferResponse.fromPartial({ id: request.id }) };
-            }
-          },
-          (request: ModelInferRequest, err) => ({
-            errorMessage: statusFor(err, this.options.log).details,
-            // Only the id, so that the client can tell which request failed.
-            inferResponse: ModelInferResponse.fromPartial({ id: request.id }),
-          }),
-          { maxInFlight: this.options.maxStreamInFlight },
-        );
-        void stream.done.then(() => traced.end(stream.code ?? status.CANCELLED));
-      },
-      modelConfig: this.unary((request) => {
+      modelInfer: calls.inferenceUnary(infer),
+      modelStreamInfer: calls.inferenceStream<ModelInferRequest, ModelStreamInferResponse>(
+        async (request, signal, scope) => ({ errorMessage: '', inferResponse: await infer(request, signal, scope) }),
+        // Only the id, so that the client can tell which request failed.
+        (id, s) => ({ errorMessage: s.details, inferResponse: ModelInferResponse.fromPartial({ id }) }),
+        { maxInFlight: this.options.maxStreamInFlight },
+      ),
+      modelConfig: calls.unary((request) => {
         const model = this.resolve(request.name, request.version);
-        return { config: modelConfig(repository.config(model.name, model.version)) };
+        return { config: modelConfig(modelConfigDocument(repository.config(model.name, model.version))) };
       }),
-      modelStatistics: this.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
-      repositoryIndex: this.unary((request) => ({ models: this.index(request.ready) })),
-      repositoryModelLoad: this.unary(async (request) => {
+      modelStatistics: calls.unary((request) => ({ modelStats: this.statistics(request.name, request.version) })),
+      repositoryIndex: calls.unary((request) => ({ models: this.index(request.ready) })),
+      repositoryModelLoad: calls.unary(async (request) => {
         refuseParameters(request.parameters, []);
         try {
           await repository.load(request.modelName);
@@ -167,7 +124,7 @@ export class OipService {
         }
         return {};
       }),
-      repositoryModelUnload: this.unary(async (request) => {
+      repositoryModelUnload: calls.unary(async (request) => {
         // Nothing depends on another model in inferd, so unload_dependents changes nothing.
         refuseParameters(request.parameters, ['unload_dependents']);
         this.resolveModel(request.modelName);
@@ -185,97 +142,31 @@ export class OipService {
     };
   }
 
-  /** Stops reading every open stream; each ends (UNAVAILABLE) after answering what it has in flight. */
-  async drain(): Promise<void> {
-    await this.streams.drainAll();
-  }
-
-  /** A unary handler from a function of the request; what it throws or rejects with becomes the call's status. */
-  private unary<Req, Res>(answer: (request: Req) => Res | Promise<Res>): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
-    return (call, callback) => {
-      const traced = this.options.telemetry.startCall(SERVICE, methodOf(call), () => traceHeaders(call.metadata));
-      new Promise<Res>((resolve) => resolve(answer(call.request))).then(
-        (response) => {
-          traced.end(status.OK);
-          callback(null, response);
-        },
-        (err: unknown) => {
-          const s = statusFor(err, traced.logger(this.options.log));
-          traced.end(s.code, s.details);
-          callback(s);
-        },
-      );
-    };
-  }
-
-  /**
-   * One inference: resolve, decode, queue (with the `timeout` parameter as a queue deadline
-   * besides `signal`), encode every output raw. Rejects with an InferdError for every fault a
-   * caller can cause.
-   */
+  /** One inference: the ModelInfer codec around the core, with unknown models named in Triton's words. */
   private async infer(request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> {
-    const model = this.resolve(request.modelName, request.modelVersion, { serving: true });
-    scope.resolved(model.name, model.version);
-    const { feeds, outputNames, timeoutUs } = scope.step('decode', () => this.decode(model, request));
-    const deadline = timeoutSignal(
-      signal,
-      timeoutUs === undefined ? undefined : Number(timeoutUs) / 1000,
-      () => new InferdError('DEADLINE_EXCEEDED', `Request timeout expired: the timeout parameter (${timeoutUs} µs) passed while the request waited in the queue of model "${model.name}" version ${model.version}`),
-    );
-    let results;
+    let result;
     try {
-      results = await this.parts.inference.run(model, feeds, outputNames, deadline.signal, { trace: scope.trace });
-    } finally {
-      deadline.dispose();
-    }
-    return scope.step('encode', () => {
-      const response: ModelInferResponse = { modelName: model.name, modelVersion: model.version, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] };
-      for (const name of outputNames) {
-        const out = encodeOipTensor(results[name]!);
-        response.outputs.push({ name, datatype: out.datatype, shape: out.shape, parameters: {}, contents: undefined });
-        response.rawOutputContents.push(out.raw);
-      }
-      return response;
-    });
-  }
-
-  /** Checks a request's parameters and decodes its inputs against the model. Throws INVALID_ARGUMENT. */
-  private decode(model: ModelVersion, request: ModelInferRequest): { feeds: Record<string, HostTensor>; outputNames: string[]; timeoutUs: bigint | undefined } {
-    const { timeoutUs } = oipParameters(request.parameters);
-    for (const input of request.inputs) {
-      const asked = SHARED_MEMORY_PARAMETERS.find((p) => input.parameters[p] !== undefined);
-      if (asked !== undefined) throw new InferdError('INVALID_ARGUMENT', `input "${clipText(input.name)}": shared memory is not supported (parameter "${asked}"); send the elements in the request`);
-    }
-    for (const output of request.outputs) {
-      if (output.parameters['classification'] !== undefined) throw new InferdError('INVALID_ARGUMENT', `output "${clipText(output.name)}": the classification parameter is not supported`);
-    }
-    const feeds = decodeInputs(model, oipInputs(request.inputs, request.rawInputContents), decodeOipTensor);
-    const outputNames = selectOutputs(model, request.outputs.map((o) => o.name));
-    return { feeds, outputNames, timeoutUs };
-  }
-
-  /**
-   * The model version a request names. `serving` goes through the core, which also refuses
-   * while the server drains. An unknown model or version is NOT_FOUND in Triton's words, which
-   * Triton's clients look for.
-   */
-  private resolve(name: string, version: string, opts: { serving?: boolean } = {}): ModelVersion {
-    try {
-      return opts.serving ? this.parts.inference.resolve(name, version) : this.parts.repository.resolve(name, version);
+      result = await this.parts.inference.infer(inferRequestOf(request), signal, scope);
     } catch (err) {
-      if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') throw err;
-      const which = this.parts.repository.versions(name) === undefined || version === '' ? `'${clipText(name)}'` : `'${clipText(name)}' version ${clipText(version)}`;
-      throw new InferdError('NOT_FOUND', `Request for unknown model: ${which} is not found`, { cause: err });
+      throw this.tritonNotFound(err, request.modelName, request.modelVersion);
     }
+    return scope.step('encode', () => modelInferResponseOf(result, request.id));
+  }
+
+  /** The model version a request names; an unknown model or version is NOT_FOUND in Triton's words. */
+  private resolve(name: string, version: string): ModelVersion {
+    return resolveModel(this.parts.repository, name, version);
+  }
+
+  /** `err`, or for NOT_FOUND the same in Triton's words, which Triton's clients look for. */
+  private tritonNotFound(err: unknown, name: string, version: string): unknown {
+    if (!(err instanceof InferdError) || err.code !== 'NOT_FOUND') return err;
+    return unknownModel(this.parts.repository, name, version, err);
   }
 
   /** Throws NOT_FOUND, in Triton's words, when the repository has no model of this name. */
   private resolveModel(name: string): void {
-    if (this.parts.repository.versions(name) === undefined) throw new InferdError('NOT_FOUND', `Request for unknown model: '${clipText(name)}' is not found`);
-  }
-
-  private readyVersions(name: string): string[] {
-    return (this.parts.repository.versions(name) ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
+    if (this.parts.repository.versions(name) === undefined) throw unknownModel(this.parts.repository, name, '');
   }
 
   /**
@@ -283,79 +174,43 @@ export class OipService {
    * version of the model. A named version that is not ready is UNAVAILABLE.
    */
   private statistics(name: string, version: string): ModelStatistics[] {
-    if (name === '' && version !== '') throw new InferdError('INVALID_ARGUMENT', `version "${clipText(version)}" given without a model name`);
-    const models: ModelVersion[] = [];
-    for (const model of name === '' ? this.parts.repository.modelNames() : [name]) {
-      if (version !== '') {
-        models.push(this.resolve(model, version));
-        continue;
-      }
-      this.resolveModel(model);
-      for (const v of this.readyVersions(model)) {
-        try {
-          models.push(this.parts.repository.resolve(model, v));
-        } catch {
-          // It stopped being ready since the listing: not asked for any more.
-        }
-      }
-    }
-    return models.map(modelStatistics);
+    return statisticsVersions(this.parts.repository, name, version, (n, v) => this.resolve(n, v)).map((model) => {
+      const doc = modelStatisticsDocument(model);
+      // What inferd does not time apart (input, output, cache) is left out, as Triton leaves out what it does not measure.
+      const untimed = { computeInput: undefined, computeOutput: undefined };
+      return {
+        ...doc,
+        inferenceStats: { ...doc.inferenceStats, ...untimed, cacheHit: undefined, cacheMiss: undefined },
+        batchStats: doc.batchStats.map((b) => ({ ...b, ...untimed })),
+        memoryUsage: [],
+        responseStats: {},
+      };
+    });
   }
 
   private index(readyOnly: boolean): RepositoryIndexResponse_ModelIndex[] {
-    const { repository } = this.parts;
-    const models: RepositoryIndexResponse_ModelIndex[] = [];
-    for (const name of repository.modelNames()) {
-      const versions = repository.versions(name) ?? [];
-      if (versions.length === 0 && !readyOnly) models.push({ name, version: '', state: 'UNAVAILABLE', reason: 'the model has no version folders' });
-      for (const v of versions) {
-        if (readyOnly && v.state !== 'READY') continue;
-        models.push({ name, version: v.version, state: INDEX_STATE[v.state], reason: v.reason });
-      }
-    }
-    return models;
+    return repositoryIndex(this.parts.repository, readyOnly);
   }
-}
-
-/** The method of a unary call, from its path: "/inference.GRPCInferenceService/ModelReady" → "ModelReady". */
-function methodOf(call: { getPath(): string }): string {
-  const path = call.getPath();
-  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 function tensorMetadata(spec: TensorSpec): ModelMetadataResponse_TensorMetadata {
   return { name: spec.name, datatype: oipDatatype(spec.type).name, shape: spec.dims.map(BigInt) };
 }
 
-/** A tensor in Triton's config shape: with batching on, dims leave out the batch dimension. */
-function configTensor(spec: TensorSpec, batched: boolean): ModelInput {
-  const dims = batched ? spec.dims.slice(1) : spec.dims;
-  return { name: spec.name, dataType: DataType[oipDatatype(spec.type).configName as keyof typeof DataType], dims: dims.map(BigInt) };
-}
-
-function versionPolicy(p: EffectiveConfig['versionPolicy']): ModelVersionPolicy {
-  if ('latest' in p) return { latest: { numVersions: p.latest }, all: undefined, specific: undefined };
-  if ('all' in p) return { latest: undefined, all: {}, specific: undefined };
-  return { latest: undefined, all: undefined, specific: { versions: p.specific.map(BigInt) } };
-}
-
-/**
- * The effective configuration in Triton's shape: with max_batch_size > 0, dims leave out the
- * batch dimension, as Triton writes them; with 0, dims are whole shapes.
- */
-function modelConfig(c: EffectiveConfig): ModelConfig {
-  const batched = c.maxBatchSize > 0;
+/** The configuration document as the protobuf message: enums by number. */
+function modelConfig(doc: ModelConfigDocument): ModelConfig {
+  const p = doc.versionPolicy;
   return {
-    name: c.name,
-    platform: PLATFORM,
-    backend: BACKEND,
-    versionPolicy: versionPolicy(c.versionPolicy),
-    maxBatchSize: c.maxBatchSize,
-    input: c.inputs.map((s) => configTensor(s, batched)),
-    output: c.outputs.map((s) => configTensor(s, batched)),
-    instanceGroup: [{ name: c.name, count: c.instances, kind: ModelInstanceGroup_Kind.KIND_CPU }],
-    defaultModelFilename: MODEL_FILE,
+    ...doc,
+    versionPolicy: { latest: 'latest' in p ? p.latest : undefined, all: 'all' in p ? p.all : undefined, specific: 'specific' in p ? { versions: [...p.specific.versions] } : undefined },
+    input: doc.input.map(configTensor),
+    output: doc.output.map(configTensor),
+    instanceGroup: doc.instanceGroup.map((g) => ({ ...g, kind: ModelInstanceGroup_Kind[g.kind] })),
   };
+}
+
+function configTensor(t: ConfigTensor): ModelInput {
+  return { name: t.name, dataType: DataType[t.dataType as keyof typeof DataType], dims: [...t.dims] };
 }
 
 /** Refuses repository parameters other than those `accepted`: inferd takes models only from the repository folder. */
@@ -366,37 +221,3 @@ function refuseParameters(parameters: Readonly<Record<string, unknown>>, accepte
   }
 }
 
-/**
- * Triton's statistics from the batcher's counts: inference_count is rows, execution_count runs,
- * batch_stats the runs and their time by batch size. Input and output preparation is not timed
- * apart from the run.
- */
-function modelStatistics(model: ModelVersion): ModelStatistics {
-  const s = model.stats();
-  const executions = BigInt(s.executions);
-  return {
-    name: model.name,
-    version: model.version,
-    lastInference: BigInt(s.lastInferenceMs),
-    inferenceCount: BigInt(s.inferences),
-    executionCount: executions,
-    inferenceStats: {
-      success: { count: BigInt(s.success), ns: s.queueNs + s.computeNs },
-      fail: { count: BigInt(s.fail), ns: 0n },
-      queue: { count: executions, ns: s.queueNs },
-      computeInput: undefined,
-      computeInfer: { count: executions, ns: s.computeNs },
-      computeOutput: undefined,
-      cacheHit: undefined,
-      cacheMiss: undefined,
-    },
-    batchStats: Object.entries(s.batchSizes).map(([size, count]) => ({
-      batchSize: BigInt(size),
-      computeInput: undefined,
-      computeInfer: { count: BigInt(count), ns: s.batchComputeNs[Number(size)] ?? 0n },
-      computeOutput: undefined,
-    })),
-    memoryUsage: [],
-    responseStats: {},
-  };
-}

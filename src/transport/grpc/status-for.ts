@@ -15,6 +15,20 @@ export const STATUS_FOR: Readonly<Record<ErrorCode, status>> = {
   PERMISSION_DENIED: status.PERMISSION_DENIED,
 };
 
+/** A gRPC status as a call or a stream's message is answered with it. */
+export interface CallStatus {
+  readonly code: status;
+  readonly details: string;
+}
+
+/**
+ * What a handler throws for a method inferd does not serve (UNIMPLEMENTED): a status of gRPC's
+ * own, with no InferdError code, since no other front end has such methods.
+ */
+export class Unimplemented extends Error {
+  override readonly name = 'Unimplemented';
+}
+
 /**
  * Most UTF-8 bytes of a status message. grpc-message percent-encodes it into at most three
  * times as many, well under the 8 KiB of metadata that gRPC's C++ and Java clients take (and
@@ -25,11 +39,12 @@ export const MAX_STATUS_DETAILS_BYTES = 2048;
 
 /**
  * The status a client sees for an error: an InferdError's own code and message (cut to
- * MAX_STATUS_DETAILS_BYTES, see statusDetails); for anything else (a bug), INTERNAL with a
- * generic message, the error itself going to the log whole.
+ * MAX_STATUS_DETAILS_BYTES, see statusDetails), UNIMPLEMENTED for Unimplemented; for anything
+ * else (a bug), INTERNAL with a generic message, the error itself going to the log whole.
  */
-export function statusFor(err: unknown, log: Logger): { code: status; details: string } {
+export function statusFor(err: unknown, log: Logger): CallStatus {
   if (err instanceof InferdError) return { code: STATUS_FOR[err.code], details: statusDetails(err.message) };
+  if (err instanceof Unimplemented) return { code: status.UNIMPLEMENTED, details: statusDetails(err.message) };
   log.error({ err }, 'unexpected error while serving a call');
   return { code: status.INTERNAL, details: 'internal error' };
 }

@@ -1,14 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createSecureServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { InferdError } from '../../inferd-error';
 import type { Authenticator } from '../../security/authenticator';
-import { certificateIdentity } from '../../security/certificate-identity';
 import type { TlsFiles } from '../../security/tls-files';
 import type { ServingMetrics } from '../../telemetry/serving-metrics';
+import { httpRefusal } from './http-access';
+import { RestApi } from './rest-api';
 
-export interface MetricsHttpServerOptions {
+export interface HttpServerOptions {
   readonly host: string;
   /** 0 picks a free port; `port` on the server tells which. */
   readonly port: number;
@@ -34,7 +33,10 @@ const TIMEOUT_CHECK_MS = 1_000;
 /**
  * The HTTP port for what does not speak gRPC: GET /metrics (Prometheus text format), /healthz
  * (200 while the process runs) and /readyz (200 when serving, 503 otherwise: loading or
- * draining). Anything else is 404; a method other than GET or HEAD is 405.
+ * draining), and under /v2 the Open Inference Protocol's REST binding (RestApi) once
+ * `serveApi` hands it over: until then, while models load, /v2/health/live answers 200,
+ * /v2/health/ready 400 and the rest 503. Anything else is 404; a method other than GET or HEAD
+ * on the first three is 405.
  *
  * With TLS it is HTTPS on the gRPC port's certificate. /healthz and /readyz stay open to probes,
  * which seldom hold client certificates or tokens; /metrics asks what the gRPC port asks: a
@@ -46,8 +48,9 @@ const TIMEOUT_CHECK_MS = 1_000;
  * after 5 s without a request (`connectionIdleTimeoutMs` if shorter). A client that closes its
  * side (FIN) has its connection closed once the answer to a request in flight is sent.
  */
-export class MetricsHttpServer {
+export class HttpServer {
   private closed: Promise<void> | undefined;
+  private api: RestApi | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -56,8 +59,13 @@ export class MetricsHttpServer {
   ) {}
 
   /** Binds the port. Rejects when the address cannot be bound. */
-  static async create(options: MetricsHttpServerOptions): Promise<MetricsHttpServer> {
-    const handle = (req: IncomingMessage, res: ServerResponse): void => void answer(req, res, options);
+  static async create(options: HttpServerOptions): Promise<HttpServer> {
+    let self: HttpServer | undefined;
+    const handle = (req: IncomingMessage, res: ServerResponse): void => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (RestApi.handles(path)) void answerApi(self?.api, req, res, path);
+      else void answer(req, res, options);
+    };
     const timeouts = {
       headersTimeout: options.handshakeTimeoutMs,
       requestTimeout: options.handshakeTimeoutMs,
@@ -82,7 +90,13 @@ export class MetricsHttpServer {
         resolve(typeof bound === 'object' && bound !== null ? bound.port : options.port);
       });
     });
-    return new MetricsHttpServer(server, port);
+    self = new HttpServer(server, port);
+    return self;
+  }
+
+  /** From now on, requests under /v2 go to `api`. */
+  serveApi(api: RestApi): void {
+    this.api = api;
   }
 
   /** Stops listening and closes every connection. Safe to call twice. */
@@ -95,7 +109,7 @@ export class MetricsHttpServer {
   }
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, options: MetricsHttpServerOptions): Promise<void> {
+async function answer(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   const send = (code: number, body: string, contentType = 'text/plain; charset=utf-8'): void => {
     res.writeHead(code, { 'content-type': contentType, 'cache-control': 'no-store' });
@@ -108,7 +122,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, options: Metric
   }
   try {
     if (path === '/metrics') {
-      const refused = await refusal(req, options);
+      const refused = await httpRefusal(req, 'metrics', 'GET /metrics', options);
       if (refused !== undefined) {
         if (refused.status === 401) res.setHeader('www-authenticate', 'Bearer');
         send(refused.status, `${refused.message}\n`);
@@ -120,29 +134,19 @@ async function answer(req: IncomingMessage, res: ServerResponse, options: Metric
     else if (path === '/readyz') {
       if (options.ready()) send(200, 'ready\n');
       else send(503, 'not ready\n');
-    } else send(404, 'not found: try /metrics, /healthz or /readyz\n');
+    } else send(404, 'not found: try /metrics, /healthz, /readyz or /v2\n');
   } catch (err) {
     options.log.error({ err }, 'cannot answer an HTTP request');
     send(500, 'internal error\n');
   }
 }
 
-const HTTP_STATUS: Partial<Record<InferdError['code'], number>> = { UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429 };
-
-/** Why /metrics is refused to this request, if it is. */
-async function refusal(req: IncomingMessage, options: MetricsHttpServerOptions): Promise<{ status: number; message: string } | undefined> {
-  const socket = req.socket as TLSSocket;
-  const verified = options.tls !== undefined && socket.authorized === true;
-  if (options.tls?.mutual === true && !verified) return { status: 401, message: 'a client certificate signed by the client CA is needed' };
-  if (options.auth === undefined) return undefined;
-  try {
-    const principal = await options.auth.authenticate(req.headers.authorization, verified ? certificateIdentity(socket.getPeerCertificate()) : undefined);
-    options.auth.authorize(principal, 'metrics', 'GET /metrics');
-    options.auth.admit(principal);
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof InferdError) || HTTP_STATUS[err.code] === undefined) throw err;
-    options.log.info({ path: '/metrics', code: err.code, reason: err.message }, 'request refused');
-    return { status: HTTP_STATUS[err.code]!, message: err.message };
-  }
+/** A request under /v2: to the API once it is served; before that, only liveness is answered. */
+function answerApi(api: RestApi | undefined, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  if (api !== undefined) return api.answer(req, res, path);
+  const status = path === '/v2/health/live' ? 200 : path === '/v2/health/ready' ? 400 : 503;
+  const body = status === 503 ? JSON.stringify({ error: 'the server is starting: models are loading' }) : '';
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+  return Promise.resolve();
 }

@@ -37,7 +37,7 @@ describe('inferd command line', () => {
     const run = await inferd('serve', '--port', 'abc', '--bogus', '1');
     expect(run.code).to.equal(2);
     expect(run.stdout).to.equal('');
-    expect(run.stderr).to.equal('inferd serve: bad configuration:\n  --port: expected a whole number from 0 to 65535, got "abc"\n  unknown flag --bogus\n');
+    expect(run.stderr).to.equal('inferd serve: bad configuration:\n  --port: expected a whole number from 0 to 65535, got "abc"\n  --bogus: expected a flag of inferd serve (see inferd serve --help), got an unknown flag\n');
   });
 
   it('an unknown command is named on stderr, with the usage, and exits 2', async () => {

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { parseServeConfig } from '../../../src/config';
 import { CronSchedules, type Schedule } from '../../../src/jobs/schedules/cron-schedules';
 import { ProgressReporter } from '../../../src/jobs/progress-reporter';
+import { parseJobStoreUrl } from '../../../src/jobs/store/job-store-url';
 import { configProblems as problems } from '../../support/config-problems';
 import { FakeWallClock } from '../../support/fake-wall-clock';
 import { removeFolder } from '../../support/test-server';
@@ -91,6 +92,21 @@ describe('job configuration', () => {
     expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ dataDir: 'data', jobRetentionHours: 168, maxBatchJobs: 1, webhookAllow: [], webhookSecret: '', schedules: [] });
   });
 
+  it('keeps jobs in <data-dir>/jobs.sqlite with a 30 s lease by default; takes the store from INFERD_JOB_STORE, the replica id and the lease from flags', () => {
+    expect(parseServeConfig({ argv: [], env: {} })).to.deep.include({ jobStore: '', replicaId: '', jobLeaseMs: 30_000 });
+    const c = parseServeConfig({ argv: ['--replica-id', 'pod-a', '--job-lease-ms', '5000'], env: { INFERD_JOB_STORE: 'postgres://u:pw@db:5432/jobs' } });
+    expect(c).to.deep.include({ jobStore: 'postgres://u:pw@db:5432/jobs', replicaId: 'pod-a', jobLeaseMs: 5000 });
+    expect(parseJobStoreUrl('', 'data', 'jobs.sqlite')).to.deep.equal({ kind: 'sqlite', file: path.join('data', 'jobs.sqlite') });
+    expect(parseJobStoreUrl('postgresql://u:p@ss@db/jobs', 'data', 'x')).to.deep.equal({ kind: 'postgres', url: 'postgresql://u:p@ss@db/jobs', safe: 'postgresql://u:***@db/jobs', host: 'db', port: 5432 });
+  });
+
+  it('refuses a job store URL it cannot read, a lease out of range, and never shows the password', () => {
+    expect(problems(() => parseServeConfig({ argv: ['--job-lease-ms', '50'], env: { INFERD_JOB_STORE: 'mysql://u:hunter2@db/jobs' } }))).to.deep.equal([
+      '--job-lease-ms: expected a whole number from 100 to 3600000, got "50"',
+      '--job-store: expected sqlite:PATH or postgres://user:password@host:port/database, got "mysql://u:***@db/jobs"',
+    ]);
+  });
+
   it('takes the callback allow-list from a flag and the secret from INFERD_WEBHOOK_SECRET', () => {
     const c = parseServeConfig({ argv: ['--webhook-allow', 'hooks.example.com, 10.0.0.7:8443'], env: { INFERD_WEBHOOK_SECRET: 's' } });
     expect(c).to.deep.include({ webhookAllow: ['hooks.example.com', '10.0.0.7:8443'], webhookSecret: 's' });
@@ -126,16 +142,16 @@ describe('job configuration', () => {
       }),
     );
     expect(problems(() => parseServeConfig({ argv: ['--config', file, '--webhook-allow', 'ok.example,bad host'], env: {} }))).to.deep.equal([
-      `${file}: "schedules"[0].cron: "61 * * * *": CronPattern: Invalid value for minute: 61`,
-      `${file}: "schedules"[0].outputUri: output "out.txt": expected a .jsonl, .ndjson or .csv file, or sqlite:PATH#TABLE`,
-      `${file}: "schedules"[1]: unknown key "colour" (a schedule has name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, maxBadRecords, callbackUrl)`,
-      `${file}: "schedules"[1].name: "a" is taken by an earlier schedule`,
-      `${file}: "schedules"[1].batchSize: expected a whole number from 1 to 65536 (0 or none: 64), got -1`,
-      `${file}: "schedules"[1].maxBadRecords: expected a whole number from 0 to 4294967295 (none: no limit), got -1`,
-      `${file}: "schedules"[1].modelName: expected a non-empty string, got ""`,
+      `${file}: schedules[0].cron: expected a cron expression, got "61 * * * *" (CronPattern: Invalid value for minute: 61)`,
+      `${file}: schedules[0].outputUri: expected a batch output, got "out.txt" (output "out.txt": expected a .jsonl, .ndjson or .csv file, sqlite:PATH#TABLE or postgres:TABLE)`,
+      `${file}: schedules[1].colour: expected a known field (name, cron, timezone, modelName, modelVersion, inputUri, outputUri, batchSize, inputColumns, outputNames, maxBadRecords, callbackUrl), got an unknown field`,
+      `${file}: schedules[1].name: expected a name no earlier schedule has, got "a"`,
+      `${file}: schedules[1].batchSize: expected a whole number from 1 to 65536 (0 or none: 64), got -1`,
+      `${file}: schedules[1].maxBadRecords: expected a whole number from 0 to 4294967295 (none: no limit), got -1`,
+      `${file}: schedules[1].modelName: expected a non-empty string, got ""`,
       '--webhook-allow: expected host[:port] entries, got "bad host"',
-      '--webhook-allow is set but no secret is: set INFERD_WEBHOOK_SECRET (or --webhook-secret) to sign callbacks with',
-      'schedule "b": callback_url host "elsewhere.example" is not allowed: the server allows ok.example',
+      '--webhook-secret: expected a secret to sign callbacks with, since --webhook-allow is set (prefer INFERD_WEBHOOK_SECRET), got none',
+      `${file}: schedules[2].callbackUrl: expected a URL on a host --webhook-allow allows, got "http://elsewhere.example/h" (callback_url host "elsewhere.example" is not allowed: the server allows ok.example)`,
     ]);
   });
 });

@@ -28,7 +28,7 @@ const HOSTILE: Record<string, { files: Record<string, string | Uint8Array>; stat
   big: {
     files: { '1/model.onnx': tinyMlpModel(), 'config.yaml': 'warmup: [{ name: big, count: 1, inputs: { x: { shape: [100000000, 4], zero: true } } }]\n' },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'big/config.yaml: warm-up "big": input "x": shape [100000000,4] of FLOAT32 takes 1600000000 bytes, expected at most 33554432 (--max-message-bytes)',
+    reason: 'big/config.yaml: warmup[0].inputs.x.shape: expected at most 33554432 bytes of input (--max-message-bytes), got [100000000,4] of FLOAT32, 1600000000 bytes',
   },
   zero_hides: {
     files: { '1/model.onnx': identityModel('FLOAT', { dims: ['a', 'b'] }), 'config.yaml': 'warmup: [{ inputs: { x: { shape: [0, 1000000000000000], zero: true } } }]\n' },
@@ -38,12 +38,12 @@ const HOSTILE: Record<string, { files: Record<string, string | Uint8Array>; stat
   huge_config: {
     files: { '1/model.onnx': tinyMlpModel(), 'config.yaml': HUGE_YAML },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'huge_config/config.yaml: is larger than 32768 bytes (--max-model-config-bytes)',
+    reason: 'huge_config/config.yaml: expected at most 32768 bytes (--max-model-config-bytes), got a larger file',
   },
   huge_mlmodel: {
     files: { '1/MLmodel': `flavors:\n  onnx:\n    data: model.onnx\n# ${HUGE_YAML}`, '1/model.onnx': tinyMlpModel() },
     state: State.MODEL_VERSION_STATE_FAILED,
-    reason: 'huge_mlmodel/1/MLmodel: is larger than 32768 bytes (--max-model-config-bytes)',
+    reason: 'huge_mlmodel/1/MLmodel: expected at most 32768 bytes (--max-model-config-bytes), got a larger file',
   },
   // A model file that declares a 1.6 GB input: its default warm-up (best effort) is left out.
   huge_declared: {

@@ -238,7 +238,7 @@ describe('JobService', function () {
         [{ modelName: 'nope' }, status.NOT_FOUND, 'unknown model "nope"'],
         [{ inputUri: 'missing.jsonl' }, status.NOT_FOUND, 'input "missing.jsonl" does not exist'],
         [{ inputUri: 'notes.txt' }, status.INVALID_ARGUMENT, 'input "notes.txt": expected a .jsonl, .ndjson or .csv file or a folder of them'],
-        [{ outputUri: 'out.parquet' }, status.INVALID_ARGUMENT, 'output "out.parquet": expected a .jsonl, .ndjson or .csv file, or sqlite:PATH#TABLE'],
+        [{ outputUri: 'out.parquet' }, status.INVALID_ARGUMENT, 'output "out.parquet": expected a .jsonl, .ndjson or .csv file, sqlite:PATH#TABLE or postgres:TABLE'],
         [{ outputUri: 'sqlite:x.db#1bad' }, status.INVALID_ARGUMENT, 'output "sqlite:x.db#1bad": table name "1bad" must be letters, digits and _, not starting with a digit'],
         [{ outputNames: ['z'] }, status.INVALID_ARGUMENT, 'unknown output "z": model "tiny_mlp" version 1 has "y"'],
         [{ batchSize: 100_000 }, status.INVALID_ARGUMENT, 'batch_size 100000 is out of range: 1 to 65536, or 0 for 64'],

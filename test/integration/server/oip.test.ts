@@ -321,7 +321,17 @@ describe('inference.GRPCInferenceService (Open Inference Protocol)', function ()
           return { ...r, inputs: [input('INPUT0', 'INT32', [1, 16], { intContents: a }), r.inputs![1]!] };
         },
         code: status.INVALID_ARGUMENT,
-        details: 'input "INPUT0": contents must not be specified when using raw_input_contents',
+        details: "contents field must not be specified when using raw_input_contents for 'INPUT0' for model 'simple'",
+      },
+      {
+        name: 'typed contents beside raw_input_contents, in Triton\'s words before any other check of the tensor (shared memory, datatype, shape) or of the request (parameters, raw entry count)',
+        request: () => {
+          const r = simpleRequest('both-first', a, a, { parameters: { timeout: { stringParam: '1s' } } });
+          const bad = InputTensor.fromPartial({ name: 'INPUT1', datatype: 'FP32', shape: [2n, 8n], contents: InferTensorContents.fromPartial({ intContents: a }), parameters: { shared_memory_region: { stringParam: 'r0' } } });
+          return { ...r, inputs: [r.inputs![0]!, bad], rawInputContents: [r.rawInputContents![0]!] };
+        },
+        code: status.INVALID_ARGUMENT,
+        details: "contents field must not be specified when using raw_input_contents for 'INPUT1' for model 'simple'",
       },
       {
         name: 'a datatype other than the declared one',

@@ -209,11 +209,11 @@ describe('model repository lifecycle', function () {
     it('fails a version whose MLmodel has no onnx flavour, naming the MLmodel file within the repository', async () => {
       expect(await statusOf(t, 'mlflow_sklearn')).to.deep.equal({
         name: 'mlflow_sklearn',
-        versions: [{ version: '1', state: State.MODEL_VERSION_STATE_FAILED, reason: 'mlflow_sklearn/1/MLmodel: has no onnx flavor' }],
+        versions: [{ version: '1', state: State.MODEL_VERSION_STATE_FAILED, reason: 'mlflow_sklearn/1/MLmodel: flavors.onnx: expected an onnx flavor (as mlflow.onnx.log_model writes it), got none' }],
       });
       const err = await rejection(predict(t.prediction, { modelName: 'mlflow_sklearn', inputs: {} }));
       expect(err.code).to.equal(status.UNAVAILABLE);
-      expect(err.details).to.equal('model "mlflow_sklearn" has no ready version: version 1 is FAILED: mlflow_sklearn/1/MLmodel: has no onnx flavor');
+      expect(err.details).to.equal('model "mlflow_sklearn" has no ready version: version 1 is FAILED: mlflow_sklearn/1/MLmodel: flavors.onnx: expected an onnx flavor (as mlflow.onnx.log_model writes it), got none');
     });
   });
 
@@ -326,7 +326,7 @@ describe('model repository lifecycle', function () {
           {
             version: '1',
             state: State.MODEL_VERSION_STATE_FAILED,
-            reason: 'warm_wrong_shape/config.json: warm-up "flat": input "INPUT0": expected shape [-1,16], got [16]',
+            reason: 'warm_wrong_shape/config.json: warmup[0].inputs.INPUT0.shape: expected a shape the model\'s [-1,16] takes, got [16]',
           },
         ],
       });
@@ -391,7 +391,7 @@ describe('model repository lifecycle', function () {
           {
             version: '1',
             state: State.MODEL_VERSION_STATE_FAILED,
-            reason: `misfit/config.yaml: inputs[0].dims: [-1,8] does not fit the model's [-1,16]`,
+            reason: `misfit/config.yaml: inputs[0].dims: expected a shape the model's [-1,16] takes, got [-1,8]`,
           },
         ],
       });

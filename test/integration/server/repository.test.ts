@@ -154,11 +154,12 @@ describe('the model repository', function () {
     let repo: string;
     let t: TestServer;
     const bad: Record<string, [string, string, string]> = {
-      unknown_field: ['config.yaml', 'instance: 2\n', 'instance: unknown field (known: version_policy, instances, placement, session, max_batch_size, dynamic_batching, warmup, inputs, outputs)'],
+      unknown_field: ['config.yaml', 'instance: 2\n', 'instance: expected a known field (version_policy, instances, placement, session, max_batch_size, dynamic_batching, warmup, inputs, outputs), got an unknown field'],
       wrong_type: ['config.yaml', 'session:\n  intra_op_threads: many\n', 'session.intra_op_threads: expected a whole number from 1 to 1024, got "many"'],
       two_policies: ['config.yaml', 'version_policy: {latest: 1, all: true}\n', 'version_policy: expected exactly one of latest, all, specific, got latest, all'],
       bad_level: ['config.json', '{"session": {"graph_optimization_level": "max"}}', 'session.graph_optimization_level: expected one of disabled, basic, extended, all, got "max"'],
-      not_json: ['config.json', '{"instances": ', 'cannot parse: '],
+      not_json: ['config.json', '{"instances": ', 'expected JSON, got text that does not parse ('],
+      several_problems: ['config.yaml', 'instances: 0\nplacement: main\n', 'instances: expected a whole number from 1 to 256, got 0; several_problems/config.yaml: placement: expected one of auto, worker, got "main"'],
     };
 
     before(async () => {

@@ -1,14 +1,19 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { HealthCheckRequest, type HealthCheckResponse } from '../../../generated/grpc/health/v1/health';
+import { JobState } from '../../../generated/inferd/v1/job_service';
 import { PredictRequest, type PredictStreamResponse } from '../../../generated/inferd/v1/prediction_service';
 import { simpleModel } from '../../../src/example-models/example-models';
 import type { ModelRepository } from '../../../src/repository/model-repository';
 import { calibrateSlowRun } from '../../support/calibrate-slow-run';
 import { slowModel } from '../../support/slow-model';
-import { CALLER, callerMetadata, memoryTracing, spansWhen } from '../../support/telemetry';
+import { jobsClient } from '../../support/jobs';
+import { CALLER, callerMetadata, httpGet, memoryTracing, spansWhen } from '../../support/telemetry';
 import { predict, rejection, removeFolder, startServer, tensor, writeRepository, type TestServer } from '../../support/test-server';
 
 const PREDICT = 'inferd.v1.PredictionService/Predict';
@@ -34,6 +39,7 @@ const names = (spans: ReadableSpan[]): string[] => spans.map((s) => s.name).sort
 describe('tracing', function () {
   this.timeout(120_000);
   let repo: string;
+  let data: string;
   let t: TestServer;
   const memory = memoryTracing();
   /** A run of a second or more on this machine: far longer than it takes three more requests to queue. */
@@ -41,7 +47,8 @@ describe('tracing', function () {
 
   before(async () => {
     repo = writeRepository({ simple: simpleModel(), slow: slowModel({ batchable: true }) });
-    t = await startServer(repo, {}, { tracing: memory.tracing });
+    data = mkdtempSync(path.join(tmpdir(), 'inferd-tracing-data-'));
+    t = await startServer(repo, { dataDir: data }, { tracing: memory.tracing });
     slowSide = (await calibrateSlowRun((side) => predict(t.prediction, slowRequest('calibrate', side)), 1_000)).side;
   });
 
@@ -49,6 +56,7 @@ describe('tracing', function () {
     await t.close();
     await memory.provider.shutdown();
     removeFolder(repo);
+    removeFolder(data);
   });
 
   beforeEach(() => memory.exporter.reset());
@@ -165,6 +173,55 @@ describe('tracing', function () {
     for (const s of served) {
       const wait = childrenOf(spans, s).find((c) => c.name === 'queue wait');
       expect(wait, 'each request of the batch has its own queue wait').to.not.equal(undefined);
+    }
+  });
+
+  /** inferd_requests_total of model simple version 1 answered OK, from /metrics. */
+  async function simpleRequestsOk(): Promise<number> {
+    const line = (await httpGet(t.server.httpPort, '/metrics')).body.split('\n').find((l) => l.startsWith('inferd_requests_total{model="simple",version="1",code="OK"} '));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  }
+
+  it('traces an asynchronous prediction as a request, in a trace of its own, and counts it in the request metrics', async () => {
+    const jobs = jobsClient(t.address);
+    try {
+      const before = await simpleRequestsOk();
+      const job = await jobs.finished((await jobs.submitPrediction(simpleRequest('job', 4))).id);
+      expect(job.state).to.equal(JobState.JOB_STATE_SUCCEEDED);
+      const spans = await spansWhen(memory.exporter, (s) => s.some((x) => x.name === 'job prediction'));
+      const root = spans.find((s) => s.name === 'job prediction')!;
+      expect(root.kind).to.equal(SpanKind.INTERNAL);
+      expect(root.parentSpanContext).to.equal(undefined);
+      expect(root.attributes).to.deep.include({ 'inferd.job.kind': 'prediction', 'inferd.model.name': 'simple', 'inferd.model.version': '1' });
+      expect(root.status.code).to.equal(SpanStatusCode.UNSET);
+      expect(names(childrenOf(spans, root))).to.deep.equal(['decode', 'encode', 'model run', 'queue wait']);
+      expect(await simpleRequestsOk()).to.equal(before + 1);
+    } finally {
+      jobs.close();
+    }
+  });
+
+  it('traces each model run of a batch job as a request under the job\'s span, and counts it in the request metrics', async () => {
+    mkdirSync(path.join(data, 'traced'));
+    const record = (i: number): string => JSON.stringify({ INPUT0: new Array(16).fill(i), INPUT1: new Array(16).fill(1) });
+    writeFileSync(path.join(data, 'traced', 'in.jsonl'), `${record(1)}\n${record(2)}\n`);
+    const jobs = jobsClient(t.address);
+    try {
+      const before = await simpleRequestsOk();
+      const job = await jobs.finished((await jobs.submitBatch({ modelName: 'simple', inputUri: 'traced/in.jsonl', outputUri: 'traced/out.jsonl', batchSize: 2 })).id);
+      expect(job.state).to.equal(JobState.JOB_STATE_SUCCEEDED);
+      const spans = await spansWhen(memory.exporter, (s) => s.some((x) => x.name === 'job batch'));
+      const root = spans.find((s) => s.name === 'job batch')!;
+      expect(root.parentSpanContext).to.equal(undefined);
+      expect(root.attributes).to.deep.include({ 'inferd.job.kind': 'batch', 'inferd.job.id': job.id });
+      // Both records stack into one run: one request.
+      const runs = childrenOf(spans, root);
+      expect(runs.map((r) => r.name)).to.deep.equal(['job batch run']);
+      expect(runs[0]!.attributes).to.deep.include({ 'inferd.model.name': 'simple', 'inferd.model.version': '1' });
+      expect(names(childrenOf(spans, runs[0]!))).to.deep.equal(['decode', 'model run', 'queue wait']);
+      expect(await simpleRequestsOk()).to.equal(before + 1);
+    } finally {
+      jobs.close();
     }
   });
 

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ModelConfigError, parseModelConfig, readModelConfig } from '../../../src/repository/model-config';
-import { selectVersions } from '../../../src/repository/version-policy';
+import { parseModelConfig, readModelConfig } from '../../../src/repository/model-config';
+import { configError, configProblems, configRejection } from '../../support/config-problems';
 
 describe('parseModelConfig', () => {
   it('reads every field of a full config', () => {
@@ -35,22 +35,56 @@ describe('parseModelConfig', () => {
   });
 
   const bad: [string, unknown, string][] = [
-    ['a list for the document', [1], 'm/config.yaml: the document: expected a mapping, got [1]'],
-    ['an empty specific list', { version_policy: { specific: [] } }, 'm/config.yaml: version_policy.specific: expected at least one version'],
+    ['a list for the document', [1], 'm/config.yaml: expected a mapping, got [1]'],
+    ['an empty specific list', { version_policy: { specific: [] } }, 'm/config.yaml: version_policy.specific: expected at least one version, got []'],
     ['all: false', { version_policy: { all: false } }, 'm/config.yaml: version_policy.all: expected true, got false'],
     ['a negative preferred batch size', { dynamic_batching: { preferred_batch_sizes: [4, -1] } }, 'm/config.yaml: dynamic_batching.preferred_batch_sizes[1]: expected a whole number from 1 to 1048576, got -1'],
-    ['warm-up values that do not fill the shape', { warmup: [{ inputs: { x: { shape: [2, 2], values: [1, 2, 3] } } }] }, 'm/config.yaml: warmup[0].inputs.x.values: shape [2,2] needs 4 values, got 3'],
+    ['warm-up values that do not fill the shape', { warmup: [{ inputs: { x: { shape: [2, 2], values: [1, 2, 3] } } }] }, 'm/config.yaml: warmup[0].inputs.x.values: expected 4 values for shape [2,2], got 3'],
     ['a warm-up input with two fills', { warmup: [{ inputs: { x: { shape: [1], zero: true, random: true } } }] }, 'm/config.yaml: warmup[0].inputs.x: expected exactly one of zero, random, values, got zero, random'],
     ['an unknown placement', { placement: 'main' }, 'm/config.yaml: placement: expected one of auto, worker, got "main"'],
-    ['an override without dims', { inputs: [{ name: 'x' }] }, 'm/config.yaml: inputs[0].dims: expected a list, got undefined'],
+    ['an override without dims', { inputs: [{ name: 'x' }] }, 'm/config.yaml: inputs[0].dims: expected a list, got none'],
     ['a warm-up dimension past what ONNX Runtime takes', { warmup: [{ inputs: { x: { shape: [0, 1e15], zero: true } } }] }, 'm/config.yaml: warmup[0].inputs.x.shape[1]: expected a whole number from 0 to 4294967295, got 1000000000000000'],
     ['an override dimension past what ONNX Runtime takes', { inputs: [{ name: 'x', dims: [-1, 2 ** 32] }] }, 'm/config.yaml: inputs[0].dims[1]: expected a whole number from -1 to 4294967295, got 4294967296'],
+    ['a list where a number belongs, cut short', { instances: new Array(100).fill(1) }, `m/config.yaml: instances: expected a whole number from 1 to 256, got [${'1,'.repeat(49)}1…`],
   ];
   for (const [what, doc, message] of bad) {
-    it(`refuses ${what}, naming the file, the field and the reason`, () => {
-      expect(() => parseModelConfig(doc, 'm/config.yaml')).to.throw(ModelConfigError, message);
+    it(`refuses ${what}, naming the file, the field, what was expected and what came`, () => {
+      expect(configProblems(() => parseModelConfig(doc, 'm/config.yaml'))).to.deep.equal([message]);
     });
   }
+
+  it('reports every problem of a file at once, each with the file, the field, what was expected and what came', () => {
+    const err = configError(() =>
+      parseModelConfig(
+        {
+          instance: 2,
+          version_policy: { latest: 0 },
+          instances: 0,
+          session: { intra_op_threads: 'many', execution_mode: 'serial' },
+          dynamic_batching: { preferred_batch_sizes: [4, -1, 0] },
+          warmup: [{ count: 0, inputs: { x: { shape: [2], values: [1] } } }],
+          inputs: [{ name: '', dims: [-2] }],
+        },
+        'm/config.yaml',
+      ),
+    );
+    const file = 'm/config.yaml';
+    expect(err.problems).to.deep.equal([
+      { file, field: 'instance', expected: 'a known field (version_policy, instances, placement, session, max_batch_size, dynamic_batching, warmup, inputs, outputs)', got: 'an unknown field' },
+      { file, field: 'version_policy.latest', expected: 'a whole number from 1 to 1000000', got: '0' },
+      { file, field: 'instances', expected: 'a whole number from 1 to 256', got: '0' },
+      { file, field: 'session.intra_op_threads', expected: 'a whole number from 1 to 1024', got: '"many"' },
+      { file, field: 'session.execution_mode', expected: 'one of sequential, parallel', got: '"serial"' },
+      { file, field: 'dynamic_batching.preferred_batch_sizes[1]', expected: 'a whole number from 1 to 1048576', got: '-1' },
+      { file, field: 'dynamic_batching.preferred_batch_sizes[2]', expected: 'a whole number from 1 to 1048576', got: '0' },
+      { file, field: 'warmup[0].count', expected: 'a whole number from 1 to 1000', got: '0' },
+      { file, field: 'warmup[0].inputs.x.values', expected: '2 values for shape [2]', got: '1' },
+      { file, field: 'inputs[0].name', expected: 'a non-empty string', got: '""' },
+      { file, field: 'inputs[0].dims[0]', expected: 'a whole number from -1 to 4294967295', got: '-2' },
+    ]);
+    expect(err.message).to.equal(err.lines.join('\n'));
+    expect(err.lines[0]).to.equal('m/config.yaml: instance: expected a known field (version_policy, instances, placement, session, max_batch_size, dynamic_batching, warmup, inputs, outputs), got an unknown field');
+  });
 
   it('names an unnamed warm-up request after its place in the list', () => {
     expect(parseModelConfig({ warmup: [{ inputs: { x: { shape: [1], zero: true } } }] }, 'f').warmup![0]!.name).to.equal('warmup[0]');
@@ -74,23 +108,25 @@ describe('readModelConfig', () => {
   it('refuses a file one byte past the bound without parsing it, naming the file and the flag', async () => {
     // Parsing YAML takes ~500 bytes of heap per byte: a few MB of it would end the process.
     writeFileSync(path.join(root, 'm', 'config.yaml'), 'warmup: [' + '1,'.repeat(512) + ']\n');
-    const err = await readModelConfig(root, 'm', { maxFileBytes: 1024 }).then(() => undefined, (e: unknown) => e);
-    expect(err).to.be.instanceOf(ModelConfigError);
-    expect((err as Error).message).to.equal('m/config.yaml: is larger than 1024 bytes (--max-model-config-bytes)');
+    expect(await configRejection(readModelConfig(root, 'm', { maxFileBytes: 1024 }))).to.deep.equal([
+      { file: 'm/config.yaml', field: '', expected: 'at most 1024 bytes (--max-model-config-bytes)', got: 'a larger file' },
+    ]);
   });
 
   it('refuses a YAML document whose aliases multiply (a "billion laughs"), naming the file', async () => {
     let text = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
     for (let i = 1; i < 12; i++) text += `a${i}: &a${i} [${new Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
     writeFileSync(path.join(root, 'm', 'config.yaml'), text);
-    const err = await readModelConfig(root, 'm', { maxFileBytes: 64 * 1024 }).then(() => undefined, (e: unknown) => e);
-    expect((err as Error).message).to.match(/^m\/config\.yaml: cannot parse: Excessive alias count/);
+    const [problem] = await configRejection(readModelConfig(root, 'm', { maxFileBytes: 64 * 1024 }));
+    expect(problem).to.deep.include({ file: 'm/config.yaml', field: '', expected: 'YAML' });
+    expect(problem!.got).to.match(/^text that does not parse \(Excessive alias count/);
   });
-});
 
-describe('selectVersions', () => {
-  const onDisk = ['5', '3', '2', '1'];
-  it('picks the newest N under latest', () => expect(selectVersions({ latest: 2 }, onDisk)).to.deep.equal(['5', '3']));
-  it('picks every version under all', () => expect(selectVersions({ all: true }, onDisk)).to.deep.equal(onDisk));
-  it('picks the named versions that exist under specific', () => expect(selectVersions({ specific: ['1', '4', '5'] }, onDisk)).to.deep.equal(['5', '1']));
+  it('refuses two config files of one model, naming both', async () => {
+    writeFileSync(path.join(root, 'm', 'config.yaml'), 'instances: 1\n');
+    writeFileSync(path.join(root, 'm', 'config.json'), '{}');
+    expect(await configRejection(readModelConfig(root, 'm', { maxFileBytes: 1024 }))).to.deep.equal([
+      { file: 'm', field: '', expected: 'one config file (config.yaml, config.yml, config.json)', got: 'm/config.yaml and m/config.json' },
+    ]);
+  });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { parseAccessFile } from '../../../src/security/access-file';
+import { configError } from '../../support/config-problems';
 
 const DIGEST = 'a'.repeat(64);
 
@@ -22,20 +23,31 @@ describe('parseAccessFile', () => {
       '  - { name: batch, scopes: [jobs] }',
       'users: []',
     ].join('\n');
-    let message = '';
-    try {
-      parseAccessFile(text, 'access.yaml');
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    expect(message.split('\n')).to.deep.equal([
-      'access.yaml: unknown key "users" (expected "tokens", "clients")',
-      'access.yaml: tokens[0].sha256: expected the token\'s SHA-256 as 64 hex digits (printf %s "$TOKEN" | sha256sum), not the token itself',
-      'access.yaml: tokens[1].name: "web" is taken by an earlier entry',
-      'access.yaml: tokens[1].scopes: unknown scope "admin" (expected predict, models:read, models:admin, jobs, metrics)',
+    const err = configError(() => parseAccessFile(text, 'access.yaml'));
+    const message = err.message;
+    expect(err.lines).to.deep.equal([
+      'access.yaml: users: expected a known field (tokens, clients), got an unknown field',
+      'access.yaml: tokens[0].sha256: expected the token\'s SHA-256 as 64 hex digits (printf %s "$TOKEN" | sha256sum), not the token itself, got a string of 15 characters (not shown: it may be the token itself)',
+      'access.yaml: tokens[1].name: expected a name no earlier entry has, got "web"',
+      'access.yaml: tokens[1].scopes[1]: expected one of predict, models:read, models:admin, jobs, metrics, got "admin"',
       'access.yaml: tokens[1].rate_per_second: expected a number above 0, got 0',
-      'access.yaml: clients[0]: give exactly one of "common_name" or "san"',
+      'access.yaml: clients[0]: expected exactly one of common_name, san, got none',
     ]);
+    expect(err.problems[4]).to.deep.equal({ file: 'access.yaml', field: 'tokens[1].rate_per_second', expected: 'a number above 0', got: '0' });
     expect(message).not.to.include('my-secret-token');
+  });
+
+  it('describes, never shows, a list or entry where a digest may be a clear token', () => {
+    const err = configError(() => parseAccessFile('tokens: my-secret-token\nclients:\n  - my-other-secret\n', 'access.yaml'));
+    expect(err.problems).to.deep.equal([
+      { file: 'access.yaml', field: 'tokens', expected: 'a list', got: 'a string of 15 characters' },
+      { file: 'access.yaml', field: 'clients[0]', expected: 'a mapping', got: 'a string of 15 characters' },
+    ]);
+  });
+
+  it('names the file of text that is neither YAML nor JSON', () => {
+    const [problem] = configError(() => parseAccessFile('tokens: [', 'access.yaml')).problems;
+    expect(problem).to.deep.include({ file: 'access.yaml', field: '', expected: 'YAML or JSON' });
+    expect(problem!.got).to.match(/^text that does not parse \(/);
   });
 });
