@@ -104,6 +104,15 @@ describe('inferd bench', function () {
     });
   }
 
+  it('measures the REST binding (--protocol grpc,rest) in the same rounds as gRPC, each with the CPU its requests cost', async () => {
+    const run = await bench({}, '--model', 'simple', '--models', repo, '--protocol', 'grpc,rest', '--rounds', '2', '--concurrency', '2', '--duration-s', '0.5', '--warmup-s', '0', '--json');
+    expect(run.code, run.stderr).to.equal(0);
+    const report = JSON.parse(run.stdout) as { inferd: Level[]; rest: Level[]; restToGrpc: number[] };
+    const [grpc, rest] = [report.inferd[0]!, report.rest[0]!];
+    for (const l of [grpc, rest]) expect([l.errors, l.rounds!.length, l.clientCpuMsPerRequest > 0, l.serverCpuMsPerRequest! > 0], JSON.stringify(l)).to.deep.equal([0, 2, true, true]);
+    expect(report.restToGrpc).to.deep.equal([rest.requestsPerSecond / grpc.requestsPerSecond]);
+  });
+
   it('prints the CPU columns and the floor as a table without --json', async () => {
     const run = await bench({}, '--model', 'simple', '--models', repo, '--baseline', 'limit', '--concurrency', '2', '--duration-s', '0.5', '--warmup-s', '0');
     expect(run.code, run.stderr).to.equal(0);
