@@ -18,7 +18,7 @@ import { machineLimit } from '../bench/machine-limit';
 import { ownCpuMs, processCpuMs } from '../bench/process-cpu-ms';
 import { predictRequestEncoder, rawPredictTarget } from '../bench/raw-predict';
 import { restInferRequest, restUnaryLoad } from '../bench/rest-load';
-import { runtimeBaseline, type RuntimeBaseline } from '../bench/runtime-baseline';
+import { RuntimeBaseline } from '../bench/runtime-baseline';
 import { spawnEchoServer, spawnServe, stopProcess, type Spawned } from '../bench/spawn-serve';
 import type { LevelResult } from '../bench/summarize';
 
@@ -45,8 +45,10 @@ Options:
                             in binary (Triton's binary tensor data extension), answers read whole
                             and not decoded; with both, each level is measured both ways in turn
   --http-port N             with --server and rest: the server's HTTP port (default 8002)
-  --rounds N                measurements of --duration-s per level and client, in alternating
-                            order, added up (default 1); percentiles are the rounds' medians
+  --rounds N                measurements of --duration-s per level, client and baseline, in
+                            alternating order, added up (default 1); percentiles are the rounds'
+                            medians; every server stays up throughout, so that each round's
+                            numbers are seconds apart (the JSON report has each round's ratios)
   --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
   --duration-s N            seconds of measurement per level (default 10)
   --warmup-s N              seconds of load before each level, not measured (default 2)
@@ -240,6 +242,7 @@ export async function benchCommand(
   const baselines = values.baseline === '' ? [] : values.baseline.split(',');
   const clients = values.client.split(',');
   const roundCount = Number(values.rounds);
+  const serverPid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
   const protocols = values.protocol.split(',');
   const httpPort = Number(values['http-port']);
   for (const p of protocols)
@@ -248,7 +251,6 @@ export async function benchCommand(
     problems.push('--protocol rest measures unary calls only: leave --mode at unary');
   if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535)
     problems.push(`--http-port: expected a port number, got "${values['http-port']}"`);
-  const serverPid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
   if (values.model === undefined) problems.push('--model is required');
   if ((values.models === undefined) === (values.server === undefined))
     problems.push('give exactly one of --models DIR and --server HOST:PORT');
@@ -270,7 +272,7 @@ export async function benchCommand(
   for (const b of ['runtime', 'limit'])
     if (baselines.includes(b) && values.models === undefined)
       problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
-  if (baselines.includes('limit') && !clients.includes('raw'))
+  if (baselines.includes('limit') && (!clients.includes('raw') || !protocols.includes('grpc')))
     problems.push(
       '--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received',
     );
@@ -288,7 +290,10 @@ export async function benchCommand(
 
   let server: Spawned | undefined;
   let echo: Spawned | undefined;
+  let floor: Spawned | undefined;
+  let runtime: RuntimeBaseline | undefined;
   let sdk: InferdClient | undefined;
+  const channels: RawTarget['client'][] = [];
   try {
     let address = values.server;
     if (values.models !== undefined) {
@@ -298,8 +303,7 @@ export async function benchCommand(
       ]);
       address = `127.0.0.1:${server.port}`;
     }
-    // The server under test may use TLS and tokens; the echo baseline never does.
-    // The server under test may use TLS and tokens; the echo baseline never does.
+    // The server under test may use TLS and tokens; the echo and floor baselines never do.
     const secured = clientSecurityOptions(security);
     sdk = new InferdClient(address!, secured);
     const meta = await sdk.modelMetadata(model);
@@ -318,8 +322,14 @@ export async function benchCommand(
       encode,
       isError,
     });
-    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget =>
-      rawPredictTarget(addr, security?.tls, security?.token);
+    const rawTarget = (addr: string, security: typeof secured | undefined): RawTarget => {
+      const target = rawPredictTarget(addr, security?.tls, security?.token);
+      channels.push(target.client);
+      return target;
+    };
+    const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
+    const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
+    const noError = (): undefined => undefined;
     const rest = restInferRequest(model, inputs);
     const [restHost, restPort] =
       values.server === undefined
@@ -328,54 +338,117 @@ export async function benchCommand(
             Number(server!.child.spawnargs.find((a) => a.startsWith('--http-port='))?.slice('--http-port='.length)),
           ]
         : [values.server.slice(0, values.server.lastIndexOf(':')).replace(/^\[|\]$/g, ''), httpPort];
-    const rawLoad = mode === 'unary' ? unaryLoad : streamLoad;
-    const sdkLoad = mode === 'unary' ? clientUnaryLoad : clientStreamLoad;
 
-    /** Each level with each client in turn (warm-up, then measurement), so that the clients' numbers of one level are minutes apart at most. */
-    const measure = async (
-      addr: string,
-      security: typeof secured | undefined,
-      which: readonly string[],
-      isError: LoadOptions['isError'],
-      pid: number | undefined,
-    ): Promise<Record<string, LevelResult[]>> => {
-      const target = rawTarget(addr, security);
-      const results: Record<string, LevelResult[]> = Object.fromEntries(which.map((c) => [c, []]));
-      try {
-        for (const c of levels) {
-          const run = async (name: string, ms: number): Promise<LevelResult> => {
-            const clientMs = ownCpuMs();
-            const serverMs = pid === undefined ? undefined : processCpuMs(pid);
-            const result = await (name === 'raw'
-              ? rawLoad(target, loadOptions(c, ms, isError))
-              : name === 'rest'
-                ? restUnaryLoad(
-                    { host: restHost!, port: restPort!, tls: security?.tls, token: security?.token },
-                    rest,
-                    { concurrency: c, durationMs: ms, rowsPerRequest },
-                  )
-                : sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }));
-            const calls = Math.max(1, result.requests + result.errors);
-            const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
-            return {
-              ...result,
-              clientCpuMsPerRequest,
-              ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }),
-            };
-          };
-          for (const name of which) if (warmupMs > 0) await run(name, warmupMs);
-          // Rounds alternate the order (raw, sdk; then sdk, raw...), so that a drift of the machine weighs on both alike.
-          const rounds: Record<string, LevelResult[]> = Object.fromEntries(which.map((name) => [name, []]));
-          for (let r = 0; r < roundCount; r++)
-            for (const name of r % 2 === 0 ? which : [...which].reverse())
-              rounds[name]!.push(await run(name, durationMs));
-          for (const name of which) results[name]!.push(mergeRounds(rounds[name]!));
-        }
-      } finally {
-        target.client.close();
-      }
-      return results;
+    /** One load of `ms`, with the CPU it cost this process (the client) and the server `pid`, when known. */
+    const timed = async (pid: number | undefined, load: () => Promise<LevelResult>): Promise<LevelResult> => {
+      const clientMs = ownCpuMs();
+      const serverMs = pid === undefined ? undefined : processCpuMs(pid);
+      const result = await load();
+      const calls = Math.max(1, result.requests + result.errors);
+      const clientCpuMsPerRequest = (ownCpuMs() - clientMs) / calls;
+      return {
+        ...result,
+        clientCpuMsPerRequest,
+        ...(serverMs === undefined ? {} : { serverCpuMsPerRequest: (processCpuMs(pid!) - serverMs) / calls }),
+      };
     };
+
+    // What is measured, each level, in rounds: inferd with each client, then each baseline. All
+    // servers stay up meanwhile (one idle costs next to nothing), so that the numbers of one level
+    // are seconds apart, not minutes: this machine's speed moves from one minute to the next.
+    const inferdPid = server?.child.pid ?? serverPid;
+    const inferdTarget = rawTarget(address!, secured);
+    let answerBytes: number | undefined;
+    interface Measured {
+      readonly name: string;
+      /** One measurement; undefined for the in-process runtime, which keeps its own. */
+      measure(concurrency: number, ms: number): Promise<LevelResult | undefined>;
+    }
+    // inferd through each client of each protocol: raw and sdk on gRPC, rest on the HTTP port.
+    const inferdNames = [
+      ...(protocols.includes('grpc') ? clients : []),
+      ...(protocols.includes('rest') ? ['rest'] : []),
+    ];
+    const measured: Measured[] = inferdNames.map((name) => ({
+      name,
+      measure: async (c, ms) => {
+        if (name === 'rest')
+          return timed(inferdPid, () =>
+            restUnaryLoad({ host: restHost!, port: restPort!, tls: secured?.tls, token: secured?.token }, rest, {
+              concurrency: c,
+              durationMs: ms,
+              rowsPerRequest,
+            }),
+          );
+        if (name === 'sdk')
+          return timed(inferdPid, () =>
+            sdkLoad(sdk!, { model, inputs: typedInputs, concurrency: c, durationMs: ms, rowsPerRequest }),
+          );
+        const result = await timed(inferdPid, () =>
+          rawLoad(inferdTarget, loadOptions(c, ms, mode === 'stream' ? streamError : noError)),
+        );
+        answerBytes ??= result.answerBytes;
+        return result;
+      },
+    }));
+    if (baselines.includes('echo')) {
+      echo = await spawnEchoServer();
+      const target = rawTarget(`127.0.0.1:${echo.port}`, undefined);
+      const pid = echo.child.pid;
+      measured.push({
+        name: 'echo',
+        measure: (c, ms) => timed(pid, () => rawLoad(target, loadOptions(c, ms, noError))),
+      });
+    }
+    if (baselines.includes('limit')) {
+      let target: RawTarget | undefined;
+      measured.push({
+        name: 'floor',
+        measure: async (c, ms) => {
+          // Started once inferd has answered (it is measured first): it answers as many bytes as inferd did.
+          if (floor === undefined) {
+            if (answerBytes === undefined) throw new Error("no answer from inferd to size the floor's answers by");
+            floor = await spawnEchoServer({ answerBytes });
+            target = rawTarget(`127.0.0.1:${floor.port}`, undefined);
+          }
+          const pid = floor.child.pid;
+          return timed(pid, () => rawLoad(target!, loadOptions(c, ms, noError)));
+        },
+      });
+    }
+    if (baselines.includes('runtime') || baselines.includes('limit')) {
+      const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
+      runtime = await RuntimeBaseline.create(modelPath, Object.fromEntries(inputs.map((i) => [i.name, i.host])));
+      const inProcess = runtime;
+      measured.push({ name: 'runtime', measure: async (_c, ms) => void (await inProcess.measure(ms)) });
+    }
+
+    const results: Record<string, LevelResult[]> = Object.fromEntries(measured.map((m) => [m.name, []]));
+    /** Per name, per level, each round's result. */
+    const byRound: Record<string, LevelResult[][]> = Object.fromEntries(measured.map((m) => [m.name, []]));
+    for (const c of levels) {
+      if (warmupMs > 0) for (const m of measured) if (m.name !== 'runtime') await m.measure(c, warmupMs);
+      const rounds: Record<string, LevelResult[]> = Object.fromEntries(measured.map((m) => [m.name, []]));
+      // Rounds alternate the order (inferd, baselines; then baselines, inferd...), so that a drift of the machine weighs on all alike.
+      for (let r = 0; r < roundCount; r++) {
+        for (const m of r % 2 === 0 ? measured : [...measured].reverse()) {
+          const result = await m.measure(c, durationMs);
+          if (result !== undefined) rounds[m.name]!.push(result);
+        }
+      }
+      for (const m of measured) {
+        if (m.name === 'runtime') continue;
+        results[m.name]!.push(mergeRounds(rounds[m.name]!));
+        byRound[m.name]!.push(rounds[m.name]!);
+      }
+    }
+    /** Per level, inferd's requests/s over a baseline's, round by round. */
+    const ratiosByRound = (rate: (name: string, level: number, round: number) => number, name: string): number[][] =>
+      levels.map((_c, i) =>
+        byRound[inferdNames[0]!]![i]!.map((_l, r) => rate(inferdNames[0]!, i, r) / rate(name, i, r)),
+      );
+    const rps = (name: string, level: number, round: number): number =>
+      byRound[name]![level]![round]!.requestsPerSecond;
 
     const report: Record<string, unknown> = {
       model,
@@ -387,15 +460,8 @@ export async function benchCommand(
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       serveArgs: values['serve-arg'],
     };
-    const measured = [...(protocols.includes('grpc') ? clients : []), ...(protocols.includes('rest') ? ['rest'] : [])];
-    const byClient = await measure(
-      address!,
-      secured,
-      measured,
-      mode === 'stream' ? streamError : () => undefined,
-      server?.child.pid ?? serverPid,
-    );
-    const inferd = byClient[measured[0]!]!;
+    const byClient = Object.fromEntries(inferdNames.map((c) => [c, results[c]!]));
+    const inferd = byClient[inferdNames[0]!]!;
     report['inferd'] = inferd;
     const label = {
       raw: 'raw grpc-js client',
@@ -409,7 +475,7 @@ export async function benchCommand(
         report['restToGrpc'] = byClient['rest'].map((l, i) => l.requestsPerSecond / grpc[i]!.requestsPerSecond);
     }
     if (!values.json)
-      for (const c of measured)
+      for (const c of inferdNames)
         process.stdout.write(
           `${table(`inferd ${mode} on ${model}, ${label[c]} (${rowsPerRequest} row(s) per request, ${durationMs / 1000} s per level)`, byClient[c]!)}\n`,
         );
@@ -434,17 +500,12 @@ export async function benchCommand(
       process.stdout.write(
         `  REST / gRPC requests/s: ${(report['restToGrpc'] as number[]).map((r, i) => `${levels[i]}: ${r.toFixed(3)}`).join(', ')}\n`,
       );
-    sdk.close();
 
-    if (baselines.includes('echo')) {
-      await stopProcess(server?.child); // the echo runs alone, as inferd did
-      server = undefined;
-      echo = await spawnEchoServer();
-      const echoed = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))[
-        'raw'
-      ]!;
+    if (results['echo'] !== undefined) {
+      const echoed = results['echo'];
       report['echo'] = echoed;
       report['ratioToEcho'] = inferd.map((l, i) => l.requestsPerSecond / echoed[i]!.requestsPerSecond);
+      report['ratioToEchoByRound'] = ratiosByRound(rps, 'echo');
       if (!values.json) {
         process.stdout.write(`${table(`bare grpc-js echo, ${mode}, same bytes`, echoed)}\n`);
         process.stdout.write(
@@ -452,30 +513,7 @@ export async function benchCommand(
         );
       }
     }
-    let floorTransport: LevelResult[] | undefined;
-    if (baselines.includes('limit')) {
-      await stopProcess(server?.child);
-      server = undefined;
-      await stopProcess(echo?.child);
-      echo = undefined;
-      // inferd's answer as the raw client received it; the floor's server answers that many bytes.
-      const answerBytes = byClient['raw']!.find((l) => l.answerBytes !== undefined)?.answerBytes;
-      if (answerBytes === undefined) throw new Error("no answer from inferd to size the floor's answers by");
-      echo = await spawnEchoServer({ answerBytes });
-      floorTransport = (await measure(`127.0.0.1:${echo.port}`, undefined, ['raw'], () => undefined, echo.child.pid))[
-        'raw'
-      ]!;
-      await stopProcess(echo.child);
-      echo = undefined;
-    }
-    let base: RuntimeBaseline | undefined;
-    if (baselines.includes('runtime') || baselines.includes('limit')) {
-      await stopProcess(server?.child);
-      server = undefined;
-      const modelPath = path.join(values.models!, model, meta.version, 'model.onnx');
-      const feeds = Object.fromEntries(inputs.map((i) => [i.name, i.host]));
-      base = await runtimeBaseline(modelPath, feeds, { intraOpThreads: 1, durationMs });
-    }
+    const base = runtime?.result();
     if (baselines.includes('runtime') && base !== undefined) {
       report['runtime'] = base;
       report['ratioToRuntime'] = inferd.map((l) => l.inferencesPerSecond / base.rowsPerSecond);
@@ -488,18 +526,19 @@ export async function benchCommand(
         );
       }
     }
+    const floorTransport = results['floor'];
     if (floorTransport !== undefined && base !== undefined) {
       const cores = availableParallelism();
-      const limits = floorTransport.map((t) =>
+      const limitOf = (t: LevelResult): ReturnType<typeof machineLimit> =>
         machineLimit(
           {
             transportClientMs: t.clientCpuMsPerRequest!,
             transportServerMs: t.serverCpuMsPerRequest!,
-            runMs: base!.cpuMsPerRun,
+            runMs: base.cpuMsPerRun,
           },
           cores,
-        ),
-      );
+        );
+      const limits = floorTransport.map(limitOf);
       const inferdCpu = inferd.map((l) =>
         l.serverCpuMsPerRequest === undefined ? undefined : l.clientCpuMsPerRequest! + l.serverCpuMsPerRequest,
       );
@@ -513,6 +552,10 @@ export async function benchCommand(
         limitPerSecond: limits.map((l) => l.limitPerSecond),
       };
       report['ratioToLimit'] = inferd.map((l, i) => l.requestsPerSecond / limits[i]!.limitPerSecond);
+      report['ratioToLimitByRound'] = ratiosByRound(
+        (name, i, r) => (name === 'floor' ? limitOf(byRound['floor']![i]![r]!).limitPerSecond : rps(name, i, r)),
+        'floor',
+      );
       report['cpuToFloor'] = inferdCpu.map((ms, i) => (ms === undefined ? null : ms / limits[i]!.floorMsPerRequest));
       if (!values.json) {
         process.stdout.write(
@@ -541,7 +584,10 @@ export async function benchCommand(
     return 1;
   } finally {
     sdk?.close();
+    for (const c of channels) c.close();
+    await runtime?.close();
     await stopProcess(server?.child);
     await stopProcess(echo?.child);
+    await stopProcess(floor?.child);
   }
 }

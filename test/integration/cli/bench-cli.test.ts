@@ -19,6 +19,7 @@ interface Level {
   readonly serverCpuMsPerRequest?: number;
   readonly requestBytes: number;
   readonly answerBytes: number;
+  readonly rounds?: number[];
 }
 
 interface LimitReport {
@@ -36,6 +37,9 @@ interface LimitReport {
   };
   readonly ratioToLimit: number[];
   readonly cpuToFloor: number[];
+  readonly ratioToEcho: number[];
+  readonly ratioToEchoByRound: number[][];
+  readonly ratioToLimitByRound: number[][];
 }
 
 describe('inferd bench', function () {
@@ -125,7 +129,7 @@ describe('inferd bench', function () {
   });
 
   for (const mode of ['unary', 'stream']) {
-    it(`gives, with --baseline limit (${mode}), the floor of a request (bare transport of the same bytes + one in-process run) and the machine's limit (cores / floor), beside the echo`, async () => {
+    it(`gives, with --baseline limit (${mode}), the floor of a request (bare transport of the same bytes + one in-process run) and the machine's limit (cores / floor), beside the echo, round by round`, async () => {
       const run = await bench(
         {},
         '--model',
@@ -136,10 +140,12 @@ describe('inferd bench', function () {
         mode,
         '--baseline',
         'echo,limit',
+        '--rounds',
+        '2',
         '--concurrency',
         '2',
         '--duration-s',
-        '1',
+        '0.5',
         '--warmup-s',
         '0',
         '--json',
@@ -171,8 +177,44 @@ describe('inferd bench', function () {
       expect(report.limit.limitPerSecond).to.deep.equal([(report.limit.cores * 1000) / floor]);
       expect(report.ratioToLimit).to.deep.equal([inferd.requestsPerSecond / report.limit.limitPerSecond[0]!]);
       expect(report.cpuToFloor).to.deep.equal([(inferd.clientCpuMsPerRequest + inferd.serverCpuMsPerRequest!) / floor]);
+      // Rounds alternate inferd and its baselines; each round's ratio is between numbers seconds apart.
+      expect([inferd.rounds!.length, echo.rounds!.length, transport.rounds!.length]).to.deep.equal([2, 2, 2]);
+      expect(report.ratioToEcho).to.deep.equal([inferd.requestsPerSecond / echo.requestsPerSecond]);
+      expect(report.ratioToEchoByRound).to.deep.equal([[0, 1].map((r) => inferd.rounds![r]! / echo.rounds![r]!)]);
+      expect(report.ratioToLimitByRound[0]).to.have.length(2);
+      for (const ratio of report.ratioToLimitByRound[0]!) expect(ratio).to.be.greaterThan(0);
     });
   }
+
+  it('measures the REST binding (--protocol grpc,rest) in the same rounds as gRPC, each with the CPU its requests cost', async () => {
+    const run = await bench(
+      {},
+      '--model',
+      'simple',
+      '--models',
+      repo,
+      '--protocol',
+      'grpc,rest',
+      '--rounds',
+      '2',
+      '--concurrency',
+      '2',
+      '--duration-s',
+      '0.5',
+      '--warmup-s',
+      '0',
+      '--json',
+    );
+    expect(run.code, run.stderr).to.equal(0);
+    const report = JSON.parse(run.stdout) as { inferd: Level[]; rest: Level[]; restToGrpc: number[] };
+    const [grpc, rest] = [report.inferd[0]!, report.rest[0]!];
+    for (const l of [grpc, rest])
+      expect(
+        [l.errors, l.rounds!.length, l.clientCpuMsPerRequest > 0, l.serverCpuMsPerRequest! > 0],
+        JSON.stringify(l),
+      ).to.deep.equal([0, 2, true, true]);
+    expect(report.restToGrpc).to.deep.equal([rest.requestsPerSecond / grpc.requestsPerSecond]);
+  });
 
   it('prints the CPU columns and the floor as a table without --json', async () => {
     const run = await bench(
