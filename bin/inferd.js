@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 'use strict';
 require('../dist/src/cli/main.js')
   .main(process.argv.slice(2))

@@ -15,6 +15,7 @@ import { HttpServer } from './transport/http/http-server';
 import { RestApi } from './transport/http/rest-api';
 import { Telemetry } from './telemetry/telemetry';
 import type { Tracing } from './telemetry/tracing';
+import { memoryReducerOn } from './node-flags';
 import { GrpcTransport } from './transport/grpc/grpc-transport';
 
 /** After the drain timeout, how long calls failed with UNAVAILABLE get to reach their clients. */
@@ -198,6 +199,7 @@ export class InferdServer {
         auth: security.auth !== undefined,
         reflection: config.reflection,
         tracing: options.tracing !== undefined,
+        v8MemoryReducer: memoryReducerOn() ? 'on' : 'off',
         models,
       },
       'serving',

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { SERVER_NODE_FLAGS } from '../node-flags';
 import { PACKAGE_ROOT } from '../package-root';
 
 /** A node script in a child process, once it has printed the JSON line that carries its port. */
@@ -9,12 +10,12 @@ export interface Spawned {
   readonly port: number;
 }
 
-/** Starts a node script and waits for the first JSON line from which `portOf` reads a port. */
+/** Starts a node script, with the server's node flags, and waits for the first JSON line from which `portOf` reads a port. */
 export function spawnWithPort(
   args: readonly string[],
   portOf: (record: Record<string, unknown>) => number | undefined,
 ): Promise<Spawned> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {

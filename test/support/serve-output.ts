@@ -40,7 +40,12 @@ export const outputChildren = new Set<ChildProcess>();
 export function serveOutput(
   repo: string,
   flags: readonly string[],
-  options: { terminal: boolean; env?: Record<string, string> },
+  options: {
+    terminal: boolean;
+    env?: Record<string, string>;
+    /** 'program': bin/inferd.js run as an executable (its first line chooses node and node's flags); default 'node': `node bin/inferd.js`. */
+    launch?: 'node' | 'program';
+  },
 ): ServeOutput {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inferd-data-'));
   const serve = [
@@ -62,7 +67,9 @@ export function serveOutput(
   delete env['NO_COLOR'];
   const child = options.terminal
     ? spawn('python3', ['-c', IN_TERMINAL, process.execPath, ...serve], { env, stdio: ['pipe', 'pipe', 'pipe'] })
-    : spawn(process.execPath, serve, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    : options.launch === 'program'
+      ? spawn(BIN, serve.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, serve, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   outputChildren.add(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => {
