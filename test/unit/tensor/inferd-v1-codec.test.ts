@@ -3,6 +3,7 @@ import { PredictRequest } from '../../../generated/inferd/v1/prediction_service'
 import { decodeTensor, encodeTensor } from '../../../src/tensor/inferd-v1-codec';
 import type { TensorSpec, WireTensor } from '../../../src/tensor/tensor-types';
 import { failure } from '../../support/failure';
+import { rawDataAt } from '../../support/raw-data-at';
 
 function wire(fields: Partial<WireTensor>): WireTensor {
   return {
@@ -27,14 +28,15 @@ function wire(fields: Partial<WireTensor>): WireTensor {
  * over the frame, and the frame's buffer.
  */
 function received(tensor: Partial<WireTensor>, at: number): { wire: WireTensor; frame: ArrayBuffer } {
-  const bytes = PredictRequest.encode({
+  const request: PredictRequest = {
     modelName: 'm',
     modelVersion: '',
     inputs: { x: wire(tensor) },
     outputNames: [],
     id: '',
-  }).finish();
-  const rawAt = PredictRequest.decode(bytes).inputs['x']!.rawData.byteOffset - bytes.byteOffset;
+  };
+  const bytes = PredictRequest.encode(request).finish();
+  const rawAt = rawDataAt(request, 'x');
   const start = (((at - rawAt) % 8) + 8) % 8;
   const frame = new Uint8Array(start + bytes.length + 8);
   frame.set(bytes, start);
