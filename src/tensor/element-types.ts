@@ -52,8 +52,8 @@ export interface ElementTypeInfo {
   readonly range?: readonly [number, number];
   /** Makes storage for `count` elements in a new, unshared buffer. */
   readonly allocate: (count: number) => NumericArray;
-  /** A view of `count` elements over `buffer` from its start. */
-  readonly over: (buffer: ArrayBuffer, count: number) => NumericArray;
+  /** A view of `count` elements over `buffer` from byte `byteOffset` (a multiple of `bytes`). */
+  readonly over: (buffer: ArrayBuffer, byteOffset: number, count: number) => NumericArray;
 }
 
 function noTypedArray(): never {
@@ -68,7 +68,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 4,
     typedField: 'floatData',
     allocate: (n) => new Float32Array(n),
-    over: (b, n) => new Float32Array(b, 0, n),
+    over: (b, at, n) => new Float32Array(b, at, n),
   },
   {
     type: 'float64',
@@ -77,7 +77,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 8,
     typedField: 'doubleData',
     allocate: (n) => new Float64Array(n),
-    over: (b, n) => new Float64Array(b, 0, n),
+    over: (b, at, n) => new Float64Array(b, at, n),
   },
   {
     type: 'float16',
@@ -86,7 +86,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 2,
     typedField: 'floatData',
     allocate: (n) => new Uint16Array(n),
-    over: (b, n) => new Uint16Array(b, 0, n),
+    over: (b, at, n) => new Uint16Array(b, at, n),
   },
   {
     type: 'int8',
@@ -96,7 +96,7 @@ const rows: ElementTypeInfo[] = [
     typedField: 'int32Data',
     range: [-128, 127],
     allocate: (n) => new Int8Array(n),
-    over: (b, n) => new Int8Array(b, 0, n),
+    over: (b, at, n) => new Int8Array(b, at, n),
   },
   {
     type: 'int16',
@@ -106,7 +106,7 @@ const rows: ElementTypeInfo[] = [
     typedField: 'int32Data',
     range: [-32768, 32767],
     allocate: (n) => new Int16Array(n),
-    over: (b, n) => new Int16Array(b, 0, n),
+    over: (b, at, n) => new Int16Array(b, at, n),
   },
   {
     type: 'int32',
@@ -115,7 +115,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 4,
     typedField: 'int32Data',
     allocate: (n) => new Int32Array(n),
-    over: (b, n) => new Int32Array(b, 0, n),
+    over: (b, at, n) => new Int32Array(b, at, n),
   },
   {
     type: 'int64',
@@ -124,7 +124,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 8,
     typedField: 'int64Data',
     allocate: (n) => new BigInt64Array(n),
-    over: (b, n) => new BigInt64Array(b, 0, n),
+    over: (b, at, n) => new BigInt64Array(b, at, n),
   },
   {
     type: 'uint8',
@@ -134,7 +134,7 @@ const rows: ElementTypeInfo[] = [
     typedField: 'int32Data',
     range: [0, 255],
     allocate: (n) => new Uint8Array(n),
-    over: (b, n) => new Uint8Array(b, 0, n),
+    over: (b, at, n) => new Uint8Array(b, at, n),
   },
   {
     type: 'uint16',
@@ -144,7 +144,7 @@ const rows: ElementTypeInfo[] = [
     typedField: 'int32Data',
     range: [0, 65535],
     allocate: (n) => new Uint16Array(n),
-    over: (b, n) => new Uint16Array(b, 0, n),
+    over: (b, at, n) => new Uint16Array(b, at, n),
   },
   {
     type: 'uint32',
@@ -154,7 +154,7 @@ const rows: ElementTypeInfo[] = [
     typedField: 'int64Data',
     range: [0, 4294967295],
     allocate: (n) => new Uint32Array(n),
-    over: (b, n) => new Uint32Array(b, 0, n),
+    over: (b, at, n) => new Uint32Array(b, at, n),
   },
   {
     type: 'uint64',
@@ -163,7 +163,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 8,
     typedField: 'uint64Data',
     allocate: (n) => new BigUint64Array(n),
-    over: (b, n) => new BigUint64Array(b, 0, n),
+    over: (b, at, n) => new BigUint64Array(b, at, n),
   },
   {
     type: 'bool',
@@ -172,7 +172,7 @@ const rows: ElementTypeInfo[] = [
     bytes: 1,
     typedField: 'boolData',
     allocate: (n) => new Uint8Array(n),
-    over: (b, n) => new Uint8Array(b, 0, n),
+    over: (b, at, n) => new Uint8Array(b, at, n),
   },
   {
     type: 'string',

@@ -17,8 +17,8 @@ import {
 import { fromFloat16Bits, toFloat16Bits } from './float16';
 import {
   checkShape,
-  copyRaw,
   formatShape,
+  rawElements,
   stringElement,
   type HostTensor,
   type TensorSpec,
@@ -52,8 +52,9 @@ export function predictOutputOf(result: InferResult, request: PredictInput): Pre
 }
 
 /**
- * Checks a wire tensor against what the model declares for it and converts it to a HostTensor
- * whose data lives in a new buffer of its own (safe to transfer to a worker).
+ * Checks a wire tensor against what the model declares for it and converts it to a HostTensor.
+ * Elements from raw_data are read in place, as a view over the wire tensor's bytes, where
+ * rawElements can; all others are in a new buffer of the tensor's own.
  *
  * `what` names the tensor in messages, e.g. `input "x"`. Throws INVALID_ARGUMENT naming the
  * tensor and what was expected against what came: a datatype other than the declared one, a
@@ -114,7 +115,7 @@ function fromRaw(what: string, raw: Uint8Array, info: ElementTypeInfo, dims: num
       `${what}: shape ${formatShape(dims)} of ${info.label} needs ${bytes} bytes of raw_data, got ${raw.length}`,
     );
   }
-  return copyRaw(raw, info, count);
+  return rawElements(raw, info, count);
 }
 
 function fromTyped(

@@ -7,7 +7,7 @@
 import { clipText } from '../clip-text';
 import { InferdError } from '../inferd-error';
 import { elementType, type ElementType, type ElementTypeInfo, type NumericArray } from './element-types';
-import { checkShape, copyRaw, formatShape, stringElement, type HostTensor, type TensorSpec } from './tensor-types';
+import { checkShape, formatShape, rawElements, stringElement, type HostTensor, type TensorSpec } from './tensor-types';
 
 /** Bytes of the length that precedes each BYTES element in raw form. */
 const LENGTH_PREFIX_BYTES = 4;
@@ -183,9 +183,10 @@ export function oipInputs(
 
 /**
  * Checks an Open Inference Protocol input against what the model declares for it and converts
- * it to a HostTensor whose data lives in a new buffer of its own (safe to transfer to a worker).
- * Its elements come from `input.raw` when the request sent raw_input_contents (see oipInputs),
- * from the tensor's typed contents otherwise.
+ * it to a HostTensor. Its elements come from `input.raw` when the request sent
+ * raw_input_contents (see oipInputs), read in place as a view over those bytes where rawElements
+ * can, from the tensor's typed contents otherwise; all but views are in a new buffer of the
+ * tensor's own.
  *
  * `what` names the tensor in messages, e.g. `input "x"`. Throws INVALID_ARGUMENT naming the
  * tensor and what was expected against what came: a missing, unknown or other datatype than the
@@ -273,7 +274,7 @@ function numericFromRaw(
       `${what}: shape ${formatShape(dims)} of ${declared.name} needs ${bytes} bytes in raw_input_contents, got ${raw.length}`,
     );
   }
-  return copyRaw(raw, info, count);
+  return rawElements(raw, info, count);
 }
 
 /** BYTES in raw form: each element a 4-byte little-endian length, then that many bytes. */

@@ -7,9 +7,11 @@ import { InferdError } from '../inferd-error';
 import type { ElementType, ElementTypeInfo, NumericArray, TensorData } from './element-types';
 
 /**
- * A tensor as the runtime takes it: element type, dimensions, elements. The data's buffer is
- * owned by whoever holds the tensor and may be transferred to a worker thread, after which it is
- * detached here.
+ * A tensor as the runtime takes it: element type, dimensions, elements. Data that covers the
+ * whole of its buffer is owned by whoever holds the tensor and may be transferred to a worker
+ * thread, after which it is detached here. Data over part of a buffer may be a view over bytes
+ * the tensor does not own (a request's message, see rawElements): it is only read, never written
+ * to nor transferred.
  */
 export interface HostTensor {
   readonly type: ElementType;
@@ -99,10 +101,42 @@ export function copyRaw(raw: Uint8Array, info: ElementTypeInfo, count: number): 
   // Uninitialised memory must never reach a model or an answer: every byte is written from `raw`.
   if (raw.length !== bytes) throw new Error(`copyRaw: ${raw.length} bytes for ${count} ${info.label} elements`);
   // Not zero-filled first, since `raw` writes every byte (a third less CPU for a 110 KiB input).
-  const data = count === 0 ? info.allocate(0) : info.over(Buffer.allocUnsafeSlow(bytes).buffer, count);
+  const data = count === 0 ? info.allocate(0) : info.over(Buffer.allocUnsafeSlow(bytes).buffer, 0, count);
   new Uint8Array(data.buffer).set(raw);
   if (info.type === 'bool') for (let i = 0; i < count; i++) if (data[i] !== 0) data[i] = 1;
   return data;
+}
+
+/** Whether this machine stores numbers little-endian, as raw bytes carry them (checked once). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * `count` elements of a numeric type read from little-endian packed bytes: a view over `raw`'s
+ * own bytes where they can be read in place, a copy of them (see copyRaw) elsewhere. In place
+ * takes a little-endian machine, bytes that begin at a multiple of the element size in their
+ * buffer (as a typed array must), a type other than BOOL (whose bytes other than 0 must read as
+ * 1, and `raw` is not ours to change), and bytes that are part, not all, of an ArrayBuffer: data
+ * that covers all of its buffer counts as owning it and may be transferred to a worker (see
+ * HostTensor), which would take the bytes away from whoever holds `raw` (a stored job's input).
+ * A request's raw bytes always follow their field's tag in the message, so they are never all of
+ * it.
+ *
+ * A view shares `raw`'s buffer: it is never written to nor transferred, and keeps that buffer (a
+ * request's message) alive as long as the tensor is. The caller has checked that `raw` holds
+ * exactly count × info.bytes bytes.
+ */
+export function rawElements(raw: Uint8Array, info: ElementTypeInfo, count: number): NumericArray {
+  const buffer = raw.buffer;
+  if (
+    LITTLE_ENDIAN &&
+    info.type !== 'bool' &&
+    raw.byteOffset % info.bytes === 0 &&
+    raw.byteLength < buffer.byteLength &&
+    raw.length === count * info.bytes &&
+    buffer instanceof ArrayBuffer
+  )
+    return info.over(buffer, raw.byteOffset, count);
+  return copyRaw(raw, info, count);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
+import { PredictRequest } from '../../../generated/inferd/v1/prediction_service';
 import { decodeTensor, encodeTensor } from '../../../src/tensor/inferd-v1-codec';
 import type { TensorSpec, WireTensor } from '../../../src/tensor/tensor-types';
 import { failure } from '../../support/failure';
+import { rawDataAt } from '../../support/raw-data-at';
 
 function wire(fields: Partial<WireTensor>): WireTensor {
   return {
@@ -19,30 +21,93 @@ function wire(fields: Partial<WireTensor>): WireTensor {
   };
 }
 
+/**
+ * Input "x" of a PredictRequest as a server decodes it: the message is encoded, laid into a
+ * larger buffer (as a transport frames it) so that its raw_data begins `at` bytes into that
+ * buffer modulo 8, and decoded from there. Returns the wire tensor, whose raw_data is a view
+ * over the frame, and the frame's buffer.
+ */
+function received(tensor: Partial<WireTensor>, at: number): { wire: WireTensor; frame: ArrayBuffer } {
+  const request: PredictRequest = {
+    modelName: 'm',
+    modelVersion: '',
+    inputs: { x: wire(tensor) },
+    outputNames: [],
+    id: '',
+  };
+  const bytes = PredictRequest.encode(request).finish();
+  const rawAt = rawDataAt(request, 'x');
+  const start = (((at - rawAt) % 8) + 8) % 8;
+  const frame = new Uint8Array(start + bytes.length + 8);
+  frame.set(bytes, start);
+  const decoded = PredictRequest.decode(frame.subarray(start, start + bytes.length)).inputs['x']!;
+  expect(decoded.rawData.byteOffset % 8).to.equal(at);
+  return { wire: decoded, frame: frame.buffer };
+}
+
+const f32Bytes = (...values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer);
+
 describe('decodeTensor', () => {
   const f32: TensorSpec = { name: 'x', type: 'float32', dims: [-1, 2] };
 
-  it('copies raw_data into a buffer of its own, so the message can be released and the tensor transferred', () => {
-    const message = new Uint8Array(3 + 8);
-    new DataView(message.buffer).setFloat32(3, 1.5, true);
-    new DataView(message.buffer).setFloat32(7, -2, true);
-    const t = decodeTensor('input "x"', wire({ shape: [1n, 2n], rawData: message.subarray(3) }), f32);
-    expect(Array.from(t.data as Float32Array)).to.deep.equal([1.5, -2]);
-    expect((t.data as Float32Array).buffer).to.not.equal(message.buffer);
-    expect((t.data as Float32Array).byteOffset).to.equal(0);
+  it("reads raw_data aligned for its type in place: a view over the message's own bytes, not a copy", () => {
+    const { wire: sent, frame } = received({ shape: [1n, 2n], rawData: f32Bytes(1.5, -2) }, 4);
+    const data = decodeTensor('input "x"', sent, f32).data as Float32Array;
+    expect(data).to.be.instanceOf(Float32Array);
+    expect(data.buffer).to.equal(frame);
+    expect(data.byteOffset).to.equal(sent.rawData.byteOffset);
+    expect(Array.from(data)).to.deep.equal([1.5, -2]);
+  });
+
+  it('copies raw_data that is not aligned for its type into a buffer of its own, exactly', () => {
+    const values = [1.5, -2, 3.4028234663852886e38, -1.401298464324817e-45];
+    for (const at of [1, 2, 3]) {
+      const { wire: sent, frame } = received({ shape: [2n, 2n], rawData: f32Bytes(...values) }, at);
+      const data = decodeTensor('input "x"', sent, f32).data as Float32Array;
+      expect(data.buffer).to.not.equal(frame);
+      expect([data.byteOffset, data.buffer.byteLength]).to.deep.equal([0, 16]);
+      expect(Array.from(data)).to.deep.equal(values);
+    }
+  });
+
+  it('copies raw_data that is all of its buffer, which a hand-over to a worker would take from whoever holds it', () => {
+    const rawData = f32Bytes(1.5, -2);
+    const data = decodeTensor('input "x"', wire({ shape: [1n, 2n], rawData }), f32).data as Float32Array;
+    expect(data.buffer).to.not.equal(rawData.buffer);
+    expect(Array.from(data)).to.deep.equal([1.5, -2]);
+  });
+
+  it('reads FLOAT16 bits in place at an even offset, and 64-bit integers only at a multiple of 8', () => {
+    const half = received({ shape: [2n], rawData: new Uint8Array(Uint16Array.of(0x3c00, 0xfbff).buffer) }, 2);
+    const bits = decodeTensor('input "h"', half.wire, { name: 'h', type: 'float16', dims: [-1] }).data as Uint16Array;
+    expect(bits).to.be.instanceOf(Uint16Array);
+    expect(bits.buffer).to.equal(half.frame);
+    expect(Array.from(bits)).to.deep.equal([0x3c00, 0xfbff]);
+
+    const values = [-(2n ** 63n), 2n ** 53n + 1n];
+    const i64: TensorSpec = { name: 'i', type: 'int64', dims: [-1] };
+    const rawData = new Uint8Array(BigInt64Array.from(values).buffer);
+    for (const [at, inPlace] of [
+      [0, true],
+      [4, false],
+    ] as const) {
+      const sent = received({ shape: [2n], rawData }, at);
+      const data = decodeTensor('input "i"', sent.wire, i64).data as BigInt64Array;
+      expect(data.buffer === sent.frame).to.equal(inPlace);
+      expect(Array.from(data)).to.deep.equal(values);
+    }
   });
 
   it('treats an unspecified datatype as the declared one', () => {
     expect(decodeTensor('input "x"', wire({ shape: [1n, 2n], floatData: [1, 2] }), f32).type).to.equal('float32');
   });
 
-  it('normalises raw BOOL bytes to 0 and 1', () => {
-    const t = decodeTensor('input "b"', wire({ shape: [3n], rawData: Uint8Array.of(0, 7, 255) }), {
-      name: 'b',
-      type: 'bool',
-      dims: [-1],
-    });
+  it("normalises raw BOOL bytes to 0 and 1 in a copy, leaving the message's bytes as they came", () => {
+    const { wire: sent, frame } = received({ shape: [3n], rawData: Uint8Array.of(0, 7, 255) }, 0);
+    const t = decodeTensor('input "b"', sent, { name: 'b', type: 'bool', dims: [-1] });
     expect(Array.from(t.data as Uint8Array)).to.deep.equal([0, 1, 1]);
+    expect((t.data as Uint8Array).buffer).to.not.equal(frame);
+    expect(Array.from(sent.rawData)).to.deep.equal([0, 7, 255]);
   });
 
   it('reads UINT32 from int64_data and refuses values beyond 32 bits', () => {

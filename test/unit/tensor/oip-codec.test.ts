@@ -1,10 +1,12 @@
 import { expect } from 'chai';
+import { ModelInferRequest } from '../../../generated/inference/grpc_service';
 import {
   decodeOipTensor,
   encodeOipTensor,
   oipDatatype,
   oipDatatypeNamed,
   oipInputs,
+  type OipInput,
   type OipInputTensor,
   type OipTensorContents,
 } from '../../../src/tensor/oip-codec';
@@ -28,6 +30,38 @@ function contents(fields: Partial<OipTensorContents>): OipTensorContents {
 
 function tensor(name: string, datatype: string, shape: bigint[], typed?: Partial<OipTensorContents>): OipInputTensor {
   return { name, datatype, shape, contents: typed && contents(typed) };
+}
+
+/**
+ * Input "x" of a ModelInferRequest with raw contents `raw`, as a server decodes it: the message
+ * is encoded, laid into a larger buffer (as a transport frames it) so that its raw contents begin
+ * `at` bytes into that buffer modulo 8, and decoded from there. Returns the input, whose raw
+ * contents are a view over the frame, and the frame's buffer.
+ */
+function received(
+  datatype: string,
+  shape: bigint[],
+  raw: Uint8Array,
+  at: number,
+): { input: OipInput; frame: ArrayBuffer } {
+  const request = (bytes: Uint8Array): ModelInferRequest => ModelInferRequest.decode(bytes);
+  const bytes = ModelInferRequest.encode({
+    modelName: 'm',
+    modelVersion: '',
+    id: '',
+    parameters: {},
+    inputs: [{ name: 'x', datatype, shape, parameters: {}, contents: undefined }],
+    outputs: [],
+    rawInputContents: [raw],
+  }).finish();
+  const rawAt = request(bytes).rawInputContents[0]!.byteOffset - bytes.byteOffset;
+  const start = (((at - rawAt) % 8) + 8) % 8;
+  const frame = new Uint8Array(start + bytes.length + 8);
+  frame.set(bytes, start);
+  const decoded = request(frame.subarray(start, start + bytes.length));
+  const input = oipInputs(decoded.inputs, decoded.rawInputContents, 'm')['x']!;
+  expect(input.raw!.byteOffset % 8).to.equal(at);
+  return { input, frame: frame.buffer };
 }
 
 describe('Open Inference Protocol tensors', () => {
@@ -97,13 +131,21 @@ describe('Open Inference Protocol tensors', () => {
   describe('decodeOipTensor', () => {
     const u16: TensorSpec = { name: 'u', type: 'uint16', dims: [-1] };
 
-    it('copies raw contents into a buffer of its own, aligned, whatever the offset in the message', () => {
-      const message = new Uint8Array(3 + 4);
-      new DataView(message.buffer).setUint16(3, 513, true);
-      new DataView(message.buffer).setUint16(5, 65535, true);
-      const t = decodeOipTensor('input "u"', { tensor: tensor('u', 'UINT16', [2n]), raw: message.subarray(3) }, u16);
-      expect(Array.from(t.data as Uint16Array)).to.deep.equal([513, 65535]);
-      expect((t.data as Uint16Array).buffer).to.not.equal(message.buffer);
+    it("reads raw contents aligned for their type in place: a view over the message's own bytes, not a copy", () => {
+      const { input, frame } = received('FP64', [2n], new Uint8Array(Float64Array.of(0.1, -1e308).buffer), 0);
+      const data = decodeOipTensor('input "x"', input, { name: 'x', type: 'float64', dims: [-1] }).data;
+      expect(data).to.be.instanceOf(Float64Array);
+      expect((data as Float64Array).buffer).to.equal(frame);
+      expect((data as Float64Array).byteOffset).to.equal(input.raw!.byteOffset);
+      expect(Array.from(data as Float64Array)).to.deep.equal([0.1, -1e308]);
+    });
+
+    it('copies raw contents that are not aligned for their type into a buffer of their own, exactly', () => {
+      const { input, frame } = received('UINT16', [2n], new Uint8Array(Uint16Array.of(513, 65535).buffer), 3);
+      const data = decodeOipTensor('input "x"', input, { ...u16, name: 'x' }).data as Uint16Array;
+      expect(data.buffer).to.not.equal(frame);
+      expect([data.byteOffset, data.buffer.byteLength]).to.deep.equal([0, 4]);
+      expect(Array.from(data)).to.deep.equal([513, 65535]);
     });
 
     it('reads UINT16 from uint_contents and refuses a value beyond 16 bits', () => {
@@ -126,13 +168,12 @@ describe('Open Inference Protocol tensors', () => {
       expect(err.message).to.equal('input "u": element 0 is 65536, out of range for UINT16 [0, 65535]');
     });
 
-    it('reads raw BOOL bytes other than 0 as 1', () => {
-      const t = decodeOipTensor(
-        'input "b"',
-        { tensor: tensor('b', 'BOOL', [3n]), raw: Uint8Array.of(0, 2, 255) },
-        { name: 'b', type: 'bool', dims: [-1] },
-      );
+    it("reads raw BOOL bytes other than 0 as 1, in a copy that leaves the message's bytes as they came", () => {
+      const { input, frame } = received('BOOL', [3n], Uint8Array.of(0, 2, 255), 0);
+      const t = decodeOipTensor('input "x"', input, { name: 'x', type: 'bool', dims: [-1] });
       expect(Array.from(t.data as Uint8Array)).to.deep.equal([0, 1, 1]);
+      expect((t.data as Uint8Array).buffer).to.not.equal(frame);
+      expect(Array.from(input.raw!)).to.deep.equal([0, 2, 255]);
     });
 
     it('takes a tensor of no elements with no contents at all', () => {
