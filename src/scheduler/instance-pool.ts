@@ -36,9 +36,10 @@ const NONE_DROPPED: Set<never> = new Set();
 interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
   dropped: Set<R>;
   /**
-   * Made only for a batch that waits behind another run (one that begins at once cannot be
-   * skipped): its signal, handed to the runner, fires once every request is dropped. Making one
-   * costs a measurable share of a tiny model's request.
+   * Only for a batch that waits behind another run (one that begins at once cannot be skipped):
+   * its signal, handed to the runner, fires once every request is dropped. Making one costs a
+   * measurable share of a tiny model's request, so one that never fired serves again once its
+   * run has settled (a runner is done with a run's signal then, see Runner.run).
    */
   readonly skip: AbortController | undefined;
   begun: boolean;
@@ -58,6 +59,8 @@ export class InstancePool<R extends BatchedRequest> {
   private readonly idle: Runner[];
   private readonly ids = new Map<Runner, number | string>();
   private assignedCount = 0;
+  /** Skip controllers of settled runs, never fired, for the next batches that wait behind a run. */
+  private readonly spareSkips: AbortController[] = [];
 
   /** `instanceIds`: how runs name each instance, in the order of the runners; default 0, 1, … */
   constructor(
@@ -106,7 +109,7 @@ export class InstancePool<R extends BatchedRequest> {
       if (i === this.idle.length - 1) this.idle.pop();
       else this.idle.splice(i, 1);
     }
-    const skip = behind ? new AbortController() : undefined;
+    const skip = behind ? (this.spareSkips.pop() ?? new AbortController()) : undefined;
     let outputs: Promise<Record<string, HostTensor>>;
     try {
       outputs = instance.run(feeds, outputNames, skip?.signal);
@@ -145,8 +148,10 @@ export class InstancePool<R extends BatchedRequest> {
     batch.ended = undefined;
     ended?.(err);
     this.assignedCount--;
+    if (batch.skip !== undefined && !batch.skip.signal.aborted) this.spareSkips.push(batch.skip);
     const batches = this.batchesOf.get(batch.instance)!;
-    batches.splice(batches.indexOf(batch), 1);
+    if (batches[0] === batch) batches.shift();
+    else batches.splice(batches.indexOf(batch), 1);
     if (batches.length === 0) this.idle.push(batch.instance);
     else if (!batches[0]!.begun) this.begin(batches[0]!);
   }
