@@ -242,39 +242,42 @@ export class DynamicBatcher {
   }
 
   private run(instance: Runner, requests: Request[], rows: number): void {
-    const batch = this.pool.assign(
-      instance,
-      requests,
-      rows,
-      stackFeeds(requests.map((r) => r.feeds)),
-      requests[0]!.outputNames,
-    );
+    const n = requests.length;
+    const feeds: Record<string, HostTensor>[] = new Array<Record<string, HostTensor>>(n);
+    for (let i = 0; i < n; i++) feeds[i] = requests[i]!.feeds;
+    const batch = this.pool.assign(instance, requests, rows, stackFeeds(feeds), requests[0]!.outputNames);
     batch.outputs.then(
-      (outputs) => {
-        // The instance is handed its next batch before this batch's answers are split, encoded
-        // and sent, so that it runs while the main thread does that work instead of waiting for it.
-        this.release(batch, undefined);
-        try {
-          const shares = splitOutputs(
-            outputs,
-            requests.map((r) => r.rows),
-          );
-          requests.forEach((r, i) => {
-            if (batch.dropped.has(r)) return;
-            this.counts.succeeded();
-            r.resolve(shares[i]!);
-          });
-        } catch (err) {
-          this.fail(batch, err);
-        }
-        this.notifyIfIdle();
-      },
+      (outputs) => this.ran(batch, requests, outputs),
       (err: unknown) => {
         this.release(batch, err);
         this.fail(batch, err);
         this.notifyIfIdle();
       },
     );
+  }
+
+  /** A batch's run succeeded: each request not dropped meanwhile is answered with its rows. */
+  private ran(batch: AssignedBatch<Request>, requests: readonly Request[], outputs: Record<string, HostTensor>): void {
+    // The instance is handed its next batch before this batch's answers are split, encoded
+    // and sent, so that it runs while the main thread does that work instead of waiting for it.
+    this.release(batch, undefined);
+    try {
+      const n = requests.length;
+      const rows: number[] = new Array<number>(n);
+      for (let i = 0; i < n; i++) rows[i] = requests[i]!.rows;
+      const shares = splitOutputs(outputs, rows);
+      const dropped = batch.dropped;
+      const counted = dropped.size === 0;
+      for (let i = 0; i < n; i++) {
+        const r = requests[i]!;
+        if (!counted && dropped.has(r)) continue;
+        r.resolve(shares[i]!);
+      }
+      this.counts.succeeded(n - dropped.size);
+    } catch (err) {
+      this.fail(batch, err);
+    }
+    this.notifyIfIdle();
   }
 
   private release(batch: AssignedBatch<Request>, err: unknown): void {
