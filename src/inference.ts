@@ -1,6 +1,7 @@
 import { InferdError } from './inferd-error';
 import type { ModelRepository } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
+import type { CancelSignal } from './scheduler/cancel-signal';
 import type { Priority, SubmitOptions } from './scheduler/dynamic-batcher';
 import { timeoutSignal } from './scheduler/timeout-signal';
 import type { RequestScope } from './telemetry/request-scope';
@@ -159,7 +160,7 @@ export class Inference {
    * drains, what ModelRepository.resolve throws for unknown or unready models, INVALID_ARGUMENT
    * for inputs or outputs that do not fit the model, and what the scheduler rejects with.
    */
-  infer(request: InferRequest, signal: AbortSignal, scope: RequestScope): Promise<InferResult> {
+  infer(request: InferRequest, signal: CancelSignal, scope: RequestScope): Promise<InferResult> {
     // then() rather than async/await: no generator to suspend and resume on the path every request takes.
     try {
       const model = this.resolve(request.modelName, request.modelVersion ?? '');

@@ -1,6 +1,7 @@
 import { InferdError } from '../inferd-error';
 import type { HostTensor } from '../tensor/tensor-types';
 import { batchKey } from './batch-key';
+import type { CancelSignal } from './cancel-signal';
 import type { BatcherObserver, RunStart } from './batcher-observer';
 import { REAL_CLOCK, type Clock } from './clock';
 import { batchRows, formBatch, type BatchLimits } from './form-batch';
@@ -58,7 +59,7 @@ export interface SubmitOptions {
 }
 
 /** A request from submit() to its answer. */
-interface Request extends QueuedRequest {
+interface Request extends QueuedRequest<CancelSignal> {
   /** When it was queued: by the clock (ms), for the queue delay; by performance.now() (ms), for its wait in the counts. */
   readonly enqueuedMs: number;
   readonly queuedAtMs: number;
@@ -143,7 +144,7 @@ export class DynamicBatcher {
   submit(
     feeds: Record<string, HostTensor>,
     outputNames: readonly string[],
-    signal: AbortSignal,
+    signal: CancelSignal,
     options: SubmitOptions = {},
   ): Promise<Record<string, HostTensor>> {
     if (signal.aborted) return this.refuse(signal.reason);

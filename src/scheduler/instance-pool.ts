@@ -1,14 +1,15 @@
 import type { HostTensor } from '../tensor/tensor-types';
+import type { CancelSignal } from './cancel-signal';
 import type { Runner } from './runner';
 import { listenWhileWaiting, stopListening, type WaitingRequest } from './waiting-request';
 
-/** What the pool needs of a request in a batch. */
-export interface BatchedRequest extends WaitingRequest {
+/** What the pool needs of a request in a batch (S: its signal's type). */
+export interface BatchedRequest<S extends CancelSignal = AbortSignal> extends WaitingRequest<S> {
   reject(reason: unknown): void;
 }
 
 /** A batch handed to an instance: running, or waiting in the instance behind the run before it. */
-export interface AssignedBatch<R extends BatchedRequest> {
+export interface AssignedBatch<R extends BatchedRequest<CancelSignal>> {
   readonly instance: Runner;
   /** How runs name the instance (RunStart.instance). */
   readonly instanceId: number | string;
@@ -20,7 +21,7 @@ export interface AssignedBatch<R extends BatchedRequest> {
   readonly outputs: Promise<Record<string, HostTensor>>;
 }
 
-export interface InstancePoolEvents<R extends BatchedRequest> {
+export interface InstancePoolEvents<R extends BatchedRequest<CancelSignal>> {
   /**
    * A batch's run begins: it is first in its instance. Returns what to call when the run ends.
    * Not called for a batch skipped because every request in it was dropped.
@@ -33,7 +34,7 @@ export interface InstancePoolEvents<R extends BatchedRequest> {
 /** The dropped set of a batch that began at once: nothing can be dropped from it. */
 const NONE_DROPPED: Set<never> = new Set();
 
-interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
+interface Batch<R extends BatchedRequest<CancelSignal>> extends AssignedBatch<R> {
   dropped: Set<R>;
   /**
    * Only for a batch that waits behind another run (one that begins at once cannot be skipped):
@@ -52,7 +53,7 @@ interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
  * request in a waiting batch stays droppable until the batch begins; a batch whose requests are
  * all dropped is skipped by the runner, never run.
  */
-export class InstancePool<R extends BatchedRequest> {
+export class InstancePool<R extends BatchedRequest<CancelSignal>> {
   /** Per instance, the batches handed to it, in order; the first one runs. */
   private readonly batchesOf = new Map<Runner, Batch<R>[]>();
   /** Instances with nothing handed to them; the one freed last is used first. */

@@ -1,3 +1,5 @@
+import type { CancelSignal } from './cancel-signal';
+
 /**
  * A request while it waits for its run, first in the queue and then, when its batch is handed to
  * a busy instance, in that batch: it is one of its signal's waiters for the whole wait, whose
@@ -9,9 +11,9 @@
  * so one listener a request on a shared signal cost a measurable share of a tiny model's message
  * (docs/benchmarks.md); the listener comes off when the last waiter leaves.
  */
-export interface WaitingRequest {
+export interface WaitingRequest<S extends CancelSignal = AbortSignal> {
   /** Fires when the request is no longer wanted (client cancel, deadline, shutdown). */
-  readonly signal: AbortSignal;
+  readonly signal: S;
   /** Its signal's waiters (whose one listener drops them when it fires), while it is one of them. */
   onAbort: SignalWaiters | undefined;
   /** What the listener does: the holder of the moment drops the request. */
@@ -20,14 +22,14 @@ export interface WaitingRequest {
 
 /** The requests waiting on one signal, and the one listener on it that drops them when it fires. */
 export class SignalWaiters {
-  private readonly requests = new Set<WaitingRequest>();
+  private readonly requests = new Set<WaitingRequest<CancelSignal>>();
 
-  private constructor(private readonly signal: AbortSignal) {
+  private constructor(private readonly signal: CancelSignal) {
     signal.addEventListener('abort', this.fire, { once: true });
   }
 
   /** The waiters of `signal`, made (with its listener) for its first one. */
-  static of(signal: AbortSignal): SignalWaiters {
+  static of(signal: CancelSignal): SignalWaiters {
     let waiters = waitersOf.get(signal);
     if (waiters === undefined) {
       waiters = new SignalWaiters(signal);
@@ -36,12 +38,12 @@ export class SignalWaiters {
     return waiters;
   }
 
-  add(request: WaitingRequest): void {
+  add(request: WaitingRequest<CancelSignal>): void {
     this.requests.add(request);
   }
 
   /** Takes a request out; the last one out takes the listener off the signal. */
-  remove(request: WaitingRequest): void {
+  remove(request: WaitingRequest<CancelSignal>): void {
     if (!this.requests.delete(request) || this.requests.size > 0) return;
     this.signal.removeEventListener('abort', this.fire);
     waitersOf.delete(this.signal);
@@ -64,10 +66,10 @@ export class SignalWaiters {
 }
 
 /** Each signal's waiters, while it has any. */
-const waitersOf = new WeakMap<AbortSignal, SignalWaiters>();
+const waitersOf = new WeakMap<CancelSignal, SignalWaiters>();
 
 /** Has `drop` called when the request's signal fires, making it one of the signal's waiters unless it is already. */
-export function listenWhileWaiting(request: WaitingRequest, drop: () => void): void {
+export function listenWhileWaiting(request: WaitingRequest<CancelSignal>, drop: () => void): void {
   request.drop = drop;
   if (request.onAbort !== undefined) return;
   const waiters = SignalWaiters.of(request.signal);
@@ -76,7 +78,7 @@ export function listenWhileWaiting(request: WaitingRequest, drop: () => void): v
 }
 
 /** The wait is over: the request leaves its signal's waiters. Safe to call when it is not one. */
-export function stopListening(request: WaitingRequest): void {
+export function stopListening(request: WaitingRequest<CancelSignal>): void {
   request.drop = undefined;
   const waiters = request.onAbort;
   if (waiters === undefined) return;
