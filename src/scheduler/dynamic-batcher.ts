@@ -157,6 +157,9 @@ export class DynamicBatcher {
       );
     }
     const candidate = batchKey(feeds, outputNames);
+    const queuedAtMs = performance.now();
+    // One reading of the time a request when the clock is the real one (performance.now() too).
+    const enqueuedMs = this.clock === REAL_CLOCK ? queuedAtMs : this.clock.now();
     return new Promise((resolve, reject) => {
       // Every field named (no spread): one object shape for all requests, cheaper to make and read.
       const request: Request = {
@@ -164,8 +167,8 @@ export class DynamicBatcher {
         key: candidate.key,
         rows: candidate.rows,
         bytes: candidate.bytes,
-        enqueuedMs: this.clock.now(),
-        queuedAtMs: performance.now(),
+        enqueuedMs,
+        queuedAtMs,
         trace: options.trace,
         feeds,
         outputNames,
@@ -194,8 +197,10 @@ export class DynamicBatcher {
 
   /** Hands batches to instances while requests wait and an instance can take one. */
   private dispatch(): void {
-    this.clock.clearTimeout(this.delayTimer);
-    this.delayTimer = undefined;
+    if (this.delayTimer !== undefined) {
+      this.clock.clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+    }
     const waiting = this.queue.waiting;
     while (waiting.length > 0) {
       const idle = this.pool.idleInstance();
