@@ -273,10 +273,10 @@ export class DynamicBatcher {
       for (let i = 0; i < n; i++) rows[i] = requests[i]!.rows;
       const shares = splitOutputs(outputs, rows);
       const dropped = batch.dropped;
-      const counted = dropped.size === 0;
+      const noneDropped = dropped.size === 0;
       for (let i = 0; i < n; i++) {
         const r = requests[i]!;
-        if (!counted && dropped.has(r)) continue;
+        if (!noneDropped && dropped.has(r)) continue;
         r.resolve(shares[i]!);
       }
       this.counts.succeeded(n - dropped.size);
