@@ -1,6 +1,7 @@
 import { InferdError } from './inferd-error';
 import type { ModelRepository } from './repository/model-repository';
 import type { ModelVersion } from './repository/model-version';
+import type { CancelSignal } from './scheduler/cancel-signal';
 import type { Priority, SubmitOptions } from './scheduler/dynamic-batcher';
 import { timeoutSignal } from './scheduler/timeout-signal';
 import type { RequestScope } from './telemetry/request-scope';
@@ -159,36 +160,49 @@ export class Inference {
    * drains, what ModelRepository.resolve throws for unknown or unready models, INVALID_ARGUMENT
    * for inputs or outputs that do not fit the model, and what the scheduler rejects with.
    */
-  async infer(request: InferRequest, signal: AbortSignal, scope: RequestScope): Promise<InferResult> {
-    const model = this.resolve(request.modelName, request.modelVersion ?? '');
-    scope.resolved(model.name, model.version);
-    const { feeds, outputNames } = scope.step('decode', () => ({
-      feeds: decodeInputs(model, request.inputs, hostTensor),
-      outputNames: selectOutputs(model, request.outputNames ?? []),
-    }));
-    const options: SubmitOptions = { priority: request.priority ?? 'realtime', trace: scope.trace };
-    const { deadline } = request;
-    let results: Record<string, HostTensor>;
-    if (deadline === undefined) {
-      results = await model.submit(feeds, outputNames, signal, options);
-    } else {
+  infer(request: InferRequest, signal: CancelSignal, scope: RequestScope): Promise<InferResult> {
+    // then() rather than async/await: no generator to suspend and resume on the path every request takes.
+    try {
+      const model = this.resolve(request.modelName, request.modelVersion ?? '');
+      scope.resolved(model.name, model.version);
+      const { feeds, outputNames } = scope.step('decode', () => ({
+        feeds: decodeInputs(model, request.inputs, hostTensor),
+        outputNames: selectOutputs(model, request.outputNames ?? []),
+      }));
+      const options: SubmitOptions = { priority: request.priority ?? 'realtime', trace: scope.trace };
+      const answer = (results: Record<string, HostTensor>): InferResult => ({
+        modelName: model.name,
+        modelVersion: model.version,
+        outputs: outputNames.map((name) => ({ name, tensor: results[name]! })),
+      });
+      const { deadline } = request;
+      if (deadline === undefined) return model.submit(feeds, outputNames, signal, options).then(answer);
       const expired = (): InferdError =>
         new InferdError(
           'DEADLINE_EXCEEDED',
           `Request timeout expired: ${deadline.source} passed while the request waited in the queue of model "${model.name}" version ${model.version}`,
         );
       const bounded = timeoutSignal(signal, deadline.timeoutMs, expired);
+      let submitted: Promise<Record<string, HostTensor>>;
       try {
-        results = await model.submit(feeds, outputNames, bounded.signal, options);
-      } finally {
+        submitted = model.submit(feeds, outputNames, bounded.signal, options);
+      } catch (err) {
         bounded.dispose();
+        throw err;
       }
+      return submitted.then(
+        (results) => {
+          bounded.dispose();
+          return answer(results);
+        },
+        (err: unknown) => {
+          bounded.dispose();
+          throw err;
+        },
+      );
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return {
-      modelName: model.name,
-      modelVersion: model.version,
-      outputs: outputNames.map((name) => ({ name, tensor: results[name]! })),
-    };
   }
 }
 

@@ -10,6 +10,7 @@ import {
 } from '../scheduler/dynamic-batcher';
 import { formatShape, type HostTensor, type TensorSpec } from '../tensor/tensor-types';
 import { MainThreadLane, WORKER_ONLY, type MainThreadUse } from '../scheduler/main-thread-lane';
+import type { CancelSignal } from '../scheduler/cancel-signal';
 import { ConfigError, type ConfigProblem } from '../config-problems';
 import type { Placement, TensorOverride, WarmupRequest } from './model-config';
 import { warmupFeeds, warmupProblems, type FieldProblem } from './warmup-feeds';
@@ -171,7 +172,7 @@ export class ModelVersion {
   submit(
     feeds: Record<string, HostTensor>,
     outputNames: readonly string[],
-    signal: AbortSignal,
+    signal: CancelSignal,
     options: SubmitOptions = {},
   ): Promise<Record<string, HostTensor>> {
     const batcher = this.lane?.fits(feeds) === true ? this.lane.batcher : this.batcher;

@@ -1,6 +1,7 @@
 import { InferdError } from '../inferd-error';
 import type { HostTensor } from '../tensor/tensor-types';
 import { batchKey } from './batch-key';
+import type { CancelSignal } from './cancel-signal';
 import type { BatcherObserver, RunStart } from './batcher-observer';
 import { REAL_CLOCK, type Clock } from './clock';
 import { batchRows, formBatch, type BatchLimits } from './form-batch';
@@ -58,7 +59,7 @@ export interface SubmitOptions {
 }
 
 /** A request from submit() to its answer. */
-interface Request extends QueuedRequest {
+interface Request extends QueuedRequest<CancelSignal> {
   /** When it was queued: by the clock (ms), for the queue delay; by performance.now() (ms), for its wait in the counts. */
   readonly enqueuedMs: number;
   readonly queuedAtMs: number;
@@ -143,7 +144,7 @@ export class DynamicBatcher {
   submit(
     feeds: Record<string, HostTensor>,
     outputNames: readonly string[],
-    signal: AbortSignal,
+    signal: CancelSignal,
     options: SubmitOptions = {},
   ): Promise<Record<string, HostTensor>> {
     if (signal.aborted) return this.refuse(signal.reason);
@@ -156,6 +157,9 @@ export class DynamicBatcher {
       );
     }
     const candidate = batchKey(feeds, outputNames);
+    const queuedAtMs = performance.now();
+    // One reading of the time a request when the clock is the real one (performance.now() too).
+    const enqueuedMs = this.clock === REAL_CLOCK ? queuedAtMs : this.clock.now();
     return new Promise((resolve, reject) => {
       // Every field named (no spread): one object shape for all requests, cheaper to make and read.
       const request: Request = {
@@ -163,8 +167,8 @@ export class DynamicBatcher {
         key: candidate.key,
         rows: candidate.rows,
         bytes: candidate.bytes,
-        enqueuedMs: this.clock.now(),
-        queuedAtMs: performance.now(),
+        enqueuedMs,
+        queuedAtMs,
         trace: options.trace,
         feeds,
         outputNames,
@@ -193,8 +197,10 @@ export class DynamicBatcher {
 
   /** Hands batches to instances while requests wait and an instance can take one. */
   private dispatch(): void {
-    this.clock.clearTimeout(this.delayTimer);
-    this.delayTimer = undefined;
+    if (this.delayTimer !== undefined) {
+      this.clock.clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+    }
     const waiting = this.queue.waiting;
     while (waiting.length > 0) {
       const idle = this.pool.idleInstance();
@@ -242,39 +248,42 @@ export class DynamicBatcher {
   }
 
   private run(instance: Runner, requests: Request[], rows: number): void {
-    const batch = this.pool.assign(
-      instance,
-      requests,
-      rows,
-      stackFeeds(requests.map((r) => r.feeds)),
-      requests[0]!.outputNames,
-    );
+    const n = requests.length;
+    const feeds: Record<string, HostTensor>[] = new Array<Record<string, HostTensor>>(n);
+    for (let i = 0; i < n; i++) feeds[i] = requests[i]!.feeds;
+    const batch = this.pool.assign(instance, requests, rows, stackFeeds(feeds), requests[0]!.outputNames);
     batch.outputs.then(
-      (outputs) => {
-        // The instance is handed its next batch before this batch's answers are split, encoded
-        // and sent, so that it runs while the main thread does that work instead of waiting for it.
-        this.release(batch, undefined);
-        try {
-          const shares = splitOutputs(
-            outputs,
-            requests.map((r) => r.rows),
-          );
-          requests.forEach((r, i) => {
-            if (batch.dropped.has(r)) return;
-            this.counts.succeeded();
-            r.resolve(shares[i]!);
-          });
-        } catch (err) {
-          this.fail(batch, err);
-        }
-        this.notifyIfIdle();
-      },
+      (outputs) => this.ran(batch, requests, outputs),
       (err: unknown) => {
         this.release(batch, err);
         this.fail(batch, err);
         this.notifyIfIdle();
       },
     );
+  }
+
+  /** A batch's run succeeded: each request not dropped meanwhile is answered with its rows. */
+  private ran(batch: AssignedBatch<Request>, requests: readonly Request[], outputs: Record<string, HostTensor>): void {
+    // The instance is handed its next batch before this batch's answers are split, encoded
+    // and sent, so that it runs while the main thread does that work instead of waiting for it.
+    this.release(batch, undefined);
+    try {
+      const n = requests.length;
+      const rows: number[] = new Array<number>(n);
+      for (let i = 0; i < n; i++) rows[i] = requests[i]!.rows;
+      const shares = splitOutputs(outputs, rows);
+      const dropped = batch.dropped;
+      const noneDropped = dropped.size === 0;
+      for (let i = 0; i < n; i++) {
+        const r = requests[i]!;
+        if (!noneDropped && dropped.has(r)) continue;
+        r.resolve(shares[i]!);
+      }
+      this.counts.succeeded(n - dropped.size);
+    } catch (err) {
+      this.fail(batch, err);
+    }
+    this.notifyIfIdle();
   }
 
   private release(batch: AssignedBatch<Request>, err: unknown): void {

@@ -1,14 +1,15 @@
 import type { HostTensor } from '../tensor/tensor-types';
+import type { CancelSignal } from './cancel-signal';
 import type { Runner } from './runner';
 import { listenWhileWaiting, stopListening, type WaitingRequest } from './waiting-request';
 
-/** What the pool needs of a request in a batch. */
-export interface BatchedRequest extends WaitingRequest {
+/** What the pool needs of a request in a batch (S: its signal's type). */
+export interface BatchedRequest<S extends CancelSignal = AbortSignal> extends WaitingRequest<S> {
   reject(reason: unknown): void;
 }
 
 /** A batch handed to an instance: running, or waiting in the instance behind the run before it. */
-export interface AssignedBatch<R extends BatchedRequest> {
+export interface AssignedBatch<R extends BatchedRequest<CancelSignal>> {
   readonly instance: Runner;
   /** How runs name the instance (RunStart.instance). */
   readonly instanceId: number | string;
@@ -20,7 +21,7 @@ export interface AssignedBatch<R extends BatchedRequest> {
   readonly outputs: Promise<Record<string, HostTensor>>;
 }
 
-export interface InstancePoolEvents<R extends BatchedRequest> {
+export interface InstancePoolEvents<R extends BatchedRequest<CancelSignal>> {
   /**
    * A batch's run begins: it is first in its instance. Returns what to call when the run ends.
    * Not called for a batch skipped because every request in it was dropped.
@@ -33,12 +34,13 @@ export interface InstancePoolEvents<R extends BatchedRequest> {
 /** The dropped set of a batch that began at once: nothing can be dropped from it. */
 const NONE_DROPPED: Set<never> = new Set();
 
-interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
+interface Batch<R extends BatchedRequest<CancelSignal>> extends AssignedBatch<R> {
   dropped: Set<R>;
   /**
-   * Made only for a batch that waits behind another run (one that begins at once cannot be
-   * skipped): its signal, handed to the runner, fires once every request is dropped. Making one
-   * costs a measurable share of a tiny model's request.
+   * Only for a batch that waits behind another run (one that begins at once cannot be skipped):
+   * its signal, handed to the runner, fires once every request is dropped. Making one costs a
+   * measurable share of a tiny model's request, so one that never fired serves again once its
+   * run has settled (a runner is done with a run's signal then, see Runner.run).
    */
   readonly skip: AbortController | undefined;
   begun: boolean;
@@ -51,13 +53,15 @@ interface Batch<R extends BatchedRequest> extends AssignedBatch<R> {
  * request in a waiting batch stays droppable until the batch begins; a batch whose requests are
  * all dropped is skipped by the runner, never run.
  */
-export class InstancePool<R extends BatchedRequest> {
+export class InstancePool<R extends BatchedRequest<CancelSignal>> {
   /** Per instance, the batches handed to it, in order; the first one runs. */
   private readonly batchesOf = new Map<Runner, Batch<R>[]>();
   /** Instances with nothing handed to them; the one freed last is used first. */
   private readonly idle: Runner[];
   private readonly ids = new Map<Runner, number | string>();
   private assignedCount = 0;
+  /** Skip controllers of settled runs, never fired, for the next batches that wait behind a run. */
+  private readonly spareSkips: AbortController[] = [];
 
   /** `instanceIds`: how runs name each instance, in the order of the runners; default 0, 1, … */
   constructor(
@@ -106,7 +110,7 @@ export class InstancePool<R extends BatchedRequest> {
       if (i === this.idle.length - 1) this.idle.pop();
       else this.idle.splice(i, 1);
     }
-    const skip = behind ? new AbortController() : undefined;
+    const skip = behind ? (this.spareSkips.pop() ?? new AbortController()) : undefined;
     let outputs: Promise<Record<string, HostTensor>>;
     try {
       outputs = instance.run(feeds, outputNames, skip?.signal);
@@ -145,8 +149,10 @@ export class InstancePool<R extends BatchedRequest> {
     batch.ended = undefined;
     ended?.(err);
     this.assignedCount--;
+    if (batch.skip !== undefined && !batch.skip.signal.aborted) this.spareSkips.push(batch.skip);
     const batches = this.batchesOf.get(batch.instance)!;
-    batches.splice(batches.indexOf(batch), 1);
+    if (batches[0] === batch) batches.shift();
+    else batches.splice(batches.indexOf(batch), 1);
     if (batches.length === 0) this.idle.push(batch.instance);
     else if (!batches[0]!.begun) this.begin(batches[0]!);
   }

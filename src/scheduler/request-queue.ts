@@ -1,11 +1,12 @@
+import type { CancelSignal } from './cancel-signal';
 import type { BatchCandidate } from './form-batch';
 import { listenWhileWaiting, stopListening, type WaitingRequest } from './waiting-request';
 
 /** realtime: Predict and streams; background: asynchronous jobs, run only when no real-time request waits. */
 export type Priority = 'realtime' | 'background';
 
-/** What the queue needs of a request. */
-export interface QueuedRequest extends BatchCandidate, WaitingRequest {
+/** What the queue needs of a request (S: its signal's type). */
+export interface QueuedRequest<S extends CancelSignal = AbortSignal> extends BatchCandidate, WaitingRequest<S> {
   readonly priority: Priority;
   reject(reason: unknown): void;
 }
@@ -17,7 +18,7 @@ export interface QueuedRequest extends BatchCandidate, WaitingRequest {
  * While a request waits the queue holds an abort listener on its signal, removed when it leaves
  * (or handed over with it, see take()).
  */
-export class RequestQueue<R extends QueuedRequest> {
+export class RequestQueue<R extends QueuedRequest<CancelSignal>> {
   private readonly requests: R[] = [];
   /** Index of the first background request; the length when there is none. */
   private backgroundFrom = 0;

@@ -40,24 +40,40 @@ export function splitOutputs(
   outputs: Record<string, HostTensor>,
   rows: readonly number[],
 ): Record<string, HostTensor>[] {
-  if (rows.length === 1) return [outputs];
-  const total = rows.reduce((a, b) => a + b, 0);
-  const shares: Record<string, HostTensor>[] = rows.map(() => ({}));
-  for (const [name, t] of Object.entries(outputs)) {
+  const n = rows.length;
+  if (n === 1) return [outputs];
+  let total = 0;
+  for (let i = 0; i < n; i++) total += rows[i]!;
+  // Plain loops, and one dims array for the shares of an output with the same row count (dims
+  // are read-only): this runs for every request of every batch.
+  const shares: Record<string, HostTensor>[] = new Array<Record<string, HostTensor>>(n);
+  for (let i = 0; i < n; i++) shares[i] = {};
+  for (const name in outputs) {
+    const t = outputs[name]!;
     if (t.dims[0] !== total) {
       throw new InferdError(
         'INTERNAL',
         `output "${name}" of a batched run has first dimension ${t.dims[0]}, not the batch's ${total} rows: set max_batch_size: 0 for this model`,
       );
     }
-    const perRow = t.dims.slice(1).reduce((a, b) => a * b, 1);
+    const rest = t.dims.slice(1);
+    let perRow = 1;
+    for (const d of rest) perRow *= d;
+    const strings = Array.isArray(t.data);
+    let dims: readonly number[] = [];
+    let dimsRows = -1;
     let start = 0;
-    rows.forEach((n, i) => {
-      const end = start + n * perRow;
-      const data = Array.isArray(t.data) ? t.data.slice(start, end) : (t.data as NumericArray).subarray(start, end);
-      shares[i]![name] = { type: t.type, dims: [n, ...t.dims.slice(1)], data };
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      const end = start + r * perRow;
+      const data = strings ? (t.data as string[]).slice(start, end) : (t.data as NumericArray).subarray(start, end);
+      if (r !== dimsRows) {
+        dims = [r, ...rest];
+        dimsRows = r;
+      }
+      shares[i]![name] = { type: t.type, dims, data };
       start = end;
-    });
+    }
   }
   return shares;
 }

@@ -68,9 +68,9 @@ export class StatsObserver implements BatcherObserver {
     };
   }
 
-  /** A request was answered with its outputs. */
-  succeeded(): void {
-    this.counts.success++;
+  /** Requests were answered with their outputs. */
+  succeeded(requests = 1): void {
+    this.counts.success += requests;
   }
 
   /** Requests failed: refused, dropped while they waited, or their run failed. */

@@ -1,3 +1,5 @@
+import type { CancelSignal } from './cancel-signal';
+
 /** Longer than this, Node's timers fire at once; such a timeout is as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -13,7 +15,7 @@ export interface TimeoutSignal {
  * timer can wait) adds no timer.
  */
 export function timeoutSignal(
-  parent: AbortSignal,
+  parent: CancelSignal,
   timeoutMs: number | undefined,
   reason: () => unknown,
 ): TimeoutSignal {

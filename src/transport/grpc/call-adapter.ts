@@ -14,7 +14,8 @@ import type { RequestScope } from '../../telemetry/request-scope';
 import type { Telemetry } from '../../telemetry/telemetry';
 import type { Headers, Outcome } from '../../telemetry/tracing';
 import { OpenStreams } from './bounded-stream';
-import { callSignal, type CancellableCall } from './call-signal';
+import type { CancelSignal } from '../../scheduler/cancel-signal';
+import { callCancellation, callSignal, type CallSignal, type CancellableCall } from './call-signal';
 import { RefusedRequest } from './refused-request';
 import { REQUEST_LAYOUTS } from './request-layouts';
 import { scanRequest, type RequestLimits } from './scan-request';
@@ -36,8 +37,12 @@ export interface UnaryOptions {
 /** A unary handler as services write it: the request in, the response out; what it throws becomes the call's status. */
 export type UnaryAnswer<Req, Res> = (request: Req, signal: AbortSignal) => Res | Promise<Res>;
 
-/** An inference handler: one request in its request scope (see RequestScope), for a unary call or one message of a stream. */
-export type InferenceAnswer<Req, Res> = (request: Req, signal: AbortSignal, scope: RequestScope) => Promise<Res>;
+/**
+ * An inference handler: one request in its request scope (see RequestScope), for a unary call or
+ * one message of a stream. Its signal is for the core (Inference.infer): a unary call's is no
+ * AbortSignal (see callCancellation).
+ */
+export type InferenceAnswer<Req, Res> = (request: Req, signal: CancelSignal, scope: RequestScope) => Promise<Res>;
 
 export interface InferenceStreamOptions {
   /** Requests one stream may have in flight; at the bound the server stops reading it. */
@@ -85,7 +90,7 @@ export class CallAdapter {
       const span = traced
         ? telemetry.startCall(...serviceAndMethod(call.getPath()), () => traceHeaders(call.metadata))
         : undefined;
-      this.serveUnary(call, answer, (outcome) => span?.end(outcome), span?.logger(log) ?? log).then(
+      this.serveUnary(call, callSignal, answer, (outcome) => span?.end(outcome), span?.logger(log) ?? log).then(
         (response) => callback(null, response),
         (s: CallStatus) => callback(s),
       );
@@ -102,7 +107,13 @@ export class CallAdapter {
         scope.finish(outcome, log);
         span.end(outcome);
       };
-      this.serveUnary(call, (request, signal) => answer(request, signal, scope), ended, scope.logger(log)).then(
+      this.serveUnary(
+        call,
+        callCancellation,
+        (request, signal) => answer(request, signal, scope),
+        ended,
+        scope.logger(log),
+      ).then(
         (response) => callback(null, response),
         (s: CallStatus) => callback(s),
       );
@@ -158,17 +169,18 @@ export class CallAdapter {
   }
 
   /**
-   * Runs `answer` on the call's request with the call's signal, tells `ended` the outcome, and
-   * settles with the response, or rejects with the status to answer (logging an unexpected
-   * error to `log`).
+   * Runs `answer` on the call's request with the call's signal (made by `watch`), tells `ended`
+   * the outcome, and settles with the response, or rejects with the status to answer (logging an
+   * unexpected error to `log`).
    */
-  private async serveUnary<Req, Res>(
+  private async serveUnary<Req, Res, S>(
     call: CancellableCall & { readonly request: Req },
-    answer: UnaryAnswer<Req, Res>,
+    watch: (call: CancellableCall) => CallSignal<S>,
+    answer: (request: Req, signal: S) => Res | Promise<Res>,
     ended: (outcome: Outcome) => void,
     log: Logger,
   ): Promise<Res> {
-    const cancel = callSignal(call);
+    const cancel = watch(call);
     try {
       const response = await answer(RefusedRequest.check(call.request), cancel.signal);
       ended(OK);

@@ -35,6 +35,7 @@ import {
   type ModelConfigDocument,
 } from '../../open-inference';
 import type { ModelRepository } from '../../repository/model-repository';
+import type { CancelSignal } from '../../scheduler/cancel-signal';
 import { oipDatatype } from '../../tensor/oip-codec';
 import type { TensorSpec } from '../../tensor/tensor-types';
 import type { RequestScope } from '../../telemetry/request-scope';
@@ -81,8 +82,11 @@ export class OipService {
       calls.unary(() => {
         throw new Unimplemented(`${what} is not supported by inferd`);
       });
-    const infer = (request: ModelInferRequest, signal: AbortSignal, scope: RequestScope): Promise<ModelInferResponse> =>
-      this.infer(request, signal, scope);
+    const infer = (
+      request: ModelInferRequest,
+      signal: CancelSignal,
+      scope: RequestScope,
+    ): Promise<ModelInferResponse> => this.infer(request, signal, scope);
     return {
       serverLive: calls.unary(() => ({ live: true })),
       serverReady: calls.unary(() => ({
@@ -152,7 +156,7 @@ export class OipService {
   /** One inference: the ModelInfer codec around the core, with unknown models named in Triton's words. */
   private async infer(
     request: ModelInferRequest,
-    signal: AbortSignal,
+    signal: CancelSignal,
     scope: RequestScope,
   ): Promise<ModelInferResponse> {
     let result;

@@ -5,6 +5,7 @@ import type {
   PredictStreamResponse,
 } from '../../../generated/inferd/v1/prediction_service';
 import type { Inference } from '../../inference';
+import type { CancelSignal } from '../../scheduler/cancel-signal';
 import type { RequestScope } from '../../telemetry/request-scope';
 import { inferRequestOf, predictOutputOf } from '../../tensor/inferd-v1-codec';
 import type { CallAdapter } from './call-adapter';
@@ -26,7 +27,7 @@ export function predictionService(
 ): PredictionServiceServer {
   const predict = async (
     request: PredictRequest,
-    signal: AbortSignal,
+    signal: CancelSignal,
     scope: RequestScope,
   ): Promise<PredictResponse> => {
     const result = await inference.infer(inferRequestOf(request), signal, scope);

@@ -512,4 +512,44 @@ describe('DynamicBatcher pipeline', () => {
       [6],
     ]);
   });
+
+  it('holds one abort listener on a signal that all its waiting requests share, and rejects each with its reason when it fires', async () => {
+    const runner = new DoublingRunner();
+    const batcher = new DynamicBatcher([runner], piped({ maxBatchSize: 4 }));
+    const stream = new AbortController();
+    const answers = Array.from({ length: 40 }, (_, i) =>
+      batcher.submit(row(i), ['y'], stream.signal).catch((e: unknown) => e),
+    );
+    // One request runs, a full batch of 4 waits behind it in the instance, 35 wait in the queue.
+    expect([runner.runs.length, batcher.depth, getEventListeners(stream.signal, 'abort').length]).to.deep.equal([
+      2, 35, 1,
+    ]);
+    stream.abort(new InferdError('CANCELLED', 'the client cancelled the call'));
+    runner.finishOne();
+    const settled = await Promise.all(answers);
+    expect((settled[0] as Record<string, HostTensor>)['y']!.data).to.deep.equal(Float32Array.from([0]));
+    expect(settled.slice(1).map((e) => (e as InferdError).message)).to.deep.equal(
+      Array(39).fill('the client cancelled the call'),
+    );
+    expect([batcher.depth, getEventListeners(stream.signal, 'abort').length, batcher.stats().fail]).to.deep.equal([
+      0, 0, 39,
+    ]);
+  });
+
+  it('takes the shared listener off once every request of the signal has been answered', async () => {
+    const runner = new DoublingRunner();
+    const batcher = new DynamicBatcher([runner], piped({ maxBatchSize: 4 }));
+    const stream = new AbortController();
+    const answers = Array.from({ length: 10 }, (_, i) => batcher.submit(row(i), ['y'], stream.signal));
+    expect(getEventListeners(stream.signal, 'abort')).to.have.length(1);
+    while (batcher.depth > 0 || batcher.inFlight > 0) {
+      runner.finishOne();
+      await tick();
+    }
+    const values = await Promise.all(answers);
+    expect(values.map((v) => (v['y']!.data as Float32Array)[0])).to.deep.equal(
+      Array.from({ length: 10 }, (_, i) => 2 * i),
+    );
+    expect(getEventListeners(stream.signal, 'abort')).to.have.length(0);
+  });
 });

@@ -174,4 +174,45 @@ describe('InstancePool', () => {
       'begins r2 on 0',
     ]);
   });
+
+  it('skips only the batch whose requests were all dropped, whichever batches waited behind a run before it', async () => {
+    const runner = new ManualRunner('a');
+    const { pool: p, log } = pool([runner]);
+    // Batches that waited behind a run and ran: their skip signals never fired.
+    for (const name of ['r1', 'r3']) {
+      const running = p.assign(runner, [request(name)], 1, tag(name), []);
+      const next = p.assign(runner, [request(`${name}+`)], 1, tag(`${name}+`), []);
+      runner.endOne();
+      p.release(running, undefined);
+      runner.endOne();
+      await next.outputs;
+      p.release(next, undefined);
+    }
+    const running = p.assign(runner, [request('r5')], 1, tag('r5'), []);
+    const [r6, r7] = [request('r6'), request('r7')];
+    const skipped = p.assign(runner, [r6], 1, tag('r6'), []);
+    const kept = p.assign(runner, [r7], 1, tag('r7'), []);
+    r6.controller.abort(new InferdError('CANCELLED', 'r6 cancelled'));
+    const handed = runner.received.slice(-2).map((r) => [r.tag, r.signal!.aborted]);
+    expect(handed).to.deep.equal([
+      ['r6', true],
+      ['r7', false],
+    ]);
+    runner.endOne();
+    p.release(running, undefined);
+    runner.endOne();
+    const err = await skipped.outputs.catch((e: unknown) => e);
+    expect((err as InferdError).message).to.equal('r6 cancelled');
+    p.release(skipped, err);
+    runner.endOne();
+    expect((await kept.outputs)['tag']!.data).to.deep.equal(['r7']);
+    p.release(kept, undefined);
+    // A fired skip signal is never handed to a later batch.
+    const again = p.assign(runner, [request('r8')], 1, tag('r8'), []);
+    p.assign(runner, [request('r9')], 1, tag('r9'), []);
+    expect([runner.received.at(-1)!.tag, runner.received.at(-1)!.signal!.aborted]).to.deep.equal(['r9', false]);
+    expect(log.slice(-5)).to.deep.equal(['dropped r6', 'ended r5', 'begins r7 on 0', 'ended r7', 'begins r8 on 0']);
+    runner.endOne();
+    p.release(again, undefined);
+  });
 });
