@@ -30,8 +30,8 @@ export function callSignal(call: CancellableCall): CallSignal {
 
 /**
  * As callSignal, with a CancelSignal instead of an AbortSignal, for a unary inference call, whose
- * signal goes only to the core: making an AbortController a call cost ~3% of a tiny model's
- * unary call (docs/benchmarks.md).
+ * signal goes only to the core: an AbortController a call showed in the profile of a tiny
+ * model's unary calls (docs/benchmarks.md).
  */
 export function callCancellation(call: CancellableCall): CallSignal<CancelSignal> {
   const signal = new CallCancellation();
