@@ -19,7 +19,7 @@ export interface LevelResult {
    * server the bench started, or one named by --server-pid.
    */
   readonly serverCpuMsPerRequest?: number;
-  /** Bytes of the first request message and of the last answer, as they cross the transport (gRPC framing left out). */
+  /** Bytes of request 0's message and of the smallest answer (that to a one-digit id), as they cross the transport (gRPC framing left out). */
   readonly requestBytes?: number;
   readonly answerBytes?: number;
   /** With several rounds (--rounds): each round's requests/s. */

@@ -161,10 +161,16 @@ function mergeRounds(rounds: readonly LevelResult[]): LevelResult {
     ...perRequest('clientCpuMsPerRequest'),
     ...perRequest('serverCpuMsPerRequest'),
     requestBytes: rounds.at(-1)!.requestBytes,
-    answerBytes: rounds.at(-1)!.answerBytes,
+    answerBytes: smallest(rounds.map((l) => l.answerBytes)),
     ...(firstError === undefined ? {} : { firstError }),
     rounds: rounds.map((l) => l.requestsPerSecond),
   };
+}
+
+/** The smallest of the sizes known, undefined when none is. */
+function smallest(sizes: readonly (number | undefined)[]): number | undefined {
+  const known = sizes.filter((n): n is number => n !== undefined);
+  return known.length === 0 ? undefined : Math.min(...known);
 }
 
 /** CPU ms with four decimals (a tiny model's request costs tens of µs); "-" when unknown. */
