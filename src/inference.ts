@@ -161,7 +161,7 @@ export class Inference {
    * for inputs or outputs that do not fit the model, and what the scheduler rejects with.
    */
   infer(request: InferRequest, signal: CancelSignal, scope: RequestScope): Promise<InferResult> {
-    // then() rather than async/await: no generator to suspend and resume on the path every request takes.
+    // then() rather than async/await: no async frame to suspend and resume on the path every request takes.
     try {
       const model = this.resolve(request.modelName, request.modelVersion ?? '');
       scope.resolved(model.name, model.version);

@@ -99,12 +99,13 @@ export async function streamLoad(target: RawTarget, o: LoadOptions): Promise<Lev
       // each is then at most what the server took, which is all a load level reports.
       const [id, t0] = sentAt.entries().next().value as [number, number];
       sentAt.delete(id);
-      // The smallest answer: that to a one-digit id, as requestBytes is request 0's size (an
-      // answer carries its request's id, so later answers are longer), whatever the run's length.
-      answerBytes = Math.min(answerBytes ?? Infinity, answer.length);
       const failure = o.isError(answer);
-      if (failure === undefined) latencies.push(performance.now() - t0);
-      else {
+      if (failure === undefined) {
+        latencies.push(performance.now() - t0);
+        // The smallest answer: that to a one-digit id, as requestBytes is request 0's size (an
+        // answer carries its request's id, so later ones are longer), whatever the run's length.
+        answerBytes = Math.min(answerBytes ?? Infinity, answer.length);
+      } else {
         errors++;
         firstError ??= failure;
       }

@@ -280,7 +280,7 @@ export async function benchCommand(
       problems.push(`--baseline ${b} needs --models (it loads the model file itself)`);
   if (baselines.includes('limit') && (!clients.includes('raw') || !protocols.includes('grpc')))
     problems.push(
-      '--baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received',
+      '--baseline limit needs gRPC and the raw client (--protocol grpc or grpc,rest; --client raw or raw,sdk): it answers as many bytes as the raw client received',
     );
   if (serverPid !== undefined && (values.server === undefined || !Number.isInteger(serverPid) || serverPid < 1))
     problems.push(

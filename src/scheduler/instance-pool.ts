@@ -149,7 +149,11 @@ export class InstancePool<R extends BatchedRequest<CancelSignal>> {
     batch.ended = undefined;
     ended?.(err);
     this.assignedCount--;
-    if (batch.skip !== undefined && !batch.skip.signal.aborted) this.spareSkips.push(batch.skip);
+    if (!batch.begun) {
+      // Settled before it began (its runner refused it at once): its requests wait no more, and
+      // its skip controller, still listened to by nothing but possibly fired later, is not reused.
+      for (const r of batch.requests) stopListening(r);
+    } else if (batch.skip !== undefined && !batch.skip.signal.aborted) this.spareSkips.push(batch.skip);
     const batches = this.batchesOf.get(batch.instance)!;
     if (batches[0] === batch) batches.shift();
     else batches.splice(batches.indexOf(batch), 1);

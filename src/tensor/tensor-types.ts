@@ -107,13 +107,11 @@ export function copyRaw(raw: Uint8Array, info: ElementTypeInfo, count: number): 
   return data;
 }
 
-/** Whether this machine stores numbers little-endian, as raw bytes carry them (checked once). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
- * `count` elements of a numeric type read from little-endian packed bytes: a view over `raw`'s
- * own bytes where they can be read in place, a copy of them (see copyRaw) elsewhere. In place
- * takes a little-endian machine, bytes that begin at a multiple of the element size in their
+ * `count` elements of a numeric type read from little-endian packed bytes (in the machine's own
+ * order, as copyRaw does: little-endian on every machine Node and ONNX Runtime ship for): a view
+ * over `raw`'s own bytes where they can be read in place, a copy of them (see copyRaw)
+ * elsewhere. In place takes bytes that begin at a multiple of the element size in their
  * buffer (as a typed array must), a type other than BOOL (whose bytes other than 0 must read as
  * 1, and `raw` is not ours to change), and bytes that are part, not all, of an ArrayBuffer: data
  * that covers all of its buffer counts as owning it and may be transferred to a worker (see
@@ -128,7 +126,6 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 export function rawElements(raw: Uint8Array, info: ElementTypeInfo, count: number): NumericArray {
   const buffer = raw.buffer;
   if (
-    LITTLE_ENDIAN &&
     info.type !== 'bool' &&
     raw.byteOffset % info.bytes === 0 &&
     raw.byteLength < buffer.byteLength &&

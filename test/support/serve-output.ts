@@ -68,7 +68,11 @@ export function serveOutput(
   const child = options.terminal
     ? spawn('python3', ['-c', IN_TERMINAL, process.execPath, ...serve], { env, stdio: ['pipe', 'pipe', 'pipe'] })
     : options.launch === 'program'
-      ? spawn(BIN, serve.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      ? // Its first line runs `node` from PATH: this test's node, first.
+        spawn(BIN, serve.slice(1), {
+          env: { ...env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${env['PATH'] ?? ''}` },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
       : spawn(process.execPath, serve, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   outputChildren.add(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -41,8 +41,8 @@ export class BoundedStream<Req, Res> {
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
     const stream = callSignal(call);
-    // Every request in flight waits on the call's one signal (an AbortController a message cost
-    // more than a tenth of a tiny model's message, docs/benchmarks.md). The scheduler holds one
+    // Every request in flight waits on the call's one signal (an AbortController a message showed
+    // in the stream's profile, docs/benchmarks.md). The scheduler holds one
     // listener on it for all of them, but a request with a timeout of its own listens on it too
     // (timeoutSignal): as many listeners as such requests in flight, which is no leak.
     setMaxListeners(0, stream.signal);

@@ -274,7 +274,7 @@ describe('inferd bench', function () {
     expect([usage.code, usage.stderr]).to.deep.equal([
       2,
       'inferd bench: --baseline limit needs --models (it loads the model file itself)\n' +
-        '  --baseline limit needs the raw client (--client raw or raw,sdk): it answers as many bytes as the raw client received\n' +
+        '  --baseline limit needs gRPC and the raw client (--protocol grpc or grpc,rest; --client raw or raw,sdk): it answers as many bytes as the raw client received\n' +
         '  --server-pid: expected the process id of the server given by --server, got "x"\n',
     ]);
     const noServer = await bench({}, '--model', 'simple', '--models', repo, '--server-pid', '1');

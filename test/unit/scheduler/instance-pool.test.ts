@@ -22,6 +22,12 @@ class ManualRunner implements Runner {
     return new Promise((resolve, reject) => this.ends.push({ resolve, reject }));
   }
 
+  /** Rejects the newest run at once, as a runner refuses a run (a closing session, say). */
+  refuseNewest(err: Error): void {
+    this.ends.pop()!.reject(err);
+    this.received.pop();
+  }
+
   /** Settles the oldest run: with its feeds back, or rejected with its signal's reason when that fired (a skip). */
   endOne(): void {
     const end = this.ends.shift()!;
@@ -214,5 +220,28 @@ describe('InstancePool', () => {
     expect(log.slice(-5)).to.deep.equal(['dropped r6', 'ended r5', 'begins r7 on 0', 'ended r7', 'begins r8 on 0']);
     runner.endOne();
     p.release(again, undefined);
+  });
+
+  it('forgets a batch its runner refused before it began: a later abort of its requests drops nothing, and its skip signal serves no later batch', async () => {
+    const runner = new ManualRunner('a');
+    const { pool: p, log } = pool([runner]);
+    const running = p.assign(runner, [request('r1')], 1, tag('r1'), []);
+    const r2 = request('r2');
+    const refused = p.assign(runner, [r2], 1, tag('r2'), []);
+    const refusedSkip = runner.received.at(-1)!.signal!;
+    runner.refuseNewest(new InferdError('UNAVAILABLE', 'model instance is closed'));
+    const err = await refused.outputs.catch((e: unknown) => e);
+    p.release(refused, err);
+    r2.controller.abort(new InferdError('CANCELLED', 'r2 cancelled'));
+    expect([r2.rejected, refusedSkip.aborted, getEventListeners(r2.signal, 'abort').length]).to.deep.equal([
+      undefined,
+      false,
+      0,
+    ]);
+    p.assign(runner, [request('r3')], 1, tag('r3'), []);
+    expect(runner.received.at(-1)!.signal).to.not.equal(refusedSkip);
+    runner.endOne();
+    p.release(running, undefined);
+    expect(log).to.deep.equal(['begins r1 on 0', 'ended r1', 'begins r3 on 0']);
   });
 });

@@ -75,7 +75,8 @@ describe('callSignal and callCancellation', () => {
           'DEADLINE_EXCEEDED',
           'the deadline passed before the model ran the request',
         ]);
-        const later = watch(new FakeCall(new Date(Date.now() + 20))).signal;
+        // Far enough ahead that no stall of the machine passes it before the next line.
+        const later = watch(new FakeCall(new Date(Date.now() + 2_000))).signal;
         expect(later.aborted).to.equal(false);
         await new Promise<void>((resolve) => later.addEventListener('abort', resolve));
         expect(described(later)).to.deep.equal([
