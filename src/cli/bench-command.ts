@@ -48,7 +48,9 @@ Options:
   --rounds N                measurements of --duration-s per level, client and baseline, in
                             alternating order, added up (default 1); percentiles are the rounds'
                             medians; every server stays up throughout, so that each round's
-                            numbers are seconds apart (the JSON report has each round's ratios)
+                            numbers are seconds apart (the JSON report has each round's ratios;
+                            a round's limit takes that round's transport and the in-process
+                            run's CPU over all rounds)
   --concurrency LIST        requests in flight, comma-separated (default 1,4,16)
   --duration-s N            seconds of measurement per level (default 10)
   --warmup-s N              seconds of load before each level, not measured (default 2)
