@@ -114,30 +114,11 @@ async function main(): Promise<void> {
       'echo,limit',
       ...d,
     ]);
-  if (runs('ocrUnary'))
-    report['ocrUnary'] = await bench([
-      '--model',
-      'ocr_cls',
-      '--mode',
-      'unary',
-      '--concurrency',
-      '32',
-      '--shape',
-      '1,3,48,192',
-      '--baseline',
-      'runtime,limit',
-      ...d,
-    ]);
+  const ocr = ['--model', 'ocr_cls', '--mode', 'unary', '--concurrency', '32', '--shape', '1,3,48,192'];
+  if (runs('ocrUnary')) report['ocrUnary'] = await bench([...ocr, '--baseline', 'runtime,limit', ...d]);
   if (runs('ocrUnaryTwoInstances'))
     report['ocrUnaryTwoInstances'] = await bench([
-      '--model',
-      'ocr_cls',
-      '--mode',
-      'unary',
-      '--concurrency',
-      '32',
-      '--shape',
-      '1,3,48,192',
+      ...ocr,
       '--baseline',
       'runtime,limit',
       '--serve-arg=--instances=2',

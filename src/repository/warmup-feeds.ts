@@ -1,7 +1,7 @@
 import type { ConfigProblem } from '../config-problems';
 import { InferdError } from '../inferd-error';
 import { checkShape, formatShape, type HostTensor, type TensorSpec, type WireTensor } from '../tensor/tensor-types';
-import { decodeTensor } from '../tensor/inferd-v1-codec';
+import { decodeTensor, emptyWireTensor } from '../tensor/inferd-v1-codec';
 import { elementType, type ElementTypeInfo } from '../tensor/element-types';
 import { toFloat16Bits } from '../tensor/float16';
 import type { WarmupInput, WarmupRequest } from './model-config';
@@ -160,18 +160,7 @@ function valuesTensor(
   shape: readonly number[],
   values: readonly (number | string | boolean)[],
 ): WireTensor {
-  const wire: WireTensor = {
-    datatype: info.wire,
-    shape: shape.map(BigInt),
-    rawData: new Uint8Array(0),
-    floatData: [],
-    doubleData: [],
-    int32Data: [],
-    int64Data: [],
-    uint64Data: [],
-    boolData: [],
-    stringData: [],
-  };
+  const wire = emptyWireTensor(info.wire, shape);
   values.forEach((v, i) => {
     if (info.typedField !== 'stringData' && !Number.isFinite(Number(v))) {
       throw new InferdError(

@@ -201,7 +201,8 @@ export function encodeTensor(tensor: HostTensor, raw: boolean): WireTensor {
   return wire;
 }
 
-function emptyWireTensor(datatype: number, dims: readonly number[]): WireTensor {
+/** A wire tensor of `datatype` and `dims` with every element field empty. */
+export function emptyWireTensor(datatype: number, dims: readonly number[]): WireTensor {
   return {
     datatype,
     shape: dims.map(BigInt),

@@ -3,11 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { PACKAGE_ROOT } from '../../src/package-root';
-import { cleanEnv } from './serve-process';
+import { cleanEnv, serveArgs } from './serve-process';
 import { removeFolder, writeRepository } from './test-server';
-
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'inferd.js');
 
 /**
  * Runs its arguments as a command in a new pseudo-terminal, copying this process's stdin to the
@@ -48,28 +45,14 @@ export function serveOutput(
   },
 ): ServeOutput {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inferd-data-'));
-  const serve = [
-    BIN,
-    'serve',
-    '--models',
-    repo,
-    '--port',
-    '0',
-    '--http-port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--data-dir',
-    dataDir,
-    ...flags,
-  ];
+  const serve = serveArgs(repo, dataDir, flags);
   const env = { ...cleanEnv(), ...options.env };
   delete env['NO_COLOR'];
   const child = options.terminal
     ? spawn('python3', ['-c', IN_TERMINAL, process.execPath, ...serve], { env, stdio: ['pipe', 'pipe', 'pipe'] })
     : options.launch === 'program'
       ? // Its first line runs `node` from PATH: this test's node, first.
-        spawn(BIN, serve.slice(1), {
+        spawn(serve[0]!, serve.slice(1), {
           env: { ...env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${env['PATH'] ?? ''}` },
           stdio: ['ignore', 'pipe', 'pipe'],
         })

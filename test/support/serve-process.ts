@@ -33,6 +33,25 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 /** Every child still running; after each test, whatever is left is killed. */
 export const children = new Set<ChildProcess>();
 
+/** `bin/inferd.js serve` on repo, ports 0 of 127.0.0.1 and `dataDir`, then `flags` (the last of a flag given twice wins). */
+export function serveArgs(repo: string, dataDir: string, flags: readonly string[]): string[] {
+  return [
+    BIN,
+    'serve',
+    '--models',
+    repo,
+    '--port',
+    '0',
+    '--http-port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--data-dir',
+    dataDir,
+    ...flags,
+  ];
+}
+
 /** Starts `inferd serve --models repo --port 0 --http-port 0` plus `flags` (and `env` over the clean environment); settles once it logs "serving". */
 export async function serve(
   repo: string,
@@ -41,28 +60,10 @@ export async function serve(
 ): Promise<ServeProcess> {
   // A data folder of its own (flags may name another: the last --data-dir wins), removed on exit.
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inferd-data-'));
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--models',
-      repo,
-      '--port',
-      '0',
-      '--http-port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--data-dir',
-      dataDir,
-      ...flags,
-    ],
-    {
-      env: { ...cleanEnv(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, serveArgs(repo, dataDir, flags), {
+    env: { ...cleanEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   // 'close', not 'exit': it comes once stdout is read to its end, so every log line is in.
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
