@@ -129,7 +129,6 @@ export function rawElements(raw: Uint8Array, info: ElementTypeInfo, count: numbe
     info.type !== 'bool' &&
     raw.byteOffset % info.bytes === 0 &&
     raw.byteLength < buffer.byteLength &&
-    raw.length === count * info.bytes &&
     buffer instanceof ArrayBuffer
   )
     return info.over(buffer, raw.byteOffset, count);
